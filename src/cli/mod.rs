@@ -1,0 +1,110 @@
+//! The command line: parses arguments, loads the workspace, dispatches to a command.
+
+mod error;
+mod graph;
+mod list;
+mod output;
+mod validate;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+pub use error::{CliError, EXIT_CONFIG, EXIT_FAILURE};
+pub use output::{ColorChoice, render};
+
+use crate::config;
+use crate::model::Workspace;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "kiln",
+    version,
+    about = "Declarative builds of Docker image flavors and entity checks, driven by KDL"
+)]
+pub struct Cli {
+    /// Workspace folder (default: the nearest folder upward holding kiln.kdl or flavors/)
+    #[arg(long, global = true, env = "KILN_WORKSPACE", value_name = "DIR")]
+    pub workspace: Option<PathBuf>,
+
+    /// More output (-v info, -vv debug, -vvv trace); RUST_LOG overrides
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
+    /// Only errors
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+
+    /// Colour output: auto colours a terminal unless NO_COLOR is set
+    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto, value_name = "WHEN")]
+    pub color: ColorChoice,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check every configuration file and report all errors at once
+    Validate,
+    /// List flavors, steps, goals, checks and workflows
+    List(list::ListArgs),
+    /// Print the dependency graph of the selected flavors and goals
+    Graph(graph::GraphArgs),
+}
+
+/// Runs kiln with the process's arguments.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let color = cli.color.enabled();
+    output::init_logging(cli.verbose, cli.quiet, color);
+    match run(&cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            report(&error, color);
+            ExitCode::from(error.exit_code())
+        }
+    }
+}
+
+fn run(cli: &Cli) -> Result<(), CliError> {
+    let workspace = load(cli)?;
+    let mut stdout = std::io::stdout().lock();
+    match &cli.command {
+        Command::Validate => validate::run(&workspace, cli.quiet, &mut stdout),
+        Command::List(args) => list::run(&workspace, args, &mut stdout),
+        Command::Graph(args) => graph::run(&workspace, args, &mut stdout),
+    }
+}
+
+/// Finds and loads the workspace the command works on.
+pub fn load(cli: &Cli) -> Result<Workspace, CliError> {
+    let root = match &cli.workspace {
+        Some(dir) if !dir.is_dir() => return Err(CliError::MissingWorkspace { path: dir.clone() }),
+        Some(dir) => dir.clone(),
+        None => {
+            let start = std::env::current_dir()?;
+            config::find_root(&start).ok_or(CliError::NoWorkspace { start })?
+        }
+    };
+    tracing::debug!("workspace {}", root.display());
+    Ok(config::load(&root)?)
+}
+
+/// Prints an error to stderr: each configuration error as its own diagnostic, then a
+/// count.
+fn report(error: &CliError, color: bool) {
+    let mut text = String::new();
+    match error {
+        CliError::Config(errors) => {
+            for e in &errors.errors {
+                text.push_str(&render(e, color));
+                text.push('\n');
+            }
+            text.push_str(&format!("error: {errors}; nothing was run\n"));
+        }
+        other => text.push_str(&render(other, color)),
+    }
+    eprint!("{text}");
+}

@@ -1,0 +1,34 @@
+//! `kiln validate`: load everything, report all errors, or say what was found.
+
+use std::io::Write;
+
+use super::CliError;
+use crate::model::Workspace;
+
+pub fn run(workspace: &Workspace, quiet: bool, out: &mut impl Write) -> Result<(), CliError> {
+    if quiet {
+        return Ok(());
+    }
+    let steps: usize = workspace.flavors.iter().map(|f| f.steps.len()).sum();
+    let goals: usize = workspace.flavors.iter().map(|f| f.goals.len()).sum();
+    let checks: usize = workspace.flavors.iter().map(|f| f.checks.len()).sum();
+    writeln!(
+        out,
+        "workspace {} is valid: {} ({} steps, {} goals, {}), {}",
+        workspace.root.display(),
+        count(workspace.flavors.len(), "flavor"),
+        steps,
+        goals,
+        count(checks, "check"),
+        count(workspace.workflows.len(), "workflow"),
+    )?;
+    Ok(())
+}
+
+fn count(n: usize, what: &str) -> String {
+    if n == 1 {
+        format!("1 {what}")
+    } else {
+        format!("{n} {what}s")
+    }
+}

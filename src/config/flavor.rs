@@ -1,0 +1,343 @@
+//! Decoding `flavors/<name>/flavor.kdl`: the flavor, its steps and goals.
+
+use std::path::Path;
+
+use kdl::{KdlDocument, KdlNode};
+
+use super::check;
+use super::error::ConfigError;
+use super::grammar;
+use super::reader::{Reader, Shape, name_span};
+use crate::model::{ArgValue, BuildArg, Flavor, Goal, Include, Spanned, Step};
+
+const FLAVOR: Shape = Shape::args(&["name"]).props(&["extends"]).children();
+const STEP: Shape = Shape::args(&["name"]).children();
+const GOAL: Shape = Shape::args(&["name"]).props(&["default"]).children();
+const TEXT: Shape = Shape::args(&["text"]);
+const PATH: Shape = Shape::args(&["path"]);
+const NEEDS: Shape = Shape::list("step name");
+const STEPS: Shape = Shape::list("step name");
+const INCLUDE: Shape = Shape::args(&["path"]).props(&["as"]);
+const ARG: Shape =
+    Shape::args(&["name"])
+        .optional(&["value"])
+        .props(&["env", "default", "transparent"]);
+const IGNORE: Shape = Shape::list("glob");
+
+/// Decodes the one flavor a `flavor.kdl` holds. `dir` is the folder of the file.
+pub fn decode(r: &mut Reader, doc: &KdlDocument, dir: &Path, root: &Path) -> Option<Flavor> {
+    let nodes = r.known(doc.nodes(), grammar::FLAVOR_FILE, "flavor.kdl");
+    let mut flavors = nodes.into_iter();
+    let Some(node) = flavors.next() else {
+        r.push(ConfigError::MissingValue {
+            src: r.src(),
+            span: (0, 0).into(),
+            node: "flavor.kdl".to_owned(),
+            what: "a `flavor` node".to_owned(),
+            help: "declare the flavor: flavor \"name\" { step \"base\" { … } }".to_owned(),
+        });
+        return None;
+    };
+    for extra in flavors {
+        r.invalid(
+            name_span(extra),
+            "flavor.kdl",
+            "a second flavor in one file",
+            "each flavor lives in its own folder: flavors/<name>/flavor.kdl",
+        );
+    }
+    decode_flavor(r, node, dir, root)
+}
+
+fn decode_flavor(r: &mut Reader, node: &KdlNode, dir: &Path, root: &Path) -> Option<Flavor> {
+    r.shape(node, &FLAVOR);
+    let name = r.name(node, "flavor")?;
+    let extends = r.prop(node, "extends");
+    let children = r.children(node, grammar::FLAVOR, &format!("flavor `{}`", name.value));
+    r.at_most_once(&children, "description");
+    let mut flavor = Flavor {
+        name,
+        description: None,
+        extends,
+        dir: dir.to_owned(),
+        source: r.id,
+        steps: Vec::new(),
+        goals: Vec::new(),
+        checks: Vec::new(),
+    };
+    for child in children {
+        match child.name().value() {
+            "description" => flavor.description = text(r, child),
+            "step" => {
+                if let Some(step) = decode_step(r, child, &flavor) {
+                    if let Some(first) = flavor.step(&step.name) {
+                        duplicate(r, "step", &first.name, &step.name);
+                    } else {
+                        flavor.steps.push(step);
+                    }
+                }
+            }
+            "goal" => {
+                if let Some(goal) = decode_goal(r, child) {
+                    if let Some(first) = flavor.goal(&goal.name) {
+                        duplicate(r, "goal", &first.name, &goal.name);
+                    } else {
+                        flavor.goals.push(goal);
+                    }
+                }
+            }
+            "check" => {
+                if let Some(check) = check::decode(r, child, root) {
+                    match flavor
+                        .checks
+                        .iter()
+                        .find(|c| c.name.value == check.name.value)
+                    {
+                        Some(first) => duplicate(r, "check", &first.name, &check.name),
+                        None => flavor.checks.push(check),
+                    }
+                }
+            }
+            _ => unreachable!("filtered by grammar::FLAVOR"),
+        }
+    }
+    Some(flavor)
+}
+
+/// Reports `again` as a second definition of `first` within the same file.
+pub fn duplicate(
+    r: &mut Reader,
+    kind: &'static str,
+    first: &Spanned<String>,
+    again: &Spanned<String>,
+) {
+    r.push(ConfigError::Duplicate {
+        src: r.src(),
+        span: again.loc.span,
+        first: Some(first.loc.span),
+        kind,
+        name: again.value.clone(),
+        help: format!("{kind} names are unique within their flavor; rename or remove one"),
+        elsewhere: Vec::new(),
+    });
+}
+
+/// A `description "…"`-like node's text.
+pub fn text(r: &mut Reader, node: &KdlNode) -> Option<String> {
+    r.shape(node, &TEXT);
+    r.arg(node, 0, "text").map(|t| t.value)
+}
+
+fn decode_step(r: &mut Reader, node: &KdlNode, flavor: &Flavor) -> Option<Step> {
+    r.shape(node, &STEP);
+    let name = r.name(node, "step")?;
+    let children = r.children(node, grammar::STEP, &format!("step `{}`", name.value));
+    for once in ["description", "context", "dockerfile"] {
+        r.at_most_once(&children, once);
+    }
+    let default_context = Spanned::new(flavor.dir.join(&name.value), name.loc);
+    let mut step = Step {
+        description: None,
+        declared_in: flavor.name.value.clone(),
+        context: default_context,
+        dockerfile: Spanned::new(Default::default(), name.loc),
+        needs: Vec::new(),
+        includes: Vec::new(),
+        args: Vec::new(),
+        ignore: Vec::new(),
+        name,
+    };
+    let mut dockerfile = None;
+    for child in children {
+        match child.name().value() {
+            "description" => step.description = text(r, child),
+            "context" => {
+                if let Some(path) = path_arg(r, child) {
+                    step.context = Spanned::new(flavor.dir.join(&path.value), path.loc);
+                }
+            }
+            "dockerfile" => {
+                if let Some(path) = path_arg(r, child) {
+                    dockerfile = Some(Spanned::new(flavor.dir.join(&path.value), path.loc));
+                }
+            }
+            "needs" => {
+                r.shape(child, &NEEDS);
+                step.needs.extend(r.args_from(child, 0, "step name"));
+            }
+            "include" => step.includes.extend(decode_include(r, child, &flavor.dir)),
+            "arg" => step.args.extend(decode_arg(r, child)),
+            "ignore" => {
+                r.shape(child, &IGNORE);
+                for glob in r.args_from(child, 0, "glob") {
+                    if let Err(e) = globset::Glob::new(&glob.value) {
+                        r.invalid(
+                            glob.loc.span,
+                            "ignore glob",
+                            e.kind().to_string(),
+                            "globs use `*`, `**`, `?`, `[abc]` and `{a,b}`",
+                        );
+                    } else {
+                        step.ignore.push(glob);
+                    }
+                }
+            }
+            _ => unreachable!("filtered by grammar::STEP"),
+        }
+    }
+    step.dockerfile = dockerfile
+        .unwrap_or_else(|| Spanned::new(step.context.value.join("Dockerfile"), step.context.loc));
+    Some(step)
+}
+
+fn path_arg(r: &mut Reader, node: &KdlNode) -> Option<Spanned<String>> {
+    r.shape(node, &PATH);
+    let path = r.arg(node, 0, "path")?;
+    if path.value.is_empty() {
+        r.invalid(
+            path.loc.span,
+            "path",
+            "the path is empty",
+            "write \".\" for the flavor's own folder",
+        );
+        return None;
+    }
+    Some(path)
+}
+
+fn decode_include(r: &mut Reader, node: &KdlNode, dir: &Path) -> Option<Include> {
+    let path = path_arg_with(r, node, &INCLUDE)?;
+    let source = Spanned::new(dir.join(&path.value), path.loc);
+    let target = match r.prop(node, "as") {
+        Some(target) => target,
+        None => {
+            let file_name = Path::new(&path.value)
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned());
+            match file_name {
+                Some(n) => Spanned::new(n, path.loc),
+                None => {
+                    r.invalid(
+                        path.loc.span,
+                        "include",
+                        "the path has no file name to use inside the context",
+                        "say where it goes: include \"…\" as=\"name\"",
+                    );
+                    return None;
+                }
+            }
+        }
+    };
+    let inside = Path::new(&target.value);
+    if target.value.is_empty()
+        || inside.is_absolute()
+        || inside
+            .components()
+            .any(|c| !matches!(c, std::path::Component::Normal(_)))
+    {
+        r.invalid(
+            target.loc.span,
+            "include target",
+            format!("`{}` is not a plain path inside the context", target.value),
+            "`as` is a relative path inside the build context, without `..`, e.g. as=\"tools/busybox\"",
+        );
+        return None;
+    }
+    Some(Include { source, target })
+}
+
+fn path_arg_with(r: &mut Reader, node: &KdlNode, shape: &Shape) -> Option<Spanned<String>> {
+    r.shape(node, shape);
+    r.arg(node, 0, "path")
+}
+
+fn decode_arg(r: &mut Reader, node: &KdlNode) -> Option<BuildArg> {
+    r.shape(node, &ARG);
+    let name = r.arg(node, 0, "build arg name")?;
+    let literal = r.arg(node, 1, "build arg value");
+    let env = r.prop(node, "env");
+    let default = r.prop(node, "default");
+    let transparent = r.prop_bool(node, "transparent").unwrap_or(false);
+    let mut ok = true;
+    if !name
+        .value
+        .starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+        || !name
+            .value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_')
+    {
+        r.invalid(
+            name.loc.span,
+            "build arg name",
+            format!("`{}` is not a valid build arg name", name.value),
+            "build arg names are letters, digits and `_`, e.g. PYTHON_VERSION",
+        );
+        ok = false;
+    }
+    let value = match (literal, env) {
+        (Some(value), None) => {
+            if let Some(default) = &default {
+                r.invalid(
+                    default.loc.span,
+                    "build arg",
+                    "`default` only applies with `env`",
+                    "remove `default` or read the value from the environment with env=\"VAR\"",
+                );
+                ok = false;
+            }
+            ArgValue::Literal(value.value)
+        }
+        (None, Some(var)) => ArgValue::Env {
+            var: var.value,
+            default: default.map(|d| d.value),
+        },
+        (Some(value), Some(_)) => {
+            r.invalid(value.loc.span, "build arg", "both a value and `env` are given", "give either a value: arg \"NAME\" \"value\", or a variable: arg \"NAME\" env=\"VAR\"");
+            return None;
+        }
+        (None, None) => {
+            r.push(ConfigError::MissingValue {
+                src: r.src(),
+                span: name.loc.span,
+                node: "arg".to_owned(),
+                what: "a value".to_owned(),
+                help: "give either a value: arg \"NAME\" \"value\", or a variable: arg \"NAME\" env=\"VAR\"".to_owned(),
+            });
+            return None;
+        }
+    };
+    ok.then_some(BuildArg {
+        name,
+        value,
+        transparent,
+    })
+}
+
+fn decode_goal(r: &mut Reader, node: &KdlNode) -> Option<Goal> {
+    r.shape(node, &GOAL);
+    let name = r.name(node, "goal")?;
+    let default = r.prop_bool(node, "default").unwrap_or(false);
+    let children = r.children(node, grammar::GOAL, &format!("goal `{}`", name.value));
+    r.at_most_once(&children, "description");
+    let mut goal = Goal {
+        description: None,
+        steps: Vec::new(),
+        default,
+        name,
+    };
+    for child in children {
+        match child.name().value() {
+            "description" => goal.description = text(r, child),
+            "steps" => {
+                r.shape(child, &STEPS);
+                goal.steps.extend(r.args_from(child, 0, "step name"));
+            }
+            _ => unreachable!("filtered by grammar::GOAL"),
+        }
+    }
+    if goal.steps.is_empty() {
+        goal.steps.push(goal.name.clone());
+    }
+    Some(goal)
+}

@@ -1,0 +1,189 @@
+//! Paths a flavor names: contexts, Dockerfiles, included files and mounted folders.
+//! Each must exist; a relative one must stay inside the workspace, neither through
+//! `..` nor through a symlink. Absolute paths are host files the user chose (a static
+//! busybox, a data folder) and only need to exist.
+
+use std::path::{Component, Path, PathBuf};
+
+use super::error::ConfigError;
+use super::source::{Sources, display_path};
+use crate::model::{Flavor, Spanned};
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Folder,
+    File,
+    Any,
+}
+
+pub fn check(root: &Path, flavors: &[Flavor], sources: &Sources, errors: &mut Vec<ConfigError>) {
+    let checker = Checker { root, sources };
+    for flavor in flavors {
+        for step in flavor
+            .steps
+            .iter()
+            .filter(|s| s.declared_in == flavor.name.value)
+        {
+            let context_ok =
+                checker.check(&flavor.dir, &step.context, "context", Kind::Folder, errors);
+            // A missing context already explains a missing default Dockerfile.
+            if context_ok || step.dockerfile.loc != step.context.loc {
+                checker.check(
+                    &flavor.dir,
+                    &step.dockerfile,
+                    "Dockerfile",
+                    Kind::File,
+                    errors,
+                );
+            }
+            for include in &step.includes {
+                checker.check(
+                    &flavor.dir,
+                    &include.source,
+                    "included path",
+                    Kind::Any,
+                    errors,
+                );
+            }
+        }
+        for check in flavor
+            .checks
+            .iter()
+            .filter(|c| c.name.loc.source == flavor.source)
+        {
+            for mount in &check.mounts {
+                checker.check(root, &mount.source, "mounted folder", Kind::Folder, errors);
+            }
+        }
+    }
+}
+
+struct Checker<'a> {
+    root: &'a Path,
+    sources: &'a Sources,
+}
+
+impl Checker<'_> {
+    /// True when the path is fine.
+    fn check(
+        &self,
+        base: &Path,
+        path: &Spanned<PathBuf>,
+        what: &str,
+        kind: Kind,
+        errors: &mut Vec<ConfigError>,
+    ) -> bool {
+        let src = || self.sources.named(path.loc.source);
+        let span = path.loc.span;
+        let normal = normalize(&path.value);
+        // Relative paths were joined onto `base`; absolute ones were taken as written.
+        let relative = path.value.starts_with(base);
+        if relative && !normal.starts_with(self.root) {
+            errors.push(ConfigError::PathEscapes {
+                src: src(),
+                span,
+                what: what.to_owned(),
+                path: display_path(self.root, &normal),
+                how: "through `..`".to_owned(),
+                resolved: normal.display().to_string(),
+                help: "paths in a flavor are relative to its folder and stay inside the workspace; move the files in, or use an absolute path for a host file".to_owned(),
+            });
+            return false;
+        }
+        let real = match normal.canonicalize() {
+            Ok(real) => real,
+            Err(_) => {
+                errors.push(ConfigError::PathMissing {
+                    src: src(),
+                    span,
+                    what: what.to_owned(),
+                    path: display_path(self.root, &normal),
+                    help: "paths in flavor.kdl are relative to the flavor's folder (check paths to the workspace root); a step's context defaults to ./<step> and its Dockerfile to <context>/Dockerfile".to_owned(),
+                });
+                return false;
+            }
+        };
+        if relative && !real.starts_with(self.root) {
+            let link = first_escaping_link(self.root, &normal).unwrap_or_else(|| normal.clone());
+            errors.push(ConfigError::PathEscapes {
+                src: src(),
+                span,
+                what: what.to_owned(),
+                path: display_path(self.root, &normal),
+                how: format!("through the symlink `{}`", display_path(self.root, &link)),
+                resolved: real.display().to_string(),
+                help: "kiln follows symlinks only while they stay inside the workspace; copy the target in, or name the host file by its absolute path".to_owned(),
+            });
+            return false;
+        }
+        let wrong = match kind {
+            Kind::Folder if !real.is_dir() => Some("is not a folder"),
+            Kind::File if !real.is_file() => Some("is not a file"),
+            _ => None,
+        };
+        if let Some(reason) = wrong {
+            errors.push(ConfigError::InvalidValue {
+                src: src(),
+                span,
+                what: what.to_owned(),
+                reason: format!("`{}` {reason}", display_path(self.root, &normal)),
+                help: match kind {
+                    Kind::Folder => "a context or mount is a folder".to_owned(),
+                    _ => "name the Dockerfile itself, not its folder".to_owned(),
+                },
+            });
+            return false;
+        }
+        true
+    }
+}
+
+/// Resolves `.` and `..` without touching the file system.
+pub fn normalize(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for component in path.components() {
+        match component {
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::CurDir => {}
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+/// The first component of `path` below `root` that is a symlink leading out of `root`.
+fn first_escaping_link(root: &Path, path: &Path) -> Option<PathBuf> {
+    let rest = path.strip_prefix(root).ok()?;
+    let mut current = root.to_path_buf();
+    for component in rest.components() {
+        current.push(component);
+        let is_link = current
+            .symlink_metadata()
+            .is_ok_and(|m| m.file_type().is_symlink());
+        if is_link
+            && current
+                .canonicalize()
+                .is_ok_and(|real| !real.starts_with(root))
+        {
+            return Some(current);
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::normalize;
+    use std::path::Path;
+
+    #[test]
+    fn normalizes_dots() {
+        assert_eq!(
+            normalize(Path::new("/w/flavors/a/../../x/./y")),
+            Path::new("/w/x/y")
+        );
+        assert_eq!(normalize(Path::new("/w/../../..")), Path::new("/"));
+    }
+}

@@ -1,0 +1,98 @@
+//! Decoding `kiln.kdl`.
+
+use std::path::Path;
+
+use kdl::KdlDocument;
+
+use super::grammar;
+use super::reader::{Reader, Shape};
+use crate::model::Settings;
+
+const ONE_VALUE: Shape = Shape::args(&["value"]);
+
+pub fn decode(r: &mut Reader, doc: &KdlDocument, root: &Path) -> Settings {
+    let mut settings = Settings::defaults(root);
+    let nodes = r.known(doc.nodes(), grammar::SETTINGS, "kiln.kdl");
+    for name in grammar::SETTINGS {
+        r.at_most_once(&nodes, name);
+    }
+    for node in nodes {
+        if !r.shape(node, &ONE_VALUE) {
+            continue;
+        }
+        match node.name().value() {
+            "registry" => settings.registry = r.arg(node, 0, "registry"),
+            "repository" => {
+                if let Some(repo) = r.arg(node, 0, "repository") {
+                    if valid_repository(&repo) {
+                        settings.repository = repo.value;
+                    } else {
+                        r.invalid(
+                            repo.loc.span,
+                            "repository",
+                            format!("`{}` is not a valid image repository", repo.value),
+                            "use lowercase letters, digits and `.`, `_`, `-`, `/` separators, e.g. \"kiln\" or \"127.0.0.1:5000/team/kiln\"",
+                        );
+                    }
+                }
+            }
+            "cache-dir" => {
+                if let Some(dir) = r.arg(node, 0, "cache-dir") {
+                    settings.cache_dir = root.join(dir.value);
+                }
+            }
+            "job-dir" => {
+                if let Some(dir) = r.arg(node, 0, "job-dir") {
+                    settings.job_dir = root.join(dir.value);
+                }
+            }
+            "jobs" => {
+                if let Some(jobs) = r.arg_int(node, 0, "jobs", 1..=1024) {
+                    settings.jobs = Some(jobs.value as usize);
+                }
+            }
+            _ => unreachable!("filtered by grammar::SETTINGS"),
+        }
+    }
+    settings
+}
+
+/// Docker's reference grammar, loosely: an optional `host[:port]/` and lowercase path
+/// components.
+fn valid_repository(repo: &str) -> bool {
+    let (host, path) = match repo.split_once('/') {
+        Some((host, path)) if host.contains(['.', ':']) || host == "localhost" => {
+            (Some(host), path)
+        }
+        _ => (None, repo),
+    };
+    let host_ok = host.is_none_or(|h| {
+        !h.is_empty()
+            && h.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | ':' | '-'))
+    });
+    let path_ok = !path.is_empty()
+        && path.split('/').all(|part| {
+            !part.is_empty()
+                && part.chars().all(|c| {
+                    c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-')
+                })
+                && part.starts_with(|c: char| c.is_ascii_alphanumeric())
+        });
+    host_ok && path_ok
+}
+
+#[cfg(test)]
+mod tests {
+    use super::valid_repository;
+
+    #[test]
+    fn repositories() {
+        assert!(valid_repository("kiln"));
+        assert!(valid_repository("127.0.0.1:5000/kiln"));
+        assert!(valid_repository("localhost/team/kiln-images"));
+        assert!(!valid_repository("Kiln"));
+        assert!(!valid_repository("kiln//x"));
+        assert!(!valid_repository(""));
+    }
+}

@@ -1,0 +1,9 @@
+//! kiln: a declarative workflow engine for Docker image flavors and entity checks.
+//!
+//! Data flows down this list, never up: [`config`] reads KDL into the [`model`];
+//! [`plan`] turns the model into a dependency graph; [`cli`] wires commands to them.
+
+pub mod cli;
+pub mod config;
+pub mod model;
+pub mod plan;

@@ -1,0 +1,18 @@
+//! The typed model that configuration decodes into. Every user-written value keeps
+//! its source location.
+
+mod check;
+mod flavor;
+mod loc;
+mod settings;
+mod step;
+mod workflow;
+mod workspace;
+
+pub use check::{Check, EntitySource, EnvironmentCase, EnvironmentSelect, Filter, Mount, Outcome};
+pub use flavor::{Flavor, Goal};
+pub use loc::{Loc, SourceId, Spanned};
+pub use settings::{DEFAULT_CACHE_DIR, DEFAULT_JOB_DIR, DEFAULT_REPOSITORY, Settings};
+pub use step::{ArgValue, BuildArg, Include, Step};
+pub use workflow::{Param, ReportOutputs, Task, TaskKind, Workflow};
+pub use workspace::Workspace;

@@ -1,0 +1,56 @@
+//! A build step: one Dockerfile and its context.
+
+use std::path::PathBuf;
+
+use super::Spanned;
+
+/// One image of a flavor, built from a Dockerfile in a context folder.
+#[derive(Debug, Clone)]
+pub struct Step {
+    pub name: Spanned<String>,
+    pub description: Option<String>,
+    /// The flavor whose `flavor.kdl` declared this step (differs from the owning
+    /// flavor for steps a derived flavor inherits).
+    pub declared_in: String,
+    /// Build context folder (absolute; may not exist if validation failed).
+    pub context: Spanned<PathBuf>,
+    /// Dockerfile template (absolute).
+    pub dockerfile: Spanned<PathBuf>,
+    /// Steps of the same flavor this one is built on, in declaration order.
+    pub needs: Vec<Spanned<String>>,
+    /// Extra files or folders mapped into the build context.
+    pub includes: Vec<Include>,
+    pub args: Vec<BuildArg>,
+    /// Globs of context files left out of the context and the hash.
+    pub ignore: Vec<Spanned<String>>,
+}
+
+/// A host file or folder copied into the build context at `target`.
+#[derive(Debug, Clone)]
+pub struct Include {
+    /// Absolute host path.
+    pub source: Spanned<PathBuf>,
+    /// Relative path inside the context.
+    pub target: Spanned<String>,
+}
+
+/// A `--build-arg`.
+#[derive(Debug, Clone)]
+pub struct BuildArg {
+    pub name: Spanned<String>,
+    pub value: ArgValue,
+    /// Transparent args change nothing in the image (proxies, mirrors): they are
+    /// neither hashed nor logged.
+    pub transparent: bool,
+}
+
+/// Where a build arg's value comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ArgValue {
+    Literal(String),
+    /// Read from the environment when the build runs; `default` when unset.
+    Env {
+        var: String,
+        default: Option<String>,
+    },
+}

@@ -1,0 +1,28 @@
+//! A whole loaded workspace.
+
+use std::path::PathBuf;
+
+use super::{Flavor, Settings, Workflow};
+use crate::config::Sources;
+
+/// Everything `kiln.kdl`, `flavors/*/flavor.kdl` and `workflows/*.kdl` declare, validated.
+#[derive(Debug)]
+pub struct Workspace {
+    pub root: PathBuf,
+    pub settings: Settings,
+    /// Flavors sorted by name; derived flavors already hold their inherited steps.
+    pub flavors: Vec<Flavor>,
+    /// Workflows sorted by name.
+    pub workflows: Vec<Workflow>,
+    pub sources: Sources,
+}
+
+impl Workspace {
+    pub fn flavor(&self, name: &str) -> Option<&Flavor> {
+        self.flavors.iter().find(|f| f.name.as_str() == name)
+    }
+
+    pub fn workflow(&self, name: &str) -> Option<&Workflow> {
+        self.workflows.iter().find(|w| w.name.as_str() == name)
+    }
+}
