@@ -226,7 +226,7 @@ fn decode_environment(r: &mut Reader, node: &KdlNode) -> Option<EnvironmentSelec
             r.push(ConfigError::MissingValue {
                 src: r.src(),
                 span: name_span(when),
-                node: "when".to_owned(),
+                node: "`when`".to_owned(),
                 what: "`flavor`".to_owned(),
                 help: "name the flavor whose image runs these entities: when \"value\" flavor=\"name\"".to_owned(),
             });
@@ -243,7 +243,7 @@ fn decode_environment(r: &mut Reader, node: &KdlNode) -> Option<EnvironmentSelec
         r.push(ConfigError::MissingValue {
             src: r.src(),
             span: name_span(node),
-            node: "environment".to_owned(),
+            node: "`environment`".to_owned(),
             what: "`field`".to_owned(),
             help: "name the metadata field that picks the environment: environment field=\"compatible_environment\" { … }".to_owned(),
         });

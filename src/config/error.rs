@@ -95,7 +95,7 @@ pub enum ConfigError {
         help: String,
     },
 
-    #[error("`{node}` is missing {what}")]
+    #[error("{node} is missing {what}")]
     #[diagnostic(code(kiln::config::missing_value))]
     MissingValue {
         #[source_code]
@@ -113,10 +113,11 @@ pub enum ConfigError {
     InvalidValue {
         #[source_code]
         src: Src,
-        #[label("{reason}")]
+        #[label("{label}")]
         span: SourceSpan,
         what: String,
         reason: String,
+        label: String,
         #[help]
         help: String,
     },
@@ -224,7 +225,7 @@ pub enum ConfigError {
     PathEscapes {
         #[source_code]
         src: Src,
-        #[label("leads to `{resolved}`")]
+        #[label("{resolved}")]
         span: SourceSpan,
         what: String,
         path: String,
@@ -233,6 +234,32 @@ pub enum ConfigError {
         #[help]
         help: String,
     },
+}
+
+impl ConfigError {
+    /// An invalid value; the label repeats a short reason, a long one stays in the message.
+    pub fn invalid(
+        src: Src,
+        span: SourceSpan,
+        what: &str,
+        reason: impl Into<String>,
+        help: impl Into<String>,
+    ) -> Self {
+        let reason = reason.into();
+        let label = if reason.chars().count() <= 48 {
+            reason.clone()
+        } else {
+            "not valid".to_owned()
+        };
+        ConfigError::InvalidValue {
+            src,
+            span,
+            what: what.to_owned(),
+            reason,
+            label,
+            help: help.into(),
+        }
+    }
 }
 
 /// A secondary location attached to a diagnostic, possibly in another file.

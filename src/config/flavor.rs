@@ -32,7 +32,7 @@ pub fn decode(r: &mut Reader, doc: &KdlDocument, dir: &Path, root: &Path) -> Opt
         r.push(ConfigError::MissingValue {
             src: r.src(),
             span: (0, 0).into(),
-            node: "flavor.kdl".to_owned(),
+            node: "`flavor.kdl`".to_owned(),
             what: "a `flavor` node".to_owned(),
             help: "declare the flavor: flavor \"name\" { step \"base\" { … } }".to_owned(),
         });
@@ -300,7 +300,7 @@ fn decode_arg(r: &mut Reader, node: &KdlNode) -> Option<BuildArg> {
             r.push(ConfigError::MissingValue {
                 src: r.src(),
                 span: name.loc.span,
-                node: "arg".to_owned(),
+                node: "`arg`".to_owned(),
                 what: "a value".to_owned(),
                 help: "give either a value: arg \"NAME\" \"value\", or a variable: arg \"NAME\" env=\"VAR\"".to_owned(),
             });

@@ -79,13 +79,14 @@ impl Checker<'_> {
         // Relative paths were joined onto `base`; absolute ones were taken as written.
         let relative = path.value.starts_with(base);
         if relative && !normal.starts_with(self.root) {
+            let written = path.value.strip_prefix(base).unwrap_or(&path.value);
             errors.push(ConfigError::PathEscapes {
                 src: src(),
                 span,
                 what: what.to_owned(),
-                path: display_path(self.root, &normal),
+                path: written.display().to_string(),
                 how: "through `..`".to_owned(),
-                resolved: normal.display().to_string(),
+                resolved: "outside the workspace".to_owned(),
                 help: "paths in a flavor are relative to its folder and stay inside the workspace; move the files in, or use an absolute path for a host file".to_owned(),
             });
             return false;
@@ -111,7 +112,7 @@ impl Checker<'_> {
                 what: what.to_owned(),
                 path: display_path(self.root, &normal),
                 how: format!("through the symlink `{}`", display_path(self.root, &link)),
-                resolved: real.display().to_string(),
+                resolved: format!("leads to `{}`", real.display()),
                 help: "kiln follows symlinks only while they stay inside the workspace; copy the target in, or name the host file by its absolute path".to_owned(),
             });
             return false;
@@ -122,16 +123,16 @@ impl Checker<'_> {
             _ => None,
         };
         if let Some(reason) = wrong {
-            errors.push(ConfigError::InvalidValue {
-                src: src(),
+            errors.push(ConfigError::invalid(
+                src(),
                 span,
-                what: what.to_owned(),
-                reason: format!("`{}` {reason}", display_path(self.root, &normal)),
-                help: match kind {
+                what,
+                format!("`{}` {reason}", display_path(self.root, &normal)),
+                match kind {
                     Kind::Folder => "a context or mount is a folder".to_owned(),
                     _ => "name the Dockerfile itself, not its folder".to_owned(),
                 },
-            });
+            ));
             return false;
         }
         true

@@ -138,7 +138,7 @@ impl<'a> Reader<'a> {
             self.push(ConfigError::MissingValue {
                 src: self.src(),
                 span: after_name(node),
-                node: name.clone(),
+                node: format!("`{name}`"),
                 what: format!("its {missing}"),
                 help: shape.usage(&name),
             });
@@ -268,6 +268,10 @@ impl<'a> Reader<'a> {
             ("a boolean", KdlValue::String(s)) if s == "true" || s == "false" => {
                 format!("KDL v2 booleans are written #{s}")
             }
+            ("a boolean", _) => "KDL v2 booleans are written #true and #false".to_owned(),
+            ("an integer", KdlValue::String(s)) if s.trim().parse::<i128>().is_ok() => {
+                format!("remove the quotes: {}", s.trim())
+            }
             _ => format!("`{node_name}` takes {expected} here"),
         };
         self.push(ConfigError::WrongType {
@@ -359,17 +363,17 @@ impl<'a> Reader<'a> {
                 Some(Spanned::new(*i, self.loc(entry.span())))
             }
             KdlValue::Integer(i) => {
-                self.push(ConfigError::InvalidValue {
-                    src: self.src(),
-                    span: entry.span(),
-                    what: what.to_owned(),
-                    reason: format!("{i} is out of range"),
-                    help: format!(
+                self.push(ConfigError::invalid(
+                    self.src(),
+                    entry.span(),
+                    what,
+                    format!("{i} is out of range"),
+                    format!(
                         "use a whole number from {} to {}",
                         range.start(),
                         range.end()
                     ),
-                });
+                ));
                 None
             }
             other => {
@@ -386,13 +390,13 @@ impl<'a> Reader<'a> {
         reason: impl Into<String>,
         help: impl Into<String>,
     ) {
-        self.push(ConfigError::InvalidValue {
-            src: self.src(),
+        self.push(ConfigError::invalid(
+            self.src(),
             span,
-            what: what.to_owned(),
-            reason: reason.into(),
-            help: help.into(),
-        });
+            what,
+            reason.into(),
+            help.into(),
+        ));
     }
 
     /// A name of a flavor, step, goal, check or workflow: used in image tags and paths,

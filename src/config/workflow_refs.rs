@@ -33,15 +33,13 @@ pub fn check(
             let matched = match select(&pattern, flavors) {
                 Ok(matched) => matched,
                 Err(reason) => {
-                    errors.push(ConfigError::InvalidValue {
-                        src: sources.named(task.flavor.loc.source),
-                        span: task.flavor.loc.span,
-                        what: "flavor pattern".to_owned(),
+                    errors.push(ConfigError::invalid(
+                        sources.named(task.flavor.loc.source),
+                        task.flavor.loc.span,
+                        "flavor pattern",
                         reason,
-                        help:
-                            "name a flavor, or match several with a glob such as \"*\" or \"sci-*\""
-                                .to_owned(),
-                    });
+                        "name a flavor, or match several with a glob such as \"*\" or \"sci-*\"",
+                    ));
                     continue;
                 }
             };
@@ -76,16 +74,16 @@ pub fn check(
                 if (exact && !matched.iter().all(has)) || !matched.iter().any(has) {
                     let flavor = matched.iter().find(|f| !has(f)).unwrap_or(&matched[0]);
                     let checks: Vec<&str> = flavor.checks.iter().map(|c| c.name.as_str()).collect();
-                    errors.push(ConfigError::InvalidValue {
-                        src: sources.named(name.loc.source),
-                        span: name.loc.span,
-                        what: "check name".to_owned(),
-                        reason: format!(
+                    errors.push(ConfigError::invalid(
+                        sources.named(name.loc.source),
+                        name.loc.span,
+                        "check name",
+                        format!(
                             "flavor `{}` has no check `{}`",
                             flavor.name.value, name.value
                         ),
-                        help: suggest::help(&name.value, &checks, "checks of that flavor"),
-                    });
+                        suggest::help(&name.value, &checks, "checks of that flavor"),
+                    ));
                 }
             }
         }
@@ -147,13 +145,13 @@ fn render(
     while let Some(open) = rest.find("{{") {
         out.push_str(&rest[..open]);
         let Some(close) = rest[open..].find("}}") else {
-            errors.push(ConfigError::InvalidValue {
-                src: sources.named(value.loc.source),
-                span: value.loc.span,
-                what: "template".to_owned(),
-                reason: "`{{` is never closed".to_owned(),
-                help: "parameters are written {{ name }}".to_owned(),
-            });
+            errors.push(ConfigError::invalid(
+                sources.named(value.loc.source),
+                value.loc.span,
+                "template",
+                "`{{` is never closed".to_owned(),
+                "parameters are written {{ name }}".to_owned(),
+            ));
             return None;
         };
         let name = rest[open + 2..open + close].trim();

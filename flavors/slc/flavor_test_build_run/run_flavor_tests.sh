@@ -1,0 +1,5 @@
+#!/bin/sh
+# Runs the flavor tests: the flavor's requirements must be present.
+set -eu
+test -f /opt/slc/flavor_customization/requirements.txt
+echo "flavor tests passed"

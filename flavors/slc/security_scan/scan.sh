@@ -1,0 +1,5 @@
+#!/bin/sh
+# "Scans" the release: lists every file under /opt/slc.
+set -eu
+echo "security scan of /opt/slc"
+find /opt/slc -type f | sort
