@@ -1,6 +1,7 @@
 //! Parsing KDL text, turning the parser's errors into kiln diagnostics that name the file.
 
 use kdl::KdlDocument;
+use miette::SourceSpan;
 
 use super::error::ConfigError;
 use super::source::SourceFile;
@@ -13,7 +14,7 @@ pub fn parse(file: &SourceFile) -> Result<KdlDocument, Vec<ConfigError>> {
             .into_iter()
             .map(|d| ConfigError::Syntax {
                 src: file.named(),
-                span: d.span,
+                span: narrow(&file.text, d.span),
                 message: d.message.unwrap_or_else(|| "invalid KDL".to_owned()),
                 label: d.label.unwrap_or_else(|| "here".to_owned()),
                 help: d.help.unwrap_or_else(|| {
@@ -23,4 +24,14 @@ pub fn parse(file: &SourceFile) -> Result<KdlDocument, Vec<ConfigError>> {
             })
             .collect()
     })
+}
+
+/// The parser sometimes reports a span from the start of an enclosing node to where it
+/// gave up; pointing at where it gave up is what the user needs.
+fn narrow(text: &str, span: SourceSpan) -> SourceSpan {
+    let end = span.offset() + span.len();
+    match text.get(span.offset()..end) {
+        Some(covered) if covered.contains('\n') => SourceSpan::from((end, 0)),
+        _ => span,
+    }
 }

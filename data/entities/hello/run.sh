@@ -1,0 +1,3 @@
+#!/bin/sh
+# The smallest entity: prints a greeting and succeeds.
+echo "hello from $(pwd)"

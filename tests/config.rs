@@ -1,0 +1,305 @@
+//! Decoding: what the typed model holds for valid configuration, defaults included.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{error_codes, workspace};
+use kiln::model::ArgValue;
+
+const BASE: &[(&str, &str)] = &[
+    ("flavors/sci/base/Dockerfile", "FROM scratch\n"),
+    ("flavors/sci/deps/Dockerfile", "FROM {{ base }}\n"),
+    ("flavors/sci/release/Dockerfile", "FROM {{ deps }}\n"),
+    (
+        "flavors/sci/flavor.kdl",
+        r#"flavor "sci" {
+    description "Scientific environment"
+    step "base" {
+        include "/bin/sh"
+        include "/bin/sh" as="tools/shell"
+    }
+    step "deps" {
+        needs "base"
+        arg "SOLVER" "rk45"
+        arg "HTTP_PROXY" env="HTTP_PROXY" transparent=#true
+        arg "MIRROR" env="MIRROR" default="none"
+        ignore "**/__pycache__" "*.tmp"
+    }
+    step "release" { needs "deps" "base"; }
+    goal "release" default=#true
+    goal "all" { steps "release" "deps"; description "everything"; }
+    check "models" {
+        image "release"
+        entities "data/*/metadata.yml"
+        filter "type" "system_model"
+        environment field="compatible_environment" {
+            when "sci_env" flavor="sci"
+            when "other" flavor="sci" step="deps"
+        }
+        run "sh" "/run.sh" "{{ entity.dir }}"
+        env "MPLBACKEND" "Agg"
+        mount "data" "/data"
+        mount "out" "/out" readonly=#false
+        workdir "/data"
+        timeout "3m"
+        outcome success=0 inaccurate=2
+        artifacts "_data/*.png" "*.html"
+    }
+}
+"#,
+    ),
+    ("data/", ""),
+    ("out/", ""),
+];
+
+#[test]
+fn decodes_steps_with_their_defaults() {
+    let dir = workspace(BASE);
+    let ws = kiln::config::load(dir.path()).unwrap();
+    let root = dir.path().canonicalize().unwrap();
+    let sci = ws.flavor("sci").unwrap();
+    assert_eq!(sci.description.as_deref(), Some("Scientific environment"));
+    let base = sci.step("base").unwrap();
+    assert_eq!(base.context.value, root.join("flavors/sci/base"));
+    assert_eq!(
+        base.dockerfile.value,
+        root.join("flavors/sci/base/Dockerfile")
+    );
+    let targets: Vec<&str> = base.includes.iter().map(|i| i.target.as_str()).collect();
+    assert_eq!(targets, ["sh", "tools/shell"]);
+    let deps = sci.step("deps").unwrap();
+    assert_eq!(deps.args.len(), 3);
+    assert_eq!(deps.args[0].value, ArgValue::Literal("rk45".into()));
+    assert!(!deps.args[0].transparent);
+    assert!(deps.args[1].transparent);
+    assert_eq!(
+        deps.args[2].value,
+        ArgValue::Env {
+            var: "MIRROR".into(),
+            default: Some("none".into())
+        }
+    );
+    let ignore: Vec<&str> = deps.ignore.iter().map(|g| g.as_str()).collect();
+    assert_eq!(ignore, ["**/__pycache__", "*.tmp"]);
+    let needs: Vec<&str> = sci
+        .step("release")
+        .unwrap()
+        .needs
+        .iter()
+        .map(|n| n.as_str())
+        .collect();
+    assert_eq!(needs, ["deps", "base"]);
+}
+
+#[test]
+fn goals_default_to_the_step_of_their_name() {
+    let dir = workspace(BASE);
+    let ws = kiln::config::load(dir.path()).unwrap();
+    let sci = ws.flavor("sci").unwrap();
+    let release = sci.goal("release").unwrap();
+    assert!(release.default);
+    assert_eq!(
+        release.steps.iter().map(|s| s.as_str()).collect::<Vec<_>>(),
+        ["release"]
+    );
+    let all = sci.goal("all").unwrap();
+    assert!(!all.default);
+    assert_eq!(all.description.as_deref(), Some("everything"));
+    assert_eq!(sci.default_steps(), ["release"]);
+}
+
+#[test]
+fn decodes_a_check_block() {
+    let dir = workspace(BASE);
+    let ws = kiln::config::load(dir.path()).unwrap();
+    let check = &ws.flavor("sci").unwrap().checks[0];
+    assert_eq!(check.image.as_str(), "release");
+    assert_eq!(check.entities.glob.as_str(), "data/*/metadata.yml");
+    assert_eq!(
+        check.entities.key.as_str(),
+        "key",
+        "key field defaults to `key`"
+    );
+    assert_eq!(check.filters[0].field.as_str(), "type");
+    let env = check.environment.as_ref().unwrap();
+    assert_eq!(env.field.as_str(), "compatible_environment");
+    assert_eq!(env.cases[1].step.as_ref().unwrap().as_str(), "deps");
+    assert_eq!(check.run.len(), 3);
+    assert_eq!(check.env[0].1, "Agg");
+    assert!(check.mounts[0].readonly, "mounts are read-only unless told");
+    assert!(!check.mounts[1].readonly);
+    assert_eq!(check.workdir.as_ref().unwrap().as_str(), "/data");
+    assert_eq!(
+        check.timeout.as_ref().unwrap().value,
+        Duration::from_secs(180)
+    );
+    assert_eq!(check.outcome.success, [0]);
+    assert_eq!(check.outcome.inaccurate, [2]);
+    assert_eq!(check.artifacts.len(), 2);
+}
+
+#[test]
+fn settings_have_defaults_and_overrides() {
+    let dir = workspace(BASE);
+    let ws = kiln::config::load(dir.path()).unwrap();
+    let root = dir.path().canonicalize().unwrap();
+    assert_eq!(ws.settings.repository, "kiln");
+    assert_eq!(ws.settings.cache_dir, root.join(".kiln/cache"));
+    assert_eq!(ws.settings.jobs, None);
+    assert!(ws.settings.registry.is_none());
+
+    let mut files = BASE.to_vec();
+    files.push((
+        "kiln.kdl",
+        "registry \"127.0.0.1:5000/kiln\"\nrepository \"team/kiln\"\ncache-dir \"/var/cache/kiln\"\njobs 3\n",
+    ));
+    let dir = workspace(&files);
+    let ws = kiln::config::load(dir.path()).unwrap();
+    assert_eq!(
+        ws.settings.registry.unwrap().as_str(),
+        "127.0.0.1:5000/kiln"
+    );
+    assert_eq!(ws.settings.repository, "team/kiln");
+    assert_eq!(
+        ws.settings.cache_dir,
+        std::path::Path::new("/var/cache/kiln")
+    );
+    assert_eq!(ws.settings.jobs, Some(3));
+}
+
+#[test]
+fn derived_flavor_replaces_one_step_and_inherits_the_rest() {
+    let mut files = BASE.to_vec();
+    files.extend([
+        (
+            "flavors/sci-custom/flavor.kdl",
+            "flavor \"sci-custom\" extends=\"sci\" {\n    step \"deps\" { needs \"base\"; arg \"SOLVER\" \"bdf\"; }\n    step \"extra\" { needs \"release\"; }\n}\n",
+        ),
+        ("flavors/sci-custom/deps/Dockerfile", "FROM {{ base }}\n"),
+        ("flavors/sci-custom/extra/Dockerfile", "FROM {{ release }}\n"),
+    ]);
+    let dir = workspace(&files);
+    let ws = kiln::config::load(dir.path()).unwrap();
+    let root = dir.path().canonicalize().unwrap();
+    let custom = ws.flavor("sci-custom").unwrap();
+    let names: Vec<&str> = custom.steps.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(
+        names,
+        ["base", "deps", "release", "extra"],
+        "replaced in place, new appended"
+    );
+    let deps = custom.step("deps").unwrap();
+    assert_eq!(deps.declared_in, "sci-custom");
+    assert_eq!(deps.context.value, root.join("flavors/sci-custom/deps"));
+    assert_eq!(deps.args[0].value, ArgValue::Literal("bdf".into()));
+    let base = custom.step("base").unwrap();
+    assert_eq!(base.declared_in, "sci");
+    assert_eq!(
+        base.context.value,
+        root.join("flavors/sci/base"),
+        "inherited paths stay the base's"
+    );
+    assert!(custom.goal("release").is_some(), "goals are inherited");
+    assert_eq!(custom.checks.len(), 1, "checks are inherited");
+    assert_eq!(
+        custom.description.as_deref(),
+        Some("Scientific environment")
+    );
+    assert_eq!(
+        ws.flavor("sci").unwrap().steps.len(),
+        3,
+        "the base is untouched"
+    );
+}
+
+#[test]
+fn errors_of_all_files_come_at_once() {
+    let mut files = BASE.to_vec();
+    files.extend([
+        ("kiln.kdl", "jobs 0\n"),
+        (
+            "flavors/other/flavor.kdl",
+            "flavor \"other\" { step \"x\" { needs \"y\"; }; }\n",
+        ),
+        (
+            "workflows/ci.kdl",
+            "workflow \"ci\" { build flavor=\"nope\"; }\n",
+        ),
+    ]);
+    let dir = workspace(&files);
+    let codes = error_codes(dir.path());
+    assert_eq!(
+        codes,
+        [
+            "kiln::config::invalid_value",
+            "kiln::config::unknown_step",
+            "kiln::config::path_missing",
+            "kiln::config::unknown_flavor",
+        ]
+    );
+}
+
+#[test]
+fn workflows_decode_tasks_and_params() {
+    let mut files = BASE.to_vec();
+    files.push((
+        "workflows/ci.kdl",
+        r#"workflow "ci" {
+    description "CI"
+    param "goal" default="release" description="what to build"
+    build flavor="s*" goal="{{ goal }}"
+    check name="models"
+    save goal="release"
+    push flavor="sci"
+    export flavor="sci" goal="all" dir="out"
+    clean
+    report junit="reports/junit.xml" html="reports/index.html"
+}
+"#,
+    ));
+    let dir = workspace(&files);
+    let ws = kiln::config::load(dir.path()).unwrap();
+    let ci = ws.workflow("ci").unwrap();
+    let kinds: Vec<&str> = ci.tasks.iter().map(|t| t.kind.keyword()).collect();
+    assert_eq!(
+        kinds,
+        [
+            "build", "check", "save", "push", "export", "clean", "report"
+        ]
+    );
+    assert_eq!(
+        ci.tasks[1].flavor.as_str(),
+        "*",
+        "flavor defaults to every flavor"
+    );
+    assert_eq!(ci.params[0].default.as_ref().unwrap().as_str(), "release");
+    assert_eq!(ci.tasks[0].kind.goal().unwrap().as_str(), "{{ goal }}");
+}
+
+#[test]
+fn workspace_root_is_found_upward() {
+    let dir = workspace(BASE);
+    let nested = dir.path().join("flavors/sci/base");
+    assert_eq!(kiln::config::find_root(&nested).unwrap(), dir.path());
+    let empty = tempfile::tempdir().unwrap();
+    assert_eq!(kiln::config::find_root(empty.path()), None);
+}
+
+#[test]
+fn a_missing_context_does_not_also_report_its_default_dockerfile() {
+    let dir = workspace(&[("flavors/a/flavor.kdl", "flavor \"a\" { step \"base\"; }\n")]);
+    assert_eq!(error_codes(dir.path()), ["kiln::config::path_missing"]);
+}
+
+#[test]
+fn wrong_kind_of_path_is_reported() {
+    let dir = workspace(&[
+        (
+            "flavors/a/flavor.kdl",
+            "flavor \"a\" { step \"base\" { dockerfile \"base\"; }; }\n",
+        ),
+        ("flavors/a/base/Dockerfile", ""),
+    ]);
+    assert_eq!(error_codes(dir.path()), ["kiln::config::invalid_value"]);
+}
