@@ -40,6 +40,7 @@ fn selection(flavors: &[&str], goals: &[&str]) -> Selection {
     Selection {
         flavors: flavors.iter().map(|s| s.to_string()).collect(),
         goals: goals.iter().map(|s| s.to_string()).collect(),
+        all_steps: false,
     }
 }
 
@@ -91,6 +92,21 @@ fn a_glob_applies_a_goal_where_it_exists() {
         graph.len(),
         4,
         "every flavor's defaults: a/{{base,lib,app}} and b/only"
+    );
+}
+
+#[test]
+fn all_steps_ignores_goals() {
+    let dir = workspace(FILES);
+    let ws = kiln::config::load(dir.path()).unwrap();
+    let all = Selection {
+        all_steps: true,
+        ..selection(&["a"], &[])
+    };
+    let graph = plan::build_graph(&ws, &all).unwrap();
+    assert_eq!(
+        ids(&graph),
+        ["a/base", "a/docs", "a/lib", "a/app", "a/test"]
     );
 }
 

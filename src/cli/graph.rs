@@ -24,6 +24,9 @@ pub struct GraphArgs {
     /// Goal or step name (repeatable; default: each flavor's default goals)
     #[arg(long = "goal", short = 'g', value_name = "GOAL")]
     pub goals: Vec<String>,
+    /// Every step of the selected flavors, not only their goals
+    #[arg(long, conflicts_with = "goals")]
+    pub all_steps: bool,
     /// Output format
     #[arg(long, value_enum, default_value_t = Format::Dot)]
     pub format: Format,
@@ -33,6 +36,7 @@ pub fn run(workspace: &Workspace, args: &GraphArgs, out: &mut impl Write) -> Res
     let selection = Selection {
         flavors: args.flavors.clone(),
         goals: args.goals.clone(),
+        all_steps: args.all_steps,
     };
     let graph = plan::build_graph(workspace, &selection)?;
     let text = match args.format {

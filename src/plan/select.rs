@@ -12,6 +12,8 @@ pub struct Selection {
     pub flavors: Vec<String>,
     /// Goal (or step) names; empty selects each flavor's default goals.
     pub goals: Vec<String>,
+    /// Every step of the chosen flavors, whatever the goals.
+    pub all_steps: bool,
 }
 
 /// The flavors `patterns` name, each once, in name order.
@@ -61,6 +63,12 @@ pub fn targets<'w>(
     selection: &Selection,
 ) -> Result<Vec<(&'w Flavor, Vec<&'w str>)>, PlanError> {
     let chosen = flavors(workspace, &selection.flavors)?;
+    if selection.all_steps {
+        return Ok(chosen
+            .into_iter()
+            .map(|f| (f, f.steps.iter().map(|s| s.name.as_str()).collect()))
+            .collect());
+    }
     if selection.goals.is_empty() {
         return Ok(chosen.into_iter().map(|f| (f, f.default_steps())).collect());
     }

@@ -1,0 +1,224 @@
+//! The command line against the repository's own example workspace.
+
+mod common;
+
+use assert_cmd::Command;
+use common::{examples, workspace};
+use predicates::prelude::*;
+
+fn kiln() -> Command {
+    let mut cmd = Command::cargo_bin("kiln").unwrap();
+    cmd.current_dir(examples())
+        .env_remove("RUST_LOG")
+        .env_remove("KILN_WORKSPACE");
+    cmd
+}
+
+fn stdout(cmd: &mut Command) -> String {
+    let output = cmd.output().unwrap();
+    assert!(
+        output.status.success(),
+        "command failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap()
+}
+
+/// The 14 edges of EXASLCT's standard flavor, dependency → dependent.
+const SLC_EDGES: &[(&str, &str)] = &[
+    ("udfclient_deps", "language_deps"),
+    ("language_deps", "build_run"),
+    ("language_deps", "flavor_base_deps"),
+    ("build_deps", "build_run"),
+    ("build_deps", "base_test_deps"),
+    ("base_test_deps", "base_test_build_run"),
+    ("language_deps", "base_test_build_run"),
+    ("flavor_base_deps", "flavor_customization"),
+    ("base_test_build_run", "flavor_test_build_run"),
+    ("flavor_customization", "flavor_test_build_run"),
+    ("flavor_customization", "release"),
+    ("flavor_base_deps", "release"),
+    ("build_run", "release"),
+    ("release", "security_scan"),
+];
+
+#[test]
+fn the_examples_validate() {
+    kiln()
+        .arg("validate")
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("is valid: 3 flavors"));
+}
+
+#[test]
+fn graph_dot_of_the_exaslct_shaped_flavor_has_exactly_its_steps_and_edges() {
+    let dot = stdout(kiln().args(["graph", "--flavor", "slc", "--all-steps", "--format", "dot"]));
+    let mut nodes: Vec<String> = dot
+        .lines()
+        .filter(|l| l.contains("[label="))
+        .map(|l| l.trim().split('"').nth(1).unwrap().to_string())
+        .collect();
+    nodes.sort();
+    let mut expected_nodes: Vec<String> = SLC_EDGES
+        .iter()
+        .flat_map(|(a, b)| [a, b])
+        .map(|s| format!("slc/{s}"))
+        .collect();
+    expected_nodes.sort();
+    expected_nodes.dedup();
+    assert_eq!(expected_nodes.len(), 11);
+    assert_eq!(nodes, expected_nodes);
+
+    let mut edges: Vec<String> = dot
+        .lines()
+        .filter(|l| l.contains(" -> "))
+        .map(|l| l.trim().to_string())
+        .collect();
+    edges.sort();
+    let mut expected: Vec<String> = SLC_EDGES
+        .iter()
+        .map(|(a, b)| format!("\"slc/{a}\" -> \"slc/{b}\";"))
+        .collect();
+    expected.sort();
+    assert_eq!(edges, expected);
+}
+
+#[test]
+fn default_goals_of_the_exaslct_shaped_flavor() {
+    let json = stdout(kiln().args(["graph", "--flavor", "slc", "--format", "json"]));
+    let graph: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let ids: Vec<&str> = graph["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        ids.len(),
+        10,
+        "release, base_test_build_run and flavor_test_build_run need all but security_scan"
+    );
+    assert!(!ids.contains(&"slc/security_scan"));
+}
+
+#[test]
+fn graph_json_is_stable() {
+    let first = stdout(kiln().args([
+        "graph",
+        "--flavor",
+        "slc",
+        "--all-steps",
+        "--format",
+        "json",
+    ]));
+    let second = stdout(kiln().args(["graph", "--format", "json", "--all-steps", "-f", "slc"]));
+    assert_eq!(first, second);
+    insta::assert_snapshot!("graph_json_slc", first);
+}
+
+#[test]
+fn graph_mermaid_lists_every_edge() {
+    let mermaid = stdout(kiln().args([
+        "graph",
+        "--flavor",
+        "slc",
+        "--all-steps",
+        "--format",
+        "mermaid",
+    ]));
+    assert!(mermaid.starts_with("flowchart LR\n"));
+    assert_eq!(mermaid.matches(" --> ").count(), SLC_EDGES.len());
+}
+
+#[test]
+fn list_shows_every_kind_of_declaration() {
+    let out = stdout(kiln().arg("list"));
+    for needle in [
+        "flavors:",
+        "checkenv-debug",
+        "extends checkenv",
+        "steps:",
+        "slc/udfclient_deps",
+        "goals:",
+        "slc/release",
+        "(default)",
+        "checks:",
+        "checkenv/entities",
+        "workflows:",
+        "ci",
+    ] {
+        assert!(out.contains(needle), "`{needle}` missing from:\n{out}");
+    }
+    let flavors = stdout(kiln().args(["list", "flavors"]));
+    assert_eq!(flavors.lines().count(), 3, "{flavors}");
+}
+
+#[test]
+fn the_workspace_is_found_from_a_subfolder() {
+    kiln()
+        .current_dir(examples().join("flavors/slc/release"))
+        .arg("validate")
+        .assert()
+        .success();
+}
+
+#[test]
+fn no_workspace_is_a_clear_error() {
+    let empty = tempfile::tempdir().unwrap();
+    kiln()
+        .current_dir(empty.path())
+        .args(["--color", "never", "validate"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("no kiln workspace at or above"))
+        .stderr(predicate::str::contains("--workspace DIR"));
+}
+
+#[test]
+fn unknown_flavor_on_the_command_line_suggests_the_closest() {
+    kiln()
+        .args(["--color", "never", "graph", "--flavor", "checkenv-debgu"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "no flavor matches `checkenv-debgu`",
+        ))
+        .stderr(predicate::str::contains("did you mean `checkenv-debug`?"));
+}
+
+#[test]
+fn color_follows_the_flag_and_no_color() {
+    let dir = workspace(&[("flavors/a/flavor.kdl", "flavor \"a\" { stpe \"x\"; }\n")]);
+    let colored = kiln()
+        .args(["--color", "always", "validate", "--workspace"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&colored.stderr).contains('\u{1b}'),
+        "--color always colours"
+    );
+    let plain = kiln()
+        .env("NO_COLOR", "1")
+        .args(["validate", "--workspace"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(plain.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&plain.stderr);
+    assert!(
+        !stderr.contains('\u{1b}'),
+        "NO_COLOR disables colour: {stderr}"
+    );
+    assert!(stderr.contains("did you mean `step`?"), "{stderr}");
+}
+
+#[test]
+fn quiet_validate_prints_nothing() {
+    kiln()
+        .args(["-q", "validate"])
+        .assert()
+        .success()
+        .stdout("");
+}
