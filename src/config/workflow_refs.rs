@@ -70,7 +70,10 @@ pub fn check(
                 }
             }
             if let TaskKind::Check { name: Some(name) } = &task.kind {
-                let has = |f: &&Flavor| f.checks.iter().any(|c| c.name.value == name.value);
+                let Some(check) = render(name, workflow, &params, &owner, sources, errors) else {
+                    continue;
+                };
+                let has = |f: &&Flavor| f.checks.iter().any(|c| c.name.value == check);
                 if (exact && !matched.iter().all(has)) || !matched.iter().any(has) {
                     let flavor = matched.iter().find(|f| !has(f)).unwrap_or(&matched[0]);
                     let checks: Vec<&str> = flavor.checks.iter().map(|c| c.name.as_str()).collect();
@@ -78,11 +81,8 @@ pub fn check(
                         sources.named(name.loc.source),
                         name.loc.span,
                         "check name",
-                        format!(
-                            "flavor `{}` has no check `{}`",
-                            flavor.name.value, name.value
-                        ),
-                        suggest::help(&name.value, &checks, "checks of that flavor"),
+                        format!("flavor `{}` has no check `{check}`", flavor.name.value),
+                        suggest::help(&check, &checks, "checks of that flavor"),
                     ));
                 }
             }
