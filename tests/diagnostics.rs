@@ -52,6 +52,7 @@ broken! {
     missing_value,
     unexpected_argument,
     duplicate_step,
+    duplicate_arg,
     duplicate_goal,
     duplicate_flavor,
     duplicate_workflow,

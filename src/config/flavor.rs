@@ -117,7 +117,10 @@ pub fn duplicate(
         first: Some(first.loc.span),
         kind,
         name: again.value.clone(),
-        help: format!("{kind} names are unique within their flavor; rename or remove one"),
+        help: format!(
+            "`{}` may be defined once here; rename or remove one of them",
+            again.value
+        ),
         elsewhere: Vec::new(),
     });
 }
@@ -152,12 +155,12 @@ fn decode_step(r: &mut Reader, node: &KdlNode, flavor: &Flavor) -> Option<Step> 
         match child.name().value() {
             "description" => step.description = text(r, child),
             "context" => {
-                if let Some(path) = path_arg(r, child) {
+                if let Some(path) = path_arg(r, child, &PATH) {
                     step.context = Spanned::new(flavor.dir.join(&path.value), path.loc);
                 }
             }
             "dockerfile" => {
-                if let Some(path) = path_arg(r, child) {
+                if let Some(path) = path_arg(r, child, &PATH) {
                     dockerfile = Some(Spanned::new(flavor.dir.join(&path.value), path.loc));
                 }
             }
@@ -165,8 +168,28 @@ fn decode_step(r: &mut Reader, node: &KdlNode, flavor: &Flavor) -> Option<Step> 
                 r.shape(child, &NEEDS);
                 step.needs.extend(r.args_from(child, 0, "step name"));
             }
-            "include" => step.includes.extend(decode_include(r, child, &flavor.dir)),
-            "arg" => step.args.extend(decode_arg(r, child)),
+            "include" => {
+                let Some(include) = decode_include(r, child, &flavor.dir) else {
+                    continue;
+                };
+                match step
+                    .includes
+                    .iter()
+                    .find(|i| i.target.value == include.target.value)
+                {
+                    Some(first) => duplicate(r, "include target", &first.target, &include.target),
+                    None => step.includes.push(include),
+                }
+            }
+            "arg" => {
+                let Some(arg) = decode_arg(r, child) else {
+                    continue;
+                };
+                match step.args.iter().find(|a| a.name.value == arg.name.value) {
+                    Some(first) => duplicate(r, "build arg", &first.name, &arg.name),
+                    None => step.args.push(arg),
+                }
+            }
             "ignore" => {
                 r.shape(child, &IGNORE);
                 for glob in r.args_from(child, 0, "glob") {
@@ -190,8 +213,8 @@ fn decode_step(r: &mut Reader, node: &KdlNode, flavor: &Flavor) -> Option<Step> 
     Some(step)
 }
 
-fn path_arg(r: &mut Reader, node: &KdlNode) -> Option<Spanned<String>> {
-    r.shape(node, &PATH);
+fn path_arg(r: &mut Reader, node: &KdlNode, shape: &Shape) -> Option<Spanned<String>> {
+    r.shape(node, shape);
     let path = r.arg(node, 0, "path")?;
     if path.value.is_empty() {
         r.invalid(
@@ -206,7 +229,7 @@ fn path_arg(r: &mut Reader, node: &KdlNode) -> Option<Spanned<String>> {
 }
 
 fn decode_include(r: &mut Reader, node: &KdlNode, dir: &Path) -> Option<Include> {
-    let path = path_arg_with(r, node, &INCLUDE)?;
+    let path = path_arg(r, node, &INCLUDE)?;
     let source = Spanned::new(dir.join(&path.value), path.loc);
     let target = match r.prop(node, "as") {
         Some(target) => target,
@@ -244,11 +267,6 @@ fn decode_include(r: &mut Reader, node: &KdlNode, dir: &Path) -> Option<Include>
         return None;
     }
     Some(Include { source, target })
-}
-
-fn path_arg_with(r: &mut Reader, node: &KdlNode, shape: &Shape) -> Option<Spanned<String>> {
-    r.shape(node, shape);
-    r.arg(node, 0, "path")
 }
 
 fn decode_arg(r: &mut Reader, node: &KdlNode) -> Option<BuildArg> {

@@ -7,12 +7,7 @@ use super::graph::Graph;
 pub fn to_dot(graph: &Graph) -> String {
     let mut out = String::from("digraph kiln {\n    rankdir=LR;\n    node [shape=box];\n");
     let order = graph.ordered();
-    let mut flavors: Vec<&str> = order
-        .iter()
-        .map(|&i| graph.dag[i].flavor.as_str())
-        .collect();
-    flavors.sort();
-    flavors.dedup();
+    let flavors = graph.flavors();
     for flavor in flavors {
         let _ = writeln!(
             out,

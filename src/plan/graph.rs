@@ -102,6 +102,19 @@ impl Graph {
         out
     }
 
+    /// Names of the flavors that have nodes, sorted.
+    pub fn flavors(&self) -> Vec<&str> {
+        let mut flavors: Vec<&str> = self
+            .dag
+            .raw_nodes()
+            .iter()
+            .map(|n| n.weight.flavor.as_str())
+            .collect();
+        flavors.sort();
+        flavors.dedup();
+        flavors
+    }
+
     /// Ids of the nodes `node` depends on, sorted.
     pub fn needs(&self, node: NodeIndex) -> Vec<String> {
         let mut ids: Vec<String> = self

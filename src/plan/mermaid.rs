@@ -14,12 +14,7 @@ pub fn to_mermaid(graph: &Graph) -> String {
         .enumerate()
         .map(|(n, &i)| (graph.dag[i].id(), format!("n{n}")))
         .collect();
-    let mut flavors: Vec<&str> = order
-        .iter()
-        .map(|&i| graph.dag[i].flavor.as_str())
-        .collect();
-    flavors.sort();
-    flavors.dedup();
+    let flavors = graph.flavors();
     for (n, flavor) in flavors.into_iter().enumerate() {
         let _ = writeln!(out, "    subgraph f{n}[\"{flavor}\"]");
         for &i in order.iter().filter(|&&i| graph.dag[i].flavor == flavor) {
