@@ -3,7 +3,10 @@
 //! Data flows down this list, never up: [`config`] reads KDL into the [`model`];
 //! [`plan`] turns the model into a dependency graph; [`cli`] wires commands to them.
 
+pub mod build;
+pub mod cache;
 pub mod cli;
 pub mod config;
+pub mod docker;
 pub mod model;
 pub mod plan;

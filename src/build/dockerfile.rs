@@ -1,0 +1,148 @@
+//! Rendering a Dockerfile template: `{{ name }}` of a needed step becomes that step's
+//! full image name, as in EXASLCT's Jinja templates.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use miette::{Diagnostic, NamedSource, SourceSpan};
+use minijinja::{Environment, UndefinedBehavior, Value};
+use thiserror::Error;
+
+#[derive(Debug, Error, Diagnostic)]
+#[error("cannot render the Dockerfile of step `{step}`: {message}")]
+#[diagnostic(code(kiln::build::dockerfile_template))]
+pub struct RenderError {
+    pub step: String,
+    pub message: String,
+    #[source_code]
+    pub src: NamedSource<Arc<String>>,
+    #[label("{label}")]
+    pub span: Option<SourceSpan>,
+    pub label: String,
+    #[help]
+    pub help: String,
+}
+
+/// Renders `template` (the Dockerfile at `path`, shown as `shown`) with the image names
+/// of the steps it needs. Besides each name as a variable, `images` maps every needed
+/// step name to its image, for names that are not identifiers (`{{ images["a-b"] }}`).
+pub fn render(
+    step: &str,
+    shown: &str,
+    template: &str,
+    images: &[(String, String)],
+) -> Result<String, Box<RenderError>> {
+    let mut env = Environment::new();
+    env.set_undefined_behavior(UndefinedBehavior::Strict);
+    if let Ok(syntax) = minijinja::syntax::SyntaxConfig::builder()
+        .keep_trailing_newline(true)
+        .build()
+    {
+        env.set_syntax(syntax);
+    }
+    let mut context: std::collections::BTreeMap<String, Value> = images
+        .iter()
+        .map(|(name, image)| (name.clone(), Value::from(image.clone())))
+        .collect();
+    let map: std::collections::BTreeMap<String, Value> = images
+        .iter()
+        .map(|(name, image)| (name.clone(), Value::from(image.clone())))
+        .collect();
+    context.insert("images".to_owned(), Value::from(map));
+    let result = env
+        .template_from_named_str(shown, template)
+        .and_then(|t| t.render(&context));
+    result.map_err(|e| {
+        let names: Vec<String> = images.iter().map(|(n, _)| format!("`{n}`")).collect();
+        let help = if names.is_empty() {
+            "this step needs no other step, so its Dockerfile has no image names to use; add the step to `needs`".to_owned()
+        } else {
+            format!(
+                "the Dockerfile may use the image names of the steps in `needs`: {}; add a missing step to `needs`",
+                names.join(", ")
+            )
+        };
+        let span = e
+            .range()
+            .map(|r| SourceSpan::from((r.start, r.end - r.start)))
+            .or_else(|| e.line().map(|line| line_span(template, line)));
+        Box::new(RenderError {
+            step: step.to_owned(),
+            message: e.detail().unwrap_or(&e.kind().to_string()).to_owned(),
+            src: NamedSource::new(shown, Arc::new(template.to_owned())),
+            span,
+            label: "here".to_owned(),
+            help,
+        })
+    })
+}
+
+/// The span of 1-based `line` in `text`.
+fn line_span(text: &str, line: usize) -> SourceSpan {
+    let mut offset = 0;
+    for (n, content) in text.split_inclusive('\n').enumerate() {
+        if n + 1 == line {
+            return SourceSpan::from((offset, content.trim_end().len()));
+        }
+        offset += content.len();
+    }
+    SourceSpan::from((text.len(), 0))
+}
+
+/// Where a step's rendered Dockerfile goes inside the context tar, clear of user files.
+pub const RENDERED_PATH: &str = ".kiln/Dockerfile";
+
+pub fn shown_path(root: &Path, dockerfile: &Path) -> String {
+    crate::config::display_path(root, dockerfile)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn images() -> Vec<(String, String)> {
+        vec![
+            ("base".to_owned(), "kiln:sci-base_0123".to_owned()),
+            (
+                "build-deps".to_owned(),
+                "kiln:sci-build-deps_4567".to_owned(),
+            ),
+        ]
+    }
+
+    #[test]
+    fn replaces_step_names_with_image_names() {
+        let out = render(
+            "app",
+            "Dockerfile",
+            "FROM {{ base }}\nCOPY --from={{ images[\"build-deps\"] }} /a /b\n",
+            &images(),
+        )
+        .unwrap();
+        assert_eq!(
+            out,
+            "FROM kiln:sci-base_0123\nCOPY --from=kiln:sci-build-deps_4567 /a /b\n"
+        );
+    }
+
+    #[test]
+    fn an_undefined_name_points_at_its_line() {
+        let error = render(
+            "app",
+            "flavors/sci/app/Dockerfile",
+            "FROM {{ base }}\nRUN true\nCOPY --from={{ deps }} /a /b\n",
+            &images(),
+        )
+        .unwrap_err();
+        let span = error.span.expect("a location");
+        let text = "FROM {{ base }}\nRUN true\nCOPY --from={{ deps }} /a /b\n";
+        let line = text[..span.offset()].matches('\n').count() + 1;
+        assert_eq!(line, 3);
+        assert!(error.help.contains("`base`"), "{}", error.help);
+        assert!(
+            error.message.contains("undefined") || error.message.contains("deps"),
+            "{}",
+            error.message
+        );
+    }
+}

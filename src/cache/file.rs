@@ -1,0 +1,209 @@
+//! The file cache: images saved as `<dir>/<name>.tar` with a `<name>.tar.sha256`
+//! checksum sidecar. Written to a temporary name and renamed, under a per-image lock, so
+//! a reader never sees half a file; a tarball whose checksum does not match is moved
+//! aside and reported, never loaded.
+
+use std::fs::{self, File};
+use std::io::{BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+
+use crate::build::naming::file_stem;
+use crate::docker::{Daemon, DockerError};
+
+/// The files of one cached image.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    pub tarball: PathBuf,
+    pub checksum: PathBuf,
+    lock: PathBuf,
+}
+
+impl Entry {
+    pub fn new(dir: &Path, image: &str) -> Self {
+        let stem = file_stem(image);
+        Self {
+            tarball: dir.join(format!("{stem}.tar")),
+            checksum: dir.join(format!("{stem}.tar.sha256")),
+            lock: dir.join(format!("{stem}.lock")),
+        }
+    }
+
+    /// Both files are there (not yet verified).
+    pub fn present(&self) -> bool {
+        self.tarball.is_file() && self.checksum.is_file()
+    }
+
+    fn lock(&self) -> std::io::Result<File> {
+        if let Some(dir) = self.lock.parent() {
+            fs::create_dir_all(dir)?;
+        }
+        let file = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&self.lock)?;
+        file.lock()?;
+        Ok(file)
+    }
+}
+
+/// What looking in the file cache found.
+#[derive(Debug)]
+pub enum Lookup {
+    Loaded,
+    Missing,
+    /// The tarball did not match its checksum (or could not be read); it was moved to
+    /// `moved_to` and the next tier should be asked.
+    Corrupt {
+        reason: String,
+        moved_to: Option<PathBuf>,
+    },
+}
+
+/// Removes a temporary file unless it was kept.
+struct TempFile(Option<PathBuf>);
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        if let Some(path) = self.0.take() {
+            let _ = fs::remove_file(path);
+        }
+    }
+}
+
+fn temp_name(path: &Path) -> PathBuf {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(format!(".tmp-{}", std::process::id()));
+    path.with_file_name(name)
+}
+
+/// Hex sha256 of a file's content.
+pub fn file_sha256(path: &Path) -> std::io::Result<String> {
+    let mut reader = BufReader::with_capacity(1 << 20, File::open(path)?);
+    let mut hasher = Sha256::new();
+    let mut buffer = vec![0u8; 1 << 20];
+    loop {
+        let n = reader.read(&mut buffer)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buffer[..n]);
+    }
+    Ok(hex::encode(hasher.finalize()))
+}
+
+/// Writes `data` through a hasher into a file.
+struct HashingWriter<W> {
+    inner: W,
+    hasher: Sha256,
+}
+
+impl<W: Write> Write for HashingWriter<W> {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(data)?;
+        self.hasher.update(&data[..n]);
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+fn io_error(path: &Path, e: impl std::fmt::Display) -> DockerError {
+    DockerError::Io {
+        path: path.display().to_string(),
+        reason: e.to_string(),
+    }
+}
+
+/// Saves `image` from the daemon into the cache. Returns the tarball's size.
+pub async fn store(daemon: &Daemon, dir: &Path, image: &str) -> Result<u64, DockerError> {
+    let entry = Entry::new(dir, image);
+    let _lock = entry.lock().map_err(|e| io_error(&entry.lock, e))?;
+    let temp = TempFile(Some(temp_name(&entry.tarball)));
+    let temp_path = temp.0.clone().unwrap_or_default();
+    let file = File::create(&temp_path).map_err(|e| io_error(&temp_path, e))?;
+    let mut writer = HashingWriter {
+        inner: std::io::BufWriter::with_capacity(1 << 20, file),
+        hasher: Sha256::new(),
+    };
+    let size = daemon.export(image, &mut writer).await?;
+    writer.flush().map_err(|e| io_error(&temp_path, e))?;
+    let HashingWriter { inner, hasher } = writer;
+    let file = inner.into_inner().map_err(|e| io_error(&temp_path, e))?;
+    file.sync_all().map_err(|e| io_error(&temp_path, e))?;
+    let digest = hex::encode(hasher.finalize());
+    let sidecar = TempFile(Some(temp_name(&entry.checksum)));
+    let sidecar_path = sidecar.0.clone().unwrap_or_default();
+    fs::write(
+        &sidecar_path,
+        format!("{digest}  {}\n", file_name(&entry.tarball)),
+    )
+    .map_err(|e| io_error(&sidecar_path, e))?;
+    // Tarball first: a tarball without its sidecar counts as absent, never as valid.
+    let _ = fs::remove_file(&entry.checksum);
+    fs::rename(&temp_path, &entry.tarball).map_err(|e| io_error(&entry.tarball, e))?;
+    fs::rename(&sidecar_path, &entry.checksum).map_err(|e| io_error(&entry.checksum, e))?;
+    std::mem::forget(temp);
+    std::mem::forget(sidecar);
+    Ok(size)
+}
+
+fn file_name(path: &Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+/// Checks the cached tarball of `image` against its checksum and loads it.
+pub async fn load(daemon: &Daemon, dir: &Path, image: &str) -> Result<Lookup, DockerError> {
+    let entry = Entry::new(dir, image);
+    if !entry.tarball.is_file() {
+        return Ok(Lookup::Missing);
+    }
+    let _lock = entry.lock().map_err(|e| io_error(&entry.lock, e))?;
+    let expected = fs::read_to_string(&entry.checksum)
+        .ok()
+        .and_then(|s| s.split_whitespace().next().map(str::to_owned));
+    let Some(expected) = expected else {
+        // A tarball without a sidecar is an interrupted write: not trusted.
+        return Ok(Lookup::Missing);
+    };
+    let tarball = entry.tarball.clone();
+    let actual = tokio::task::spawn_blocking(move || file_sha256(&tarball))
+        .await
+        .map_err(|e| io_error(&entry.tarball, e))?;
+    let reason = match actual {
+        Ok(actual) if actual == expected => None,
+        Ok(actual) => Some(format!("checksum {actual} does not match {expected}")),
+        Err(e) => Some(e.to_string()),
+    };
+    if let Some(reason) = reason {
+        let moved_to = move_aside(&entry);
+        return Ok(Lookup::Corrupt { reason, moved_to });
+    }
+    match daemon.import(&entry.tarball).await {
+        Ok(()) => Ok(Lookup::Loaded),
+        Err(e) => {
+            let moved_to = move_aside(&entry);
+            Ok(Lookup::Corrupt {
+                reason: e.to_string(),
+                moved_to,
+            })
+        }
+    }
+}
+
+/// Renames a bad tarball to `<name>.tar.corrupt` (and its sidecar alongside) so that it
+/// is kept for inspection but never loaded again.
+fn move_aside(entry: &Entry) -> Option<PathBuf> {
+    let target = entry.tarball.with_extension("tar.corrupt");
+    fs::rename(&entry.tarball, &target).ok()?;
+    let _ = fs::rename(
+        &entry.checksum,
+        entry.checksum.with_extension("sha256.corrupt"),
+    );
+    Some(target)
+}

@@ -1,0 +1,195 @@
+//! Building an image from a context tar streamed to the daemon.
+
+use std::collections::{HashMap, VecDeque};
+use std::io::Write;
+
+use bollard::body_stream;
+use bollard::query_parameters::BuildImageOptionsBuilder;
+use bytes::Bytes;
+use futures_util::StreamExt;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::client::Daemon;
+use super::error::DockerError;
+
+/// How many lines of build output a failure shows.
+pub const TAIL_LINES: usize = 20;
+
+/// Produces the context tar into the writer it is given; runs on a blocking thread.
+pub type ContextWriter = Box<dyn FnOnce(&mut dyn Write) -> std::io::Result<()> + Send>;
+
+pub struct BuildRequest {
+    /// `repo:tag` to give the image.
+    pub tag: String,
+    /// Path of the (rendered) Dockerfile inside the context tar.
+    pub dockerfile: String,
+    pub args: HashMap<String, String>,
+    pub labels: HashMap<String, String>,
+    pub context: ContextWriter,
+}
+
+/// Sends everything written to it to the daemon in chunks.
+struct ChannelWriter {
+    sender: mpsc::Sender<Bytes>,
+    buffer: Vec<u8>,
+}
+
+const CHUNK: usize = 256 * 1024;
+
+impl Write for ChannelWriter {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        self.buffer.extend_from_slice(data);
+        if self.buffer.len() >= CHUNK {
+            self.flush()?;
+        }
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        if self.buffer.is_empty() {
+            return Ok(());
+        }
+        let chunk = Bytes::from(std::mem::take(&mut self.buffer));
+        self.sender.blocking_send(chunk).map_err(|_| {
+            std::io::Error::new(
+                std::io::ErrorKind::BrokenPipe,
+                "the daemon stopped reading the context",
+            )
+        })
+    }
+}
+
+impl Daemon {
+    /// Builds `request`, writing the daemon's output to `log`. Returns the image id.
+    pub async fn build(
+        &self,
+        request: BuildRequest,
+        log: &mut (dyn Write + Send),
+        cancel: &CancellationToken,
+    ) -> Result<String, DockerError> {
+        let (sender, receiver) = mpsc::channel::<Bytes>(4);
+        let producer = request.context;
+        let writer = tokio::task::spawn_blocking(move || {
+            let mut out = ChannelWriter {
+                sender,
+                buffer: Vec::with_capacity(CHUNK),
+            };
+            producer(&mut out)?;
+            out.flush()
+        });
+        let options = BuildImageOptionsBuilder::default()
+            .dockerfile(&request.dockerfile)
+            .t(&request.tag)
+            .buildargs(&request.args)
+            .labels(&request.labels)
+            .rm(true)
+            .forcerm(true)
+            .build();
+        let body = body_stream(tokio_stream_from(receiver));
+        let mut stream = self.docker.build_image(options, None, Some(body));
+        let mut tail: VecDeque<String> = VecDeque::with_capacity(TAIL_LINES);
+        let mut instruction = None;
+        let mut image_id = None;
+        let mut failure: Option<String> = None;
+        loop {
+            let item = tokio::select! {
+                item = stream.next() => item,
+                () = cancel.cancelled() => {
+                    failure = Some("cancelled".to_owned());
+                    break;
+                }
+            };
+            let Some(item) = item else { break };
+            match item {
+                Ok(info) => {
+                    if let Some(text) = &info.stream {
+                        let _ = log.write_all(text.as_bytes());
+                        for line in text.lines().filter(|l| !l.trim().is_empty()) {
+                            if let Some(step) = parse_step(line) {
+                                instruction = Some(step.to_owned());
+                            }
+                            if tail.len() == TAIL_LINES {
+                                tail.pop_front();
+                            }
+                            tail.push_back(line.to_owned());
+                        }
+                    }
+                    if let Some(aux) = info.aux.and_then(|a| a.id) {
+                        image_id = Some(aux);
+                    }
+                    if let Some(detail) = info.error_detail.and_then(|d| d.message) {
+                        let _ = writeln!(log, "{detail}");
+                        failure = Some(detail);
+                    }
+                }
+                Err(e) => {
+                    let message = match e {
+                        bollard::errors::Error::DockerStreamError { error } => error,
+                        other => other.to_string(),
+                    };
+                    let _ = writeln!(log, "{message}");
+                    failure = Some(message);
+                    break;
+                }
+            }
+        }
+        drop(stream);
+        let written = writer.await;
+        let _ = log.flush();
+        if let Ok(Err(e)) = &written {
+            if failure.is_some() || image_id.is_none() {
+                return Err(DockerError::Io {
+                    path: "build context".to_owned(),
+                    reason: e.to_string(),
+                });
+            }
+        }
+        if let Some(message) = failure {
+            let tail: Vec<String> = tail.into_iter().collect();
+            return Err(DockerError::BuildFailed {
+                tag: request.tag,
+                instruction,
+                message,
+                tail: tail.join("\n"),
+                help: "the full build output is in the node's log in the job record".to_owned(),
+            });
+        }
+        match image_id {
+            Some(id) => Ok(id),
+            // Old daemons without aux ids: the tag was applied, ask for it.
+            None => self
+                .inspect(&request.tag)
+                .await?
+                .map(|i| i.id)
+                .ok_or_else(|| {
+                    DockerError::request("building", &request.tag, "the daemon reported no image")
+                }),
+        }
+    }
+}
+
+/// `Step 3/5 : RUN make` → `RUN make` (the classic builder's progress lines).
+fn parse_step(line: &str) -> Option<&str> {
+    let rest = line.strip_prefix("Step ")?;
+    let (counter, instruction) = rest.split_once(" : ")?;
+    counter.contains('/').then_some(instruction.trim())
+}
+
+fn tokio_stream_from(
+    mut receiver: mpsc::Receiver<Bytes>,
+) -> impl futures_util::Stream<Item = Bytes> + Send + 'static {
+    futures_util::stream::poll_fn(move |cx| receiver.poll_recv(cx))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_step;
+
+    #[test]
+    fn finds_the_instruction_of_a_step_line() {
+        assert_eq!(parse_step("Step 3/5 : RUN make all"), Some("RUN make all"));
+        assert_eq!(parse_step("Step : nothing"), None);
+        assert_eq!(parse_step(" ---> Running in 1234"), None);
+    }
+}

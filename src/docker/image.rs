@@ -1,0 +1,118 @@
+//! Images in the daemon: inspect, tag, list by label, remove.
+
+use std::collections::HashMap;
+
+use bollard::query_parameters::{
+    ListImagesOptionsBuilder, RemoveImageOptionsBuilder, TagImageOptionsBuilder,
+};
+
+use super::client::Daemon;
+use super::error::{DockerError, is_not_found};
+
+/// What kiln needs to know of an image in the daemon.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageInfo {
+    pub id: String,
+    pub labels: HashMap<String, String>,
+    pub tags: Vec<String>,
+}
+
+impl Daemon {
+    /// The image named `reference`, or `None` if the daemon has none.
+    pub async fn inspect(&self, reference: &str) -> Result<Option<ImageInfo>, DockerError> {
+        match self.docker.inspect_image(reference).await {
+            Ok(image) => Ok(Some(ImageInfo {
+                id: image.id.unwrap_or_default(),
+                labels: image.config.and_then(|c| c.labels).unwrap_or_default(),
+                tags: image.repo_tags.unwrap_or_default(),
+            })),
+            Err(e) if is_not_found(&e) => Ok(None),
+            Err(e) => Err(DockerError::request("inspecting", reference, e)),
+        }
+    }
+
+    /// Tags `source` as `target` (`repo:tag`).
+    pub async fn tag(&self, source: &str, target: &str) -> Result<(), DockerError> {
+        let (repo, tag) = split_reference(target);
+        let options = TagImageOptionsBuilder::default()
+            .repo(repo)
+            .tag(tag)
+            .build();
+        self.docker
+            .tag_image(source, Some(options))
+            .await
+            .map_err(|e| DockerError::request("tagging", target, e))
+    }
+
+    /// Ids and tags of the images carrying `label=value` (or just `label` when `value`
+    /// is empty).
+    pub async fn images_with_label(
+        &self,
+        label: &str,
+        value: &str,
+    ) -> Result<Vec<ImageInfo>, DockerError> {
+        let filter = if value.is_empty() {
+            label.to_owned()
+        } else {
+            format!("{label}={value}")
+        };
+        let filters: HashMap<String, Vec<String>> =
+            HashMap::from([("label".to_owned(), vec![filter])]);
+        let options = ListImagesOptionsBuilder::default()
+            .filters(&filters)
+            .build();
+        let images = self
+            .docker
+            .list_images(Some(options))
+            .await
+            .map_err(|e| DockerError::request("listing", label, e))?;
+        Ok(images
+            .into_iter()
+            .map(|i| ImageInfo {
+                id: i.id,
+                labels: i.labels,
+                tags: i.repo_tags,
+            })
+            .collect())
+    }
+
+    /// Removes an image (by tag: only that tag, unless it is the last). Absent is fine.
+    pub async fn remove(&self, reference: &str, force: bool) -> Result<(), DockerError> {
+        let options = RemoveImageOptionsBuilder::default().force(force).build();
+        match self
+            .docker
+            .remove_image(reference, Some(options), None)
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) if is_not_found(&e) => Ok(()),
+            Err(e) => Err(DockerError::request("removing", reference, e)),
+        }
+    }
+}
+
+/// `host:5000/repo/name:tag` → (`host:5000/repo/name`, `tag`); no tag → `latest`.
+pub fn split_reference(reference: &str) -> (&str, &str) {
+    match reference.rsplit_once(':') {
+        Some((repo, tag)) if !tag.contains('/') => (repo, tag),
+        _ => (reference, "latest"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split_reference;
+
+    #[test]
+    fn splits_tags_not_ports() {
+        assert_eq!(split_reference("kiln:slc-a_12"), ("kiln", "slc-a_12"));
+        assert_eq!(
+            split_reference("127.0.0.1:5000/kiln:x"),
+            ("127.0.0.1:5000/kiln", "x")
+        );
+        assert_eq!(
+            split_reference("127.0.0.1:5000/kiln"),
+            ("127.0.0.1:5000/kiln", "latest")
+        );
+    }
+}

@@ -1,0 +1,15 @@
+//! The Docker daemon through bollard (never the docker CLI): connect, build, inspect,
+//! tag, save/load, push/pull, list and remove by label.
+
+mod archive;
+mod build;
+mod client;
+mod error;
+mod image;
+pub mod labels;
+mod registry;
+
+pub use build::{BuildRequest, ContextWriter, TAIL_LINES};
+pub use client::Daemon;
+pub use error::DockerError;
+pub use image::{ImageInfo, split_reference};
