@@ -171,15 +171,15 @@ impl<'a> Reader<'a> {
                 });
             }
         }
-        if !shape.children {
-            if let Some(children) = node.children() {
-                self.push(ConfigError::UnexpectedChildren {
-                    src: self.src(),
-                    span: children.span(),
-                    node: name.clone(),
-                    help: shape.usage(&name),
-                });
-            }
+        if !shape.children
+            && let Some(children) = node.children()
+        {
+            self.push(ConfigError::UnexpectedChildren {
+                src: self.src(),
+                span: children.span(),
+                node: name.clone(),
+                help: shape.usage(&name),
+            });
         }
         complete
     }

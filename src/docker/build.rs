@@ -137,13 +137,14 @@ impl Daemon {
         drop(stream);
         let written = writer.await;
         let _ = log.flush();
-        if let Ok(Err(e)) = &written {
-            if failure.is_some() || image_id.is_none() {
-                return Err(DockerError::Io {
-                    path: "build context".to_owned(),
-                    reason: e.to_string(),
-                });
-            }
+        // A context that could not be written explains a failed build best.
+        if let Ok(Err(e)) = &written
+            && (failure.is_some() || image_id.is_none())
+        {
+            return Err(DockerError::Io {
+                path: "build context".to_owned(),
+                reason: e.to_string(),
+            });
         }
         if let Some(message) = failure {
             let tail: Vec<String> = tail.into_iter().collect();
