@@ -2,6 +2,8 @@
 
 #![allow(dead_code)]
 
+pub mod docker;
+
 use std::path::Path;
 
 use tempfile::TempDir;

@@ -1,0 +1,186 @@
+//! Real parts for Docker tests: the running daemon, a registry started on a free
+//! loopback port, unique image names, and cleanup of everything a test created.
+//! A test that needs Docker fails (never skips) when the daemon is unreachable.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use kiln::docker::Daemon;
+
+/// Connects to the daemon or fails the test with the reason.
+pub async fn daemon() -> Daemon {
+    match Daemon::connect().await {
+        Ok(daemon) => daemon,
+        Err(e) => panic!("this test needs the Docker daemon: {e}"),
+    }
+}
+
+/// A repository name no other test uses, e.g. `kiln-test-1234-5`.
+pub fn unique_repository(test: &str) -> String {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static COUNTER: AtomicUsize = AtomicUsize::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let clean: String = test
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    format!("kiln-test-{clean}-{}-{n}", std::process::id())
+}
+
+/// Removes every image whose reference matches `<repository>` (any tag) when dropped,
+/// even if the test panicked.
+pub struct ImageCleanup {
+    pub repositories: Vec<String>,
+}
+
+impl Drop for ImageCleanup {
+    fn drop(&mut self) {
+        let repositories = std::mem::take(&mut self.repositories);
+        // A fresh runtime on its own thread: Drop may run inside the test's runtime.
+        let _ = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async move {
+                let Ok(daemon) = Daemon::connect().await else {
+                    return;
+                };
+                for repository in repositories {
+                    remove_repository(&daemon, &repository).await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+/// Removes every tag of `repository` from the daemon.
+pub async fn remove_repository(daemon: &Daemon, repository: &str) {
+    use bollard::query_parameters::ListImagesOptionsBuilder;
+    use std::collections::HashMap;
+    let filters: HashMap<String, Vec<String>> =
+        HashMap::from([("reference".to_owned(), vec![format!("{repository}:*")])]);
+    let options = ListImagesOptionsBuilder::default()
+        .filters(&filters)
+        .build();
+    let Ok(images) = daemon.api().list_images(Some(options)).await else {
+        return;
+    };
+    for image in images {
+        for tag in image
+            .repo_tags
+            .iter()
+            .filter(|t| t.starts_with(&format!("{repository}:")))
+        {
+            let _ = daemon.remove(tag, true).await;
+        }
+    }
+}
+
+/// A `docker-registry` (Debian's package) on a free loopback port, storing into a
+/// temporary folder; stopped when dropped.
+pub struct Registry {
+    pub address: String,
+    child: Child,
+    _storage: tempfile::TempDir,
+}
+
+impl Registry {
+    pub fn start() -> Registry {
+        let binary = which("docker-registry").unwrap_or_else(|| {
+            panic!("this test needs Debian's docker-registry (apt-get install docker-registry); .ci/run installs it")
+        });
+        let storage = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let address = format!("127.0.0.1:{port}");
+        let config = storage.path().join("config.yml");
+        std::fs::write(
+            &config,
+            format!(
+                "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {address}\n",
+                storage.path().join("data").display()
+            ),
+        )
+        .unwrap();
+        let child = Command::new(binary)
+            .arg("serve")
+            .arg(&config)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("docker-registry starts");
+        let registry = Registry {
+            address,
+            child,
+            _storage: storage,
+        };
+        registry.wait_ready();
+        registry
+    }
+
+    fn wait_ready(&self) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if let Ok(mut stream) = TcpStream::connect(&self.address) {
+                let _ = stream.write_all(
+                    format!("GET /v2/ HTTP/1.0\r\nHost: {}\r\n\r\n", self.address).as_bytes(),
+                );
+                let mut answer = String::new();
+                let _ = stream.read_to_string(&mut answer);
+                if answer.starts_with("HTTP/1.") {
+                    return;
+                }
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("docker-registry did not answer on {}", self.address);
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A port nobody listens on right now.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn which(binary: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join(binary))
+            .find(|path| path.is_file())
+    })
+}
+
+/// A tar (in memory) holding `files` (path, content, mode).
+pub fn tar_of(files: &[(&str, &[u8], u32)]) -> Vec<u8> {
+    let mut builder = tar::Builder::new(Vec::new());
+    for (path, content, mode) in files {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(content.len() as u64);
+        header.set_mode(*mode);
+        header.set_mtime(0);
+        header.set_cksum();
+        builder.append_data(&mut header, path, *content).unwrap();
+    }
+    builder.into_inner().unwrap()
+}

@@ -1,0 +1,229 @@
+//! The Docker layer against the real daemon and a real registry.
+
+mod common;
+
+use std::collections::HashMap;
+
+use common::docker::{ImageCleanup, Registry, daemon, tar_of, unique_repository};
+use kiln::cache::file::{self, Lookup};
+use kiln::docker::{BuildRequest, DockerError, labels};
+use tokio_util::sync::CancellationToken;
+
+fn request(
+    tag: &str,
+    dockerfile: &str,
+    extra: &[(&'static str, &'static [u8], u32)],
+) -> BuildRequest {
+    let mut files: Vec<(&str, Vec<u8>, u32)> =
+        vec![("Dockerfile", dockerfile.as_bytes().to_vec(), 0o644)];
+    files.extend(extra.iter().map(|(p, c, m)| (*p, c.to_vec(), *m)));
+    let owned: Vec<(String, Vec<u8>, u32)> = files
+        .into_iter()
+        .map(|(p, c, m)| (p.to_owned(), c, m))
+        .collect();
+    BuildRequest {
+        tag: tag.to_owned(),
+        dockerfile: "Dockerfile".to_owned(),
+        args: HashMap::new(),
+        labels: HashMap::from([
+            (labels::MANAGED.to_owned(), "true".to_owned()),
+            (labels::STEP.to_owned(), "hello".to_owned()),
+        ]),
+        context: Box::new(move |out| {
+            let refs: Vec<(&str, &[u8], u32)> = owned
+                .iter()
+                .map(|(p, c, m)| (p.as_str(), c.as_slice(), *m))
+                .collect();
+            out.write_all(&tar_of(&refs))
+        }),
+    }
+}
+
+#[tokio::test]
+async fn builds_an_image_with_labels_and_finds_it() {
+    let daemon = daemon().await;
+    let repo = unique_repository("build");
+    let _cleanup = ImageCleanup {
+        repositories: vec![repo.clone()],
+    };
+    let tag = format!("{repo}:one");
+    let mut log = Vec::new();
+    let id = daemon
+        .build(
+            request(
+                &tag,
+                "FROM scratch\nCOPY hello.txt /hello.txt\n",
+                &[("hello.txt", b"hello\n", 0o644)],
+            ),
+            &mut log,
+            &CancellationToken::new(),
+        )
+        .await
+        .unwrap();
+    assert!(id.starts_with("sha256:"), "{id}");
+    let info = daemon.inspect(&tag).await.unwrap().expect("the tag exists");
+    assert_eq!(info.id, id);
+    assert_eq!(
+        info.labels.get(labels::STEP).map(String::as_str),
+        Some("hello")
+    );
+    assert!(
+        String::from_utf8_lossy(&log).contains("COPY hello.txt"),
+        "the log holds the build output"
+    );
+    assert!(
+        daemon
+            .inspect(&format!("{repo}:absent"))
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+#[tokio::test]
+async fn a_failing_build_names_the_instruction_and_shows_the_tail() {
+    let daemon = daemon().await;
+    let repo = unique_repository("fail");
+    let _cleanup = ImageCleanup {
+        repositories: vec![repo.clone()],
+    };
+    let mut log = Vec::new();
+    let error = daemon
+        .build(
+            request(
+                &format!("{repo}:x"),
+                "FROM scratch\nCOPY missing.txt /m\n",
+                &[],
+            ),
+            &mut log,
+            &CancellationToken::new(),
+        )
+        .await
+        .unwrap_err();
+    match error {
+        DockerError::BuildFailed {
+            instruction,
+            message,
+            tail,
+            ..
+        } => {
+            assert_eq!(instruction.as_deref(), Some("COPY missing.txt /m"));
+            assert!(message.contains("missing.txt"), "{message}");
+            assert!(tail.contains("Step 2/"), "{tail}");
+        }
+        other => panic!("expected a build failure, got {other}"),
+    }
+}
+
+#[tokio::test]
+async fn file_cache_round_trip_and_corrupt_tarball() {
+    let daemon = daemon().await;
+    let repo = unique_repository("file-cache");
+    let _cleanup = ImageCleanup {
+        repositories: vec![repo.clone()],
+    };
+    let tag = format!("{repo}:saved");
+    daemon
+        .build(
+            request(
+                &tag,
+                "FROM scratch\nCOPY a.txt /a.txt\n",
+                &[("a.txt", b"a\n", 0o644)],
+            ),
+            &mut std::io::sink(),
+            &CancellationToken::new(),
+        )
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let size = file::store(&daemon, dir.path(), &tag).await.unwrap();
+    assert!(size > 0);
+    let entry = file::Entry::new(dir.path(), &tag);
+    assert!(entry.present());
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains(".tmp-"))
+        .collect();
+    assert!(
+        leftovers.is_empty(),
+        "no temporary files remain: {leftovers:?}"
+    );
+
+    daemon.remove(&tag, true).await.unwrap();
+    assert!(daemon.inspect(&tag).await.unwrap().is_none());
+    assert!(matches!(
+        file::load(&daemon, dir.path(), &tag).await.unwrap(),
+        Lookup::Loaded
+    ));
+    assert!(
+        daemon.inspect(&tag).await.unwrap().is_some(),
+        "loaded back from the tarball"
+    );
+
+    // Truncate the tarball: the checksum no longer matches.
+    let bytes = std::fs::read(&entry.tarball).unwrap();
+    std::fs::write(&entry.tarball, &bytes[..bytes.len() / 2]).unwrap();
+    daemon.remove(&tag, true).await.unwrap();
+    match file::load(&daemon, dir.path(), &tag).await.unwrap() {
+        Lookup::Corrupt {
+            moved_to: Some(moved),
+            ..
+        } => {
+            assert!(moved.is_file(), "kept for inspection");
+            assert!(!entry.tarball.exists(), "never loaded again");
+        }
+        other => panic!("expected a corrupt tarball, got {other:?}"),
+    }
+    assert!(daemon.inspect(&tag).await.unwrap().is_none());
+    assert!(matches!(
+        file::load(&daemon, dir.path(), &tag).await.unwrap(),
+        Lookup::Missing
+    ));
+}
+
+#[tokio::test]
+async fn registry_push_lookup_and_pull() {
+    let daemon = daemon().await;
+    let registry = Registry::start();
+    let repo = unique_repository("registry");
+    let remote_repo = format!("{}/{repo}", registry.address);
+    let _cleanup = ImageCleanup {
+        repositories: vec![repo.clone(), remote_repo.clone()],
+    };
+    let local = format!("{repo}:pushed");
+    let remote = format!("{remote_repo}:pushed");
+    daemon
+        .build(
+            request(
+                &local,
+                "FROM scratch\nCOPY r.txt /r.txt\n",
+                &[("r.txt", b"r\n", 0o644)],
+            ),
+            &mut std::io::sink(),
+            &CancellationToken::new(),
+        )
+        .await
+        .unwrap();
+    assert!(
+        !daemon.registry_has(&remote).await.unwrap(),
+        "not pushed yet"
+    );
+    daemon.tag(&local, &remote).await.unwrap();
+    daemon.push(&remote).await.unwrap();
+    assert!(daemon.registry_has(&remote).await.unwrap());
+    daemon.remove(&remote, true).await.unwrap();
+    daemon.remove(&local, true).await.unwrap();
+    daemon.pull(&remote).await.unwrap();
+    assert!(
+        daemon.inspect(&remote).await.unwrap().is_some(),
+        "pulled back"
+    );
+
+    drop(registry);
+    let down = daemon.registry_has(&remote).await;
+    assert!(
+        down.is_err(),
+        "a registry that is down is an error, not a miss: {down:?}"
+    );
+}
