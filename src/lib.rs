@@ -8,5 +8,8 @@ pub mod cache;
 pub mod cli;
 pub mod config;
 pub mod docker;
+pub mod engine;
+pub mod hash;
 pub mod model;
 pub mod plan;
+pub mod report;

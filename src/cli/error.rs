@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use miette::Diagnostic;
 use thiserror::Error;
 
+use crate::build::BuildError;
 use crate::config::ConfigErrors;
 use crate::plan::PlanError;
 
@@ -12,6 +13,8 @@ use crate::plan::PlanError;
 pub const EXIT_CONFIG: u8 = 2;
 /// Exit code of other failures.
 pub const EXIT_FAILURE: u8 = 1;
+/// Exit code after Ctrl-C (128 + SIGINT), as shells report it.
+pub const EXIT_INTERRUPTED: u8 = 130;
 
 #[derive(Debug, Error, Diagnostic)]
 pub enum CliError {
@@ -39,6 +42,31 @@ pub enum CliError {
     )]
     MissingWorkspace { path: PathBuf },
 
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Build(#[from] BuildError),
+
+    #[error("{failed} of {total} node{} failed", if *total == 1 { "" } else { "s" })]
+    #[diagnostic(
+        code(kiln::cli::failed),
+        help("the errors are above; each failed node's full log is in the job record")
+    )]
+    Failed { failed: usize, total: usize },
+
+    #[error("interrupted: running work was stopped")]
+    #[diagnostic(
+        code(kiln::cli::interrupted),
+        help("nothing half-written was kept; run the command again to go on")
+    )]
+    Interrupted,
+
+    #[error("internal error: {0}")]
+    #[diagnostic(
+        code(kiln::cli::internal),
+        help("this is a bug in kiln; please report it with the command you ran")
+    )]
+    Internal(String),
+
     #[error("cannot write output: {0}")]
     #[diagnostic(code(kiln::cli::output))]
     Output(#[from] std::io::Error),
@@ -47,8 +75,15 @@ pub enum CliError {
 impl CliError {
     pub fn exit_code(&self) -> u8 {
         match self {
-            CliError::Output(_) => EXIT_FAILURE,
-            _ => EXIT_CONFIG,
+            CliError::Config(_)
+            | CliError::Plan(_)
+            | CliError::NoWorkspace { .. }
+            | CliError::MissingWorkspace { .. } => EXIT_CONFIG,
+            CliError::Interrupted => EXIT_INTERRUPTED,
+            CliError::Build(_)
+            | CliError::Failed { .. }
+            | CliError::Internal(_)
+            | CliError::Output(_) => EXIT_FAILURE,
         }
     }
 }

@@ -1,9 +1,14 @@
 //! The command line: parses arguments, loads the workspace, dispatches to a command.
 
+mod build;
+mod clean;
 mod error;
+mod export;
 mod graph;
 mod list;
 mod output;
+mod plan;
+mod progress;
 mod validate;
 
 use std::path::PathBuf;
@@ -11,7 +16,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-pub use error::{CliError, EXIT_CONFIG, EXIT_FAILURE};
+pub use error::{CliError, EXIT_CONFIG, EXIT_FAILURE, EXIT_INTERRUPTED};
 pub use output::{ColorChoice, render};
 
 use crate::config;
@@ -52,6 +57,18 @@ pub enum Command {
     List(list::ListArgs),
     /// Print the dependency graph of the selected flavors and goals
     Graph(graph::GraphArgs),
+    /// Get the images of the selected goals: from the daemon, the file cache, the registry, or a build
+    Build(build::BuildArgs),
+    /// Show per node where its image would come from, without pulling or building
+    Plan(plan::PlanArgs),
+    /// Build (as needed) and write every image to the file cache; same options as build
+    Save(build::BuildArgs),
+    /// Build (as needed) and push every image to the registry; same options as build
+    Push(build::BuildArgs),
+    /// Build (as needed) and write each flavor's release image as a .tar.gz with a .sha256 file
+    Export(export::ExportArgs),
+    /// Remove the images kiln built for this workspace (found by label)
+    Clean(clean::CleanArgs),
 }
 
 /// Runs kiln with the process's arguments.
@@ -70,12 +87,49 @@ pub fn main() -> ExitCode {
 
 fn run(cli: &Cli) -> Result<(), CliError> {
     let workspace = load(cli)?;
-    let mut stdout = std::io::stdout().lock();
+    let console = build::Console {
+        color: cli.color.enabled(),
+        quiet: cli.quiet,
+    };
     match &cli.command {
-        Command::Validate => validate::run(&workspace, cli.quiet, &mut stdout),
-        Command::List(args) => list::run(&workspace, args, &mut stdout),
-        Command::Graph(args) => graph::run(&workspace, args, &mut stdout),
+        Command::Validate => validate::run(&workspace, cli.quiet, &mut std::io::stdout().lock()),
+        Command::List(args) => list::run(&workspace, args, &mut std::io::stdout().lock()),
+        Command::Graph(args) => graph::run(&workspace, args, &mut std::io::stdout().lock()),
+        Command::Build(args) => runtime()?.block_on(build::run(workspace, args, "build", console)),
+        Command::Save(args) => {
+            let args = build::BuildArgs {
+                save: true,
+                ..args.clone()
+            };
+            runtime()?.block_on(build::run(workspace, &args, "save", console))
+        }
+        Command::Push(args) => {
+            let args = build::BuildArgs {
+                push: true,
+                ..args.clone()
+            };
+            runtime()?.block_on(build::run(workspace, &args, "push", console))
+        }
+        Command::Plan(args) => {
+            runtime()?.block_on(plan::run(&workspace, args, &mut std::io::stdout()))
+        }
+        Command::Export(args) => runtime()?.block_on(export::run(
+            workspace,
+            args,
+            console,
+            &mut std::io::stdout(),
+        )),
+        Command::Clean(args) => {
+            runtime()?.block_on(clean::run(&workspace, args, &mut std::io::stdout()))
+        }
     }
+}
+
+/// The async runtime of commands that talk to the daemon.
+fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
 }
 
 /// Finds and loads the workspace the command works on.

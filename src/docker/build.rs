@@ -153,7 +153,6 @@ impl Daemon {
                 instruction,
                 message,
                 tail: tail.join("\n"),
-                help: "the full build output is in the node's log in the job record".to_owned(),
             });
         }
         match image_id {

@@ -12,8 +12,11 @@ pub enum DockerError {
     )]
     Unreachable { reason: String },
 
-    #[error("building `{tag}` failed{}", instruction.as_ref().map(|i| format!(" at `{i}`")).unwrap_or_default())]
-    #[diagnostic(code(kiln::docker::build_failed))]
+    #[error("building `{tag}` failed{}: {message}", instruction.as_ref().map(|i| format!(" at `{i}`")).unwrap_or_default())]
+    #[diagnostic(
+        code(kiln::docker::build_failed),
+        help("last lines of the build output:\n{tail}")
+    )]
     BuildFailed {
         tag: String,
         /// The Dockerfile instruction that failed, as the daemon printed it.
@@ -21,8 +24,6 @@ pub enum DockerError {
         message: String,
         /// The last lines of the build output.
         tail: String,
-        #[help]
-        help: String,
     },
 
     #[error("{action} `{image}` failed: {reason}")]

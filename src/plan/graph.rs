@@ -115,6 +115,18 @@ impl Graph {
         flavors
     }
 
+    /// The nodes `node` depends on directly, sorted by id.
+    pub fn parents(&self, node: NodeIndex) -> Vec<NodeIndex> {
+        let mut parents: Vec<NodeIndex> = self
+            .dag
+            .parents(node)
+            .iter(&self.dag)
+            .map(|(_, p)| p)
+            .collect();
+        parents.sort_by_key(|p| self.dag[*p].id());
+        parents
+    }
+
     /// Ids of the nodes `node` depends on, sorted.
     pub fn needs(&self, node: NodeIndex) -> Vec<String> {
         let mut ids: Vec<String> = self

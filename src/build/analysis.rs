@@ -1,0 +1,98 @@
+//! Analysis of a step: what goes into its image (the context, the Dockerfile, the args,
+//! the dependencies' hashes) and therefore its hash and image name. Needs no daemon.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use crate::hash::{self, Context, ContextSpec, Manifest, StepInputs};
+use crate::model::{ArgValue, Step};
+
+use super::error::BuildError;
+use super::naming::image_name;
+
+/// Everything known about a step before getting its image.
+#[derive(Debug, Clone)]
+pub struct Analysis {
+    pub flavor: String,
+    pub step: String,
+    pub hash: String,
+    /// Local image name, `<repository>:<flavor>-<step>_<hash prefix>`.
+    pub image: String,
+    pub manifest: Manifest,
+    pub context: Arc<Context>,
+    /// The Dockerfile template as written.
+    pub dockerfile: String,
+    /// Build args passed to the daemon: image-changing and transparent ones.
+    pub build_args: Vec<(String, String)>,
+}
+
+/// Analyses `step` of `flavor`, given the hash of each step it needs (by step name).
+pub fn analyze(
+    repository: &str,
+    flavor: &str,
+    step: &Step,
+    dependencies: &[(String, String)],
+) -> Result<Analysis, BuildError> {
+    let spec = ContextSpec {
+        context: step.context.value.clone(),
+        includes: step
+            .includes
+            .iter()
+            .map(|i| (i.source.value.clone(), i.target.value.clone()))
+            .collect(),
+        ignore: step.ignore.iter().map(|g| g.value.clone()).collect(),
+    };
+    let context = hash::collect(&spec)?;
+    let dockerfile = read(&step.dockerfile.value)?;
+    let mut hashed_args = Vec::new();
+    let mut build_args = Vec::new();
+    for arg in &step.args {
+        let value = match &arg.value {
+            ArgValue::Literal(value) => Some(value.clone()),
+            ArgValue::Env { var, default } => std::env::var(var).ok().or_else(|| default.clone()),
+        };
+        match (value, arg.transparent) {
+            (Some(value), transparent) => {
+                if !transparent {
+                    hashed_args.push((arg.name.value.clone(), value.clone()));
+                }
+                build_args.push((arg.name.value.clone(), value));
+            }
+            // An unset transparent arg (a proxy nobody configured) is simply not passed.
+            (None, true) => {}
+            (None, false) => {
+                let ArgValue::Env { var, .. } = &arg.value else {
+                    unreachable!("literals have values")
+                };
+                return Err(BuildError::UnsetVariable {
+                    step: step.name.value.clone(),
+                    arg: arg.name.value.clone(),
+                    var: var.clone(),
+                });
+            }
+        }
+    }
+    let manifest = hash::step_hash(&StepInputs {
+        dockerfile: dockerfile.as_bytes(),
+        args: hashed_args,
+        dependencies: dependencies.to_vec(),
+        context: &context,
+    });
+    Ok(Analysis {
+        flavor: flavor.to_owned(),
+        step: step.name.value.clone(),
+        image: image_name(repository, flavor, &step.name.value, &manifest.hash),
+        hash: manifest.hash.clone(),
+        manifest,
+        context: Arc::new(context),
+        dockerfile,
+        build_args,
+    })
+}
+
+fn read(path: &Path) -> Result<String, BuildError> {
+    std::fs::read_to_string(path).map_err(|e| BuildError::Io {
+        path: path.display().to_string(),
+        reason: e.to_string(),
+    })
+}

@@ -1,0 +1,50 @@
+//! Why getting a step's image failed.
+
+use miette::Diagnostic;
+use thiserror::Error;
+
+use crate::docker::DockerError;
+use crate::hash::HashError;
+
+use super::dockerfile::RenderError;
+
+#[derive(Debug, Error, Diagnostic)]
+pub enum BuildError {
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Hash(#[from] HashError),
+
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Render(#[from] Box<RenderError>),
+
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Docker(#[from] DockerError),
+
+    #[error("build arg `{arg}` of step `{step}` reads ${var}, which is not set")]
+    #[diagnostic(
+        code(kiln::build::unset_variable),
+        help(
+            "set {var} in the environment, or give the arg a default: arg \"{arg}\" env=\"{var}\" default=\"…\""
+        )
+    )]
+    UnsetVariable {
+        step: String,
+        arg: String,
+        var: String,
+    },
+
+    #[error("cannot read `{path}`: {reason}")]
+    #[diagnostic(code(kiln::build::io))]
+    Io { path: String, reason: String },
+
+    #[error("{} image{} would need building, but --no-build forbids it:\n{}", images.len(), if images.len() == 1 { "" } else { "s" }, images.iter().map(|i| format!("  - {i}")).collect::<Vec<_>>().join("\n"))]
+    #[diagnostic(
+        code(kiln::build::no_build),
+        help(
+            "build them where building is allowed (and --save or --push them), or drop --no-build"
+        )
+    )]
+    NoBuild { images: Vec<String> },
+}

@@ -1,0 +1,33 @@
+//! Where a step's image came from.
+
+use serde::Serialize;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Source {
+    /// Already in the daemon.
+    Daemon,
+    /// Loaded from the file cache.
+    File,
+    /// Pulled from the registry.
+    Registry,
+    /// Built.
+    Built,
+}
+
+impl Source {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Daemon => "daemon",
+            Source::File => "file",
+            Source::Registry => "registry",
+            Source::Built => "built",
+        }
+    }
+}
+
+impl std::fmt::Display for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}

@@ -1,0 +1,270 @@
+//! The cache tiers, asked in order for a step's image: daemon (inspect by tag) → file
+//! cache (tarball + checksum) → registry (asked without pulling) → build. A tier that
+//! fails — a corrupt tarball, a registry that is down — is reported as a warning and
+//! skipped, never fatal by itself.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use tokio_util::sync::CancellationToken;
+
+use crate::cache::file::{self, Lookup};
+use crate::docker::{BuildRequest, Daemon, labels};
+use crate::hash;
+
+use super::analysis::Analysis;
+use super::dockerfile::{self, RENDERED_PATH};
+use super::error::BuildError;
+use super::naming::remote_name;
+use super::source::Source;
+
+/// The tiers available to a run.
+#[derive(Debug, Clone)]
+pub struct Tiers {
+    pub daemon: Daemon,
+    /// File cache folder.
+    pub cache_dir: PathBuf,
+    /// Remote repository, e.g. `127.0.0.1:5000/kiln`.
+    pub registry: Option<String>,
+}
+
+/// Something a tier reported without failing the step.
+pub type Warnings = Vec<String>;
+
+impl Tiers {
+    /// Where the image would come from, changing nothing (for `kiln plan` and
+    /// `--no-build`).
+    pub async fn locate(
+        &self,
+        analysis: &Analysis,
+        forced: bool,
+        force_pull: bool,
+    ) -> (Source, Warnings) {
+        let mut warnings = Warnings::new();
+        if forced {
+            return (Source::Built, warnings);
+        }
+        if !force_pull {
+            match self.daemon.inspect(&analysis.image).await {
+                Ok(Some(info)) if has_hash(&info.labels, &analysis.hash) => {
+                    return (Source::Daemon, warnings);
+                }
+                Ok(_) => {}
+                Err(e) => warnings.push(format!("daemon: {e}")),
+            }
+            if file::Entry::new(&self.cache_dir, &analysis.image).present() {
+                return (Source::File, warnings);
+            }
+        }
+        if let Some(registry) = &self.registry {
+            match self
+                .daemon
+                .registry_has(&remote_name(registry, &analysis.image))
+                .await
+            {
+                Ok(true) => return (Source::Registry, warnings),
+                Ok(false) => {}
+                Err(e) => warnings.push(format!("registry skipped: {e}")),
+            }
+        }
+        (Source::Built, warnings)
+    }
+
+    /// Gets the image into the daemon: uses it, loads it, pulls it or builds it.
+    /// `dependencies` maps each needed step's name to its image name.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn obtain(
+        &self,
+        analysis: &Analysis,
+        dependencies: &[(String, String)],
+        forced: bool,
+        force_pull: bool,
+        no_build: bool,
+        paths: &NodePaths,
+        cancel: &CancellationToken,
+    ) -> Result<(Source, Warnings), BuildError> {
+        let mut warnings = Warnings::new();
+        if !forced {
+            if !force_pull {
+                match self.daemon.inspect(&analysis.image).await {
+                    Ok(Some(info)) if has_hash(&info.labels, &analysis.hash) => {
+                        return Ok((Source::Daemon, warnings));
+                    }
+                    Ok(_) => {}
+                    Err(e) => warnings.push(format!("daemon: {e}")),
+                }
+                match file::load(&self.daemon, &self.cache_dir, &analysis.image).await {
+                    Ok(Lookup::Loaded) => return Ok((Source::File, warnings)),
+                    Ok(Lookup::Missing) => {}
+                    Ok(Lookup::Corrupt { reason, moved_to }) => warnings.push(format!(
+                        "file cache: the tarball of {} is corrupt ({reason}); moved to {}",
+                        analysis.image,
+                        moved_to
+                            .map(|p| p.display().to_string())
+                            .unwrap_or_else(|| "nowhere (could not move it)".to_owned())
+                    )),
+                    Err(e) => warnings.push(format!("file cache skipped: {e}")),
+                }
+            }
+            if let Some(registry) = &self.registry {
+                let remote = remote_name(registry, &analysis.image);
+                match self.daemon.registry_has(&remote).await {
+                    Ok(true) => match self.pull(&remote, &analysis.image).await {
+                        Ok(()) => return Ok((Source::Registry, warnings)),
+                        Err(e) => warnings.push(format!("registry skipped: {e}")),
+                    },
+                    Ok(false) => {}
+                    Err(e) => warnings.push(format!("registry skipped: {e}")),
+                }
+            }
+        }
+        if no_build {
+            return Err(BuildError::NoBuild {
+                images: vec![analysis.image.clone()],
+            });
+        }
+        self.build(analysis, dependencies, paths, cancel).await?;
+        Ok((Source::Built, warnings))
+    }
+
+    async fn pull(&self, remote: &str, local: &str) -> Result<(), BuildError> {
+        self.daemon.pull(remote).await?;
+        self.daemon.tag(remote, local).await?;
+        Ok(())
+    }
+
+    async fn build(
+        &self,
+        analysis: &Analysis,
+        dependencies: &[(String, String)],
+        paths: &NodePaths,
+        cancel: &CancellationToken,
+    ) -> Result<(), BuildError> {
+        let mut rendered = dockerfile::render(
+            &analysis.step,
+            &paths.dockerfile_shown,
+            &analysis.dockerfile,
+            dependencies,
+        )?;
+        // One LABEL instruction: the classic builder makes a container per label passed
+        // through the API, about a second each.
+        if !rendered.ends_with('\n') {
+            rendered.push('\n');
+        }
+        rendered.push_str(&label_instruction(&image_labels(
+            analysis,
+            &paths.description,
+        )));
+        write(&paths.rendered, rendered.as_bytes())?;
+        let context = analysis.context.clone();
+        let request = BuildRequest {
+            tag: analysis.image.clone(),
+            dockerfile: RENDERED_PATH.to_owned(),
+            args: analysis.build_args.iter().cloned().collect(),
+            labels: HashMap::new(),
+            context: Box::new(move |out| {
+                hash::write_tar(&context, &[(RENDERED_PATH, rendered.as_bytes())], out)
+            }),
+        };
+        if let Some(dir) = paths.log.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
+        }
+        let mut log = std::fs::File::create(&paths.log).map_err(|e| io(&paths.log, e))?;
+        self.daemon.build(request, &mut log, cancel).await?;
+        Ok(())
+    }
+
+    /// Writes the image to the file cache unless it is there already.
+    pub async fn save(&self, analysis: &Analysis) -> Result<bool, BuildError> {
+        if file::Entry::new(&self.cache_dir, &analysis.image).present() {
+            return Ok(false);
+        }
+        file::store(&self.daemon, &self.cache_dir, &analysis.image).await?;
+        Ok(true)
+    }
+
+    /// Pushes the image to the registry unless it is there already.
+    pub async fn push(&self, analysis: &Analysis) -> Result<bool, BuildError> {
+        let Some(registry) = &self.registry else {
+            return Ok(false);
+        };
+        let remote = remote_name(registry, &analysis.image);
+        if self.daemon.registry_has(&remote).await? {
+            return Ok(false);
+        }
+        self.daemon.tag(&analysis.image, &remote).await?;
+        self.daemon.push(&remote).await?;
+        Ok(true)
+    }
+}
+
+/// Where a node writes its files in the job record.
+#[derive(Debug, Clone)]
+pub struct NodePaths {
+    pub log: PathBuf,
+    pub rendered: PathBuf,
+    /// The Dockerfile's workspace-relative path, for diagnostics.
+    pub dockerfile_shown: String,
+    pub description: Option<String>,
+}
+
+fn has_hash(labels: &HashMap<String, String>, hash: &str) -> bool {
+    labels.get(labels::HASH).map(String::as_str) == Some(hash)
+}
+
+pub(crate) fn image_labels(
+    analysis: &Analysis,
+    description: &Option<String>,
+) -> HashMap<String, String> {
+    let mut map = HashMap::from([
+        (labels::MANAGED.to_owned(), "true".to_owned()),
+        (labels::FLAVOR.to_owned(), analysis.flavor.clone()),
+        (labels::STEP.to_owned(), analysis.step.clone()),
+        (labels::HASH.to_owned(), analysis.hash.clone()),
+        (
+            labels::OCI_TITLE.to_owned(),
+            format!("{}/{}", analysis.flavor, analysis.step),
+        ),
+        (labels::OCI_VERSION.to_owned(), analysis.hash.clone()),
+        (labels::OCI_VENDOR.to_owned(), "kiln".to_owned()),
+    ]);
+    if let Some(description) = description {
+        map.insert(labels::OCI_DESCRIPTION.to_owned(), description.clone());
+    }
+    map
+}
+
+/// `LABEL "k"="v" …` sorted by key, quoted the way the Dockerfile parser reads it.
+fn label_instruction(labels: &HashMap<String, String>) -> String {
+    let quote = |s: &str| {
+        let escaped: String = s
+            .chars()
+            .map(|c| if c == '\n' || c == '\r' { ' ' } else { c })
+            .collect::<String>()
+            .replace('\\', "\\\\")
+            .replace('"', "\\\"")
+            .replace('$', "\\$");
+        format!("\"{escaped}\"")
+    };
+    let mut pairs: Vec<(&String, &String)> = labels.iter().collect();
+    pairs.sort();
+    let body: Vec<String> = pairs
+        .iter()
+        .map(|(k, v)| format!("{}={}", quote(k), quote(v)))
+        .collect();
+    format!("LABEL {}\n", body.join(" "))
+}
+
+fn write(path: &Path, data: &[u8]) -> Result<(), BuildError> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
+    }
+    std::fs::write(path, data).map_err(|e| io(path, e))
+}
+
+fn io(path: &Path, e: std::io::Error) -> BuildError {
+    BuildError::Io {
+        path: path.display().to_string(),
+        reason: e.to_string(),
+    }
+}

@@ -1,0 +1,149 @@
+//! Progress on the console: an indicatif bar on a terminal, plain lines otherwise (CI
+//! logs). Driven by the engine's events.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::{IsTerminal, Write};
+use std::time::Duration;
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use crate::engine::{Event, EventKind, NodeId, Subscriber};
+use crate::report::summary::format_duration;
+
+/// Renders events on stderr.
+pub struct Progress {
+    bar: Option<ProgressBar>,
+    color: bool,
+    started: HashMap<NodeId, Duration>,
+    /// Running nodes, shown in the bar's message.
+    running: BTreeMap<NodeId, String>,
+}
+
+impl Progress {
+    /// A bar when stderr is a terminal, plain lines otherwise.
+    pub fn new(color: bool) -> Self {
+        let bar = std::io::stderr().is_terminal().then(|| {
+            let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
+            bar.set_style(
+                ProgressStyle::with_template("{spinner} [{pos}/{len}] {elapsed} {wide_msg}")
+                    .expect("the template is valid"),
+            );
+            bar.enable_steady_tick(Duration::from_millis(120));
+            bar
+        });
+        Self {
+            bar,
+            color,
+            started: HashMap::new(),
+            running: BTreeMap::new(),
+        }
+    }
+
+    fn line(&self, text: String) {
+        match &self.bar {
+            Some(bar) => bar.println(text),
+            None => {
+                let _ = writeln!(std::io::stderr().lock(), "{text}");
+            }
+        }
+    }
+
+    fn paint(&self, code: &str, text: &str) -> String {
+        if self.color {
+            format!("\x1b[{code}m{text}\x1b[0m")
+        } else {
+            text.to_owned()
+        }
+    }
+
+    fn took(&self, event: &Event) -> String {
+        self.started
+            .get(&event.node)
+            .map(|start| format!(" ({})", format_duration(event.at.saturating_sub(*start))))
+            .unwrap_or_default()
+    }
+
+    fn refresh(&self) {
+        if let Some(bar) = &self.bar {
+            let names: Vec<&str> = self.running.values().map(String::as_str).collect();
+            bar.set_message(names.join(", "));
+        }
+    }
+}
+
+impl Subscriber for Progress {
+    fn started(&mut self, nodes: usize) {
+        if let Some(bar) = &self.bar {
+            bar.set_length(nodes as u64);
+        }
+    }
+
+    fn event(&mut self, event: &Event) {
+        let finished = match &event.kind {
+            EventKind::Queued => false,
+            EventKind::Started => {
+                self.started.insert(event.node, event.at);
+                self.running.insert(event.node, event.id.clone());
+                if self.bar.is_none() {
+                    self.line(format!("{} {}", self.paint("2", "start"), event.id));
+                }
+                false
+            }
+            EventKind::Succeeded => {
+                self.line(format!(
+                    "{} {}{}",
+                    self.paint("32", "done "),
+                    event.id,
+                    self.took(event)
+                ));
+                true
+            }
+            EventKind::Failed { error } => {
+                let first = error.lines().next().unwrap_or_default();
+                self.line(format!(
+                    "{} {}{}: {first}",
+                    self.paint("31", "FAIL "),
+                    event.id,
+                    self.took(event)
+                ));
+                true
+            }
+            EventKind::Skipped { reason } => {
+                self.line(format!(
+                    "{} {}: {reason}",
+                    self.paint("33", "skip "),
+                    event.id
+                ));
+                true
+            }
+            EventKind::Cancelled => {
+                self.line(format!("{} {}", self.paint("33", "stop "), event.id));
+                true
+            }
+            EventKind::Expanded { added, .. } => {
+                if let Some(bar) = &self.bar {
+                    bar.inc_length(*added as u64);
+                }
+                self.line(format!(
+                    "{} {} into {added} nodes",
+                    self.paint("36", "fork "),
+                    event.id
+                ));
+                true
+            }
+        };
+        if finished {
+            self.running.remove(&event.node);
+            if let Some(bar) = &self.bar {
+                bar.inc(1);
+            }
+        }
+        self.refresh();
+    }
+
+    fn finished(&mut self) {
+        if let Some(bar) = self.bar.take() {
+            bar.finish_and_clear();
+        }
+    }
+}

@@ -1,0 +1,60 @@
+//! Events as JSON lines: `--json` on stdout, and `events.jsonl` in the job record.
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::Path;
+
+use crate::engine::{Event, Subscriber};
+
+/// Writes each event as one line of JSON; a write error stops the writing, never the run.
+pub struct JsonLines {
+    out: Option<Box<dyn Write + Send>>,
+    /// Flush after every event (a pipe someone follows), or only at the end (a file).
+    flush_each: bool,
+}
+
+impl JsonLines {
+    /// Events on standard output, flushed one by one.
+    pub fn stdout() -> Self {
+        Self {
+            out: Some(Box::new(std::io::stdout())),
+            flush_each: true,
+        }
+    }
+
+    /// Events into `path` (the job record's `events.jsonl`).
+    pub fn file(path: &Path) -> std::io::Result<Self> {
+        Ok(Self {
+            out: Some(Box::new(BufWriter::new(File::create(path)?))),
+            flush_each: false,
+        })
+    }
+
+    /// Events into any writer (tests).
+    pub fn to_writer(out: impl Write + Send + 'static) -> Self {
+        Self {
+            out: Some(Box::new(out)),
+            flush_each: true,
+        }
+    }
+}
+
+impl Subscriber for JsonLines {
+    fn event(&mut self, event: &Event) {
+        let Some(out) = self.out.as_mut() else { return };
+        let written = serde_json::to_writer(&mut *out, event)
+            .map_err(std::io::Error::other)
+            .and_then(|()| out.write_all(b"\n"))
+            .and_then(|()| if self.flush_each { out.flush() } else { Ok(()) });
+        if let Err(e) = written {
+            tracing::warn!("cannot write events: {e}");
+            self.out = None;
+        }
+    }
+
+    fn finished(&mut self) {
+        if let Some(out) = self.out.as_mut() {
+            let _ = out.flush();
+        }
+    }
+}

@@ -1,0 +1,89 @@
+//! The job record: `.kiln/jobs/<timestamp>-<command>/` with per-node logs, rendered
+//! Dockerfiles, hash manifests, timings and a summary.
+
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use serde::Serialize;
+
+/// One run's folder.
+#[derive(Debug, Clone)]
+pub struct JobRecord {
+    pub dir: PathBuf,
+}
+
+impl JobRecord {
+    /// Creates `<job dir>/<UTC timestamp>-<command>[-n]/`.
+    pub fn create(job_dir: &Path, command: &str) -> std::io::Result<Self> {
+        std::fs::create_dir_all(job_dir)?;
+        let stamp = timestamp(SystemTime::now());
+        let mut n = 0;
+        loop {
+            let name = if n == 0 {
+                format!("{stamp}-{command}")
+            } else {
+                format!("{stamp}-{command}-{n}")
+            };
+            let dir = job_dir.join(name);
+            match std::fs::create_dir(&dir) {
+                Ok(()) => return Ok(Self { dir }),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => n += 1,
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// `<flavor>-<step>` file stem of a node.
+    pub fn stem(flavor: &str, step: &str) -> String {
+        format!("{flavor}-{step}")
+    }
+
+    pub fn log(&self, stem: &str) -> PathBuf {
+        self.dir.join("logs").join(format!("{stem}.log"))
+    }
+
+    pub fn rendered_dockerfile(&self, stem: &str) -> PathBuf {
+        self.dir
+            .join("dockerfiles")
+            .join(format!("{stem}.Dockerfile"))
+    }
+
+    pub fn manifest(&self, stem: &str) -> PathBuf {
+        self.dir.join("manifests").join(format!("{stem}.json"))
+    }
+
+    /// Writes `value` as pretty JSON to `path` inside the record.
+    pub fn write_json(&self, path: &Path, value: &impl Serialize) -> std::io::Result<()> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let text = serde_json::to_string_pretty(value).map_err(std::io::Error::other)?;
+        std::fs::write(path, text + "\n")
+    }
+}
+
+/// `20261122T210500Z`: sortable, safe in file names.
+pub fn timestamp(at: SystemTime) -> String {
+    humantime::format_rfc3339_seconds(at)
+        .to_string()
+        .chars()
+        .filter(|c| !matches!(c, '-' | ':'))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn record_folders_are_unique_and_sortable() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = JobRecord::create(dir.path(), "build").unwrap();
+        let b = JobRecord::create(dir.path(), "build").unwrap();
+        assert_ne!(a.dir, b.dir);
+        let name = a.dir.file_name().unwrap().to_string_lossy().into_owned();
+        assert!(name.ends_with("-build"), "{name}");
+        assert_eq!(name.len(), "20261122T210500Z-build".len(), "{name}");
+        assert_eq!(timestamp(SystemTime::UNIX_EPOCH), "19700101T000000Z");
+    }
+}

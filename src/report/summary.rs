@@ -1,0 +1,214 @@
+//! The summary of a build run: the table the console ends with, and `summary.json` in
+//! the job record.
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::build::{BuildNode, BuildOutput};
+use crate::engine::{NodeState, Report};
+
+/// Version of `summary.json`'s layout.
+pub const SUMMARY_FORMAT_VERSION: u32 = 1;
+
+/// One node of the run.
+#[derive(Debug, Clone, Serialize)]
+pub struct Row {
+    /// `<flavor>/<step>`.
+    pub node: String,
+    /// `built`, `daemon`, `file`, `registry` (where the image came from), or `failed`,
+    /// `skipped`, `cancelled`.
+    pub result: String,
+    pub image: Option<String>,
+    pub hash: Option<String>,
+    pub duration_ms: Option<u64>,
+    /// Written to the file cache by this run.
+    pub saved: bool,
+    /// Pushed to the registry by this run.
+    pub pushed: bool,
+    pub warnings: Vec<String>,
+    pub error: Option<String>,
+    /// Why a node was skipped.
+    pub reason: Option<String>,
+    pub log: Option<String>,
+}
+
+/// The whole run.
+#[derive(Debug, Clone, Serialize)]
+pub struct Summary {
+    pub format: u32,
+    pub elapsed_ms: u64,
+    pub cancelled: bool,
+    pub nodes: Vec<Row>,
+}
+
+impl Summary {
+    pub fn from_report(report: &Report<BuildNode, BuildOutput>) -> Self {
+        let nodes = report
+            .iter()
+            .map(|n| {
+                let output = n.output();
+                Row {
+                    node: n.id.clone(),
+                    result: match &n.state {
+                        NodeState::Succeeded(o) => o.source.as_str().to_owned(),
+                        other => other.name().to_owned(),
+                    },
+                    image: output.map(|o| o.analysis.image.clone()),
+                    hash: output.map(|o| o.analysis.hash.clone()),
+                    duration_ms: n.duration.map(millis),
+                    saved: output.is_some_and(|o| o.saved),
+                    pushed: output.is_some_and(|o| o.pushed),
+                    warnings: output.map(|o| o.warnings.clone()).unwrap_or_default(),
+                    error: n.error().map(|e| e.to_string()),
+                    reason: n.reason.as_ref().map(|r| r.to_string()),
+                    log: n
+                        .error()
+                        .and_then(|e| e.log())
+                        .map(|p| p.display().to_string()),
+                }
+            })
+            .collect();
+        Self {
+            format: SUMMARY_FORMAT_VERSION,
+            elapsed_ms: millis(report.elapsed),
+            cancelled: report.cancelled,
+            nodes,
+        }
+    }
+
+    /// How many nodes ended with `result`.
+    pub fn count(&self, result: &str) -> usize {
+        self.nodes.iter().filter(|r| r.result == result).count()
+    }
+
+    /// The table: node, what happened, time, image; then a line of totals.
+    pub fn table(&self) -> String {
+        let width = self
+            .nodes
+            .iter()
+            .map(|r| r.node.len())
+            .max()
+            .unwrap_or(4)
+            .max(4);
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "{:<width$}  {:<9}  {:>7}  image",
+            "node", "result", "time"
+        );
+        for row in &self.nodes {
+            let mut result = row.result.clone();
+            if row.saved {
+                result.push_str(" +saved");
+            }
+            if row.pushed {
+                result.push_str(" +pushed");
+            }
+            let time = row
+                .duration_ms
+                .map(|ms| format_duration(Duration::from_millis(ms)))
+                .unwrap_or_else(|| "-".to_owned());
+            let image = row.image.as_deref().unwrap_or("-");
+            let _ = writeln!(
+                out,
+                "{:<width$}  {:<9}  {:>7}  {image}",
+                row.node, result, time
+            );
+        }
+        let mut totals = Vec::new();
+        for result in [
+            "built",
+            "daemon",
+            "file",
+            "registry",
+            "failed",
+            "skipped",
+            "cancelled",
+        ] {
+            let n = self.count(result);
+            if n > 0 {
+                totals.push(format!(
+                    "{n} {}",
+                    match result {
+                        "daemon" => "from the daemon",
+                        "file" => "from files",
+                        "registry" => "from the registry",
+                        other => other,
+                    }
+                ));
+            }
+        }
+        let _ = writeln!(
+            out,
+            "{} node{}: {} in {}",
+            self.nodes.len(),
+            if self.nodes.len() == 1 { "" } else { "s" },
+            if totals.is_empty() {
+                "nothing to do".to_owned()
+            } else {
+                totals.join(", ")
+            },
+            format_duration(Duration::from_millis(self.elapsed_ms))
+        );
+        out
+    }
+}
+
+/// `0.4s`, `12.0s`, `3m07s`.
+pub fn format_duration(d: Duration) -> String {
+    if d.as_secs() >= 60 {
+        format!("{}m{:02}s", d.as_secs() / 60, d.as_secs() % 60)
+    } else {
+        format!("{:.1}s", d.as_secs_f64())
+    }
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_naturally() {
+        assert_eq!(format_duration(Duration::from_millis(420)), "0.4s");
+        assert_eq!(format_duration(Duration::from_secs(187)), "3m07s");
+    }
+
+    #[test]
+    fn table_counts_each_result() {
+        let row = |node: &str, result: &str| Row {
+            node: node.to_owned(),
+            result: result.to_owned(),
+            image: None,
+            hash: None,
+            duration_ms: Some(1500),
+            saved: false,
+            pushed: false,
+            warnings: vec![],
+            error: None,
+            reason: None,
+            log: None,
+        };
+        let summary = Summary {
+            format: SUMMARY_FORMAT_VERSION,
+            elapsed_ms: 2000,
+            cancelled: false,
+            nodes: vec![
+                row("slc/a", "built"),
+                row("slc/b", "daemon"),
+                row("slc/c", "built"),
+            ],
+        };
+        let table = summary.table();
+        assert!(table.contains("slc/a  built"), "{table}");
+        assert!(
+            table.ends_with("3 nodes: 2 built, 1 from the daemon in 2.0s\n"),
+            "{table}"
+        );
+    }
+}
