@@ -15,7 +15,7 @@ use crate::build::{
     BuildError, BuildExecutor, BuildNode, BuildOptions, BuildOutput, Source, Tiers, analyze,
 };
 use crate::docker::Daemon;
-use crate::engine::{self, Options, Report, RunGraph, Subscriber};
+use crate::engine::{self, NodeError, Options, Report, RunGraph, Subscriber};
 use crate::model::Workspace;
 use crate::plan::{self, Selection};
 use crate::report::{JobRecord, JsonLines, Summary};
@@ -307,7 +307,7 @@ pub async fn execute(
             err,
             "\n{} failed:\n{}",
             node.id,
-            render(error, console.color)
+            render_failure(error, console.color)
         );
     }
     drop(err);
@@ -322,4 +322,19 @@ pub async fn execute(
         });
     }
     Ok(report)
+}
+
+/// A failed node's error: the diagnostic that caused it (code, labels, help) rather than
+/// the wrapper repeating its message, then the path of the full log.
+fn render_failure(error: &NodeError, color: bool) -> String {
+    let mut text = match error.diagnostic() {
+        Some(cause) => render(cause, color),
+        None => render(error, color),
+    };
+    if error.diagnostic().is_some()
+        && let Some(log) = error.log()
+    {
+        text.push_str(&format!("  full log: {}\n", log.display()));
+    }
+    text
 }

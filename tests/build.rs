@@ -1,0 +1,425 @@
+//! `kiln build` and friends against the real daemon (and a real registry): what is
+//! built, what is reused and from which tier, on the EXASLCT-shaped example flavor.
+
+mod common;
+
+use std::os::unix::fs::PermissionsExt;
+
+use common::docker::Registry;
+use common::sandbox::{Kiln, text, with_result};
+
+/// Every one of the 11 steps: the goals whose closure is the whole flavor.
+const ALL: &[&str] = &[
+    "build",
+    "-g",
+    "security_scan",
+    "-g",
+    "flavor_test_build_run",
+];
+
+fn nodes(steps: &[&str]) -> Vec<String> {
+    let mut nodes: Vec<String> = steps.iter().map(|s| format!("slc/{s}")).collect();
+    nodes.sort();
+    nodes
+}
+
+#[test]
+fn builds_only_what_changed() {
+    let kiln = Kiln::new("incremental", &["slc"], None);
+
+    let cold = kiln.build(ALL);
+    assert_eq!(cold.len(), 11, "{cold:?}");
+    assert_eq!(
+        with_result(&cold, "built").len(),
+        11,
+        "a cold build builds every step: {cold:?}"
+    );
+
+    let warm = kiln.build(ALL);
+    assert_eq!(
+        with_result(&warm, "daemon").len(),
+        11,
+        "a second build builds nothing: {warm:?}"
+    );
+
+    // Touching a file changes only its mtime: nothing to build.
+    let file = kiln.path("flavors/slc/flavor_customization/requirements.txt");
+    let content = std::fs::read(&file).unwrap();
+    std::fs::write(&file, &content).unwrap();
+    let touched = kiln.build(ALL);
+    assert_eq!(
+        with_result(&touched, "built"),
+        Vec::<String>::new(),
+        "touch: {touched:?}"
+    );
+
+    // A transparent arg (a proxy) is passed but not hashed.
+    let proxied = kiln.build_with(ALL, |cmd| {
+        cmd.env("HTTP_PROXY", "http://proxy.invalid:3128");
+    });
+    assert_eq!(
+        with_result(&proxied, "built"),
+        Vec::<String>::new(),
+        "transparent arg: {proxied:?}"
+    );
+
+    // A content change rebuilds the step and everything depending on it, nothing else.
+    std::fs::write(&file, [content.as_slice(), b"extra-package\n"].concat()).unwrap();
+    let changed = kiln.build(ALL);
+    assert_eq!(
+        with_result(&changed, "built"),
+        nodes(&[
+            "flavor_customization",
+            "flavor_test_build_run",
+            "release",
+            "security_scan"
+        ]),
+        "content change: {changed:?}"
+    );
+
+    // The executable bit is an input.
+    let script = kiln.path("flavors/slc/build_run/build.sh");
+    let mut mode = std::fs::metadata(&script).unwrap().permissions();
+    mode.set_mode(mode.mode() ^ 0o111);
+    std::fs::set_permissions(&script, mode).unwrap();
+    let exec = kiln.build(ALL);
+    assert_eq!(
+        with_result(&exec, "built"),
+        nodes(&["build_run", "release", "security_scan"]),
+        "exec bit: {exec:?}"
+    );
+
+    // An image-changing arg rebuilds its step and dependents.
+    let config = kiln.path("flavors/slc/flavor.kdl");
+    let kdl = std::fs::read_to_string(&config).unwrap();
+    assert!(kdl.contains(r#"arg "PYTHON_VERSION" "3.11""#));
+    std::fs::write(
+        &config,
+        kdl.replace(
+            r#"arg "PYTHON_VERSION" "3.11""#,
+            r#"arg "PYTHON_VERSION" "3.12""#,
+        ),
+    )
+    .unwrap();
+    let arg = kiln.build(ALL);
+    assert_eq!(
+        with_result(&arg, "built"),
+        nodes(&[
+            "base_test_build_run",
+            "build_run",
+            "flavor_base_deps",
+            "flavor_customization",
+            "flavor_test_build_run",
+            "language_deps",
+            "release",
+            "security_scan",
+        ]),
+        "image-changing arg: {arg:?}"
+    );
+
+    // --force-rebuild-from: the step and its dependents, whatever the caches hold.
+    let forced = kiln.build(&[ALL, &["--force-rebuild-from", "flavor_customization"]].concat());
+    assert_eq!(
+        with_result(&forced, "built"),
+        nodes(&[
+            "flavor_customization",
+            "flavor_test_build_run",
+            "release",
+            "security_scan"
+        ]),
+        "--force-rebuild-from: {forced:?}"
+    );
+
+    // The job record holds each node's log, rendered Dockerfile and manifest, and events.
+    let job = kiln.jobs().pop().unwrap();
+    let rendered = std::fs::read_to_string(job.join("dockerfiles/slc-release.Dockerfile")).unwrap();
+    assert!(
+        rendered.contains(&format!(
+            "FROM {}:slc-flavor_customization_",
+            kiln.repository
+        )),
+        "{rendered}"
+    );
+    assert!(
+        rendered.contains("LABEL \"io.kiln.flavor\"=\"slc\""),
+        "{rendered}"
+    );
+    assert!(job.join("logs/slc-release.log").is_file());
+    let manifest = std::fs::read_to_string(job.join("manifests/slc-release.json")).unwrap();
+    assert!(manifest.contains("release.txt"), "{manifest}");
+    let events = std::fs::read_to_string(job.join("events.jsonl")).unwrap();
+    assert_eq!(
+        events
+            .lines()
+            .filter(|l| l.contains(r#""kind":"succeeded""#))
+            .count(),
+        11,
+        "{events}"
+    );
+}
+
+#[test]
+fn two_checkouts_at_different_paths_give_identical_tags() {
+    let a = Kiln::new("checkout", &["slc"], None);
+    let b = tempfile::tempdir().unwrap();
+    let nested = b.path().join("some/deeper/checkout");
+    common::sandbox::copy_dir(a.root(), &nested);
+    let plan = |root: &std::path::Path| {
+        let output = assert_cmd::Command::cargo_bin("kiln")
+            .unwrap()
+            .args(["--workspace", root.to_str().unwrap(), "plan", "--json"])
+            .args(&ALL[1..])
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{}", text(&output));
+        let value: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+        value["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| n["image"].as_str().unwrap().to_owned())
+            .collect::<Vec<_>>()
+    };
+    let here = plan(a.root());
+    assert_eq!(here.len(), 11);
+    assert_eq!(here, plan(&nested));
+    assert!(
+        here.iter()
+            .all(|i| i.starts_with(&format!("{}:slc-", a.repository))),
+        "{here:?}"
+    );
+}
+
+#[test]
+fn no_build_fails_listing_what_would_need_building() {
+    let kiln = Kiln::new("no-build", &["slc"], None);
+    let output = kiln
+        .command()
+        .args(["build", "--no-build"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("kiln::build::no_build"), "{stderr}");
+    assert!(stderr.contains("10 images would need building"), "{stderr}");
+    assert!(
+        stderr.contains(&format!("slc/release ({}:slc-release_", kiln.repository)),
+        "{stderr}"
+    );
+    assert!(kiln.jobs().is_empty(), "nothing ran");
+}
+
+#[test]
+fn cache_tiers_files_then_registry() {
+    let registry = Registry::start();
+    let kiln = Kiln::new("tiers", &["slc"], Some(&registry.address));
+
+    let first = kiln.build(&["build", "--save", "--push"]);
+    assert_eq!(with_result(&first, "built").len(), 10, "{first:?}");
+    let cache = kiln.path(".kiln/cache");
+    let tarballs = |suffix: &str| {
+        std::fs::read_dir(&cache)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(suffix))
+            .count()
+    };
+    assert_eq!(tarballs(".tar"), 10);
+    assert_eq!(tarballs(".tar.sha256"), 10);
+
+    // Images gone from the daemon: every one is loaded from its tarball.
+    kiln.ok(&["clean", "--all"]);
+    let from_files = kiln.build(&["build"]);
+    assert_eq!(with_result(&from_files, "file").len(), 10, "{from_files:?}");
+
+    // A corrupt tarball is moved aside; its image comes from the next tier.
+    let release = std::fs::read_dir(&cache)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| {
+            p.to_string_lossy().contains("slc-release_")
+                && p.extension().is_some_and(|e| e == "tar")
+        })
+        .unwrap();
+    let mut bytes = std::fs::read(&release).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0xff;
+    std::fs::write(&release, bytes).unwrap();
+    kiln.ok(&["clean", "--all"]);
+    let corrupt = kiln.build(&["build"]);
+    assert_eq!(
+        with_result(&corrupt, "registry"),
+        vec!["slc/release".to_owned()],
+        "{corrupt:?}"
+    );
+    assert_eq!(with_result(&corrupt, "file").len(), 9, "{corrupt:?}");
+    assert!(!release.exists(), "the corrupt tarball was moved aside");
+    assert_eq!(tarballs(".tar.corrupt"), 1);
+
+    // Without files, everything comes from the registry.
+    std::fs::remove_dir_all(&cache).unwrap();
+    kiln.ok(&["clean", "--all"]);
+    let pulled = kiln.build(&["build"]);
+    assert_eq!(with_result(&pulled, "registry").len(), 10, "{pulled:?}");
+
+    // Export: the release image as .tar.gz with a checksum file sha256sum accepts.
+    let out = kiln.path("export");
+    kiln.ok(&[
+        "export",
+        "--flavor",
+        "slc",
+        "--output",
+        out.to_str().unwrap(),
+    ]);
+    let archives: Vec<String> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(archives.len(), 2, "{archives:?}");
+    let archive = archives.iter().find(|a| a.ends_with(".tar.gz")).unwrap();
+    assert!(archive.starts_with("slc-release_"), "{archive}");
+    let check = std::process::Command::new("sha256sum")
+        .args(["-c", &format!("{archive}.sha256")])
+        .current_dir(&out)
+        .output()
+        .unwrap();
+    assert!(check.status.success(), "{}", text(&check));
+}
+
+#[test]
+fn failing_step_stops_the_run_or_lets_other_branches_finish() {
+    let kiln = Kiln::new("failing", &[], None);
+    let busybox_step = |name: &str, extra: &str| {
+        std::fs::create_dir_all(kiln.path(&format!("flavors/f/{name}"))).unwrap();
+        std::fs::write(
+            kiln.path(&format!("flavors/f/{name}/Dockerfile")),
+            format!("FROM scratch\nCOPY busybox /bin/busybox\n{extra}"),
+        )
+        .unwrap();
+    };
+    busybox_step(
+        "a_bad",
+        "RUN [\"/bin/busybox\", \"sh\", \"-c\", \"echo about to fail; exit 3\"]\n",
+    );
+    busybox_step("b_good", "");
+    std::fs::create_dir_all(kiln.path("flavors/f/c_after")).unwrap();
+    std::fs::write(
+        kiln.path("flavors/f/c_after/Dockerfile"),
+        "FROM {{ b_good }}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        kiln.path("flavors/f/flavor.kdl"),
+        r#"flavor "f" {
+    step "a_bad" { include "/bin/busybox" as="busybox"; }
+    step "b_good" { include "/bin/busybox" as="busybox"; }
+    step "c_after" { needs "b_good"; }
+}
+"#,
+    )
+    .unwrap();
+
+    // Fail-fast, one job: a_bad runs first and fails; nothing new starts.
+    let output = kiln.command().args(["build", "-j", "1"]).output().unwrap();
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("f/a_bad failed"), "{stderr}");
+    assert!(
+        stderr.contains("echo about to fail; exit 3"),
+        "the failing instruction: {stderr}"
+    );
+    assert!(
+        stderr.contains("about to fail"),
+        "the log excerpt: {stderr}"
+    );
+    assert!(
+        stderr.contains("full log:") && stderr.contains("f-a_bad.log"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("1 of 3 nodes failed"), "{stderr}");
+    let job = kiln.jobs().pop().unwrap();
+    let results = common::sandbox::summary(&job);
+    assert_eq!(results["f/a_bad"], "failed");
+    assert_eq!(results["f/b_good"], "skipped");
+    assert_eq!(results["f/c_after"], "skipped");
+
+    // --keep-going: the independent branch finishes.
+    let output = kiln
+        .command()
+        .args(["build", "-j", "1", "--keep-going"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    let results = common::sandbox::summary(&kiln.jobs().pop().unwrap());
+    assert_eq!(results["f/a_bad"], "failed");
+    assert_eq!(results["f/b_good"], "built");
+    assert_eq!(results["f/c_after"], "built");
+}
+
+#[test]
+fn interrupt_stops_the_build_and_leaves_no_partial_files() {
+    let kiln = Kiln::new("interrupt", &[], None);
+    std::fs::create_dir_all(kiln.path("flavors/s/slow")).unwrap();
+    std::fs::write(
+        kiln.path("flavors/s/slow/Dockerfile"),
+        "FROM scratch\nCOPY busybox /bin/busybox\nRUN [\"/bin/busybox\", \"sleep\", \"60\"]\n",
+    )
+    .unwrap();
+    std::fs::write(
+        kiln.path("flavors/s/flavor.kdl"),
+        "flavor \"s\" {\n    step \"slow\" { include \"/bin/busybox\" as=\"busybox\"; }\n}\n",
+    )
+    .unwrap();
+    let child = std::process::Command::new(assert_cmd::cargo::cargo_bin("kiln"))
+        .args([
+            "--workspace",
+            kiln.root().to_str().unwrap(),
+            "build",
+            "--save",
+            "--json",
+        ])
+        .env("NO_COLOR", "1")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until the step runs, then press Ctrl-C.
+    let started = std::time::Instant::now();
+    loop {
+        let events = kiln
+            .jobs()
+            .pop()
+            .and_then(|j| std::fs::read_to_string(j.join("logs/s-slow.log")).ok())
+            .unwrap_or_default();
+        if events.contains("sleep") {
+            break;
+        }
+        assert!(started.elapsed().as_secs() < 60, "the build did not start");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let pid = child.id().to_string();
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-INT", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let stopped = std::time::Instant::now();
+    let output = child.wait_with_output().unwrap();
+    assert!(
+        stopped.elapsed().as_secs() < 30,
+        "Ctrl-C stops the build promptly"
+    );
+    assert_eq!(output.status.code(), Some(130), "{}", text(&output));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("interrupted"));
+    let results = common::sandbox::summary(&kiln.jobs().pop().unwrap());
+    assert_eq!(results["s/slow"], "cancelled");
+    let leftovers: Vec<_> = std::fs::read_dir(kiln.path(".kiln/cache"))
+        .map(|d| d.map(|e| e.unwrap().file_name()).collect())
+        .unwrap_or_default();
+    assert!(
+        leftovers.is_empty(),
+        "no cache file, whole or half: {leftovers:?}"
+    );
+}

@@ -1,0 +1,164 @@
+//! A temporary kiln workspace driven through the `kiln` binary, with its own image
+//! repository (and registry repository) so tests run in parallel, and cleanup of every
+//! image it made.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use assert_cmd::Command;
+use tempfile::TempDir;
+
+use super::docker::{ImageCleanup, unique_repository};
+
+pub struct Kiln {
+    pub dir: TempDir,
+    pub repository: String,
+    _cleanup: ImageCleanup,
+}
+
+impl Kiln {
+    /// A workspace with `kiln.kdl` naming a unique repository (and `registry`, given as
+    /// `host:port`), plus a copy of each example flavor named in `flavors`.
+    pub fn new(test: &str, flavors: &[&str], registry: Option<&str>) -> Kiln {
+        let dir = tempfile::tempdir().unwrap();
+        let repository = unique_repository(test);
+        let mut settings = format!("repository \"{repository}\"\n");
+        let mut repositories = vec![repository.clone()];
+        if let Some(address) = registry {
+            let remote = format!("{address}/{repository}");
+            settings.push_str(&format!("registry \"{remote}\"\n"));
+            repositories.push(remote);
+        }
+        std::fs::write(dir.path().join("kiln.kdl"), settings).unwrap();
+        for flavor in flavors {
+            copy_dir(
+                &super::examples().join("flavors").join(flavor),
+                &dir.path().join("flavors").join(flavor),
+            );
+        }
+        Kiln {
+            dir,
+            repository,
+            _cleanup: ImageCleanup { repositories },
+        }
+    }
+
+    pub fn root(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn path(&self, relative: &str) -> PathBuf {
+        self.dir.path().join(relative)
+    }
+
+    pub fn command(&self) -> Command {
+        let mut cmd = Command::cargo_bin("kiln").unwrap();
+        cmd.current_dir(self.root())
+            .env_remove("RUST_LOG")
+            .env_remove("KILN_WORKSPACE")
+            .env_remove("HTTP_PROXY")
+            .env("NO_COLOR", "1")
+            .arg("--workspace")
+            .arg(self.root());
+        cmd
+    }
+
+    /// Runs kiln with `args`; panics with its output if it fails.
+    pub fn ok(&self, args: &[&str]) -> Output {
+        let output = self.command().args(args).output().unwrap();
+        assert!(
+            output.status.success(),
+            "kiln {args:?} failed:\n{}",
+            text(&output)
+        );
+        output
+    }
+
+    /// Runs a build command and returns what happened to each node (from the job
+    /// record's summary.json): node → result.
+    pub fn build(&self, args: &[&str]) -> BTreeMap<String, String> {
+        self.build_with(args, |_| {})
+    }
+
+    pub fn build_with(
+        &self,
+        args: &[&str],
+        setup: impl FnOnce(&mut Command),
+    ) -> BTreeMap<String, String> {
+        let before = self.jobs();
+        let mut cmd = self.command();
+        cmd.args(args);
+        setup(&mut cmd);
+        let output = cmd.output().unwrap();
+        assert!(
+            output.status.success(),
+            "kiln {args:?} failed:\n{}",
+            text(&output)
+        );
+        let new: Vec<PathBuf> = self
+            .jobs()
+            .into_iter()
+            .filter(|j| !before.contains(j))
+            .collect();
+        assert_eq!(new.len(), 1, "one job record per run: {new:?}");
+        summary(&new[0])
+    }
+
+    /// The job record folders, sorted.
+    pub fn jobs(&self) -> Vec<PathBuf> {
+        let mut jobs: Vec<PathBuf> = std::fs::read_dir(self.path(".kiln/jobs"))
+            .map(|d| d.map(|e| e.unwrap().path()).collect())
+            .unwrap_or_default();
+        jobs.sort();
+        jobs
+    }
+}
+
+/// node → result of a job record's summary.json.
+pub fn summary(job: &Path) -> BTreeMap<String, String> {
+    let text = std::fs::read_to_string(job.join("summary.json")).unwrap();
+    let value: serde_json::Value = serde_json::from_str(&text).unwrap();
+    value["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| {
+            (
+                n["node"].as_str().unwrap().to_owned(),
+                n["result"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+/// The nodes whose result is `result`, sorted.
+pub fn with_result(results: &BTreeMap<String, String>, result: &str) -> Vec<String> {
+    results
+        .iter()
+        .filter(|(_, r)| *r == result)
+        .map(|(n, _)| n.clone())
+        .collect()
+}
+
+pub fn text(output: &Output) -> String {
+    format!(
+        "status: {}\n--- stdout\n{}\n--- stderr\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
