@@ -1,34 +1,85 @@
-//! The build executor: runs one build node of the engine — analyse the step, then use,
-//! load, pull or build its image, then save or push it if asked.
+//! The build executor. As in EXASLCT, a step is two nodes: the planned node analyses the
+//! step (hash, image name) and asks the tiers where its image is; if the daemon has it,
+//! that is the node's output. Otherwise it expands (fork-join) into one node that loads,
+//! pulls or builds the image, and its dependents wait for that node instead.
 
 use std::collections::HashSet;
 use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use crate::engine::{Executor, Node, NodeError, RunContext, Step};
+use crate::engine::{Executor, Expansion, Node, NodeError, RunContext, Step};
 use crate::model::Workspace;
 use crate::report::job::JobRecord;
 
 use super::analysis::{Analysis, analyze};
+use super::error::BuildError;
 use super::options::BuildOptions;
 use super::source::Source;
-use super::tiers::{NodePaths, Tiers};
+use super::tiers::{NodePaths, Tiers, Warnings};
 
-/// A step of a flavor, as a node of the engine's graph.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+/// A node of the build graph: one phase of one step of a flavor.
+#[derive(Debug, Clone)]
 pub struct BuildNode {
     pub flavor: String,
     pub step: String,
+    pub phase: Phase,
 }
 
-impl Node for BuildNode {
-    fn id(&self) -> String {
+/// What a build node does.
+#[derive(Debug, Clone)]
+pub enum Phase {
+    /// Hash the step and find its image: the planned graph's nodes.
+    Analyze,
+    /// Get the image from `source` (or the tiers after it): added by the analysis.
+    Obtain(Arc<Obtain>),
+}
+
+/// What the analysis hands to the node that gets the image.
+#[derive(Debug)]
+pub struct Obtain {
+    pub analysis: Arc<Analysis>,
+    pub source: Source,
+    /// Each needed step's name and image, for the Dockerfile template.
+    pub images: Vec<(String, String)>,
+    pub warnings: Warnings,
+}
+
+impl BuildNode {
+    /// The planned node of `flavor/step`.
+    pub fn analyze(flavor: &str, step: &str) -> Self {
+        Self {
+            flavor: flavor.to_owned(),
+            step: step.to_owned(),
+            phase: Phase::Analyze,
+        }
+    }
+
+    /// `flavor/step`, whatever the phase.
+    pub fn step_id(&self) -> String {
         format!("{}/{}", self.flavor, self.step)
     }
 }
 
-/// What a build node leaves for its dependents and the summary.
+impl Node for BuildNode {
+    /// `slc/release` for the analysis, `slc/release:build` (`:load`, `:pull`) after it.
+    fn id(&self) -> String {
+        match &self.phase {
+            Phase::Analyze => self.step_id(),
+            Phase::Obtain(obtain) => format!(
+                "{}:{}",
+                self.step_id(),
+                match obtain.source {
+                    Source::Daemon | Source::File => "load",
+                    Source::Registry => "pull",
+                    Source::Built => "build",
+                }
+            ),
+        }
+    }
+}
+
+/// What a step leaves for its dependents and the summary.
 #[derive(Debug, Clone)]
 pub struct BuildOutput {
     pub analysis: Arc<Analysis>,
@@ -43,8 +94,8 @@ pub struct BuildExecutor {
     pub tiers: Tiers,
     pub options: BuildOptions,
     pub job: JobRecord,
-    /// Nodes to build whatever the caches hold.
-    pub forced: HashSet<BuildNode>,
+    /// `flavor/step` of the steps to build whatever the caches hold.
+    pub forced: HashSet<String>,
 }
 
 #[async_trait]
@@ -56,33 +107,96 @@ impl Executor<BuildNode> for BuildExecutor {
         node: &BuildNode,
         ctx: RunContext<'_, BuildOutput>,
     ) -> Result<Step<BuildNode, BuildOutput>, NodeError> {
-        let flavor = self
+        match &node.phase {
+            Phase::Analyze => self.analyze(node, &ctx).await,
+            Phase::Obtain(obtain) => self.obtain(node, obtain, &ctx).await.map(Step::Done),
+        }
+    }
+}
+
+impl BuildExecutor {
+    /// Hashes the step and decides where its image comes from.
+    async fn analyze(
+        &self,
+        node: &BuildNode,
+        ctx: &RunContext<'_, BuildOutput>,
+    ) -> Result<Step<BuildNode, BuildOutput>, NodeError> {
+        let step = self
             .workspace
             .flavor(&node.flavor)
-            .ok_or_else(|| NodeError::message(format!("unknown flavor {}", node.flavor)))?;
-        let step = flavor
-            .step(&node.step)
-            .ok_or_else(|| NodeError::message(format!("unknown step {}", node.id())))?
+            .and_then(|f| f.step(&node.step))
+            .ok_or_else(|| {
+                NodeError::message(format!("no step {} in the workspace", node.step_id()))
+            })?
             .clone();
         // Each needed step's hash and image, by step name.
         let mut hashes = Vec::new();
         let mut images = Vec::new();
-        for (_, output) in ctx.deps.iter() {
+        for (_, output) in &ctx.deps {
             hashes.push((output.analysis.step.clone(), output.analysis.hash.clone()));
             images.push((output.analysis.step.clone(), output.analysis.image.clone()));
         }
         let repository = self.workspace.settings.repository.clone();
-        let flavor_name = node.flavor.clone();
+        let flavor = node.flavor.clone();
         let analysis =
-            tokio::task::spawn_blocking(move || analyze(&repository, &flavor_name, &step, &hashes))
+            tokio::task::spawn_blocking(move || analyze(&repository, &flavor, &step, &hashes))
                 .await
                 .map_err(NodeError::message)?
                 .map_err(NodeError::from_diagnostic)?;
         let stem = JobRecord::stem(&node.flavor, &node.step);
-        let _ = self
+        if let Err(e) = self
             .job
-            .write_json(&self.job.manifest(&stem), &analysis.manifest);
-        let step = flavor.step(&node.step).expect("checked above");
+            .write_json(&self.job.manifest(&stem), &analysis.manifest)
+        {
+            tracing::warn!("cannot record the manifest of {}: {e}", node.step_id());
+        }
+        let forced = self.forced.contains(&node.step_id());
+        let (source, warnings) = self
+            .tiers
+            .locate(&analysis, forced, self.options.force_pull)
+            .await;
+        let analysis = Arc::new(analysis);
+        if source == Source::Daemon {
+            return self
+                .finish(node, analysis, source, warnings)
+                .await
+                .map(Step::Done);
+        }
+        if source == Source::Built && self.options.no_build {
+            return Err(NodeError::from_diagnostic(BuildError::NoBuild {
+                images: vec![analysis.image.clone()],
+            }));
+        }
+        Ok(Step::Expand(Expansion {
+            nodes: Vec::new(),
+            join: BuildNode {
+                flavor: node.flavor.clone(),
+                step: node.step.clone(),
+                phase: Phase::Obtain(Arc::new(Obtain {
+                    analysis,
+                    source,
+                    images,
+                    warnings,
+                })),
+            },
+        }))
+    }
+
+    /// Loads, pulls or builds the image.
+    async fn obtain(
+        &self,
+        node: &BuildNode,
+        obtain: &Obtain,
+        ctx: &RunContext<'_, BuildOutput>,
+    ) -> Result<BuildOutput, NodeError> {
+        let stem = JobRecord::stem(&node.flavor, &node.step);
+        let step = self
+            .workspace
+            .flavor(&node.flavor)
+            .and_then(|f| f.step(&node.step))
+            .ok_or_else(|| {
+                NodeError::message(format!("no step {} in the workspace", node.step_id()))
+            })?;
         let paths = NodePaths {
             log: self.job.log(&stem),
             rendered: self.job.rendered_dockerfile(&stem),
@@ -92,31 +206,47 @@ impl Executor<BuildNode> for BuildExecutor {
             ),
             description: step.description.clone(),
         };
-        let forced = self.forced.contains(node);
-        let (source, mut warnings) = self
+        let (source, more) = self
             .tiers
             .obtain(
-                &analysis,
-                &images,
-                forced,
-                self.options.force_pull,
+                &obtain.analysis,
+                obtain.source,
+                &obtain.images,
                 self.options.no_build,
                 &paths,
                 &ctx.cancel,
             )
             .await
-            .map_err(|e| NodeError::from_diagnostic(e).with_log(&paths.log))?;
-        let mut saved = false;
+            .map_err(|e| match e {
+                BuildError::Docker(_) => NodeError::from_diagnostic(e).with_log(&paths.log),
+                other => NodeError::from_diagnostic(other),
+            })?;
+        let mut warnings = obtain.warnings.clone();
+        warnings.extend(more);
+        self.finish(node, Arc::clone(&obtain.analysis), source, warnings)
+            .await
+    }
+
+    /// Saves and pushes the image if asked; the step's output.
+    async fn finish(
+        &self,
+        node: &BuildNode,
+        analysis: Arc<Analysis>,
+        source: Source,
+        mut warnings: Warnings,
+    ) -> Result<BuildOutput, NodeError> {
+        let saved = if self.options.save {
+            self.tiers
+                .save(&analysis)
+                .await
+                .map_err(NodeError::from_diagnostic)?
+        } else {
+            false
+        };
         let mut pushed = false;
-        if self.options.save {
-            match self.tiers.save(&analysis).await {
-                Ok(done) => saved = done,
-                Err(e) => return Err(NodeError::from_diagnostic(e)),
-            }
-        }
         if self.options.push {
             if self.tiers.registry.is_none() {
-                warnings.push("--push: no registry is set in kiln.kdl".to_owned());
+                warnings.push("--push: kiln.kdl names no registry".to_owned());
             } else {
                 pushed = self
                     .tiers
@@ -126,14 +256,14 @@ impl Executor<BuildNode> for BuildExecutor {
             }
         }
         for warning in &warnings {
-            tracing::warn!("{}: {warning}", node.id());
+            tracing::warn!("{}: {warning}", node.step_id());
         }
-        Ok(Step::Done(BuildOutput {
-            analysis: Arc::new(analysis),
+        Ok(BuildOutput {
+            analysis,
             source,
             saved,
             pushed,
             warnings,
-        }))
+        })
     }
 }

@@ -12,7 +12,7 @@ mod tiers;
 
 pub use analysis::{Analysis, analyze};
 pub use error::BuildError;
-pub use executor::{BuildExecutor, BuildNode, BuildOutput};
+pub use executor::{BuildExecutor, BuildNode, BuildOutput, Obtain, Phase};
 pub use options::BuildOptions;
 pub use source::Source;
 pub use tiers::{NodePaths, Tiers, Warnings};

@@ -70,52 +70,55 @@ impl Tiers {
         (Source::Built, warnings)
     }
 
-    /// Gets the image into the daemon: uses it, loads it, pulls it or builds it.
-    /// `dependencies` maps each needed step's name to its image name.
+    /// Gets the image into the daemon from `start` — the tier [`Tiers::locate`] chose —
+    /// or the tiers after it: a tier that fails is a warning and the next is asked; the
+    /// last is a build (an error with `no_build`). `dependencies` maps each needed step's
+    /// name to its image name.
     #[allow(clippy::too_many_arguments)]
     pub async fn obtain(
         &self,
         analysis: &Analysis,
+        start: Source,
         dependencies: &[(String, String)],
-        forced: bool,
-        force_pull: bool,
         no_build: bool,
         paths: &NodePaths,
         cancel: &CancellationToken,
     ) -> Result<(Source, Warnings), BuildError> {
         let mut warnings = Warnings::new();
-        if !forced {
-            if !force_pull {
-                match self.daemon.inspect(&analysis.image).await {
-                    Ok(Some(info)) if has_hash(&info.labels, &analysis.hash) => {
-                        return Ok((Source::Daemon, warnings));
-                    }
-                    Ok(_) => {}
-                    Err(e) => warnings.push(format!("daemon: {e}")),
+        if start == Source::Daemon {
+            match self.daemon.inspect(&analysis.image).await {
+                Ok(Some(info)) if has_hash(&info.labels, &analysis.hash) => {
+                    return Ok((Source::Daemon, warnings));
                 }
-                match file::load(&self.daemon, &self.cache_dir, &analysis.image).await {
-                    Ok(Lookup::Loaded) => return Ok((Source::File, warnings)),
-                    Ok(Lookup::Missing) => {}
-                    Ok(Lookup::Corrupt { reason, moved_to }) => warnings.push(format!(
-                        "file cache: the tarball of {} is corrupt ({reason}); moved to {}",
-                        analysis.image,
-                        moved_to
-                            .map(|p| p.display().to_string())
-                            .unwrap_or_else(|| "nowhere (could not move it)".to_owned())
-                    )),
-                    Err(e) => warnings.push(format!("file cache skipped: {e}")),
-                }
+                Ok(_) => {}
+                Err(e) => warnings.push(format!("daemon: {e}")),
             }
-            if let Some(registry) = &self.registry {
-                let remote = remote_name(registry, &analysis.image);
-                match self.daemon.registry_has(&remote).await {
-                    Ok(true) => match self.pull(&remote, &analysis.image).await {
-                        Ok(()) => return Ok((Source::Registry, warnings)),
-                        Err(e) => warnings.push(format!("registry skipped: {e}")),
-                    },
-                    Ok(false) => {}
+        }
+        if matches!(start, Source::Daemon | Source::File) {
+            match file::load(&self.daemon, &self.cache_dir, &analysis.image).await {
+                Ok(Lookup::Loaded) => return Ok((Source::File, warnings)),
+                Ok(Lookup::Missing) => {}
+                Ok(Lookup::Corrupt { reason, moved_to }) => warnings.push(format!(
+                    "file cache: the tarball of {} is corrupt ({reason}); moved to {}",
+                    analysis.image,
+                    moved_to
+                        .map(|p| p.display().to_string())
+                        .unwrap_or_else(|| "nowhere (could not move it)".to_owned())
+                )),
+                Err(e) => warnings.push(format!("file cache skipped: {e}")),
+            }
+        }
+        if start != Source::Built
+            && let Some(registry) = &self.registry
+        {
+            let remote = remote_name(registry, &analysis.image);
+            match self.daemon.registry_has(&remote).await {
+                Ok(true) => match self.pull(&remote, &analysis.image).await {
+                    Ok(()) => return Ok((Source::Registry, warnings)),
                     Err(e) => warnings.push(format!("registry skipped: {e}")),
-                }
+                },
+                Ok(false) => {}
+                Err(e) => warnings.push(format!("registry skipped: {e}")),
             }
         }
         if no_build {
@@ -266,5 +269,22 @@ fn io(path: &Path, e: std::io::Error) -> BuildError {
     BuildError::Io {
         path: path.display().to_string(),
         reason: e.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_become_one_quoted_instruction() {
+        let labels = HashMap::from([
+            ("b.key".to_owned(), "say \"hi\" $HOME\nnext".to_owned()),
+            ("a.key".to_owned(), r"back\slash".to_owned()),
+        ]);
+        assert_eq!(
+            label_instruction(&labels),
+            "LABEL \"a.key\"=\"back\\\\slash\" \"b.key\"=\"say \\\"hi\\\" \\$HOME next\"\n"
+        );
     }
 }

@@ -101,15 +101,12 @@ pub struct Console {
 }
 
 fn key(node: &plan::Node) -> BuildNode {
-    BuildNode {
-        flavor: node.flavor.clone(),
-        step: node.step.clone(),
-    }
+    BuildNode::analyze(&node.flavor, &node.step)
 }
 
 /// The nodes forced to build: all with `--force-rebuild`, else the steps named by
 /// `--force-rebuild-from` and everything depending on them.
-fn forced_nodes(graph: &plan::Graph, options: &BuildOptions) -> HashSet<BuildNode> {
+fn forced_nodes(graph: &plan::Graph, options: &BuildOptions) -> HashSet<String> {
     let mut forced = HashSet::new();
     for index in graph.ordered() {
         let node = &graph.dag[index];
@@ -118,9 +115,9 @@ fn forced_nodes(graph: &plan::Graph, options: &BuildOptions) -> HashSet<BuildNod
             || graph
                 .parents(index)
                 .iter()
-                .any(|p| forced.contains(&key(&graph.dag[*p])));
+                .any(|p| forced.contains(&graph.dag[*p].id()));
         if force {
-            forced.insert(key(node));
+            forced.insert(node.id());
         }
     }
     forced
@@ -163,7 +160,7 @@ pub async fn plan_nodes(
     options: &BuildOptions,
 ) -> Result<Vec<Planned>, CliError> {
     let forced = forced_nodes(graph, options);
-    let mut hashes: HashMap<BuildNode, String> = HashMap::new();
+    let mut hashes: HashMap<String, String> = HashMap::new();
     let mut planned = Vec::new();
     for index in graph.ordered() {
         let node = key(&graph.dag[index]);
@@ -178,8 +175,8 @@ pub async fn plan_nodes(
             .parents(index)
             .into_iter()
             .map(|p| {
-                let dep = key(&graph.dag[p]);
-                (dep.step.clone(), hashes[&dep].clone())
+                let dep = &graph.dag[p];
+                (dep.step.clone(), hashes[&dep.id()].clone())
             })
             .collect();
         let repository = workspace.settings.repository.clone();
@@ -189,9 +186,13 @@ pub async fn plan_nodes(
                 .await
                 .map_err(|e| CliError::Internal(e.to_string()))??;
         let (source, warnings) = tiers
-            .locate(&analysis, forced.contains(&node), options.force_pull)
+            .locate(
+                &analysis,
+                forced.contains(&node.step_id()),
+                options.force_pull,
+            )
             .await;
-        hashes.insert(node.clone(), analysis.hash.clone());
+        hashes.insert(node.step_id(), analysis.hash.clone());
         planned.push(Planned {
             node: format!("{}/{}", node.flavor, node.step),
             image: analysis.image,
@@ -306,7 +307,7 @@ pub async fn execute(
         let _ = write!(
             err,
             "\n{} failed:\n{}",
-            node.id,
+            node.value.step_id(),
             render_failure(error, console.color)
         );
     }
@@ -314,11 +315,11 @@ pub async fn execute(
     if report.cancelled {
         return Err(CliError::Interrupted);
     }
-    let failed = report.counts().failed;
+    let failed = summary.count("failed");
     if failed > 0 {
         return Err(CliError::Failed {
             failed,
-            total: report.len(),
+            total: summary.nodes.len(),
         });
     }
     Ok(report)

@@ -71,8 +71,9 @@ pub async fn run(
     std::fs::create_dir_all(&output)?;
     for node in targets {
         let image = report
-            .find(&node)
-            .and_then(|n| n.output())
+            .iter()
+            .filter_map(|n| n.output())
+            .find(|o| format!("{}/{}", o.analysis.flavor, o.analysis.step) == node)
             .map(|o| o.analysis.image.clone())
             .ok_or_else(|| CliError::Internal(format!("{node} succeeded without an image")))?;
         let exported = export(&daemon, &node, &image, &output).await?;

@@ -124,11 +124,15 @@ impl Subscriber for Progress {
                 if let Some(bar) = &self.bar {
                     bar.inc_length(*added as u64);
                 }
-                self.line(format!(
-                    "{} {} into {added} nodes",
-                    self.paint("36", "fork "),
-                    event.id
-                ));
+                // One added node (load, pull or build of a step) shows when it starts.
+                if *added > 1 {
+                    let line = format!(
+                        "{} {} into {added} nodes",
+                        self.paint("36", "fork "),
+                        event.id
+                    );
+                    self.line(line);
+                }
                 true
             }
         };

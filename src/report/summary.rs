@@ -44,20 +44,35 @@ pub struct Summary {
 }
 
 impl Summary {
+    /// One row per step, in the run's order: a step whose analysis expanded into a
+    /// load, pull or build node is that node's row, with both nodes' time.
     pub fn from_report(report: &Report<BuildNode, BuildOutput>) -> Self {
-        let nodes = report
+        let mut steps: Vec<_> = report
             .iter()
+            .filter(|n| !matches!(n.state, NodeState::Expanded { .. }))
+            .collect();
+        steps.sort_by_key(|n| n.expanded_from.unwrap_or(n.node));
+        let nodes = steps
+            .into_iter()
             .map(|n| {
                 let output = n.output();
+                let analysis_time = n
+                    .expanded_from
+                    .and_then(|from| report.get(from))
+                    .and_then(|from| from.duration);
+                let duration = match (n.duration, analysis_time) {
+                    (Some(own), Some(analysis)) => Some(own + analysis),
+                    (own, _) => own,
+                };
                 Row {
-                    node: n.id.clone(),
+                    node: n.value.step_id(),
                     result: match &n.state {
                         NodeState::Succeeded(o) => o.source.as_str().to_owned(),
                         other => other.name().to_owned(),
                     },
                     image: output.map(|o| o.analysis.image.clone()),
                     hash: output.map(|o| o.analysis.hash.clone()),
-                    duration_ms: n.duration.map(millis),
+                    duration_ms: duration.map(millis),
                     saved: output.is_some_and(|o| o.saved),
                     pushed: output.is_some_and(|o| o.pushed),
                     warnings: output.map(|o| o.warnings.clone()).unwrap_or_default(),
