@@ -423,3 +423,21 @@ fn interrupt_stops_the_build_and_leaves_no_partial_files() {
         "no cache file, whole or half: {leftovers:?}"
     );
 }
+
+#[test]
+fn an_unreachable_daemon_is_a_clear_error() {
+    let kiln = Kiln::new("unreachable", &["slc"], None);
+    let output = kiln
+        .command()
+        .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+        .args(["build"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("kiln::docker::unreachable"), "{stderr}");
+    assert!(
+        stderr.contains("DOCKER_HOST"),
+        "the help names DOCKER_HOST: {stderr}"
+    );
+}

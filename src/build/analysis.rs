@@ -33,15 +33,7 @@ pub fn analyze(
     step: &Step,
     dependencies: &[(String, String)],
 ) -> Result<Analysis, BuildError> {
-    let spec = ContextSpec {
-        context: step.context.value.clone(),
-        includes: step
-            .includes
-            .iter()
-            .map(|i| (i.source.value.clone(), i.target.value.clone()))
-            .collect(),
-        ignore: step.ignore.iter().map(|g| g.value.clone()).collect(),
-    };
+    let spec = ContextSpec::for_step(step);
     let context = hash::collect(&spec)?;
     let dockerfile = read(&step.dockerfile.value)?;
     let mut hashed_args = Vec::new();

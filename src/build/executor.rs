@@ -115,20 +115,23 @@ impl Executor<BuildNode> for BuildExecutor {
 }
 
 impl BuildExecutor {
+    /// The declaration of `node`'s step.
+    fn step(&self, node: &BuildNode) -> Result<&crate::model::Step, NodeError> {
+        self.workspace
+            .flavor(&node.flavor)
+            .and_then(|f| f.step(&node.step))
+            .ok_or_else(|| {
+                NodeError::message(format!("no step {} in the workspace", node.step_id()))
+            })
+    }
+
     /// Hashes the step and decides where its image comes from.
     async fn analyze(
         &self,
         node: &BuildNode,
         ctx: &RunContext<'_, BuildOutput>,
     ) -> Result<Step<BuildNode, BuildOutput>, NodeError> {
-        let step = self
-            .workspace
-            .flavor(&node.flavor)
-            .and_then(|f| f.step(&node.step))
-            .ok_or_else(|| {
-                NodeError::message(format!("no step {} in the workspace", node.step_id()))
-            })?
-            .clone();
+        let step = self.step(node)?.clone();
         // Each needed step's hash and image, by step name.
         let mut hashes = Vec::new();
         let mut images = Vec::new();
@@ -190,13 +193,7 @@ impl BuildExecutor {
         ctx: &RunContext<'_, BuildOutput>,
     ) -> Result<BuildOutput, NodeError> {
         let stem = JobRecord::stem(&node.flavor, &node.step);
-        let step = self
-            .workspace
-            .flavor(&node.flavor)
-            .and_then(|f| f.step(&node.step))
-            .ok_or_else(|| {
-                NodeError::message(format!("no step {} in the workspace", node.step_id()))
-            })?;
+        let step = self.step(node)?;
         let paths = NodePaths {
             log: self.job.log(&stem),
             rendered: self.job.rendered_dockerfile(&stem),

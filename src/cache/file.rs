@@ -4,13 +4,14 @@
 //! aside and reported, never loaded.
 
 use std::fs::{self, File};
-use std::io::{BufReader, Read, Write};
+use std::io::{BufReader, Read};
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
 use crate::build::naming::file_stem;
 use crate::docker::{Daemon, DockerError};
+use crate::hash::HashingWriter;
 
 /// The files of one cached image.
 #[derive(Debug, Clone)]
@@ -94,23 +95,6 @@ pub fn file_sha256(path: &Path) -> std::io::Result<String> {
     Ok(hex::encode(hasher.finalize()))
 }
 
-/// Writes `data` through a hasher into a file.
-struct HashingWriter<W> {
-    inner: W,
-    hasher: Sha256,
-}
-
-impl<W: Write> Write for HashingWriter<W> {
-    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
-        let n = self.inner.write(data)?;
-        self.hasher.update(&data[..n]);
-        Ok(n)
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        self.inner.flush()
-    }
-}
-
 fn io_error(path: &Path, e: impl std::fmt::Display) -> DockerError {
     DockerError::Io {
         path: path.display().to_string(),
@@ -125,16 +109,11 @@ pub async fn store(daemon: &Daemon, dir: &Path, image: &str) -> Result<u64, Dock
     let temp = TempFile(Some(temp_name(&entry.tarball)));
     let temp_path = temp.0.clone().unwrap_or_default();
     let file = File::create(&temp_path).map_err(|e| io_error(&temp_path, e))?;
-    let mut writer = HashingWriter {
-        inner: std::io::BufWriter::with_capacity(1 << 20, file),
-        hasher: Sha256::new(),
-    };
+    let mut writer = HashingWriter::new(std::io::BufWriter::with_capacity(1 << 20, file));
     let size = daemon.export(image, &mut writer).await?;
-    writer.flush().map_err(|e| io_error(&temp_path, e))?;
-    let HashingWriter { inner, hasher } = writer;
+    let (inner, digest) = writer.finish().map_err(|e| io_error(&temp_path, e))?;
     let file = inner.into_inner().map_err(|e| io_error(&temp_path, e))?;
     file.sync_all().map_err(|e| io_error(&temp_path, e))?;
-    let digest = hex::encode(hasher.finalize());
     let sidecar = TempFile(Some(temp_name(&entry.checksum)));
     let sidecar_path = sidecar.0.clone().unwrap_or_default();
     fs::write(

@@ -8,12 +8,12 @@ use std::path::{Path, PathBuf};
 use clap::Args;
 use flate2::Compression;
 use flate2::write::GzEncoder;
-use sha2::{Digest, Sha256};
 
 use super::CliError;
 use super::build::{self, BuildArgs, Console};
 use crate::build::BuildError;
 use crate::docker::{Daemon, split_reference};
+use crate::hash::HashingWriter;
 use crate::model::Workspace;
 use crate::plan;
 
@@ -109,10 +109,8 @@ async fn export(
             .export(image, &mut gzip)
             .await
             .map_err(BuildError::from)?;
-        let mut hashing = gzip.finish()?;
-        hashing.inner.flush()?;
-        hashing.inner.get_ref().sync_all()?;
-        let sha256 = hex::encode(hashing.hasher.finalize());
+        let (file, sha256) = gzip.finish()?.finish()?;
+        file.into_inner().map_err(|e| e.into_error())?.sync_all()?;
         std::fs::rename(&temp, &archive)?;
         std::fs::write(
             dir.join(format!("{name}.sha256")),
@@ -132,32 +130,5 @@ async fn export(
             let _ = std::fs::remove_file(&temp);
             Err(e)
         }
-    }
-}
-
-/// Hashes what passes through to the file.
-struct HashingWriter<W> {
-    inner: W,
-    hasher: Sha256,
-}
-
-impl<W> HashingWriter<W> {
-    fn new(inner: W) -> Self {
-        Self {
-            inner,
-            hasher: Sha256::new(),
-        }
-    }
-}
-
-impl<W: Write> Write for HashingWriter<W> {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let n = self.inner.write(buf)?;
-        self.hasher.update(&buf[..n]);
-        Ok(n)
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        self.inner.flush()
     }
 }

@@ -2,7 +2,7 @@
 //! never held in memory.
 
 use std::fs::File;
-use std::io::{self, Read};
+use std::io::{self, Read, Write};
 use std::path::Path;
 
 use sha2::{Digest as _, Sha256};
@@ -39,6 +39,40 @@ pub(crate) fn hash_file(path: &Path, buf: &mut [u8]) -> io::Result<(Digest, u64)
         size += n as u64;
     }
     Ok((hasher.finalize().into(), size))
+}
+
+/// Hashes what passes through it on the way to `inner` (a file being written), so a
+/// checksum needs no second read.
+pub struct HashingWriter<W> {
+    inner: W,
+    hasher: Sha256,
+}
+
+impl<W: Write> HashingWriter<W> {
+    pub fn new(inner: W) -> Self {
+        Self {
+            inner,
+            hasher: Sha256::new(),
+        }
+    }
+
+    /// Flushes and returns the writer and the hex sha256 of everything written.
+    pub fn finish(mut self) -> io::Result<(W, String)> {
+        self.inner.flush()?;
+        Ok((self.inner, hex::encode(self.hasher.finalize())))
+    }
+}
+
+impl<W: Write> Write for HashingWriter<W> {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(data)?;
+        self.hasher.update(&data[..n]);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
 }
 
 #[cfg(test)]

@@ -23,7 +23,7 @@ mod relpath;
 mod tar;
 
 pub use context::{Context, ContextFile, ContextSpec, collect};
-pub use digest::{Digest, sha256, sha256_hex};
+pub use digest::{Digest, HashingWriter, sha256, sha256_hex};
 pub use error::HashError;
 pub use manifest::{
     Change, DOCKERFILE_ENTRY, EntryKind, Manifest, ManifestEntry, StepInputs, VERSION_ENTRY, diff,
