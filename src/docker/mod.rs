@@ -4,6 +4,7 @@
 mod archive;
 mod build;
 mod client;
+mod container;
 mod error;
 mod image;
 pub mod labels;

@@ -1,0 +1,172 @@
+//! Entity discovery: the metadata files a check's glob matches, read as YAML, JSON or KDL
+//! by extension, filtered, each one an entity with a unique key.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use globset::{Glob, GlobMatcher};
+
+use super::error::CheckError;
+use crate::model::Check;
+
+/// One entity of a data repository.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entity {
+    pub key: String,
+    /// The folder holding the metadata file (absolute).
+    pub folder: PathBuf,
+    /// The metadata file (absolute).
+    pub metadata: PathBuf,
+    /// Scalar metadata fields, as strings.
+    pub fields: BTreeMap<String, String>,
+}
+
+/// Folders never searched for entities.
+const SKIPPED: &[&str] = &[".git", ".kiln", "target", "node_modules"];
+
+/// The entities of `check` under `root`, sorted by key.
+pub fn discover(root: &Path, check: &Check) -> Result<Vec<Entity>, CheckError> {
+    let glob = check.entities.glob.value.as_str();
+    let matcher = Glob::new(glob)
+        .map_err(|e| CheckError::Glob {
+            glob: glob.to_owned(),
+            reason: e.kind().to_string(),
+        })?
+        .compile_matcher();
+    // Walk from the glob's literal prefix, not the whole workspace.
+    let prefix: PathBuf = glob
+        .split('/')
+        .take_while(|part| !crate::config::is_glob(part))
+        .collect();
+    let mut files = Vec::new();
+    walk(root, &root.join(&prefix), &matcher, &mut files)?;
+    files.sort();
+    let mut entities: Vec<Entity> = Vec::new();
+    let mut seen: BTreeMap<String, PathBuf> = BTreeMap::new();
+    for file in files {
+        let fields = read_metadata(&file)?;
+        let key_field = check.entities.key.value.as_str();
+        let shown = display(root, &file);
+        let key = fields.get(key_field).cloned().ok_or_else(|| CheckError::MissingKey {
+            path: shown.clone(),
+            field: key_field.to_owned(),
+        })?;
+        if !check.filters.iter().all(|f| fields.get(f.field.as_str()) == Some(&f.value.value)) {
+            continue;
+        }
+        let folder = file.parent().unwrap_or(root).to_owned();
+        if let Some(first) = seen.get(&key) {
+            return Err(CheckError::DuplicateKey {
+                key,
+                first: display(root, first),
+                second: display(root, &folder),
+            });
+        }
+        seen.insert(key.clone(), folder.clone());
+        entities.push(Entity {
+            key,
+            folder,
+            metadata: file,
+            fields,
+        });
+    }
+    entities.sort_by(|a, b| a.key.cmp(&b.key));
+    Ok(entities)
+}
+
+fn walk(root: &Path, dir: &Path, matcher: &GlobMatcher, out: &mut Vec<PathBuf>) -> Result<(), CheckError> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(io(root, dir, e)),
+    };
+    for entry in entries {
+        let entry = entry.map_err(|e| io(root, dir, e))?;
+        let path = entry.path();
+        let file_type = std::fs::metadata(&path).map_err(|e| io(root, &path, e))?;
+        if file_type.is_dir() {
+            if !SKIPPED.iter().any(|s| entry.file_name() == *s) {
+                walk(root, &path, matcher, out)?;
+            }
+        } else if let Ok(relative) = path.strip_prefix(root)
+            && matcher.is_match(relative)
+        {
+            out.push(path);
+        }
+    }
+    Ok(())
+}
+
+/// The scalar fields of a metadata file; nested values are left out.
+pub fn read_metadata(path: &Path) -> Result<BTreeMap<String, String>, CheckError> {
+    let shown = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|e| CheckError::Metadata {
+        path: shown.clone(),
+        reason: e.to_string(),
+    })?;
+    let bad = |reason: String| CheckError::Metadata {
+        path: shown.clone(),
+        reason,
+    };
+    let extension = path.extension().and_then(|e| e.to_str()).unwrap_or_default();
+    match extension {
+        "yml" | "yaml" => {
+            let value: serde_json::Value = serde_yaml_ng::from_str(&text).map_err(|e| bad(e.to_string()))?;
+            scalars(value).ok_or_else(|| bad("the document is not a map of fields".to_owned()))
+        }
+        "json" => {
+            let value: serde_json::Value = serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?;
+            scalars(value).ok_or_else(|| bad("the document is not an object".to_owned()))
+        }
+        "kdl" => {
+            let doc: kdl::KdlDocument = text.parse().map_err(|e: kdl::KdlError| bad(e.to_string()))?;
+            Ok(doc
+                .nodes()
+                .iter()
+                .filter_map(|node| {
+                    let value = node.entries().iter().find(|e| e.name().is_none())?.value();
+                    Some((node.name().value().to_owned(), kdl_scalar(value)?))
+                })
+                .collect())
+        }
+        other => Err(bad(format!("unknown metadata format `.{other}`"))),
+    }
+}
+
+fn scalars(value: serde_json::Value) -> Option<BTreeMap<String, String>> {
+    let serde_json::Value::Object(map) = value else { return None };
+    Some(
+        map.into_iter()
+            .filter_map(|(k, v)| {
+                let text = match v {
+                    serde_json::Value::String(s) => s,
+                    serde_json::Value::Number(n) => n.to_string(),
+                    serde_json::Value::Bool(b) => b.to_string(),
+                    _ => return None,
+                };
+                Some((k, text))
+            })
+            .collect(),
+    )
+}
+
+fn kdl_scalar(value: &kdl::KdlValue) -> Option<String> {
+    match value {
+        kdl::KdlValue::String(s) => Some(s.clone()),
+        kdl::KdlValue::Integer(i) => Some(i.to_string()),
+        kdl::KdlValue::Float(f) => Some(f.to_string()),
+        kdl::KdlValue::Bool(b) => Some(b.to_string()),
+        kdl::KdlValue::Null => None,
+    }
+}
+
+fn display(root: &Path, path: &Path) -> String {
+    path.strip_prefix(root).unwrap_or(path).display().to_string()
+}
+
+fn io(root: &Path, path: &Path, e: std::io::Error) -> CheckError {
+    CheckError::Io {
+        path: display(root, path),
+        reason: e.to_string(),
+    }
+}

@@ -1,0 +1,12 @@
+//! Entity checks: discover the entities of a data repository, run each in its
+//! environment container, classify and keep the results.
+
+pub mod cache;
+pub mod entity;
+pub mod error;
+pub mod outcome;
+pub mod pool;
+pub mod results;
+
+pub use entity::{Entity, discover};
+pub use error::CheckError;
