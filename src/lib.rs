@@ -14,3 +14,4 @@ pub mod hash;
 pub mod model;
 pub mod plan;
 pub mod report;
+pub mod work;

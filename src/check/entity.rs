@@ -47,13 +47,20 @@ pub fn discover(root: &Path, check: &Check) -> Result<Vec<Entity>, CheckError> {
         let fields = read_metadata(&file)?;
         let key_field = check.entities.key.value.as_str();
         let shown = display(root, &file);
-        let key = fields.get(key_field).cloned().ok_or_else(|| CheckError::MissingKey {
-            path: shown.clone(),
-            field: key_field.to_owned(),
-        })?;
-        if !check.filters.iter().all(|f| fields.get(f.field.as_str()) == Some(&f.value.value)) {
+        if !check
+            .filters
+            .iter()
+            .all(|f| fields.get(f.field.as_str()) == Some(&f.value.value))
+        {
             continue;
         }
+        let key = fields
+            .get(key_field)
+            .cloned()
+            .ok_or_else(|| CheckError::MissingKey {
+                path: shown.clone(),
+                field: key_field.to_owned(),
+            })?;
         let folder = file.parent().unwrap_or(root).to_owned();
         if let Some(first) = seen.get(&key) {
             return Err(CheckError::DuplicateKey {
@@ -74,7 +81,12 @@ pub fn discover(root: &Path, check: &Check) -> Result<Vec<Entity>, CheckError> {
     Ok(entities)
 }
 
-fn walk(root: &Path, dir: &Path, matcher: &GlobMatcher, out: &mut Vec<PathBuf>) -> Result<(), CheckError> {
+fn walk(
+    root: &Path,
+    dir: &Path,
+    matcher: &GlobMatcher,
+    out: &mut Vec<PathBuf>,
+) -> Result<(), CheckError> {
     let entries = match std::fs::read_dir(dir) {
         Ok(entries) => entries,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
@@ -108,18 +120,25 @@ pub fn read_metadata(path: &Path) -> Result<BTreeMap<String, String>, CheckError
         path: shown.clone(),
         reason,
     };
-    let extension = path.extension().and_then(|e| e.to_str()).unwrap_or_default();
+    let extension = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or_default();
     match extension {
         "yml" | "yaml" => {
-            let value: serde_json::Value = serde_yaml_ng::from_str(&text).map_err(|e| bad(e.to_string()))?;
+            let value: serde_json::Value =
+                serde_yaml_ng::from_str(&text).map_err(|e| bad(e.to_string()))?;
             scalars(value).ok_or_else(|| bad("the document is not a map of fields".to_owned()))
         }
         "json" => {
-            let value: serde_json::Value = serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?;
+            let value: serde_json::Value =
+                serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?;
             scalars(value).ok_or_else(|| bad("the document is not an object".to_owned()))
         }
         "kdl" => {
-            let doc: kdl::KdlDocument = text.parse().map_err(|e: kdl::KdlError| bad(e.to_string()))?;
+            let doc: kdl::KdlDocument = text
+                .parse()
+                .map_err(|e: kdl::KdlError| bad(e.to_string()))?;
             Ok(doc
                 .nodes()
                 .iter()
@@ -134,7 +153,9 @@ pub fn read_metadata(path: &Path) -> Result<BTreeMap<String, String>, CheckError
 }
 
 fn scalars(value: serde_json::Value) -> Option<BTreeMap<String, String>> {
-    let serde_json::Value::Object(map) = value else { return None };
+    let serde_json::Value::Object(map) = value else {
+        return None;
+    };
     Some(
         map.into_iter()
             .filter_map(|(k, v)| {
@@ -161,7 +182,10 @@ fn kdl_scalar(value: &kdl::KdlValue) -> Option<String> {
 }
 
 fn display(root: &Path, path: &Path) -> String {
-    path.strip_prefix(root).unwrap_or(path).display().to_string()
+    path.strip_prefix(root)
+        .unwrap_or(path)
+        .display()
+        .to_string()
 }
 
 fn io(root: &Path, path: &Path, e: std::io::Error) -> CheckError {

@@ -10,7 +10,9 @@ pub enum CheckError {
     #[error("cannot read entity metadata `{path}`: {reason}")]
     #[diagnostic(
         code(kiln::check::metadata),
-        help("metadata files are YAML (.yml, .yaml), JSON (.json) or KDL (.kdl) holding a map of fields")
+        help(
+            "metadata files are YAML (.yml, .yaml), JSON (.json) or KDL (.kdl) holding a map of fields"
+        )
     )]
     Metadata { path: String, reason: String },
 
@@ -43,7 +45,9 @@ pub enum CheckError {
     #[error("check `{check}`: {reason}")]
     #[diagnostic(
         code(kiln::check::template),
-        help("placeholders are {{{{ entity.key }}}}, {{{{ entity.dir }}}}, {{{{ entity.host_dir }}}} and {{{{ entity.<metadata field> }}}}")
+        help(
+            "placeholders are {{{{ entity.key }}}}, {{{{ entity.dir }}}}, {{{{ entity.host_dir }}}} and {{{{ entity.<metadata field> }}}}"
+        )
     )]
     Template { check: String, reason: String },
 

@@ -7,6 +7,8 @@ pub mod error;
 pub mod outcome;
 pub mod pool;
 pub mod results;
+pub mod runner;
 
 pub use entity::{Entity, discover};
 pub use error::CheckError;
+pub use runner::{CheckOptions, CheckRunner, EntityTask, environment_of, environments};

@@ -1,1 +1,349 @@
-//! (in progress)
+//! Results of checks: per run `results.json` and an ACKREP-style `results.yml` in the job
+//! record, and a history of runs in `.kiln/results/history/` that `kiln results` reads.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use miette::Diagnostic;
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use super::outcome::ResultClass;
+
+/// Version of the results layout.
+pub const RESULTS_FORMAT_VERSION: u32 = 1;
+
+/// One entity's result.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct EntityResult {
+    pub key: String,
+    /// `<flavor>/<check>`.
+    pub check: String,
+    pub class: ResultClass,
+    pub exit_code: Option<i64>,
+    pub runtime_ms: u64,
+    /// When the run that produced this result started (RFC 3339, UTC). A cached result
+    /// keeps the date of the run that produced it.
+    pub date: String,
+    /// Environment image name.
+    pub environment: String,
+    pub image_id: String,
+    pub container: Option<String>,
+    /// Taken from the result cache in this run.
+    pub cached: bool,
+    /// The last lines of the output.
+    pub output_tail: String,
+    pub log: Option<String>,
+    /// Artifact files copied into the job record, relative to the entity folder.
+    pub artifacts: Vec<String>,
+}
+
+/// The results of one check in one run.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RunResults {
+    pub format: u32,
+    pub started: String,
+    pub job: Option<String>,
+    pub results: Vec<EntityResult>,
+}
+
+#[derive(Debug, Error, Diagnostic)]
+pub enum ResultsError {
+    #[error("cannot write `{path}`: {reason}")]
+    #[diagnostic(code(kiln::results::write))]
+    Write { path: String, reason: String },
+
+    #[error("cannot read `{path}`: {reason}")]
+    #[diagnostic(code(kiln::results::read))]
+    Read { path: String, reason: String },
+}
+
+/// An entity's latest result and its last passing one.
+#[derive(Debug, Clone)]
+pub struct Latest {
+    pub key: String,
+    pub check: String,
+    pub latest: EntityResult,
+    /// The newest success (by the date it was produced), possibly `latest` itself.
+    pub last_passing: Option<EntityResult>,
+}
+
+/// The results folder: `<dir>/history/<timestamp>-<n>.json`, one file per recorded run.
+#[derive(Debug, Clone)]
+pub struct History {
+    dir: PathBuf,
+}
+
+impl History {
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        Self { dir: dir.into() }
+    }
+
+    fn history_dir(&self) -> PathBuf {
+        self.dir.join("history")
+    }
+
+    /// Writes `results.json` and `results.yml` into `job_dir` and adds the run to the
+    /// history; returns the history file.
+    pub fn record(&self, job_dir: &Path, run: &RunResults) -> Result<PathBuf, ResultsError> {
+        let json = serde_json::to_string_pretty(run).map_err(|e| write_error(job_dir, e))? + "\n";
+        write_atomic(&job_dir.join("results.json"), json.as_bytes())?;
+        write_atomic(&job_dir.join("results.yml"), ackrep_yaml(run)?.as_bytes())?;
+        let dir = self.history_dir();
+        std::fs::create_dir_all(&dir).map_err(|e| write_error(&dir, e))?;
+        let stamp = crate::report::job::timestamp(SystemTime::now());
+        for n in 0.. {
+            let path = dir.join(format!("{stamp}-{n:04}.json"));
+            // create_new: two runs in the same second never share a file.
+            match std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&path)
+            {
+                Ok(_) => {
+                    write_atomic(&path, json.as_bytes())?;
+                    return Ok(path);
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+                Err(e) => return Err(write_error(&path, e)),
+            }
+        }
+        unreachable!("the loop returns")
+    }
+
+    /// Every recorded run, oldest first; a file that cannot be read is skipped.
+    pub fn runs(&self) -> Result<Vec<RunResults>, ResultsError> {
+        let dir = self.history_dir();
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => {
+                return Err(ResultsError::Read {
+                    path: dir.display().to_string(),
+                    reason: e.to_string(),
+                });
+            }
+        };
+        let mut files: Vec<PathBuf> = entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|e| e == "json"))
+            .collect();
+        files.sort();
+        Ok(files
+            .into_iter()
+            .filter_map(|path| {
+                let text = std::fs::read_to_string(&path).ok()?;
+                match serde_json::from_str(&text) {
+                    Ok(run) => Some(run),
+                    Err(e) => {
+                        tracing::warn!(
+                            "skipping the unreadable results file {}: {e}",
+                            path.display()
+                        );
+                        None
+                    }
+                }
+            })
+            .collect())
+    }
+
+    /// Per (check, key), sorted by key then check: the latest result and the newest
+    /// success. `key` limits it to one entity.
+    pub fn latest(&self, key: Option<&str>) -> Result<Vec<Latest>, ResultsError> {
+        let mut by_entity: BTreeMap<(String, String), Latest> = BTreeMap::new();
+        for run in self.runs()? {
+            for result in run.results {
+                if key.is_some_and(|k| k != result.key) {
+                    continue;
+                }
+                let id = (result.key.clone(), result.check.clone());
+                let entry = by_entity.entry(id).or_insert_with(|| Latest {
+                    key: result.key.clone(),
+                    check: result.check.clone(),
+                    latest: result.clone(),
+                    last_passing: None,
+                });
+                if result.class == ResultClass::Success
+                    && entry
+                        .last_passing
+                        .as_ref()
+                        .is_none_or(|p| p.date <= result.date)
+                {
+                    entry.last_passing = Some(result.clone());
+                }
+                entry.latest = result;
+            }
+        }
+        Ok(by_entity.into_values().collect())
+    }
+}
+
+/// ACKREP's result file: per key `result` (0 success, 1 failure, 2 inaccurate), `class`,
+/// `runtime` (seconds), `date`, `environment`, `check`, and `output` on failure.
+fn ackrep_yaml(run: &RunResults) -> Result<String, ResultsError> {
+    #[derive(Serialize)]
+    struct Entry<'a> {
+        result: u8,
+        class: &'a str,
+        runtime: f64,
+        date: &'a str,
+        environment: &'a str,
+        check: &'a str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        output: Option<&'a str>,
+    }
+    let entries: BTreeMap<&str, Entry> = run
+        .results
+        .iter()
+        .map(|r| {
+            (
+                r.key.as_str(),
+                Entry {
+                    result: match r.class {
+                        ResultClass::Success => 0,
+                        ResultClass::Inaccurate => 2,
+                        ResultClass::ScriptError | ResultClass::Timeout => 1,
+                    },
+                    class: r.class.as_str(),
+                    runtime: r.runtime_ms as f64 / 1000.0,
+                    date: &r.date,
+                    environment: &r.environment,
+                    check: &r.check,
+                    output: r.class.is_failure().then_some(r.output_tail.as_str()),
+                },
+            )
+        })
+        .collect();
+    serde_yaml_ng::to_string(&entries).map_err(|e| ResultsError::Write {
+        path: "results.yml".to_owned(),
+        reason: e.to_string(),
+    })
+}
+
+fn write_atomic(path: &Path, data: &[u8]) -> Result<(), ResultsError> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| write_error(dir, e))?;
+    }
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(format!(".tmp-{}", std::process::id()));
+    let temp = path.with_file_name(name);
+    std::fs::write(&temp, data).map_err(|e| write_error(&temp, e))?;
+    std::fs::rename(&temp, path).map_err(|e| {
+        let _ = std::fs::remove_file(&temp);
+        write_error(path, e)
+    })
+}
+
+fn write_error(path: &Path, e: impl std::fmt::Display) -> ResultsError {
+    ResultsError::Write {
+        path: path.display().to_string(),
+        reason: e.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn result(key: &str, class: ResultClass, date: &str) -> EntityResult {
+        EntityResult {
+            key: key.to_owned(),
+            check: "env/models".to_owned(),
+            class,
+            exit_code: Some(if class == ResultClass::Success { 0 } else { 1 }),
+            runtime_ms: 1500,
+            date: date.to_owned(),
+            environment: "kiln:env-base_0123".to_owned(),
+            image_id: "sha256:abc".to_owned(),
+            container: None,
+            cached: false,
+            output_tail: "line one\nline two".to_owned(),
+            log: None,
+            artifacts: vec![],
+        }
+    }
+
+    fn run(results: Vec<EntityResult>) -> RunResults {
+        RunResults {
+            format: RESULTS_FORMAT_VERSION,
+            started: "2026-11-23T00:00:00Z".to_owned(),
+            job: None,
+            results,
+        }
+    }
+
+    #[test]
+    fn records_files_and_finds_latest_and_last_passing() {
+        let dir = tempfile::tempdir().unwrap();
+        let history = History::new(dir.path().join("results"));
+        let job = dir.path().join("job");
+        history
+            .record(
+                &job,
+                &run(vec![
+                    result("a", ResultClass::Success, "2026-11-20T00:00:00Z"),
+                    result("b", ResultClass::Success, "2026-11-20T00:00:00Z"),
+                ]),
+            )
+            .unwrap();
+        let second = history
+            .record(
+                &job,
+                &run(vec![
+                    result("a", ResultClass::ScriptError, "2026-11-21T00:00:00Z"),
+                    result("b", ResultClass::Success, "2026-11-21T00:00:00Z"),
+                ]),
+            )
+            .unwrap();
+        assert!(second.starts_with(dir.path().join("results/history")));
+        assert_eq!(
+            history.runs().unwrap().len(),
+            2,
+            "same-second records get their own files"
+        );
+
+        let latest = history.latest(None).unwrap();
+        assert_eq!(latest.len(), 2);
+        assert_eq!(latest[0].latest.class, ResultClass::ScriptError);
+        assert_eq!(
+            latest[0].last_passing.as_ref().unwrap().date,
+            "2026-11-20T00:00:00Z"
+        );
+        assert_eq!(
+            latest[1].last_passing.as_ref().unwrap().date,
+            "2026-11-21T00:00:00Z"
+        );
+        assert_eq!(history.latest(Some("b")).unwrap().len(), 1);
+
+        let yaml = std::fs::read_to_string(job.join("results.yml")).unwrap();
+        let parsed: serde_json::Value = serde_yaml_ng::from_str(&yaml).unwrap();
+        assert_eq!(parsed["a"]["result"], 1);
+        assert_eq!(parsed["a"]["class"], "script-error");
+        assert_eq!(parsed["a"]["output"], "line one\nline two");
+        assert_eq!(parsed["b"]["result"], 0);
+        assert!(
+            parsed["b"].get("output").is_none(),
+            "output only on failure"
+        );
+        assert_eq!(parsed["b"]["runtime"], 1.5);
+        let json: RunResults =
+            serde_json::from_str(&std::fs::read_to_string(job.join("results.json")).unwrap())
+                .unwrap();
+        assert_eq!(json.results.len(), 2);
+    }
+
+    #[test]
+    fn an_unreadable_history_file_is_skipped() {
+        let dir = tempfile::tempdir().unwrap();
+        let history = History::new(dir.path());
+        history
+            .record(
+                &dir.path().join("job"),
+                &run(vec![result("a", ResultClass::Success, "x")]),
+            )
+            .unwrap();
+        std::fs::write(dir.path().join("history/00000000T000000Z-0000.json"), "{").unwrap();
+        assert_eq!(history.runs().unwrap().len(), 1);
+    }
+}

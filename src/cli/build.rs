@@ -327,7 +327,7 @@ pub async fn execute(
 
 /// A failed node's error: the diagnostic that caused it (code, labels, help) rather than
 /// the wrapper repeating its message, then the path of the full log.
-fn render_failure(error: &NodeError, color: bool) -> String {
+pub(super) fn render_failure(error: &NodeError, color: bool) -> String {
     let mut text = match error.diagnostic() {
         Some(cause) => render(cause, color),
         None => render(error, color),

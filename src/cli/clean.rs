@@ -74,6 +74,19 @@ pub async fn run(
             }
         }
     }
+    if args.all {
+        let containers =
+            crate::check::pool::Pool::remove_all(&daemon, &super::check::owner(workspace))
+                .await
+                .map_err(BuildError::from)?;
+        if containers > 0 {
+            writeln!(
+                out,
+                "{containers} environment container{} removed",
+                if containers == 1 { "" } else { "s" }
+            )?;
+        }
+    }
     writeln!(
         out,
         "{removed} image tag{} removed{}",

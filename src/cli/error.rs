@@ -53,6 +53,22 @@ pub enum CliError {
     )]
     Failed { failed: usize, total: usize },
 
+    #[error("{failing} of {total} entities failed their check")]
+    #[diagnostic(
+        code(kiln::cli::checks_failed),
+        help("their output and logs are above; `kiln results KEY` shows an entity's history")
+    )]
+    ChecksFailed { failing: usize, total: usize },
+
+    #[error("no check to run")]
+    #[diagnostic(
+        code(kiln::cli::nothing_to_check),
+        help(
+            "the selected flavors declare no `check` (or none of the names given to --check); `kiln list checks` shows them"
+        )
+    )]
+    NothingToCheck,
+
     #[error("interrupted: running work was stopped")]
     #[diagnostic(
         code(kiln::cli::interrupted),
@@ -78,10 +94,12 @@ impl CliError {
             CliError::Config(_)
             | CliError::Plan(_)
             | CliError::NoWorkspace { .. }
-            | CliError::MissingWorkspace { .. } => EXIT_CONFIG,
+            | CliError::MissingWorkspace { .. }
+            | CliError::NothingToCheck => EXIT_CONFIG,
             CliError::Interrupted => EXIT_INTERRUPTED,
             CliError::Build(_)
             | CliError::Failed { .. }
+            | CliError::ChecksFailed { .. }
             | CliError::Internal(_)
             | CliError::Output(_) => EXIT_FAILURE,
         }

@@ -1,6 +1,7 @@
 //! The command line: parses arguments, loads the workspace, dispatches to a command.
 
 mod build;
+mod check;
 mod clean;
 mod error;
 mod export;
@@ -9,6 +10,7 @@ mod list;
 mod output;
 mod plan;
 mod progress;
+mod results;
 mod validate;
 
 use std::path::PathBuf;
@@ -69,6 +71,10 @@ pub enum Command {
     Export(export::ExportArgs),
     /// Remove the images kiln built for this workspace (found by label)
     Clean(clean::CleanArgs),
+    /// Check every entity of the selected checks in its environment image
+    Check(check::CheckArgs),
+    /// Show each entity's latest result and its last passing run
+    Results(results::ResultsArgs),
 }
 
 /// Runs kiln with the process's arguments.
@@ -122,6 +128,10 @@ fn run(cli: &Cli) -> Result<(), CliError> {
         Command::Clean(args) => {
             runtime()?.block_on(clean::run(&workspace, args, &mut std::io::stdout()))
         }
+        Command::Check(args) => {
+            runtime()?.block_on(check::run(workspace, args, console, cli.verbose > 0))
+        }
+        Command::Results(args) => results::run(&workspace, args, &mut std::io::stdout().lock()),
     }
 }
 

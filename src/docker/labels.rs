@@ -11,3 +11,12 @@ pub const OCI_TITLE: &str = "org.opencontainers.image.title";
 pub const OCI_DESCRIPTION: &str = "org.opencontainers.image.description";
 pub const OCI_VERSION: &str = "org.opencontainers.image.version";
 pub const OCI_VENDOR: &str = "org.opencontainers.image.vendor";
+
+/// On environment containers of checks: `true`.
+pub const CONTAINER: &str = "io.kiln.container";
+/// The workspace a container belongs to (a hash of its root path).
+pub const OWNER: &str = "io.kiln.owner";
+/// The environment (`flavor/step`) a container runs.
+pub const ENV_SLOT: &str = "io.kiln.env-slot";
+/// The hash of image id, mounts and env the container was started with.
+pub const FINGERPRINT: &str = "io.kiln.fingerprint";

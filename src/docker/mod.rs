@@ -4,7 +4,7 @@
 mod archive;
 mod build;
 mod client;
-mod container;
+pub mod container;
 mod error;
 mod image;
 pub mod labels;
@@ -12,5 +12,6 @@ mod registry;
 
 pub use build::{BuildRequest, ContextWriter, TAIL_LINES};
 pub use client::Daemon;
+pub use container::{ContainerInfo, ContainerSpec, ExecOutcome, ExecRequest, MountSpec};
 pub use error::DockerError;
 pub use image::{ImageInfo, split_reference};

@@ -27,6 +27,21 @@ pub fn build_graph(workspace: &Workspace, selection: &Selection) -> Result<Graph
     Ok(graph)
 }
 
+/// The build graph of the given `(flavor, step)` pairs and everything they need — the
+/// environment images of checks. Pairs naming no flavor or step are left out (the
+/// configuration was validated, so there are none).
+pub fn steps_graph(workspace: &Workspace, steps: &[(String, String)]) -> Graph {
+    let mut graph = Graph::default();
+    for (flavor, step) in steps {
+        if let Some(flavor) = workspace.flavor(flavor)
+            && flavor.step(step).is_some()
+        {
+            add_step(&mut graph, flavor, step);
+        }
+    }
+    graph
+}
+
 /// Adds `step` of `flavor` and, recursively, what it needs.
 fn add_step(graph: &mut Graph, flavor: &Flavor, step: &str) -> daggy::NodeIndex {
     if let Some(existing) = graph.find(&flavor.name, step) {

@@ -1,0 +1,473 @@
+//! Running one check: discover its entities, run one entity in its environment container
+//! (or take its result from the cache), and record the results of the whole check.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use globset::{Glob, GlobSetBuilder};
+use minijinja::{Environment, UndefinedBehavior, Value};
+use serde::Serialize;
+use tokio_util::sync::CancellationToken;
+
+use super::cache::{ResultCache, cache_key};
+use super::entity::{Entity, discover};
+use super::error::CheckError;
+use super::outcome::classify;
+use super::pool::{EnvKey, Pool};
+use super::results::{EntityResult, History, RunResults};
+use crate::docker::{Daemon, ExecRequest, MountSpec};
+use crate::hash::{self, ContextSpec, StepInputs};
+use crate::model::{Check, Workspace};
+use crate::report::JobRecord;
+
+/// Lines of output kept in memory and in the results.
+pub const TAIL_LINES: usize = 20;
+
+/// One entity to check, and the environment (`flavor/step`) it runs in.
+#[derive(Debug, Clone)]
+pub struct EntityTask {
+    pub flavor: String,
+    pub check: String,
+    pub entity: Entity,
+    /// `flavor/step` of the environment image.
+    pub environment: String,
+}
+
+impl EntityTask {
+    /// `<flavor>/<check>/<key>`.
+    pub fn id(&self) -> String {
+        format!("{}/{}/{}", self.flavor, self.check, self.entity.key)
+    }
+}
+
+/// What a check run may do.
+#[derive(Debug, Clone, Default)]
+pub struct CheckOptions {
+    /// Run even when the result cache has the entity.
+    pub force: bool,
+    /// `uid:gid` commands run as; `None`: the host user and group.
+    pub user: Option<String>,
+    /// Only these entity keys (empty: all).
+    pub keys: Vec<String>,
+}
+
+/// Everything checking needs, shared by every node of a run.
+pub struct CheckRunner {
+    pub workspace: Arc<Workspace>,
+    pub daemon: Daemon,
+    pub pool: Pool,
+    pub cache: ResultCache,
+    pub history: History,
+    pub job: JobRecord,
+    pub options: CheckOptions,
+    image_ids: tokio::sync::Mutex<HashMap<String, String>>,
+}
+
+impl CheckRunner {
+    pub fn new(
+        workspace: Arc<Workspace>,
+        daemon: Daemon,
+        pool: Pool,
+        job: JobRecord,
+        options: CheckOptions,
+    ) -> Self {
+        let results = workspace.root.join(".kiln/results");
+        Self {
+            cache: ResultCache::new(results.join("cache")),
+            history: History::new(results),
+            workspace,
+            daemon,
+            pool,
+            job,
+            options,
+            image_ids: tokio::sync::Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn check(&self, flavor: &str, check: &str) -> Result<&Check, CheckError> {
+        self.workspace
+            .flavor(flavor)
+            .and_then(|f| f.checks.iter().find(|c| c.name.value == check))
+            .ok_or_else(|| CheckError::Template {
+                check: format!("{flavor}/{check}"),
+                reason: "no such check in the workspace".to_owned(),
+            })
+    }
+
+    /// The entities of a check and the environment each runs in (blocking: reads files).
+    pub fn discover(&self, flavor: &str, check: &str) -> Result<Vec<EntityTask>, CheckError> {
+        let declaration = self.check(flavor, check)?;
+        let entities = discover(&self.workspace.root, declaration)?;
+        Ok(entities
+            .into_iter()
+            .filter(|e| self.options.keys.is_empty() || self.options.keys.contains(&e.key))
+            .map(|entity| EntityTask {
+                environment: environment_of(flavor, declaration, &entity),
+                flavor: flavor.to_owned(),
+                check: check.to_owned(),
+                entity,
+            })
+            .collect())
+    }
+
+    /// Runs one entity in `image` (the environment's image name), or takes its result from
+    /// the cache.
+    pub async fn run(
+        &self,
+        task: &EntityTask,
+        image: &str,
+        cancel: &CancellationToken,
+    ) -> Result<EntityResult, CheckError> {
+        let check = self.check(&task.flavor, &task.check)?;
+        let image_id = self.image_id(image).await?;
+        let declaration = declaration(check);
+        let folder = task.entity.folder.clone();
+        let ignore: Vec<String> = check.artifacts.iter().map(|a| a.value.clone()).collect();
+        let entity_hash = tokio::task::spawn_blocking(move || entity_hash(&folder, ignore))
+            .await
+            .map_err(|e| CheckError::Io {
+                path: task.entity.folder.display().to_string(),
+                reason: e.to_string(),
+            })??;
+        let key = cache_key(&entity_hash, &image_id, &declaration);
+        if !self.options.force
+            && let Some(mut cached) = self.cache.get(&key)
+        {
+            cached.cached = true;
+            return Ok(cached);
+        }
+
+        let mounts: Vec<MountSpec> = check
+            .mounts
+            .iter()
+            .map(|m| MountSpec {
+                host: m.source.value.clone(),
+                target: m.target.value.clone(),
+                readonly: m.readonly,
+            })
+            .collect();
+        let env: Vec<(String, String)> = check
+            .env
+            .iter()
+            .map(|(k, v)| (k.value.clone(), v.clone()))
+            .collect();
+        let env_key = EnvKey {
+            slot: task.environment.clone(),
+            image: image.to_owned(),
+            image_id: image_id.clone(),
+            mounts: mounts.clone(),
+            env: env.clone(),
+        };
+        let container = self.pool.container(&env_key).await?;
+        let values = template_values(&self.workspace.root, &task.entity, &mounts);
+        let cmd = check
+            .run
+            .iter()
+            .map(|arg| render(&task.id(), &arg.value, &values))
+            .collect::<Result<Vec<_>, _>>()?;
+        let log_path = self.job.dir.join("logs").join(format!(
+            "check-{}-{}-{}.log",
+            task.flavor,
+            task.check,
+            crate::build::naming::file_stem(&task.entity.key)
+        ));
+        if let Some(dir) = log_path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
+        }
+        let mut log = std::fs::File::create(&log_path).map_err(|e| io(&log_path, e))?;
+        let started = SystemTime::now();
+        let outcome = self
+            .daemon
+            .exec(
+                &container,
+                ExecRequest {
+                    cmd,
+                    env,
+                    workdir: check.workdir.as_ref().map(|w| w.value.clone()),
+                    user: Some(self.options.user.clone().unwrap_or_else(host_user)),
+                },
+                &mut log,
+                TAIL_LINES,
+                check.timeout.as_ref().map(|t| t.value),
+                cancel,
+            )
+            .await?;
+        if outcome.kill_failed {
+            tracing::warn!(
+                "{}: the command could not be killed; replacing its container",
+                task.id()
+            );
+            self.pool.invalidate(&env_key).await;
+        }
+        if outcome.cancelled {
+            return Err(CheckError::Io {
+                path: task.id(),
+                reason: "cancelled".to_owned(),
+            });
+        }
+        let class = classify(&check.outcome, outcome.exit_code, outcome.timed_out);
+        let artifacts = copy_artifacts(
+            &task.entity.folder,
+            check,
+            &self.job.dir.join("artifacts").join(&task.entity.key),
+        )?;
+        let result = EntityResult {
+            key: task.entity.key.clone(),
+            check: format!("{}/{}", task.flavor, task.check),
+            class,
+            exit_code: outcome.exit_code,
+            runtime_ms: u64::try_from(outcome.duration.as_millis()).unwrap_or(u64::MAX),
+            date: humantime::format_rfc3339_seconds(started).to_string(),
+            environment: image.to_owned(),
+            image_id,
+            container: Some(container),
+            cached: false,
+            output_tail: outcome.tail,
+            log: Some(log_path.display().to_string()),
+            artifacts,
+        };
+        if let Err(e) = self.cache.put(&key, &result) {
+            tracing::warn!("cannot cache the result of {}: {e}", task.id());
+        }
+        Ok(result)
+    }
+
+    /// Writes the results of one check into the job record and the history.
+    pub fn record(
+        &self,
+        check: &str,
+        mut results: Vec<EntityResult>,
+    ) -> Result<PathBuf, CheckError> {
+        results.sort_by(|a, b| a.key.cmp(&b.key));
+        let run = RunResults {
+            format: 1,
+            started: humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
+            job: Some(self.job.dir.display().to_string()),
+            results,
+        };
+        let dir = self.job.dir.join("results").join(check.replace('/', "-"));
+        std::fs::create_dir_all(&dir).map_err(|e| io(&dir, e))?;
+        self.history.record(&dir, &run).map_err(|e| CheckError::Io {
+            path: dir.display().to_string(),
+            reason: e.to_string(),
+        })
+    }
+
+    async fn image_id(&self, image: &str) -> Result<String, CheckError> {
+        let mut ids = self.image_ids.lock().await;
+        if let Some(id) = ids.get(image) {
+            return Ok(id.clone());
+        }
+        let info = self
+            .daemon
+            .inspect(image)
+            .await?
+            .ok_or_else(|| CheckError::Io {
+                path: image.to_owned(),
+                reason: "the environment image is not in the daemon".to_owned(),
+            })?;
+        ids.insert(image.to_owned(), info.id.clone());
+        Ok(info.id)
+    }
+}
+
+/// `flavor/step` of the environment an entity runs in: the `environment` case its
+/// metadata field names, else the check's own image.
+pub fn environment_of(flavor: &str, check: &Check, entity: &Entity) -> String {
+    if let Some(select) = &check.environment
+        && let Some(value) = entity.fields.get(select.field.as_str())
+        && let Some(case) = select.cases.iter().find(|c| &c.value.value == value)
+    {
+        let step = case
+            .step
+            .as_ref()
+            .map_or(check.image.value.as_str(), |s| s.value.as_str());
+        return format!("{}/{step}", case.flavor.value);
+    }
+    format!("{flavor}/{}", check.image.value)
+}
+
+/// Every environment (`flavor/step`) a check may use.
+pub fn environments(flavor: &str, check: &Check) -> Vec<(String, String)> {
+    let mut all = vec![(flavor.to_owned(), check.image.value.clone())];
+    if let Some(select) = &check.environment {
+        for case in &select.cases {
+            let step = case
+                .step
+                .as_ref()
+                .map_or(check.image.value.clone(), |s| s.value.clone());
+            all.push((case.flavor.value.clone(), step));
+        }
+    }
+    all.sort();
+    all.dedup();
+    all
+}
+
+/// What of a check's declaration changes results: the command, env, mounts, workdir,
+/// timeout and exit-code mapping, as canonical JSON.
+fn declaration(check: &Check) -> String {
+    #[derive(Serialize)]
+    struct Declaration<'a> {
+        run: Vec<&'a str>,
+        env: Vec<(&'a str, &'a str)>,
+        mounts: Vec<(String, &'a str, bool)>,
+        workdir: Option<&'a str>,
+        timeout_ms: Option<u128>,
+        success: &'a [u8],
+        inaccurate: &'a [u8],
+    }
+    let declaration = Declaration {
+        run: check.run.iter().map(|r| r.value.as_str()).collect(),
+        env: check
+            .env
+            .iter()
+            .map(|(k, v)| (k.value.as_str(), v.as_str()))
+            .collect(),
+        mounts: check
+            .mounts
+            .iter()
+            .map(|m| {
+                (
+                    m.source.value.display().to_string(),
+                    m.target.value.as_str(),
+                    m.readonly,
+                )
+            })
+            .collect(),
+        workdir: check.workdir.as_ref().map(|w| w.value.as_str()),
+        timeout_ms: check.timeout.as_ref().map(|t| t.value.as_millis()),
+        success: &check.outcome.success,
+        inaccurate: &check.outcome.inaccurate,
+    };
+    serde_json::to_string(&declaration).unwrap_or_default()
+}
+
+/// The content hash of an entity's folder (paths, contents, exec bits), leaving out the
+/// artifacts a check writes there.
+fn entity_hash(folder: &Path, ignore: Vec<String>) -> Result<String, CheckError> {
+    let context = hash::collect(&ContextSpec {
+        context: folder.to_owned(),
+        includes: Vec::new(),
+        ignore,
+    })
+    .map_err(|e| CheckError::Io {
+        path: folder.display().to_string(),
+        reason: e.to_string(),
+    })?;
+    Ok(hash::step_hash(&StepInputs {
+        dockerfile: b"",
+        args: Vec::new(),
+        dependencies: Vec::new(),
+        context: &context,
+    })
+    .hash)
+}
+
+/// `entity.key`, `entity.dir` (inside the container, through the mounts),
+/// `entity.host_dir`, `entity.metadata`, and every metadata field.
+fn template_values(root: &Path, entity: &Entity, mounts: &[MountSpec]) -> Value {
+    let mut map: BTreeMap<String, Value> = entity
+        .fields
+        .iter()
+        .map(|(k, v)| (k.clone(), Value::from(v.clone())))
+        .collect();
+    let dir = mounts
+        .iter()
+        .filter_map(|m| {
+            let relative = entity.folder.strip_prefix(&m.host).ok()?;
+            let inside = Path::new(&m.target).join(relative);
+            Some(inside.to_string_lossy().into_owned())
+        })
+        .next()
+        .unwrap_or_else(|| entity.folder.display().to_string());
+    map.insert("key".to_owned(), Value::from(entity.key.clone()));
+    map.insert("dir".to_owned(), Value::from(dir));
+    map.insert(
+        "host_dir".to_owned(),
+        Value::from(entity.folder.display().to_string()),
+    );
+    map.insert(
+        "path".to_owned(),
+        Value::from(
+            entity
+                .folder
+                .strip_prefix(root)
+                .unwrap_or(&entity.folder)
+                .display()
+                .to_string(),
+        ),
+    );
+    Value::from(BTreeMap::from([("entity".to_owned(), Value::from(map))]))
+}
+
+fn render(id: &str, template: &str, values: &Value) -> Result<String, CheckError> {
+    let mut env = Environment::new();
+    env.set_undefined_behavior(UndefinedBehavior::Strict);
+    env.render_str(template, values)
+        .map_err(|e| CheckError::Template {
+            check: id.to_owned(),
+            reason: format!("cannot fill in `{template}`: {e}"),
+        })
+}
+
+/// Copies the files of `folder` matching the check's artifact globs into `target`,
+/// keeping their relative paths; returns those paths.
+fn copy_artifacts(folder: &Path, check: &Check, target: &Path) -> Result<Vec<String>, CheckError> {
+    if check.artifacts.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut builder = GlobSetBuilder::new();
+    for glob in &check.artifacts {
+        if let Ok(glob) = Glob::new(&glob.value) {
+            builder.add(glob);
+        }
+    }
+    let set = builder.build().map_err(|e| CheckError::Glob {
+        glob: String::new(),
+        reason: e.to_string(),
+    })?;
+    let mut copied = Vec::new();
+    let mut stack = vec![folder.to_owned()];
+    while let Some(dir) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+                continue;
+            }
+            let Ok(relative) = path.strip_prefix(folder) else {
+                continue;
+            };
+            if set.is_match(relative) {
+                let to = target.join(relative);
+                if let Some(parent) = to.parent() {
+                    std::fs::create_dir_all(parent).map_err(|e| io(parent, e))?;
+                }
+                std::fs::copy(&path, &to).map_err(|e| io(&path, e))?;
+                copied.push(relative.display().to_string());
+            }
+        }
+    }
+    copied.sort();
+    Ok(copied)
+}
+
+/// `uid:gid` of the user kiln runs as.
+pub fn host_user() -> String {
+    // SAFETY: getuid and getgid cannot fail and touch no memory.
+    let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
+    format!("{uid}:{gid}")
+}
+
+fn io(path: &Path, e: std::io::Error) -> CheckError {
+    CheckError::Io {
+        path: path.display().to_string(),
+        reason: e.to_string(),
+    }
+}

@@ -1,0 +1,98 @@
+//! `kiln results [KEY]`: each entity's latest result and its last passing run, from the
+//! results history.
+
+use std::io::Write;
+
+use clap::Args;
+
+use super::CliError;
+use crate::check::results::{EntityResult, History};
+use crate::model::Workspace;
+
+#[derive(Debug, Args)]
+pub struct ResultsArgs {
+    /// Only this entity (default: every entity with results)
+    #[arg(value_name = "KEY")]
+    pub key: Option<String>,
+    /// Print JSON instead of a table
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(workspace: &Workspace, args: &ResultsArgs, out: &mut dyn Write) -> Result<(), CliError> {
+    let history = History::new(workspace.root.join(".kiln/results"));
+    let latest = history
+        .latest(args.key.as_deref())
+        .map_err(|e| CliError::Internal(e.to_string()))?;
+    if args.json {
+        let rows: Vec<serde_json::Value> = latest
+            .iter()
+            .map(|l| {
+                serde_json::json!({
+                    "key": l.key,
+                    "check": l.check,
+                    "latest": l.latest,
+                    "last_passing": l.last_passing,
+                })
+            })
+            .collect();
+        let text =
+            serde_json::to_string_pretty(&rows).map_err(|e| CliError::Internal(e.to_string()))?;
+        writeln!(out, "{text}")?;
+        return Ok(());
+    }
+    if latest.is_empty() {
+        match &args.key {
+            Some(key) => writeln!(
+                out,
+                "no results for `{key}` yet; `kiln check {key}` makes some"
+            )?,
+            None => writeln!(out, "no results yet; `kiln check` makes some")?,
+        }
+        return Ok(());
+    }
+    let width = latest.iter().map(|l| l.key.len()).max().unwrap_or(3).max(3);
+    let check_width = latest
+        .iter()
+        .map(|l| l.check.len())
+        .max()
+        .unwrap_or(5)
+        .max(5);
+    writeln!(
+        out,
+        "{:<width$}  {:<check_width$}  {:<12}  {:<20}  last passing",
+        "key", "check", "latest", "date"
+    )?;
+    for l in &latest {
+        let passing = match &l.last_passing {
+            Some(p) if same_run(p, &l.latest) => "this one".to_owned(),
+            Some(p) => format!("{} ({})", p.date, p.environment),
+            None => "never".to_owned(),
+        };
+        writeln!(
+            out,
+            "{:<width$}  {:<check_width$}  {:<12}  {:<20}  {passing}",
+            l.key,
+            l.check,
+            l.latest.class.to_string(),
+            l.latest.date
+        )?;
+        if args.key.is_some() {
+            writeln!(out, "  environment: {}", l.latest.environment)?;
+            if let Some(code) = l.latest.exit_code {
+                writeln!(out, "  exit code: {code}")?;
+            }
+            if let Some(log) = &l.latest.log {
+                writeln!(out, "  log: {log}")?;
+            }
+            for line in l.latest.output_tail.lines() {
+                writeln!(out, "  │ {line}")?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn same_run(a: &EntityResult, b: &EntityResult) -> bool {
+    a.date == b.date && a.class == b.class && a.image_id == b.image_id
+}

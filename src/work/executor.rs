@@ -1,0 +1,143 @@
+//! Runs a [`WorkNode`]: builds through the [`BuildExecutor`], checks through the
+//! [`CheckRunner`].
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use crate::build::{BuildExecutor, BuildNode, BuildOutput};
+use crate::check::CheckRunner;
+use crate::engine::{Executor, Expansion, NodeError, NodeId, RunContext, Step};
+
+use super::node::{WorkNode, WorkOutput};
+
+pub struct WorkExecutor {
+    pub build: BuildExecutor,
+    pub check: Arc<CheckRunner>,
+    /// The build node of each environment `flavor/step`, for entity nodes to depend on.
+    pub environments: HashMap<String, NodeId>,
+}
+
+#[async_trait]
+impl Executor<WorkNode> for WorkExecutor {
+    type Output = WorkOutput;
+
+    async fn run(
+        &self,
+        node: &WorkNode,
+        ctx: RunContext<'_, WorkOutput>,
+    ) -> Result<Step<WorkNode, WorkOutput>, NodeError> {
+        match node {
+            WorkNode::Build(build) => self.build(build, ctx).await,
+            WorkNode::Discover { flavor, check } => {
+                let runner = Arc::clone(&self.check);
+                let (f, c) = (flavor.clone(), check.clone());
+                let tasks = tokio::task::spawn_blocking(move || runner.discover(&f, &c))
+                    .await
+                    .map_err(NodeError::message)?
+                    .map_err(NodeError::from_diagnostic)?;
+                let mut nodes = Vec::with_capacity(tasks.len());
+                for task in tasks {
+                    let environment =
+                        *self.environments.get(&task.environment).ok_or_else(|| {
+                            NodeError::message(format!(
+                                "{}: no build of environment {}",
+                                task.id(),
+                                task.environment
+                            ))
+                        })?;
+                    nodes.push((WorkNode::Entity(Arc::new(task)), vec![environment]));
+                }
+                Ok(Step::Expand(Expansion {
+                    nodes,
+                    join: WorkNode::Record {
+                        flavor: flavor.clone(),
+                        check: check.clone(),
+                    },
+                }))
+            }
+            WorkNode::Entity(task) => {
+                let image = ctx
+                    .deps
+                    .iter()
+                    .find_map(|(_, output)| {
+                        output.build().filter(|b| {
+                            format!("{}/{}", b.analysis.flavor, b.analysis.step) == task.environment
+                        })
+                    })
+                    .map(|b| b.analysis.image.clone())
+                    .ok_or_else(|| {
+                        NodeError::message(format!(
+                            "{}: its environment image is missing",
+                            task.id()
+                        ))
+                    })?;
+                let result = self
+                    .check
+                    .run(task, &image, &ctx.cancel)
+                    .await
+                    .map_err(NodeError::from_diagnostic)?;
+                Ok(Step::Done(WorkOutput::Entity(result)))
+            }
+            WorkNode::Record { flavor, check } => {
+                let results: Vec<_> = ctx
+                    .deps
+                    .iter()
+                    .filter_map(|(_, output)| match output {
+                        WorkOutput::Entity(result) => Some(result.clone()),
+                        _ => None,
+                    })
+                    .collect();
+                let id = format!("{flavor}/{check}");
+                let history = self
+                    .check
+                    .record(&id, results.clone())
+                    .map_err(NodeError::from_diagnostic)?;
+                Ok(Step::Done(WorkOutput::Recorded {
+                    check: id,
+                    results,
+                    history,
+                }))
+            }
+        }
+    }
+}
+
+impl WorkExecutor {
+    /// Runs a build node through the build executor, translating its dependencies'
+    /// outputs and its own result.
+    async fn build(
+        &self,
+        node: &BuildNode,
+        ctx: RunContext<'_, WorkOutput>,
+    ) -> Result<Step<WorkNode, WorkOutput>, NodeError> {
+        let deps: Vec<(NodeId, &BuildOutput)> = ctx
+            .deps
+            .iter()
+            .filter_map(|(id, output)| output.build().map(|b| (*id, b)))
+            .collect();
+        let step = self
+            .build
+            .run(
+                node,
+                RunContext {
+                    node: ctx.node,
+                    cancel: ctx.cancel.clone(),
+                    deps,
+                },
+            )
+            .await?;
+        Ok(match step {
+            Step::Done(output) => Step::Done(WorkOutput::Build(output)),
+            Step::Expand(expansion) => Step::Expand(Expansion {
+                nodes: expansion
+                    .nodes
+                    .into_iter()
+                    .map(|(node, deps)| (WorkNode::Build(node), deps))
+                    .collect(),
+                join: WorkNode::Build(expansion.join),
+            }),
+        })
+    }
+}

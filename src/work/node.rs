@@ -1,0 +1,54 @@
+//! The nodes of a run that builds and checks: build steps, check discovery, one node per
+//! entity, and the join that records a check's results.
+
+use std::sync::Arc;
+
+use crate::build::{BuildNode, BuildOutput};
+use crate::check::EntityTask;
+use crate::check::results::EntityResult;
+use crate::engine::Node;
+
+#[derive(Debug, Clone)]
+pub enum WorkNode {
+    /// Get a step's image (analysis, then load, pull or build).
+    Build(BuildNode),
+    /// Read a check's entities; expands into one `Entity` node each and a `Record` join.
+    Discover { flavor: String, check: String },
+    /// Check one entity.
+    Entity(Arc<EntityTask>),
+    /// Write a check's results (the join of its entities).
+    Record { flavor: String, check: String },
+}
+
+impl Node for WorkNode {
+    fn id(&self) -> String {
+        match self {
+            WorkNode::Build(node) => node.id(),
+            WorkNode::Discover { flavor, check } => format!("{flavor}/{check}:discover"),
+            WorkNode::Entity(task) => task.id(),
+            WorkNode::Record { flavor, check } => format!("{flavor}/{check}:results"),
+        }
+    }
+}
+
+/// What a node leaves for its dependents and the summary.
+#[derive(Debug)]
+pub enum WorkOutput {
+    Build(BuildOutput),
+    Entity(EntityResult),
+    /// A check's results, and the history file they were recorded in.
+    Recorded {
+        check: String,
+        results: Vec<EntityResult>,
+        history: std::path::PathBuf,
+    },
+}
+
+impl WorkOutput {
+    pub fn build(&self) -> Option<&BuildOutput> {
+        match self {
+            WorkOutput::Build(output) => Some(output),
+            _ => None,
+        }
+    }
+}

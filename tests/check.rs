@@ -1,0 +1,213 @@
+//! `kiln check` against the real daemon, on a copy of the example data repository: result
+//! classes, warm containers, the result cache, ownership of written files.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+
+use common::sandbox::{Kiln, copy_dir, text};
+use serde_json::Value;
+
+/// A workspace with the checkenv flavors and the example data repository.
+fn workspace(test: &str) -> Kiln {
+    let kiln = Kiln::new(test, &["checkenv", "checkenv-debug"], None);
+    copy_dir(&common::examples().join("data"), &kiln.path("data"));
+    // Artifacts an earlier run of the examples left in the repository are not inputs.
+    for entry in std::fs::read_dir(kiln.path("data/entities")).unwrap() {
+        let _ = std::fs::remove_dir_all(entry.unwrap().path().join("_data"));
+    }
+    kiln
+}
+
+/// Runs `kiln check` with `args`; returns the exit code and the results by key.
+fn check(kiln: &Kiln, args: &[&str]) -> (Option<i32>, BTreeMap<String, Value>) {
+    let before = kiln.jobs();
+    let output = kiln
+        .command()
+        .args(["check", "--flavor", "checkenv"])
+        .args(args)
+        .output()
+        .unwrap();
+    let job = kiln
+        .jobs()
+        .into_iter()
+        .find(|j| !before.contains(j))
+        .unwrap_or_else(|| panic!("no job record: {}", text(&output)));
+    let file = job.join("results/checkenv-entities/results.json");
+    let json: Value = serde_json::from_str(
+        &std::fs::read_to_string(&file)
+            .unwrap_or_else(|e| panic!("{}: {e}\n{}", file.display(), text(&output))),
+    )
+    .unwrap();
+    let results = json["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["key"].as_str().unwrap().to_owned(), r.clone()))
+        .collect();
+    (output.status.code(), results)
+}
+
+fn class(results: &BTreeMap<String, Value>, key: &str) -> String {
+    results[key]["class"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+fn cached(results: &BTreeMap<String, Value>) -> BTreeSet<String> {
+    results
+        .iter()
+        .filter(|(_, r)| r["cached"].as_bool() == Some(true))
+        .map(|(k, _)| k.clone())
+        .collect()
+}
+
+fn containers(results: &BTreeMap<String, Value>, keys: &[&str]) -> BTreeSet<String> {
+    keys.iter()
+        .map(|k| {
+            results[*k]["container"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned()
+        })
+        .collect()
+}
+
+async fn container_exists(id: &str) -> bool {
+    let daemon = common::docker::daemon().await;
+    daemon.api().inspect_container(id, None).await.is_ok()
+}
+
+const CHECKENV: &[&str] = &[
+    "broken_model",
+    "heat_equation",
+    "hello",
+    "lorenz",
+    "missing_tool",
+    "slow_solver",
+    "spring_mass",
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn classes_containers_cache_and_replacement() {
+    let kiln = workspace("check");
+
+    let (code, first) = check(&kiln, &["--keep-env", "-j", "2"]);
+    assert_eq!(code, Some(1), "script errors and a timeout fail the run");
+    assert_eq!(
+        first.len(),
+        8,
+        "8 system models; the documentation entity is filtered out: {first:?}"
+    );
+    for (key, expected) in [
+        ("hello", "success"),
+        ("lorenz", "success"),
+        ("pendulum", "success"),
+        ("spring_mass", "success"),
+        ("heat_equation", "inaccurate"),
+        ("broken_model", "script-error"),
+        ("missing_tool", "script-error"),
+        ("slow_solver", "timeout"),
+    ] {
+        assert_eq!(class(&first, key), expected, "{key}: {:?}", first[key]);
+    }
+    assert!(
+        first["slow_solver"]["runtime_ms"].as_u64().unwrap() < 15_000,
+        "killed at its 5 s timeout"
+    );
+    assert!(
+        first["broken_model"]["output_tail"]
+            .as_str()
+            .unwrap()
+            .contains("parameters.csv")
+    );
+    assert!(
+        first["pendulum"]["environment"]
+            .as_str()
+            .unwrap()
+            .contains("checkenv-debug-release_")
+    );
+    assert_eq!(
+        first["lorenz"]["artifacts"],
+        serde_json::json!(["_data/plot.svg"])
+    );
+    let job = kiln.jobs().pop().unwrap();
+    assert!(job.join("artifacts/lorenz/_data/plot.svg").is_file());
+
+    // One container per environment, shared by its entities.
+    let warm = containers(&first, CHECKENV);
+    assert_eq!(warm.len(), 1, "{warm:?}");
+    let debug = containers(&first, &["pendulum"]);
+    assert!(warm.is_disjoint(&debug));
+    let old = warm.into_iter().next().unwrap();
+    assert!(container_exists(&old).await, "--keep-env keeps it");
+
+    // Nothing changed: every result comes from the cache.
+    let (_, second) = check(&kiln, &[]);
+    assert_eq!(cached(&second).len(), 8, "{second:?}");
+    assert_eq!(class(&second, "slow_solver"), "timeout");
+
+    // One entity changed: only it runs again.
+    std::fs::write(
+        kiln.path("data/entities/hello/run.sh"),
+        "echo hello again\n",
+    )
+    .unwrap();
+    let (_, third) = check(&kiln, &[]);
+    let ran: BTreeSet<String> = third
+        .keys()
+        .filter(|k| !cached(&third).contains(*k))
+        .cloned()
+        .collect();
+    assert_eq!(ran, BTreeSet::from(["hello".to_owned()]));
+
+    // The environment image changed: its container is replaced, its entities rerun.
+    let runner = kiln.path("flavors/checkenv/release/run_entity.sh");
+    let script = std::fs::read_to_string(&runner).unwrap();
+    std::fs::write(&runner, format!("{script}# changed\n")).unwrap();
+    let (_, fourth) = check(&kiln, &[]);
+    let rerun: BTreeSet<String> = fourth
+        .keys()
+        .filter(|k| !cached(&fourth).contains(*k))
+        .cloned()
+        .collect();
+    let expected: BTreeSet<String> = CHECKENV.iter().map(|k| k.to_string()).collect();
+    assert_eq!(rerun, expected, "pendulum's environment did not change");
+    let new = containers(&fourth, CHECKENV);
+    assert_eq!(new.len(), 1);
+    assert!(!new.contains(&old), "a new container for the new image");
+    assert!(
+        !container_exists(&old).await,
+        "the stale container was removed"
+    );
+    assert!(
+        !container_exists(new.iter().next().unwrap()).await,
+        "containers are removed at the end"
+    );
+}
+
+#[test]
+fn files_written_by_a_check_belong_to_the_user_it_runs_as() {
+    let kiln = workspace("check-owner");
+    let data = kiln.path("data");
+    chown_all(&data, 4321, 4321);
+    let (code, results) = check(&kiln, &["--user", "4321:4321", "spring_mass"]);
+    assert_eq!(code, Some(0));
+    assert_eq!(results.keys().collect::<Vec<_>>(), ["spring_mass"]);
+    assert_eq!(class(&results, "spring_mass"), "success", "{results:?}");
+    let written =
+        std::fs::metadata(kiln.path("data/entities/spring_mass/_data/result.txt")).unwrap();
+    assert_eq!((written.uid(), written.gid()), (4321, 4321));
+}
+
+fn chown_all(path: &Path, uid: u32, gid: u32) {
+    std::os::unix::fs::chown(path, Some(uid), Some(gid)).unwrap();
+    if path.is_dir() {
+        for entry in std::fs::read_dir(path).unwrap() {
+            chown_all(&entry.unwrap().path(), uid, gid);
+        }
+    }
+}
