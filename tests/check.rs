@@ -144,6 +144,30 @@ async fn classes_containers_cache_and_replacement() {
     assert!(warm.is_disjoint(&debug));
     let old = warm.into_iter().next().unwrap();
     assert!(container_exists(&old).await, "--keep-env keeps it");
+    // The timed-out command was killed, children included.
+    let daemon = common::docker::daemon().await;
+    let mut out = Vec::new();
+    let ps = daemon
+        .exec(
+            &old,
+            kiln::docker::ExecRequest {
+                cmd: vec!["ps".to_owned()],
+                ..Default::default()
+            },
+            &mut out,
+            100,
+            None,
+            &tokio_util::sync::CancellationToken::new(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(ps.exit_code, Some(0));
+    assert!(ps.tail.contains("sleep 3600"), "ps works: {}", ps.tail);
+    assert!(
+        !ps.tail.contains("sleep 600") && !ps.tail.contains("run.sh"),
+        "{}",
+        ps.tail
+    );
 
     // Nothing changed: every result comes from the cache.
     let (_, second) = check(&kiln, &[]);

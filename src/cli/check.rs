@@ -204,7 +204,9 @@ pub async fn run(
     }
     let mut err = std::io::stderr().lock();
     if !args.json {
-        let _ = writeln!(err);
+        if !console.quiet {
+            let _ = writeln!(err);
+        }
         for result in &results {
             // -q: only what did not succeed.
             if !console.quiet || result.class != ResultClass::Success {
