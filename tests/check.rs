@@ -174,6 +174,29 @@ async fn classes_containers_cache_and_replacement() {
     assert_eq!(cached(&second).len(), 8, "{second:?}");
     assert_eq!(class(&second, "slow_solver"), "timeout");
 
+    // --force runs what the cache holds.
+    let (_, forced) = check(&kiln, &["--force", "hello", "heat_equation"]);
+    assert_eq!(forced.len(), 2);
+    assert!(cached(&forced).is_empty(), "{forced:?}");
+
+    // Inaccurate fails the run only when asked to.
+    let (code, _) = check(&kiln, &["heat_equation"]);
+    assert_eq!(code, Some(0));
+    let (code, _) = check(&kiln, &["--fail-on-inaccurate", "heat_equation"]);
+    assert_eq!(code, Some(1));
+
+    // The history: latest result and last passing run per entity.
+    let output = kiln.ok(&["results", "broken_model"]);
+    let shown = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        shown.contains("script-error") && shown.contains("never"),
+        "{shown}"
+    );
+    assert!(shown.contains("parameters.csv"), "the output tail: {shown}");
+    let output = kiln.ok(&["results", "--json"]);
+    let all: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(all.as_array().unwrap().len(), 8);
+
     // One entity changed: only it runs again.
     std::fs::write(
         kiln.path("data/entities/hello/run.sh"),
@@ -225,6 +248,27 @@ fn files_written_by_a_check_belong_to_the_user_it_runs_as() {
     let written =
         std::fs::metadata(kiln.path("data/entities/spring_mass/_data/result.txt")).unwrap();
     assert_eq!((written.uid(), written.gid()), (4321, 4321));
+
+    // A container kept with --keep-env is removed by `kiln clean --all`.
+    let (_, kept) = check(
+        &kiln,
+        &[
+            "--user",
+            "4321:4321",
+            "--keep-env",
+            "--force",
+            "spring_mass",
+        ],
+    );
+    let container = kept["spring_mass"]["container"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    assert!(runtime.block_on(container_exists(&container)));
+    let output = kiln.ok(&["clean", "--all"]);
+    assert!(String::from_utf8_lossy(&output.stdout).contains("1 environment container removed"));
+    assert!(!runtime.block_on(container_exists(&container)));
 }
 
 fn chown_all(path: &Path, uid: u32, gid: u32) {
