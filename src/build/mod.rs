@@ -2,9 +2,11 @@
 //! the executor that runs one build node of the engine.
 
 mod analysis;
+pub mod clean;
 pub mod dockerfile;
 mod error;
 mod executor;
+pub mod export;
 pub mod naming;
 mod options;
 mod source;

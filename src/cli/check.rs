@@ -2,7 +2,6 @@
 //! entities while the graph runs, check each in a warm environment container, and keep
 //! the results.
 
-use std::collections::HashMap;
 use std::io::Write;
 use std::sync::Arc;
 
@@ -12,17 +11,17 @@ use tokio_util::sync::CancellationToken;
 use super::CliError;
 use super::build::{Console, render_failure, tiers};
 use super::progress::Progress;
-use crate::build::{BuildExecutor, BuildNode, BuildOptions};
+use crate::build::{BuildExecutor, BuildOptions};
 use crate::check::outcome::ResultClass;
 use crate::check::pool::Pool;
 use crate::check::results::EntityResult;
-use crate::check::{CheckOptions, CheckRunner, environments};
-use crate::engine::{self, Options, RunGraph, Subscriber};
+use crate::check::{CheckOptions, CheckRunner};
+use crate::engine::{self, Options, Subscriber};
 use crate::model::Workspace;
 use crate::plan;
 use crate::report::summary::format_duration;
 use crate::report::{JobRecord, JsonLines};
-use crate::work::{WorkExecutor, WorkNode, WorkOutput};
+use crate::work::{WorkExecutor, WorkGraph, WorkOutput, WorkPlan, work_graph};
 
 #[derive(Debug, Args, Clone)]
 pub struct CheckArgs {
@@ -64,68 +63,65 @@ pub fn owner(workspace: &Workspace) -> String {
     crate::hash::sha256_hex(workspace.root.as_os_str().as_encoded_bytes())[..16].to_owned()
 }
 
+/// How a run of builds and checks behaves (from `kiln check` or `kiln run`).
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    pub jobs: Option<usize>,
+    pub keep_going: bool,
+    pub json: bool,
+    pub check: CheckOptions,
+    pub keep_env: bool,
+    pub fail_on_inaccurate: bool,
+}
+
 pub async fn run(
     workspace: Workspace,
     args: &CheckArgs,
     console: Console,
     verbose: bool,
 ) -> Result<(), CliError> {
-    // The checks to run: (flavor, check).
-    let mut checks: Vec<(String, String)> = Vec::new();
+    let mut work = WorkPlan::default();
     for flavor in plan::flavors(&workspace, &args.flavors)? {
         for check in &flavor.checks {
             if args.checks.is_empty() || args.checks.contains(&check.name.value) {
-                checks.push((flavor.name.value.clone(), check.name.value.clone()));
+                work.checks
+                    .push((flavor.name.value.clone(), check.name.value.clone()));
             }
         }
     }
-    if checks.is_empty() {
+    if work.checks.is_empty() {
         return Err(CliError::NothingToCheck);
     }
-    let mut environment_steps = Vec::new();
-    for (flavor, check) in &checks {
-        let declaration = workspace
-            .flavor(flavor)
-            .and_then(|f| f.checks.iter().find(|c| &c.name.value == check))
-            .expect("selected above");
-        environment_steps.extend(environments(flavor, declaration));
-    }
-    let graph = plan::steps_graph(&workspace, &environment_steps);
+    let options = RunOptions {
+        jobs: args.jobs,
+        keep_going: args.keep_going,
+        json: args.json,
+        check: CheckOptions {
+            force: args.force,
+            user: args.user.clone(),
+            keys: args.keys.clone(),
+        },
+        keep_env: args.keep_env,
+        fail_on_inaccurate: args.fail_on_inaccurate,
+    };
+    execute(workspace, &work, &options, "check", console, verbose).await
+}
 
-    // The engine graph: the environment builds, then one discovery node per check.
-    let mut run_graph = RunGraph::new();
-    let mut ids = HashMap::new();
-    let order = graph.ordered();
-    for &index in &order {
-        let node = &graph.dag[index];
-        ids.insert(
-            index,
-            run_graph.add(WorkNode::Build(BuildNode::analyze(
-                &node.flavor,
-                &node.step,
-            ))),
-        );
-    }
-    for &index in &order {
-        for parent in graph.parents(index) {
-            run_graph
-                .depend(ids[&index], ids[&parent])
-                .expect("the planned graph is acyclic and holds both nodes");
-        }
-    }
-    let environments: HashMap<String, engine::NodeId> =
-        order.iter().map(|i| (graph.dag[*i].id(), ids[i])).collect();
-    for (flavor, check) in &checks {
-        run_graph.add(WorkNode::Discover {
-            flavor: flavor.clone(),
-            check: check.clone(),
-        });
-    }
-
+/// Runs `work` as one graph, prints what happened, and fails if a node failed or an
+/// entity failed its check.
+pub async fn execute(
+    workspace: Workspace,
+    work: &WorkPlan,
+    options: &RunOptions,
+    command: &str,
+    console: Console,
+    verbose: bool,
+) -> Result<(), CliError> {
+    let WorkGraph { graph, steps } = work_graph(&workspace, work);
     let tiers = tiers(&workspace).await?;
     let daemon = tiers.daemon.clone();
-    let job = JobRecord::create(&workspace.settings.job_dir, "check")?;
-    let jobs = args
+    let job = JobRecord::create(&workspace.settings.job_dir, command)?;
+    let jobs = options
         .jobs
         .or(workspace.settings.jobs)
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()))
@@ -135,13 +131,9 @@ pub async fn run(
     let runner = Arc::new(CheckRunner::new(
         Arc::clone(&workspace),
         daemon.clone(),
-        Pool::new(daemon, owner, args.keep_env),
+        Pool::new(daemon, owner, options.keep_env),
         job.clone(),
-        CheckOptions {
-            force: args.force,
-            user: args.user.clone(),
-            keys: args.keys.clone(),
-        },
+        options.check.clone(),
     ));
     let executor = Arc::new(WorkExecutor {
         build: BuildExecutor {
@@ -152,7 +144,7 @@ pub async fn run(
             forced: Default::default(),
         },
         check: Arc::clone(&runner),
-        environments,
+        environments: steps,
     });
 
     let cancel = CancellationToken::new();
@@ -167,17 +159,17 @@ pub async fn run(
         Ok(recorder) => subscribers.push(Box::new(recorder)),
         Err(e) => tracing::warn!("cannot record events in {}: {e}", job.dir.display()),
     }
-    if args.json {
+    if options.json {
         subscribers.push(Box::new(JsonLines::stdout()));
     } else if !console.quiet {
         subscribers.push(Box::new(Progress::new(console.color)));
     }
     let report = engine::run(
-        run_graph,
+        graph,
         executor,
         Options {
             jobs,
-            keep_going: args.keep_going,
+            keep_going: options.keep_going,
         },
         cancel,
         subscribers,
@@ -186,24 +178,27 @@ pub async fn run(
     interrupt.abort();
     runner.pool.shutdown().await;
 
-    // Results: one line per entity, the output tail and log of each failure.
     let mut results: Vec<&EntityResult> = Vec::new();
+    let mut sources: Vec<&str> = Vec::new();
+    let mut tasks: Vec<&str> = Vec::new();
     for node in report.iter() {
-        if let Some(WorkOutput::Recorded {
-            results: recorded, ..
-        }) = node.output()
-        {
-            results.extend(recorded.iter());
+        match node.output() {
+            Some(WorkOutput::Recorded {
+                results: recorded, ..
+            }) => results.extend(recorded.iter()),
+            Some(WorkOutput::Build(output)) => sources.push(output.source.as_str()),
+            Some(WorkOutput::Task(text)) => tasks.push(text),
+            _ => {}
         }
     }
     let found: Vec<&str> = results.iter().map(|r| r.key.as_str()).collect();
-    for key in &args.keys {
+    for key in &options.check.keys {
         if !found.contains(&key.as_str()) && !report.cancelled {
             tracing::warn!("no entity has the key `{key}`");
         }
     }
     let mut err = std::io::stderr().lock();
-    if !args.json {
+    if !options.json {
         if !console.quiet {
             let _ = writeln!(err);
         }
@@ -216,15 +211,34 @@ pub async fn run(
     }
     let count = |class: ResultClass| results.iter().filter(|r| r.class == class).count();
     let cached = results.iter().filter(|r| r.cached).count();
-    if !args.json && !console.quiet {
+    if !options.json && !console.quiet {
+        if !sources.is_empty() {
+            let mut counts: Vec<String> = Vec::new();
+            for source in ["built", "daemon", "file", "registry"] {
+                let n = sources.iter().filter(|s| **s == source).count();
+                if n > 0 {
+                    counts.push(format!("{n} {source}"));
+                }
+            }
+            let _ = writeln!(err, "{} images: {}", sources.len(), counts.join(", "));
+        }
+        for task in &tasks {
+            let _ = writeln!(err, "{task}");
+        }
+        if !work.checks.is_empty() {
+            let _ = writeln!(
+                err,
+                "{} entities: {} success, {} inaccurate, {} script error, {} timeout ({cached} cached)",
+                results.len(),
+                count(ResultClass::Success),
+                count(ResultClass::Inaccurate),
+                count(ResultClass::ScriptError),
+                count(ResultClass::Timeout),
+            );
+        }
         let _ = writeln!(
             err,
-            "{} entities: {} success, {} inaccurate, {} script error, {} timeout ({cached} cached) in {}\njob record: {}",
-            results.len(),
-            count(ResultClass::Success),
-            count(ResultClass::Inaccurate),
-            count(ResultClass::ScriptError),
-            count(ResultClass::Timeout),
+            "done in {}; job record: {}",
             format_duration(report.elapsed),
             job.dir.display()
         );
@@ -250,7 +264,7 @@ pub async fn run(
     }
     let failing = count(ResultClass::ScriptError)
         + count(ResultClass::Timeout)
-        + if args.fail_on_inaccurate {
+        + if options.fail_on_inaccurate {
             count(ResultClass::Inaccurate)
         } else {
             0

@@ -7,7 +7,7 @@ use clap::{ArgGroup, Args};
 
 use super::CliError;
 use crate::build::BuildError;
-use crate::docker::{Daemon, labels, split_reference};
+use crate::docker::Daemon;
 use crate::model::Workspace;
 use crate::plan;
 
@@ -38,42 +38,13 @@ pub async fn run(
         )
     };
     let daemon = Daemon::connect().await.map_err(BuildError::from)?;
-    let images = daemon
-        .images_with_label(labels::MANAGED, "true")
-        .await
-        .map_err(BuildError::from)?;
-    // This workspace's images: tagged in its repository, or in its registry repository.
-    let mut repositories = vec![workspace.settings.repository.clone()];
-    if let Some(registry) = &workspace.settings.registry {
-        repositories.push(registry.value.clone());
+    let removed =
+        crate::build::clean::remove_images(&daemon, workspace, flavors.as_deref()).await?;
+    for tag in &removed.tags {
+        writeln!(out, "removed {tag}")?;
     }
-    let mut removed = 0;
-    let mut failed = 0;
-    for image in images {
-        let flavor = image
-            .labels
-            .get(labels::FLAVOR)
-            .cloned()
-            .unwrap_or_default();
-        if flavors.as_ref().is_some_and(|f| !f.contains(&flavor)) {
-            continue;
-        }
-        for tag in &image.tags {
-            if !repositories.iter().any(|r| split_reference(tag).0 == r) {
-                continue;
-            }
-            match daemon.remove(tag, false).await {
-                Ok(()) => {
-                    removed += 1;
-                    writeln!(out, "removed {tag}")?;
-                }
-                Err(e) => {
-                    failed += 1;
-                    tracing::warn!("{e}");
-                }
-            }
-        }
-    }
+    let failed = removed.failed;
+    let removed = removed.tags.len();
     if args.all {
         let containers =
             crate::check::pool::Pool::remove_all(&daemon, &super::check::owner(workspace))

@@ -8,6 +8,7 @@ use thiserror::Error;
 use crate::build::BuildError;
 use crate::config::ConfigErrors;
 use crate::plan::PlanError;
+use crate::workflow::WorkflowError;
 
 /// Exit code of configuration and usage errors.
 pub const EXIT_CONFIG: u8 = 2;
@@ -45,6 +46,10 @@ pub enum CliError {
     #[error(transparent)]
     #[diagnostic(transparent)]
     Build(#[from] BuildError),
+
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Workflow(#[from] WorkflowError),
 
     #[error("{failed} of {total} node{} failed", if *total == 1 { "" } else { "s" })]
     #[diagnostic(
@@ -95,7 +100,8 @@ impl CliError {
             | CliError::Plan(_)
             | CliError::NoWorkspace { .. }
             | CliError::MissingWorkspace { .. }
-            | CliError::NothingToCheck => EXIT_CONFIG,
+            | CliError::NothingToCheck
+            | CliError::Workflow(_) => EXIT_CONFIG,
             CliError::Interrupted => EXIT_INTERRUPTED,
             CliError::Build(_)
             | CliError::Failed { .. }

@@ -11,6 +11,7 @@ mod output;
 mod plan;
 mod progress;
 mod results;
+mod run;
 mod validate;
 
 use std::path::PathBuf;
@@ -75,6 +76,8 @@ pub enum Command {
     Check(check::CheckArgs),
     /// Show each entity's latest result and its last passing run
     Results(results::ResultsArgs),
+    /// Run a workflow: its tasks as one graph
+    Run(run::RunArgs),
 }
 
 /// Runs kiln with the process's arguments.
@@ -132,6 +135,9 @@ fn run(cli: &Cli) -> Result<(), CliError> {
             runtime()?.block_on(check::run(workspace, args, console, cli.verbose > 0))
         }
         Command::Results(args) => results::run(&workspace, args, &mut std::io::stdout().lock()),
+        Command::Run(args) => {
+            runtime()?.block_on(run::run(workspace, args, console, cli.verbose > 0))
+        }
     }
 }
 

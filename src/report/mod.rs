@@ -2,6 +2,7 @@
 
 pub mod events;
 pub mod job;
+pub mod outputs;
 pub mod summary;
 
 pub use events::JsonLines;

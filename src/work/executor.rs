@@ -8,7 +8,8 @@ use async_trait::async_trait;
 
 use crate::build::{BuildExecutor, BuildNode, BuildOutput};
 use crate::check::CheckRunner;
-use crate::engine::{Executor, Expansion, NodeError, NodeId, RunContext, Step};
+use crate::engine::{Executor, Expansion, Node, NodeError, NodeId, RunContext, Step};
+use crate::report::outputs::{BuiltStep, write_reports};
 
 use super::node::{WorkNode, WorkOutput};
 
@@ -80,6 +81,52 @@ impl Executor<WorkNode> for WorkExecutor {
                     .map_err(NodeError::from_diagnostic)?;
                 Ok(Step::Done(WorkOutput::Entity(result)))
             }
+            WorkNode::Save { .. } | WorkNode::Push { .. } | WorkNode::Export { .. } => self
+                .image_task(node, &ctx)
+                .await
+                .map(|text| Step::Done(WorkOutput::Task(text))),
+            WorkNode::Clean(flavors) => {
+                let removed = crate::build::clean::remove_images(
+                    &self.build.tiers.daemon,
+                    &self.build.workspace,
+                    Some(flavors),
+                )
+                .await
+                .map_err(NodeError::from_diagnostic)?;
+                Ok(Step::Done(WorkOutput::Task(format!(
+                    "removed {} image tag{}",
+                    removed.tags.len(),
+                    if removed.tags.len() == 1 { "" } else { "s" }
+                ))))
+            }
+            WorkNode::Report(outputs) => {
+                let mut steps = Vec::new();
+                let mut results = Vec::new();
+                for (_, output) in &ctx.deps {
+                    match output {
+                        WorkOutput::Build(b) => steps.push(BuiltStep {
+                            step: format!("{}/{}", b.analysis.flavor, b.analysis.step),
+                            image: b.analysis.image.clone(),
+                            source: b.source.to_string(),
+                        }),
+                        WorkOutput::Recorded { results: r, .. } => {
+                            results.extend(r.iter().cloned())
+                        }
+                        _ => {}
+                    }
+                }
+                steps.sort_by(|a, b| a.step.cmp(&b.step));
+                let written = write_reports(&self.build.workspace.root, outputs, &steps, &results)
+                    .map_err(|e| NodeError::message(format!("cannot write the report: {e}")))?;
+                let shown: Vec<String> = written
+                    .iter()
+                    .map(|p| crate::config::display_path(&self.build.workspace.root, p))
+                    .collect();
+                Ok(Step::Done(WorkOutput::Task(format!(
+                    "wrote {}",
+                    shown.join(", ")
+                ))))
+            }
             WorkNode::Record { flavor, check } => {
                 let results: Vec<_> = ctx
                     .deps
@@ -105,6 +152,70 @@ impl Executor<WorkNode> for WorkExecutor {
 }
 
 impl WorkExecutor {
+    /// Save, push or export: the image of the build node this task depends on.
+    async fn image_task(
+        &self,
+        node: &WorkNode,
+        ctx: &RunContext<'_, WorkOutput>,
+    ) -> Result<String, NodeError> {
+        let analysis = ctx
+            .deps
+            .iter()
+            .find_map(|(_, o)| o.build())
+            .map(|b| Arc::clone(&b.analysis))
+            .ok_or_else(|| {
+                NodeError::message(format!("{}: the image it needs is missing", node.id()))
+            })?;
+        let tiers = &self.build.tiers;
+        match node {
+            WorkNode::Save { .. } => {
+                let saved = tiers
+                    .save(&analysis)
+                    .await
+                    .map_err(NodeError::from_diagnostic)?;
+                Ok(format!(
+                    "{} {}",
+                    if saved { "saved" } else { "already saved:" },
+                    analysis.image
+                ))
+            }
+            WorkNode::Push { .. } => {
+                if tiers.registry.is_none() {
+                    return Err(
+                        NodeError::message("cannot push: kiln.kdl names no registry")
+                            .with_help("add `registry \"host:port/repository\"` to kiln.kdl"),
+                    );
+                }
+                let pushed = tiers
+                    .push(&analysis)
+                    .await
+                    .map_err(NodeError::from_diagnostic)?;
+                Ok(format!(
+                    "{} {}",
+                    if pushed {
+                        "pushed"
+                    } else {
+                        "already in the registry:"
+                    },
+                    analysis.image
+                ))
+            }
+            WorkNode::Export { dir, .. } => {
+                let dir = self.build.workspace.root.join(dir);
+                let exported =
+                    crate::build::export::export(&tiers.daemon, &node.id(), &analysis.image, &dir)
+                        .await
+                        .map_err(NodeError::from_diagnostic)?;
+                Ok(format!(
+                    "exported {} (sha256 {})",
+                    exported.archive.display(),
+                    exported.sha256
+                ))
+            }
+            _ => unreachable!("only image tasks"),
+        }
+    }
+
     /// Runs a build node through the build executor, translating its dependencies'
     /// outputs and its own result.
     async fn build(

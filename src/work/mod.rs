@@ -2,7 +2,11 @@
 //! checking entities in them (and, with workflows, more).
 
 mod executor;
+mod graph;
 mod node;
+mod plan;
 
 pub use executor::WorkExecutor;
+pub use graph::{WorkGraph, work_graph};
 pub use node::{WorkNode, WorkOutput};
+pub use plan::WorkPlan;

@@ -18,6 +18,20 @@ pub enum WorkNode {
     Entity(Arc<EntityTask>),
     /// Write a check's results (the join of its entities).
     Record { flavor: String, check: String },
+    /// Write a step's image to the file cache.
+    Save { flavor: String, step: String },
+    /// Push a step's image to the registry.
+    Push { flavor: String, step: String },
+    /// Write a step's image as a .tar.gz into a folder (relative to the workspace root).
+    Export {
+        flavor: String,
+        step: String,
+        dir: std::path::PathBuf,
+    },
+    /// Remove the images of these flavors (after everything else).
+    Clean(Vec<String>),
+    /// Write reports of the builds and checks it depends on.
+    Report(crate::model::ReportOutputs),
 }
 
 impl Node for WorkNode {
@@ -27,6 +41,11 @@ impl Node for WorkNode {
             WorkNode::Discover { flavor, check } => format!("{flavor}/{check}:discover"),
             WorkNode::Entity(task) => task.id(),
             WorkNode::Record { flavor, check } => format!("{flavor}/{check}:results"),
+            WorkNode::Save { flavor, step } => format!("{flavor}/{step}:save"),
+            WorkNode::Push { flavor, step } => format!("{flavor}/{step}:push"),
+            WorkNode::Export { flavor, step, .. } => format!("{flavor}/{step}:export"),
+            WorkNode::Clean(_) => "clean".to_owned(),
+            WorkNode::Report(_) => "report".to_owned(),
         }
     }
 }
@@ -42,6 +61,8 @@ pub enum WorkOutput {
         results: Vec<EntityResult>,
         history: std::path::PathBuf,
     },
+    /// A task that only has an effect: what it did, for the console.
+    Task(String),
 }
 
 impl WorkOutput {

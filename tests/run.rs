@@ -1,0 +1,155 @@
+//! `kiln run` against the real daemon: a workflow's tasks as one graph.
+
+mod common;
+
+use std::collections::BTreeMap;
+
+use common::docker::Registry;
+use common::sandbox::{Kiln, copy_dir, text};
+
+fn workspace(test: &str, registry: Option<&str>) -> Kiln {
+    let kiln = Kiln::new(test, &["slc", "checkenv", "checkenv-debug"], registry);
+    copy_dir(&common::examples().join("data"), &kiln.path("data"));
+    copy_dir(
+        &common::examples().join("workflows"),
+        &kiln.path("workflows"),
+    );
+    for entry in std::fs::read_dir(kiln.path("data/entities")).unwrap() {
+        let _ = std::fs::remove_dir_all(entry.unwrap().path().join("_data"));
+    }
+    kiln
+}
+
+/// How many times each node started, from the job record's events.
+fn started_nodes(job: &std::path::Path) -> BTreeMap<String, usize> {
+    let events = std::fs::read_to_string(job.join("events.jsonl")).unwrap();
+    let mut starts = BTreeMap::new();
+    for line in events.lines() {
+        let event: serde_json::Value = serde_json::from_str(line).unwrap();
+        if event["kind"] == "started" {
+            *starts
+                .entry(event["id"].as_str().unwrap().to_owned())
+                .or_insert(0) += 1;
+        }
+    }
+    starts
+}
+
+#[test]
+fn ci_builds_checks_and_reports_in_one_graph() {
+    let kiln = workspace("run-ci", None);
+    let output = kiln
+        .command()
+        .args(["run", "ci", "-j", "2"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "the example's failing entities fail the run: {}",
+        text(&output)
+    );
+    let job = kiln.jobs().pop().unwrap();
+    assert!(
+        job.to_string_lossy().ends_with("-run-ci"),
+        "{}",
+        job.display()
+    );
+    let starts = started_nodes(&job);
+    assert!(
+        starts.values().all(|n| *n == 1),
+        "no node ran twice: {starts:?}"
+    );
+    // checkenv/release is both a build target and the check's environment: one node.
+    assert_eq!(starts.get("checkenv/release"), Some(&1), "{starts:?}");
+    assert!(starts.contains_key("slc/release"), "{starts:?}");
+    assert!(
+        starts.contains_key("checkenv/entities:discover"),
+        "{starts:?}"
+    );
+    assert_eq!(
+        starts
+            .keys()
+            .filter(|k| k.starts_with("checkenv/entities/"))
+            .count(),
+        8,
+        "{starts:?}"
+    );
+    assert_eq!(starts.get("report"), Some(&1));
+
+    let junit = std::fs::read_to_string(kiln.path("reports/junit.xml")).unwrap();
+    assert_eq!(junit.matches("<testcase ").count(), 8, "{junit}");
+    assert_eq!(junit.matches("<failure ").count(), 3, "{junit}");
+    let html = std::fs::read_to_string(kiln.path("reports/index.html")).unwrap();
+    assert!(
+        html.contains("slc/release") && html.contains("slow_solver"),
+        "{html}"
+    );
+
+    // --set overrides a parameter's default.
+    let output = kiln
+        .command()
+        .args(["run", "ci", "--set", "goal=base_test_build_run", "--json"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    let starts = started_nodes(&kiln.jobs().pop().unwrap());
+    assert!(starts.contains_key("slc/base_test_build_run"), "{starts:?}");
+    assert!(!starts.contains_key("slc/release"), "{starts:?}");
+}
+
+#[test]
+fn release_saves_pushes_and_exports() {
+    let registry = Registry::start();
+    let kiln = workspace("run-release", Some(&registry.address));
+    let output = kiln.command().args(["run", "release"]).output().unwrap();
+    assert!(output.status.success(), "{}", text(&output));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("saved") && stderr.contains("pushed") && stderr.contains("exported"),
+        "{stderr}"
+    );
+    let exports: Vec<String> = std::fs::read_dir(kiln.path("exports"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        exports
+            .iter()
+            .any(|e| e.starts_with("slc-release_") && e.ends_with(".tar.gz")),
+        "{exports:?}"
+    );
+    // The pushed image is what a fresh daemon would pull: the plan says so once the
+    // local copies are gone.
+    std::fs::remove_dir_all(kiln.path(".kiln/cache")).unwrap();
+    kiln.ok(&["clean", "--all"]);
+    let output = kiln.ok(&["plan", "--flavor", "slc", "--goal", "release", "--json"]);
+    let plan: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let release = plan["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["node"] == "slc/release")
+        .unwrap();
+    assert_eq!(release["source"], "registry", "{plan}");
+}
+
+#[test]
+fn unknown_workflows_and_parameters_are_usage_errors() {
+    let kiln = workspace("run-unknown", None);
+    let output = kiln.command().args(["run", "releas"]).output().unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("kiln::workflow::unknown") && stderr.contains("did you mean `release`?"),
+        "{stderr}"
+    );
+    let output = kiln
+        .command()
+        .args(["run", "ci", "--set", "gaol=x"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("did you mean `goal`?"));
+    assert!(kiln.jobs().is_empty(), "nothing ran");
+}
