@@ -14,5 +14,6 @@ pub mod hash;
 pub mod model;
 pub mod plan;
 pub mod report;
+pub mod watch;
 pub mod work;
 pub mod workflow;

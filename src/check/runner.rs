@@ -308,7 +308,7 @@ pub fn environments(flavor: &str, check: &Check) -> Vec<(String, String)> {
 
 /// What of a check's declaration changes results: the command, env, mounts, workdir,
 /// timeout and exit-code mapping, as canonical JSON.
-fn declaration(check: &Check) -> String {
+pub(crate) fn declaration(check: &Check) -> String {
     #[derive(Serialize)]
     struct Declaration<'a> {
         run: Vec<&'a str>,
@@ -347,7 +347,7 @@ fn declaration(check: &Check) -> String {
 
 /// The content hash of an entity's folder (paths, contents, exec bits), leaving out the
 /// artifacts a check writes there.
-fn entity_hash(folder: &Path, ignore: Vec<String>) -> Result<String, CheckError> {
+pub(crate) fn entity_hash(folder: &Path, ignore: Vec<String>) -> Result<String, CheckError> {
     let context = hash::collect(&ContextSpec {
         context: folder.to_owned(),
         includes: Vec::new(),

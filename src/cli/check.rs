@@ -104,7 +104,28 @@ pub async fn run(
         keep_env: args.keep_env,
         fail_on_inaccurate: args.fail_on_inaccurate,
     };
-    execute(workspace, &work, &options, "check", console, verbose).await
+    execute(
+        workspace,
+        &work,
+        &options,
+        "check",
+        console,
+        verbose,
+        interruptible(),
+    )
+    .await
+}
+
+/// A token that Ctrl-C trips.
+pub fn interruptible() -> CancellationToken {
+    let cancel = CancellationToken::new();
+    let on_interrupt = cancel.clone();
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            on_interrupt.cancel();
+        }
+    });
+    cancel
 }
 
 /// Runs `work` as one graph, prints what happened, and fails if a node failed or an
@@ -116,6 +137,7 @@ pub async fn execute(
     command: &str,
     console: Console,
     verbose: bool,
+    cancel: CancellationToken,
 ) -> Result<(), CliError> {
     let WorkGraph { graph, steps } = work_graph(&workspace, work);
     let tiers = tiers(&workspace).await?;
@@ -147,13 +169,6 @@ pub async fn execute(
         environments: steps,
     });
 
-    let cancel = CancellationToken::new();
-    let on_interrupt = cancel.clone();
-    let interrupt = tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            on_interrupt.cancel();
-        }
-    });
     let mut subscribers: Vec<Box<dyn Subscriber>> = Vec::new();
     match JsonLines::file(&job.dir.join("events.jsonl")) {
         Ok(recorder) => subscribers.push(Box::new(recorder)),
@@ -175,7 +190,6 @@ pub async fn execute(
         subscribers,
     )
     .await;
-    interrupt.abort();
     runner.pool.shutdown().await;
 
     let mut results: Vec<&EntityResult> = Vec::new();

@@ -13,6 +13,7 @@ mod progress;
 mod results;
 mod run;
 mod validate;
+mod watch;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -78,6 +79,8 @@ pub enum Command {
     Results(results::ResultsArgs),
     /// Run a workflow: its tasks as one graph
     Run(run::RunArgs),
+    /// Run a workflow, then rerun what a file change affects
+    Watch(watch::WatchArgs),
 }
 
 /// Runs kiln with the process's arguments.
@@ -95,11 +98,15 @@ pub fn main() -> ExitCode {
 }
 
 fn run(cli: &Cli) -> Result<(), CliError> {
-    let workspace = load(cli)?;
     let console = build::Console {
         color: cli.color.enabled(),
         quiet: cli.quiet,
     };
+    // Watch loads (and reloads) the workspace itself, and waits out a broken one.
+    if let Command::Watch(args) = &cli.command {
+        return runtime()?.block_on(watch::run(cli, args, console, cli.verbose > 0));
+    }
+    let workspace = load(cli)?;
     match &cli.command {
         Command::Validate => validate::run(&workspace, cli.quiet, &mut std::io::stdout().lock()),
         Command::List(args) => list::run(&workspace, args, &mut std::io::stdout().lock()),
@@ -138,6 +145,7 @@ fn run(cli: &Cli) -> Result<(), CliError> {
         Command::Run(args) => {
             runtime()?.block_on(run::run(workspace, args, console, cli.verbose > 0))
         }
+        Command::Watch(_) => unreachable!("handled above"),
     }
 }
 

@@ -5,7 +5,7 @@ use clap::Args;
 
 use super::CliError;
 use super::build::Console;
-use super::check::{RunOptions, execute};
+use super::check::{RunOptions, execute, interruptible};
 use crate::check::CheckOptions;
 use crate::model::Workspace;
 use crate::workflow;
@@ -68,5 +68,14 @@ pub async fn run(
         keep_env: args.keep_env,
         fail_on_inaccurate: args.fail_on_inaccurate,
     };
-    execute(workspace, &work, &options, &command, console, verbose).await
+    execute(
+        workspace,
+        &work,
+        &options,
+        &command,
+        console,
+        verbose,
+        interruptible(),
+    )
+    .await
 }

@@ -21,18 +21,7 @@ pub struct WorkGraph {
 /// after their step's build, checks after nothing (their entities wait for their
 /// environments), reports after the builds and checks, and a clean-up after everything.
 pub fn work_graph(workspace: &Workspace, work: &WorkPlan) -> WorkGraph {
-    let mut wanted: Vec<(String, String)> = work.build.clone();
-    wanted.extend(work.save.iter().cloned());
-    wanted.extend(work.push.iter().cloned());
-    wanted.extend(work.export.iter().map(|(f, s, _)| (f.clone(), s.clone())));
-    for (flavor, check) in &work.checks {
-        if let Some(declaration) = workspace
-            .flavor(flavor)
-            .and_then(|f| f.checks.iter().find(|c| &c.name.value == check))
-        {
-            wanted.extend(crate::check::environments(flavor, declaration));
-        }
-    }
+    let wanted = wanted_steps(workspace, work);
     let planned = plan::steps_graph(workspace, &wanted);
     let mut graph = RunGraph::new();
     let mut ids = HashMap::new();
@@ -117,4 +106,22 @@ pub fn work_graph(workspace: &Workspace, work: &WorkPlan) -> WorkGraph {
         }
     }
     WorkGraph { graph, steps }
+}
+
+/// Every (flavor, step) whose image the plan needs directly: build, save, push and
+/// export targets and the environments of its checks.
+pub fn wanted_steps(workspace: &Workspace, work: &WorkPlan) -> Vec<(String, String)> {
+    let mut wanted: Vec<(String, String)> = work.build.clone();
+    wanted.extend(work.save.iter().cloned());
+    wanted.extend(work.push.iter().cloned());
+    wanted.extend(work.export.iter().map(|(f, s, _)| (f.clone(), s.clone())));
+    for (flavor, check) in &work.checks {
+        if let Some(declaration) = workspace
+            .flavor(flavor)
+            .and_then(|f| f.checks.iter().find(|c| &c.name.value == check))
+        {
+            wanted.extend(crate::check::environments(flavor, declaration));
+        }
+    }
+    wanted
 }

@@ -7,6 +7,6 @@ mod node;
 mod plan;
 
 pub use executor::WorkExecutor;
-pub use graph::{WorkGraph, work_graph};
+pub use graph::{WorkGraph, wanted_steps, work_graph};
 pub use node::{WorkNode, WorkOutput};
 pub use plan::WorkPlan;

@@ -1,0 +1,115 @@
+//! What a watch watches: the configuration files and every input of the workflow's nodes
+//! (contexts, Dockerfiles, included files, entity folders, mounts), and what it ignores:
+//! kiln's own job and cache folders, `.git`, declared `ignore` globs and check artifacts.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use globset::{Glob, GlobSet, GlobSetBuilder};
+
+use crate::model::Workspace;
+use crate::plan;
+use crate::work::{WorkPlan, wanted_steps};
+
+/// Paths to watch (recursively when folders) and the filter for events.
+pub struct Inputs {
+    pub roots: BTreeSet<PathBuf>,
+    ignored_dirs: Vec<PathBuf>,
+    /// Globs matched against paths relative to the workspace root, and against any
+    /// path's tail (step `ignore` globs and check artifacts, written `**/<glob>`).
+    ignored: GlobSet,
+}
+
+impl Inputs {
+    pub fn of(workspace: &Workspace, work: &WorkPlan) -> Self {
+        let root = &workspace.root;
+        let mut roots = BTreeSet::new();
+        for config in ["kiln.kdl", "flavors", "workflows"] {
+            let path = root.join(config);
+            if path.exists() {
+                roots.insert(path);
+            }
+        }
+        let mut globs = GlobSetBuilder::new();
+        let graph = plan::steps_graph(workspace, &wanted_steps(workspace, work));
+        for index in graph.ordered() {
+            let node = &graph.dag[index];
+            let Some(step) = workspace
+                .flavor(&node.flavor)
+                .and_then(|f| f.step(&node.step))
+            else {
+                continue;
+            };
+            roots.insert(step.context.value.clone());
+            roots.insert(step.dockerfile.value.clone());
+            for include in &step.includes {
+                roots.insert(include.source.value.clone());
+            }
+            for glob in &step.ignore {
+                add(&mut globs, &format!("**/{}", glob.value));
+            }
+        }
+        for (flavor, check) in &work.checks {
+            let Some(declared) = workspace
+                .flavor(flavor)
+                .and_then(|f| f.checks.iter().find(|c| &c.name.value == check))
+            else {
+                continue;
+            };
+            let prefix: PathBuf = declared
+                .entities
+                .glob
+                .value
+                .split('/')
+                .take_while(|part| !crate::config::is_glob(part))
+                .collect();
+            roots.insert(root.join(prefix));
+            for artifact in &declared.artifacts {
+                add(&mut globs, &format!("**/{}", artifact.value));
+            }
+        }
+        // A root inside another is watched through it.
+        let all: Vec<PathBuf> = roots.iter().cloned().collect();
+        roots.retain(|r| {
+            !all.iter()
+                .any(|other| other != r && r.starts_with(other) && other.is_dir())
+        });
+        roots.retain(|r| r.exists());
+        Self {
+            roots,
+            ignored_dirs: vec![
+                workspace.settings.job_dir.clone(),
+                workspace.settings.cache_dir.clone(),
+                root.join(".kiln"),
+                root.join(".git"),
+                root.join("target"),
+            ],
+            ignored: globs.build().unwrap_or_else(|_| GlobSet::empty()),
+        }
+    }
+
+    /// Whether a change of `path` may matter.
+    pub fn wants(&self, path: &Path) -> bool {
+        if self.ignored_dirs.iter().any(|d| path.starts_with(d)) {
+            return false;
+        }
+        if path.components().any(|c| c.as_os_str() == ".git") {
+            return false;
+        }
+        !self.ignored.is_match(path)
+    }
+}
+
+fn add(globs: &mut GlobSetBuilder, pattern: &str) {
+    if let Ok(glob) = Glob::new(pattern) {
+        globs.add(glob);
+    }
+}
+
+/// Whether `path` is a configuration file: a reload, not only a rehash.
+pub fn is_config(root: &Path, path: &Path) -> bool {
+    path.extension().is_some_and(|e| e == "kdl")
+        && (path == root.join("kiln.kdl")
+            || path.starts_with(root.join("flavors"))
+            || path.starts_with(root.join("workflows")))
+}

@@ -1,0 +1,210 @@
+//! `kiln watch` as a process, on a temporary workspace and the real daemon: what reruns
+//! after a change, a touch, a broken configuration, and a change during a run.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::{Receiver, channel};
+use std::time::{Duration, Instant};
+
+use common::sandbox::Kiln;
+use serde_json::Value;
+
+/// A running `kiln watch … --json`; killed when dropped.
+struct Watch {
+    child: Child,
+    lines: Receiver<Value>,
+}
+
+impl Watch {
+    fn start(kiln: &Kiln, workflow: &str) -> Watch {
+        let mut child = Command::new(assert_cmd::cargo::cargo_bin("kiln"))
+            .args([
+                "--workspace",
+                kiln.root().to_str().unwrap(),
+                "watch",
+                workflow,
+                "--json",
+                "--debounce",
+                "200",
+            ])
+            .env("NO_COLOR", "1")
+            .env_remove("RUST_LOG")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (sender, lines) = channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Ok(value) = serde_json::from_str::<Value>(&line)
+                    && value.get("watch").is_some()
+                    && sender.send(value).is_err()
+                {
+                    break;
+                }
+            }
+        });
+        Watch { child, lines }
+    }
+
+    /// The next watch event, whatever it is.
+    fn next(&self, within: Duration) -> Value {
+        self.lines
+            .recv_timeout(within)
+            .unwrap_or_else(|_| panic!("no watch event within {within:?}"))
+    }
+
+    /// Skips to the next event of `kind`, failing on any of `unexpected` on the way.
+    fn expect(&self, kind: &str, within: Duration) -> Value {
+        let deadline = Instant::now() + within;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let event = self.next(left.max(Duration::from_millis(1)));
+            if event["watch"] == kind {
+                return event;
+            }
+            assert_ne!(event["watch"], "config-error", "unexpected: {event}");
+        }
+    }
+
+    /// Asserts that nothing is reported for `quiet`.
+    fn silent(&self, quiet: Duration) {
+        if let Ok(event) = self.lines.recv_timeout(quiet) {
+            panic!("expected silence, got {event}");
+        }
+    }
+}
+
+impl Drop for Watch {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+const LONG: Duration = Duration::from_secs(120);
+
+/// Node ids that built in the newest job record of the workspace.
+fn built(kiln: &Kiln) -> Vec<String> {
+    let job = kiln.jobs().pop().unwrap();
+    let events = std::fs::read_to_string(job.join("events.jsonl")).unwrap();
+    let mut built: Vec<String> = events
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|e| e["kind"] == "succeeded")
+        .filter_map(|e| {
+            e["id"]
+                .as_str()
+                .and_then(|id| id.strip_suffix(":build"))
+                .map(str::to_owned)
+        })
+        .collect();
+    built.sort();
+    built
+}
+
+#[test]
+fn reruns_what_changed_and_survives_a_broken_config() {
+    let kiln = Kiln::new("watch", &["slc"], None);
+    std::fs::create_dir_all(kiln.path("workflows")).unwrap();
+    std::fs::write(
+        kiln.path("workflows/dev.kdl"),
+        "workflow \"dev\" {\n    build flavor=\"slc\" goal=\"release\"\n}\n",
+    )
+    .unwrap();
+    let watch = Watch::start(&kiln, "dev");
+    assert_eq!(watch.expect("cycle-started", LONG)["cycle"], 1);
+    assert_eq!(watch.expect("cycle-finished", LONG)["ok"], true);
+
+    // A content change: that step and what depends on it.
+    let file = kiln.path("flavors/slc/flavor_customization/requirements.txt");
+    let content = std::fs::read_to_string(&file).unwrap();
+    std::fs::write(&file, format!("{content}extra\n")).unwrap();
+    let started = watch.expect("cycle-started", LONG);
+    assert_eq!(started["cycle"], 2);
+    assert_eq!(
+        started["trigger"],
+        serde_json::json!(["flavors/slc/flavor_customization/requirements.txt"])
+    );
+    assert_eq!(
+        started["changed"],
+        serde_json::json!(["slc/flavor_customization", "slc/release"])
+    );
+    assert_eq!(watch.expect("cycle-finished", LONG)["ok"], true);
+    assert_eq!(built(&kiln), ["slc/flavor_customization", "slc/release"]);
+
+    // A save without a content change: nothing.
+    std::fs::write(&file, format!("{content}extra\n")).unwrap();
+    let nothing = watch.expect("nothing-changed", LONG);
+    assert_eq!(
+        nothing["trigger"],
+        serde_json::json!(["flavors/slc/flavor_customization/requirements.txt"])
+    );
+
+    // Kiln's own folders are not watched.
+    std::fs::write(kiln.path(".kiln/stray.txt"), "x").unwrap();
+    watch.silent(Duration::from_secs(1));
+
+    // A broken configuration: its errors, then waiting; the fix reruns nothing.
+    let config = kiln.path("flavors/slc/flavor.kdl");
+    let good = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(
+        &config,
+        good.replace("needs \"release\"", "needs \"relase\""),
+    )
+    .unwrap();
+    let error = watch.next(LONG);
+    assert_eq!(error["watch"], "config-error", "{error}");
+    assert!(error["errors"].to_string().contains("relase"), "{error}");
+    std::fs::write(&config, &good).unwrap();
+    assert_eq!(watch.next(LONG)["watch"], "nothing-changed");
+
+    // And a change after the fix reruns again.
+    std::fs::write(kiln.path("flavors/slc/release/release.txt"), "release 2\n").unwrap();
+    let started = watch.expect("cycle-started", LONG);
+    assert_eq!(started["changed"], serde_json::json!(["slc/release"]));
+    assert_eq!(watch.expect("cycle-finished", LONG)["ok"], true);
+}
+
+#[test]
+fn a_change_during_a_run_cancels_it() {
+    let kiln = Kiln::new("watch-cancel", &[], None);
+    std::fs::create_dir_all(kiln.path("flavors/w/slow")).unwrap();
+    std::fs::write(
+        kiln.path("flavors/w/slow/Dockerfile"),
+        "FROM scratch\nCOPY busybox /bin/busybox\nCOPY input.txt /input.txt\nRUN [\"/bin/busybox\", \"sleep\", \"4\"]\n",
+    )
+    .unwrap();
+    std::fs::write(kiln.path("flavors/w/slow/input.txt"), "v1\n").unwrap();
+    std::fs::write(
+        kiln.path("flavors/w/flavor.kdl"),
+        "flavor \"w\" {\n    step \"slow\" { include \"/bin/busybox\" as=\"busybox\"; }\n}\n",
+    )
+    .unwrap();
+    std::fs::create_dir_all(kiln.path("workflows")).unwrap();
+    std::fs::write(
+        kiln.path("workflows/dev.kdl"),
+        "workflow \"dev\" {\n    build flavor=\"w\"\n}\n",
+    )
+    .unwrap();
+    let watch = Watch::start(&kiln, "dev");
+    watch.expect("cycle-finished", LONG);
+
+    std::fs::write(kiln.path("flavors/w/slow/input.txt"), "v2\n").unwrap();
+    assert_eq!(watch.expect("cycle-started", LONG)["cycle"], 2);
+    std::thread::sleep(Duration::from_millis(800));
+    std::fs::write(kiln.path("flavors/w/slow/input.txt"), "v3\n").unwrap();
+    let cancelled = watch.next(LONG);
+    assert_eq!(cancelled["watch"], "cycle-cancelled", "{cancelled}");
+    assert_eq!(cancelled["cycle"], 2);
+    let started = watch.next(LONG);
+    assert_eq!(started["watch"], "cycle-started", "{started}");
+    assert_eq!(
+        started["trigger"],
+        serde_json::json!(["flavors/w/slow/input.txt"])
+    );
+    assert_eq!(watch.expect("cycle-finished", LONG)["ok"], true);
+}
