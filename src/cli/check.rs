@@ -59,8 +59,8 @@ pub struct CheckArgs {
 
 /// Identifies the workspace in container labels, so two checkouts never share
 /// containers: the first 16 hex digits of the sha256 of its root path.
-pub fn owner(workspace: &Workspace) -> String {
-    crate::hash::sha256_hex(workspace.root.as_os_str().as_encoded_bytes())[..16].to_owned()
+pub fn owner(root: &std::path::Path) -> String {
+    crate::hash::sha256_hex(root.as_os_str().as_encoded_bytes())[..16].to_owned()
 }
 
 /// How a run of builds and checks behaves (from `kiln check` or `kiln run`).
@@ -148,7 +148,7 @@ pub async fn execute(
         .or(workspace.settings.jobs)
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()))
         .max(1);
-    let owner = owner(&workspace);
+    let owner = owner(&workspace.root);
     let workspace = Arc::new(workspace);
     let runner = Arc::new(CheckRunner::new(
         Arc::clone(&workspace),

@@ -38,16 +38,10 @@ pub async fn run(
         )
     };
     let daemon = Daemon::connect().await.map_err(BuildError::from)?;
-    let removed =
-        crate::build::clean::remove_images(&daemon, workspace, flavors.as_deref()).await?;
-    for tag in &removed.tags {
-        writeln!(out, "removed {tag}")?;
-    }
-    let failed = removed.failed;
-    let removed = removed.tags.len();
+    // Containers first: an image a container uses cannot be removed.
     if args.all {
         let containers =
-            crate::check::pool::Pool::remove_all(&daemon, &super::check::owner(workspace))
+            crate::check::pool::Pool::remove_all(&daemon, &super::check::owner(&workspace.root))
                 .await
                 .map_err(BuildError::from)?;
         if containers > 0 {
@@ -58,6 +52,13 @@ pub async fn run(
             )?;
         }
     }
+    let removed =
+        crate::build::clean::remove_images(&daemon, workspace, flavors.as_deref()).await?;
+    for tag in &removed.tags {
+        writeln!(out, "removed {tag}")?;
+    }
+    let failed = removed.failed;
+    let removed = removed.tags.len();
     writeln!(
         out,
         "{removed} image tag{} removed{}",

@@ -80,6 +80,26 @@ pub async fn run(
     console: Console,
     verbose: bool,
 ) -> Result<(), CliError> {
+    let mut root = None;
+    let result = watch(cli, args, console, verbose, &mut root).await;
+    // The check containers stay warm between cycles; not after watch.
+    if let Some(root) = root
+        && let Ok(daemon) = crate::docker::Daemon::connect().await
+        && let Err(e) =
+            crate::check::pool::Pool::remove_all(&daemon, &super::check::owner(&root)).await
+    {
+        tracing::warn!("{e}");
+    }
+    result
+}
+
+async fn watch(
+    cli: &Cli,
+    args: &WatchArgs,
+    console: Console,
+    verbose: bool,
+    root: &mut Option<PathBuf>,
+) -> Result<(), CliError> {
     let say = Say {
         json: args.json,
         quiet: console.quiet,
@@ -110,7 +130,6 @@ pub async fn run(
     let mut storm = Storm::new(args.storm, Duration::from_secs(args.storm_window));
     let mut trigger: Vec<PathBuf> = Vec::new();
     let mut cycle = 0u64;
-    let mut root: Option<PathBuf> = None;
     loop {
         // Load, compile and hash what is there now.
         match prepare(cli, args) {
@@ -138,7 +157,7 @@ pub async fn run(
                 }
                 watched = roots;
                 inputs = Some(wanted);
-                root = Some(root_dir.clone());
+                *root = Some(root_dir.clone());
                 let differs = last.as_ref().map(|old| changed(old, &now));
                 match differs {
                     Some(ids) if ids.is_empty() => {
@@ -192,10 +211,14 @@ pub async fn run(
                                 outcome = &mut run => break outcome,
                                 Some(paths) = events.recv() => {
                                     let paths = wanted_paths(inputs.as_ref(), paths);
-                                    if !paths.is_empty() && !cancel.is_cancelled() {
+                                    // Only a change of content supersedes the run (a check
+                                    // creating a folder for its artifacts does not).
+                                    if !paths.is_empty() && !cancel.is_cancelled() && supersedes(cli, args, &now) {
                                         cancel.cancel();
+                                        superseded.extend(paths);
+                                    } else if cancel.is_cancelled() {
+                                        superseded.extend(paths);
                                     }
-                                    superseded.extend(paths);
                                 }
                             }
                         };
@@ -284,6 +307,15 @@ fn prepare(cli: &Cli, args: &WatchArgs) -> Result<(Workspace, WorkPlan), CliErro
     let values = workflow::resolve(workflow, &sets)?;
     let work = workflow::compile(&workspace, workflow, &values)?;
     Ok((workspace, work))
+}
+
+/// Whether the workspace no longer matches `state`: its hashes changed, or its
+/// configuration no longer loads.
+fn supersedes(cli: &Cli, args: &WatchArgs, state_then: &State) -> bool {
+    match prepare(cli, args) {
+        Ok((workspace, work)) => !changed(state_then, &state(&workspace, &work)).is_empty(),
+        Err(_) => true,
+    }
 }
 
 /// Waits for a batch of changes that matter; config files always do.

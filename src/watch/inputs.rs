@@ -66,6 +66,10 @@ impl Inputs {
             roots.insert(root.join(prefix));
             for artifact in &declared.artifacts {
                 add(&mut globs, &format!("**/{}", artifact.value));
+                // The folder the artifacts go in, which the check creates.
+                if let Some((folder, _)) = artifact.value.rsplit_once('/') {
+                    add(&mut globs, &format!("**/{folder}"));
+                }
             }
         }
         // A root inside another is watched through it.
