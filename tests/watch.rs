@@ -19,6 +19,10 @@ struct Watch {
 
 impl Watch {
     fn start(kiln: &Kiln, workflow: &str) -> Watch {
+        Self::start_with(kiln, workflow, &[])
+    }
+
+    fn start_with(kiln: &Kiln, workflow: &str, extra: &[&str]) -> Watch {
         let mut child = Command::new(assert_cmd::cargo::cargo_bin("kiln"))
             .args([
                 "--workspace",
@@ -29,6 +33,7 @@ impl Watch {
                 "--debounce",
                 "200",
             ])
+            .args(extra)
             .env("NO_COLOR", "1")
             .env_remove("RUST_LOG")
             .stdout(Stdio::piped())
@@ -207,4 +212,40 @@ fn a_change_during_a_run_cancels_it() {
         serde_json::json!(["flavors/w/slow/input.txt"])
     );
     assert_eq!(watch.expect("cycle-finished", LONG)["ok"], true);
+}
+
+#[test]
+fn a_storm_of_changes_pauses_watch() {
+    let kiln = Kiln::new("watch-storm", &[], None);
+    std::fs::create_dir_all(kiln.path("flavors/s/one")).unwrap();
+    std::fs::write(
+        kiln.path("flavors/s/one/Dockerfile"),
+        "FROM scratch\nCOPY file.txt /file.txt\n",
+    )
+    .unwrap();
+    std::fs::write(kiln.path("flavors/s/one/file.txt"), "same\n").unwrap();
+    std::fs::write(
+        kiln.path("flavors/s/flavor.kdl"),
+        "flavor \"s\" {\n    step \"one\"\n}\n",
+    )
+    .unwrap();
+    std::fs::create_dir_all(kiln.path("workflows")).unwrap();
+    std::fs::write(
+        kiln.path("workflows/dev.kdl"),
+        "workflow \"dev\" {\n    build flavor=\"s\"\n}\n",
+    )
+    .unwrap();
+    let watch = Watch::start_with(&kiln, "dev", &["--storm", "2", "--storm-window", "2"]);
+    watch.expect("cycle-finished", LONG);
+    // Saves without content changes, each after the debounce: the third is a storm.
+    for _ in 0..3 {
+        std::fs::write(kiln.path("flavors/s/one/file.txt"), "same\n").unwrap();
+        std::thread::sleep(Duration::from_millis(400));
+    }
+    let paused = watch.expect("paused", LONG);
+    assert_eq!(
+        paused["trigger"],
+        serde_json::json!(["flavors/s/one/file.txt"])
+    );
+    assert_eq!(watch.expect("resumed", LONG)["watch"], "resumed");
 }
