@@ -88,8 +88,7 @@ impl CheckRunner {
 
     fn check(&self, flavor: &str, check: &str) -> Result<&Check, CheckError> {
         self.workspace
-            .flavor(flavor)
-            .and_then(|f| f.checks.iter().find(|c| c.name.value == check))
+            .check(flavor, check)
             .ok_or_else(|| CheckError::Template {
                 check: format!("{flavor}/{check}"),
                 reason: "no such check in the workspace".to_owned(),

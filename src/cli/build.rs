@@ -253,11 +253,7 @@ pub async fn execute(
         }
     }
     let job = JobRecord::create(&workspace.settings.job_dir, command)?;
-    let jobs = args
-        .jobs
-        .or(workspace.settings.jobs)
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()))
-        .max(1);
+    let jobs = job_limit(args.jobs, &workspace);
     let executor = Arc::new(BuildExecutor {
         workspace: Arc::new(workspace),
         tiers,
@@ -272,16 +268,7 @@ pub async fn execute(
             on_interrupt.cancel();
         }
     });
-    let mut subscribers: Vec<Box<dyn Subscriber>> = Vec::new();
-    match JsonLines::file(&job.dir.join("events.jsonl")) {
-        Ok(recorder) => subscribers.push(Box::new(recorder)),
-        Err(e) => tracing::warn!("cannot record events in {}: {e}", job.dir.display()),
-    }
-    if args.json {
-        subscribers.push(Box::new(JsonLines::stdout()));
-    } else if !console.quiet {
-        subscribers.push(Box::new(Progress::new(console.color)));
-    }
+    let subscribers = subscribers(&job, args.json, console);
     let report = engine::run(
         run_graph(graph),
         executor,
@@ -338,4 +325,31 @@ pub(super) fn render_failure(error: &NodeError, color: bool) -> String {
         text.push_str(&format!("  full log: {}\n", log.display()));
     }
     text
+}
+
+/// The job limit: `--jobs`, else kiln.kdl's `jobs`, else the number of CPUs.
+pub(super) fn job_limit(jobs: Option<usize>, workspace: &Workspace) -> usize {
+    jobs.or(workspace.settings.jobs)
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()))
+        .max(1)
+}
+
+/// Who hears a run's events: the job record's `events.jsonl`, and the console (JSON
+/// lines with `--json`, progress otherwise, nothing with `-q`).
+pub(super) fn subscribers(
+    job: &JobRecord,
+    json: bool,
+    console: Console,
+) -> Vec<Box<dyn Subscriber>> {
+    let mut subscribers: Vec<Box<dyn Subscriber>> = Vec::new();
+    match JsonLines::file(&job.dir.join("events.jsonl")) {
+        Ok(recorder) => subscribers.push(Box::new(recorder)),
+        Err(e) => tracing::warn!("cannot record events in {}: {e}", job.dir.display()),
+    }
+    if json {
+        subscribers.push(Box::new(JsonLines::stdout()));
+    } else if !console.quiet {
+        subscribers.push(Box::new(Progress::new(console.color)));
+    }
+    subscribers
 }

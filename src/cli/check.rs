@@ -9,18 +9,17 @@ use clap::Args;
 use tokio_util::sync::CancellationToken;
 
 use super::CliError;
-use super::build::{Console, render_failure, tiers};
-use super::progress::Progress;
+use super::build::{Console, job_limit, render_failure, subscribers, tiers};
 use crate::build::{BuildExecutor, BuildOptions};
 use crate::check::outcome::ResultClass;
 use crate::check::pool::Pool;
 use crate::check::results::EntityResult;
 use crate::check::{CheckOptions, CheckRunner};
-use crate::engine::{self, Options, Subscriber};
+use crate::engine::{self, Options};
 use crate::model::Workspace;
 use crate::plan;
+use crate::report::JobRecord;
 use crate::report::summary::format_duration;
-use crate::report::{JobRecord, JsonLines};
 use crate::work::{WorkExecutor, WorkGraph, WorkOutput, WorkPlan, work_graph};
 
 #[derive(Debug, Args, Clone)]
@@ -34,13 +33,20 @@ pub struct CheckArgs {
     /// Only the checks of this name (repeatable; default: all of the selected flavors)
     #[arg(long = "check", short = 'c', value_name = "CHECK")]
     pub checks: Vec<String>,
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+/// How a run of builds and checks behaves: the options `kiln check` and `kiln run` share.
+#[derive(Debug, Args, Clone)]
+pub struct RunArgs {
     /// Run every entity, even those whose result is cached
     #[arg(long)]
     pub force: bool,
     /// Leave the environment containers running (a later run reuses them)
     #[arg(long)]
     pub keep_env: bool,
-    /// Run commands as UID:GID (default: the user running kiln)
+    /// Run check commands as UID:GID (default: the user running kiln)
     #[arg(long, value_name = "UID:GID")]
     pub user: Option<String>,
     /// Exit non-zero when an entity is inaccurate, too
@@ -55,6 +61,24 @@ pub struct CheckArgs {
     /// One JSON event per line on stdout instead of progress
     #[arg(long)]
     pub json: bool,
+}
+
+impl RunArgs {
+    /// The options of a run checking only the entities `keys` (all when empty).
+    pub fn options(&self, keys: Vec<String>) -> RunOptions {
+        RunOptions {
+            jobs: self.jobs,
+            keep_going: self.keep_going,
+            json: self.json,
+            check: CheckOptions {
+                force: self.force,
+                user: self.user.clone(),
+                keys,
+            },
+            keep_env: self.keep_env,
+            fail_on_inaccurate: self.fail_on_inaccurate,
+        }
+    }
 }
 
 /// Identifies the workspace in container labels, so two checkouts never share
@@ -92,18 +116,7 @@ pub async fn run(
     if work.checks.is_empty() {
         return Err(CliError::NothingToCheck);
     }
-    let options = RunOptions {
-        jobs: args.jobs,
-        keep_going: args.keep_going,
-        json: args.json,
-        check: CheckOptions {
-            force: args.force,
-            user: args.user.clone(),
-            keys: args.keys.clone(),
-        },
-        keep_env: args.keep_env,
-        fail_on_inaccurate: args.fail_on_inaccurate,
-    };
+    let options = args.run.options(args.keys.clone());
     execute(
         workspace,
         &work,
@@ -143,11 +156,7 @@ pub async fn execute(
     let tiers = tiers(&workspace).await?;
     let daemon = tiers.daemon.clone();
     let job = JobRecord::create(&workspace.settings.job_dir, command)?;
-    let jobs = options
-        .jobs
-        .or(workspace.settings.jobs)
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()))
-        .max(1);
+    let jobs = job_limit(options.jobs, &workspace);
     let owner = owner(&workspace.root);
     let workspace = Arc::new(workspace);
     let runner = Arc::new(CheckRunner::new(
@@ -169,16 +178,7 @@ pub async fn execute(
         environments: steps,
     });
 
-    let mut subscribers: Vec<Box<dyn Subscriber>> = Vec::new();
-    match JsonLines::file(&job.dir.join("events.jsonl")) {
-        Ok(recorder) => subscribers.push(Box::new(recorder)),
-        Err(e) => tracing::warn!("cannot record events in {}: {e}", job.dir.display()),
-    }
-    if options.json {
-        subscribers.push(Box::new(JsonLines::stdout()));
-    } else if !console.quiet {
-        subscribers.push(Box::new(Progress::new(console.color)));
-    }
+    let subscribers = subscribers(&job, options.json, console);
     let report = engine::run(
         graph,
         executor,

@@ -78,7 +78,7 @@ pub enum Command {
     /// Show each entity's latest result and its last passing run
     Results(results::ResultsArgs),
     /// Run a workflow: its tasks as one graph
-    Run(run::RunArgs),
+    Run(run::WorkflowArgs),
     /// Run a workflow, then rerun what a file change affects
     Watch(watch::WatchArgs),
 }

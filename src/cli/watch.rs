@@ -298,14 +298,7 @@ async fn watch(
 /// Loads the workspace and compiles the workflow.
 fn prepare(cli: &Cli, args: &WatchArgs) -> Result<(Workspace, WorkPlan), CliError> {
     let workspace = super::load(cli)?;
-    let workflow = workflow::find(&workspace, &args.name)?;
-    let sets = args
-        .sets
-        .iter()
-        .map(|s| workflow::parse_set(s))
-        .collect::<Result<Vec<_>, _>>()?;
-    let values = workflow::resolve(workflow, &sets)?;
-    let work = workflow::compile(&workspace, workflow, &values)?;
+    let work = workflow::plan(&workspace, &args.name, &args.sets)?;
     Ok((workspace, work))
 }
 

@@ -22,6 +22,12 @@ impl Workspace {
         self.flavors.iter().find(|f| f.name.as_str() == name)
     }
 
+    /// The check `check` of flavor `flavor`.
+    pub fn check(&self, flavor: &str, check: &str) -> Option<&super::Check> {
+        self.flavor(flavor)
+            .and_then(|f| f.checks.iter().find(|c| c.name.as_str() == check))
+    }
+
     pub fn workflow(&self, name: &str) -> Option<&Workflow> {
         self.workflows.iter().find(|w| w.name.as_str() == name)
     }

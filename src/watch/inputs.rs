@@ -50,10 +50,7 @@ impl Inputs {
             }
         }
         for (flavor, check) in &work.checks {
-            let Some(declared) = workspace
-                .flavor(flavor)
-                .and_then(|f| f.checks.iter().find(|c| &c.name.value == check))
-            else {
+            let Some(declared) = workspace.check(flavor, check) else {
                 continue;
             };
             let prefix: PathBuf = declared

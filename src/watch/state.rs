@@ -47,10 +47,7 @@ pub fn state(workspace: &Workspace, work: &WorkPlan) -> State {
         state.insert(node.id(), hash);
     }
     for (flavor, check) in &work.checks {
-        let Some(declared) = workspace
-            .flavor(flavor)
-            .and_then(|f| f.checks.iter().find(|c| &c.name.value == check))
-        else {
+        let Some(declared) = workspace.check(flavor, check) else {
             continue;
         };
         let id = format!("{flavor}/{check}");

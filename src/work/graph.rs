@@ -116,10 +116,7 @@ pub fn wanted_steps(workspace: &Workspace, work: &WorkPlan) -> Vec<(String, Stri
     wanted.extend(work.push.iter().cloned());
     wanted.extend(work.export.iter().map(|(f, s, _)| (f.clone(), s.clone())));
     for (flavor, check) in &work.checks {
-        if let Some(declaration) = workspace
-            .flavor(flavor)
-            .and_then(|f| f.checks.iter().find(|c| &c.name.value == check))
-        {
+        if let Some(declaration) = workspace.check(flavor, check) {
             wanted.extend(crate::check::environments(flavor, declaration));
         }
     }

@@ -28,3 +28,19 @@ pub fn find<'w>(workspace: &'w Workspace, name: &str) -> Result<&'w Workflow, Wo
         }
     })
 }
+
+/// The [`WorkPlan`](crate::work::WorkPlan) of workflow `name` with `sets` (`NAME=VALUE`
+/// each) applied to its parameters.
+pub fn plan(
+    workspace: &Workspace,
+    name: &str,
+    sets: &[String],
+) -> Result<crate::work::WorkPlan, WorkflowError> {
+    let workflow = find(workspace, name)?;
+    let sets = sets
+        .iter()
+        .map(|s| parse_set(s))
+        .collect::<Result<Vec<_>, _>>()?;
+    let values = resolve(workflow, &sets)?;
+    compile(workspace, workflow, &values)
+}
