@@ -114,3 +114,47 @@ pub fn is_config(root: &Path, path: &Path) -> bool {
             || path.starts_with(root.join("flavors"))
             || path.starts_with(root.join("workflows")))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kiln_folders_ignore_globs_and_artifacts_are_not_wanted() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::create_dir_all(root.join("flavors/f/a")).unwrap();
+        std::fs::create_dir_all(root.join("data/e1")).unwrap();
+        std::fs::write(root.join("flavors/f/a/Dockerfile"), "FROM scratch\n").unwrap();
+        std::fs::write(
+            root.join("flavors/f/flavor.kdl"),
+            "flavor \"f\" {\n    step \"a\" { ignore \"*.tmp\"; }\n    check \"c\" {\n        image \"a\"\n        entities \"data/*/meta.yml\"\n        run \"true\"\n        artifacts \"_out/*\"\n    }\n}\n",
+        )
+        .unwrap();
+        let workspace = crate::config::load(root).unwrap();
+        let work = WorkPlan {
+            build: vec![("f".to_owned(), "a".to_owned())],
+            checks: vec![("f".to_owned(), "c".to_owned())],
+            ..WorkPlan::default()
+        };
+        let inputs = Inputs::of(&workspace, &work);
+        assert!(
+            inputs.roots.contains(&root.join("flavors")),
+            "{:?}",
+            inputs.roots
+        );
+        assert!(
+            inputs.roots.contains(&root.join("data")),
+            "{:?}",
+            inputs.roots
+        );
+        assert!(inputs.wants(&root.join("flavors/f/a/Dockerfile")));
+        assert!(inputs.wants(&root.join("data/e1/run.sh")));
+        assert!(!inputs.wants(&root.join("flavors/f/a/scratch.tmp")));
+        assert!(!inputs.wants(&root.join("data/e1/_out")));
+        assert!(!inputs.wants(&root.join("data/e1/_out/plot.png")));
+        assert!(!inputs.wants(&root.join(".kiln/jobs/x/logs/a.log")));
+        assert!(is_config(root, &root.join("flavors/f/flavor.kdl")));
+        assert!(!is_config(root, &root.join("data/e1/meta.kdl")));
+    }
+}
