@@ -441,3 +441,151 @@ fn an_unreachable_daemon_is_a_clear_error() {
         "the help names DOCKER_HOST: {stderr}"
     );
 }
+
+#[test]
+fn a_registry_that_wants_a_login_gets_it_from_env_config_or_helper() {
+    const PASSWORD: &str = "kiln-s3cret-pw";
+    let registry = Registry::start_with_login("kiln", PASSWORD);
+    let kiln = Kiln::new("login", &[], Some(&registry.address));
+    for (step, dockerfile) in [
+        ("base", "FROM scratch\nCOPY busybox /bin/busybox\n"),
+        (
+            "release",
+            "FROM {{ base }}\nRUN [\"/bin/busybox\", \"touch\", \"/release\"]\n",
+        ),
+    ] {
+        std::fs::create_dir_all(kiln.path(&format!("flavors/login/{step}"))).unwrap();
+        std::fs::write(
+            kiln.path(&format!("flavors/login/{step}/Dockerfile")),
+            dockerfile,
+        )
+        .unwrap();
+    }
+    std::fs::write(
+        kiln.path("flavors/login/flavor.kdl"),
+        r#"flavor "login" {
+    step "base" { include "/bin/busybox" as="busybox"; }
+    step "release" { needs "base"; }
+}
+"#,
+    )
+    .unwrap();
+    let docker_config = tempfile::tempdir().unwrap();
+    let run = |args: &[&str], setup: &dyn Fn(&mut assert_cmd::Command)| {
+        let mut cmd = kiln.command();
+        cmd.args(args)
+            .env_remove("KILN_REGISTRY_USER")
+            .env_remove("KILN_REGISTRY_PASSWORD")
+            .env("DOCKER_CONFIG", docker_config.path());
+        setup(&mut cmd);
+        let output = cmd.output().unwrap();
+        let shown = text(&output);
+        assert!(
+            !shown.contains(PASSWORD),
+            "the password is never shown: {shown}"
+        );
+        (output.status.code(), shown)
+    };
+
+    // No credentials at all: a clear error naming the registry and how to log in.
+    let (code, shown) = run(&["push", "--flavor", "login"], &|_| {});
+    assert_eq!(code, Some(1), "{shown}");
+    assert!(shown.contains("kiln::docker::unauthorized"), "{shown}");
+    assert!(
+        shown.contains(&format!("docker login {}", registry.address)),
+        "{shown}"
+    );
+
+    // A wrong password from the environment is refused the same way.
+    let (code, shown) = run(&["push", "--flavor", "login"], &|cmd| {
+        cmd.env("KILN_REGISTRY_USER", "kiln")
+            .env("KILN_REGISTRY_PASSWORD", "wrong-password");
+    });
+    assert_eq!(code, Some(1), "{shown}");
+    assert!(shown.contains("kiln::docker::unauthorized"), "{shown}");
+    assert!(!shown.contains("wrong-password"), "{shown}");
+
+    // `docker login`'s entry in config.json: pushed.
+    use base64::Engine;
+    let auth = base64::engine::general_purpose::STANDARD.encode(format!("kiln:{PASSWORD}"));
+    std::fs::write(
+        docker_config.path().join("config.json"),
+        format!(
+            r#"{{"auths": {{"{}": {{"auth": "{auth}"}}}}}}"#,
+            registry.address
+        ),
+    )
+    .unwrap();
+    let (code, shown) = run(&["push", "--flavor", "login"], &|_| {});
+    assert_eq!(code, Some(0), "{shown}");
+    assert_eq!(shown.matches("+pushed").count(), 2, "{shown}");
+
+    // A credential helper (credsStore): the images come back from the registry.
+    kiln.ok(&["clean", "--all"]);
+    let helpers = tempfile::tempdir().unwrap();
+    let asked = helpers.path().join("asked");
+    let helper = helpers.path().join("docker-credential-kilntest");
+    std::fs::write(
+        &helper,
+        format!(
+            "#!/bin/sh\n[ \"$1\" = get ] || exit 1\nread -r host\necho \"$host\" >> {}\nprintf '{{\"ServerURL\":\"%s\",\"Username\":\"kiln\",\"Secret\":\"{PASSWORD}\"}}' \"$host\"\n",
+            asked.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&helper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::write(
+        docker_config.path().join("config.json"),
+        r#"{"auths": {}, "credsStore": "kilntest"}"#,
+    )
+    .unwrap();
+    let path = std::env::join_paths(
+        std::iter::once(helpers.path().to_path_buf())
+            .chain(std::env::split_paths(&std::env::var_os("PATH").unwrap())),
+    )
+    .unwrap();
+    let before = kiln.jobs();
+    let (code, shown) = run(&["build", "--flavor", "login"], &|cmd| {
+        cmd.env("PATH", &path);
+    });
+    assert_eq!(code, Some(0), "{shown}");
+    let job = kiln
+        .jobs()
+        .into_iter()
+        .find(|j| !before.contains(j))
+        .unwrap();
+    let pulled = common::sandbox::summary(&job);
+    assert_eq!(
+        pulled.values().filter(|r| *r == "registry").count(),
+        2,
+        "{pulled:?}"
+    );
+    let asked = std::fs::read_to_string(&asked).unwrap();
+    assert!(
+        asked.lines().all(|host| host == registry.address) && !asked.is_empty(),
+        "{asked}"
+    );
+
+    // Nothing kiln wrote holds the password.
+    for entry in walk(&kiln.path(".kiln")) {
+        let bytes = std::fs::read(&entry).unwrap();
+        assert!(
+            !String::from_utf8_lossy(&bytes).contains(PASSWORD),
+            "{} holds the password",
+            entry.display()
+        );
+    }
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            files.extend(walk(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files
+}

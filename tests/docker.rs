@@ -45,6 +45,7 @@ async fn builds_an_image_with_labels_and_finds_it() {
     let repo = unique_repository("build");
     let _cleanup = ImageCleanup {
         repositories: vec![repo.clone()],
+        owners: vec![],
     };
     let tag = format!("{repo}:one");
     let mut log = Vec::new();
@@ -86,6 +87,7 @@ async fn a_failing_build_names_the_instruction_and_shows_the_tail() {
     let repo = unique_repository("fail");
     let _cleanup = ImageCleanup {
         repositories: vec![repo.clone()],
+        owners: vec![],
     };
     let mut log = Vec::new();
     let error = daemon
@@ -121,6 +123,7 @@ async fn file_cache_round_trip_and_corrupt_tarball() {
     let repo = unique_repository("file-cache");
     let _cleanup = ImageCleanup {
         repositories: vec![repo.clone()],
+        owners: vec![],
     };
     let tag = format!("{repo}:saved");
     daemon
@@ -190,6 +193,7 @@ async fn registry_push_lookup_and_pull() {
     let remote_repo = format!("{}/{repo}", registry.address);
     let _cleanup = ImageCleanup {
         repositories: vec![repo.clone(), remote_repo.clone()],
+        owners: vec![],
     };
     let local = format!("{repo}:pushed");
     let remote = format!("{remote_repo}:pushed");

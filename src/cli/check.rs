@@ -81,12 +81,6 @@ impl RunArgs {
     }
 }
 
-/// Identifies the workspace in container labels, so two checkouts never share
-/// containers: the first 16 hex digits of the sha256 of its root path.
-pub fn owner(root: &std::path::Path) -> String {
-    crate::hash::sha256_hex(root.as_os_str().as_encoded_bytes())[..16].to_owned()
-}
-
 /// How a run of builds and checks behaves (from `kiln check` or `kiln run`).
 #[derive(Debug, Clone, Default)]
 pub struct RunOptions {
@@ -157,7 +151,7 @@ pub async fn execute(
     let daemon = tiers.daemon.clone();
     let job = JobRecord::create(&workspace.settings.job_dir, command)?;
     let jobs = job_limit(options.jobs, &workspace);
-    let owner = owner(&workspace.root);
+    let owner = crate::check::pool::owner(&workspace.root);
     let workspace = Arc::new(workspace);
     let runner = Arc::new(CheckRunner::new(
         Arc::clone(&workspace),

@@ -40,10 +40,12 @@ pub async fn run(
     let daemon = Daemon::connect().await.map_err(BuildError::from)?;
     // Containers first: an image a container uses cannot be removed.
     if args.all {
-        let containers =
-            crate::check::pool::Pool::remove_all(&daemon, &super::check::owner(&workspace.root))
-                .await
-                .map_err(BuildError::from)?;
+        let containers = crate::check::pool::Pool::remove_all(
+            &daemon,
+            &crate::check::pool::owner(&workspace.root),
+        )
+        .await
+        .map_err(BuildError::from)?;
         if containers > 0 {
             writeln!(
                 out,

@@ -86,7 +86,7 @@ pub async fn run(
     if let Some(root) = root
         && let Ok(daemon) = crate::docker::Daemon::connect().await
         && let Err(e) =
-            crate::check::pool::Pool::remove_all(&daemon, &super::check::owner(&root)).await
+            crate::check::pool::Pool::remove_all(&daemon, &crate::check::pool::owner(&root)).await
     {
         tracing::warn!("{e}");
     }

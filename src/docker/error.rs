@@ -34,6 +34,31 @@ pub enum DockerError {
         reason: String,
     },
 
+    #[error(
+        "{action} `{image}` failed: the registry `{host}` wants a login, or refused the one given"
+    )]
+    #[diagnostic(
+        code(kiln::docker::unauthorized),
+        help(
+            "log in with `docker login {host}` (kiln reads ~/.docker/config.json and its credential helpers), or set KILN_REGISTRY_USER and KILN_REGISTRY_PASSWORD\nthe registry said: {reason}"
+        )
+    )]
+    Unauthorized {
+        action: &'static str,
+        image: String,
+        host: String,
+        reason: String,
+    },
+
+    #[error("cannot read the credentials for the registry `{host}`: {reason}")]
+    #[diagnostic(
+        code(kiln::docker::credentials),
+        help(
+            "fix or remove the entry in the docker config, or set KILN_REGISTRY_USER and KILN_REGISTRY_PASSWORD"
+        )
+    )]
+    Credentials { host: String, reason: String },
+
     #[error("cannot write `{path}`: {reason}")]
     #[diagnostic(code(kiln::docker::io))]
     Io { path: String, reason: String },

@@ -5,6 +5,7 @@ mod archive;
 mod build;
 mod client;
 pub mod container;
+mod credentials;
 mod error;
 mod image;
 pub mod labels;

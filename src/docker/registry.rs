@@ -1,13 +1,12 @@
 //! A registry: asking for an image without pulling it, pulling, pushing. Credentials come
-//! from the environment (KILN_REGISTRY_USER, KILN_REGISTRY_PASSWORD) or
-//! ~/.docker/config.json (`auths`), and are never printed.
+//! from `credentials.rs` and are never printed; a registry that refuses them (or wants
+//! some) is `DockerError::Unauthorized`, with a help line on how to log in.
 
-use base64::Engine;
-use bollard::auth::DockerCredentials;
 use bollard::query_parameters::{CreateImageOptionsBuilder, PushImageOptionsBuilder};
 use futures_util::StreamExt;
 
 use super::client::Daemon;
+use super::credentials::{credentials, registry_host};
 use super::error::{DockerError, is_not_found};
 use super::image::split_reference;
 
@@ -17,17 +16,13 @@ impl Daemon {
     pub async fn registry_has(&self, reference: &str) -> Result<bool, DockerError> {
         match self
             .docker
-            .inspect_registry_image(reference, credentials(reference))
+            .inspect_registry_image(reference, credentials(reference)?)
             .await
         {
             Ok(_) => Ok(true),
             Err(e) if is_not_found(&e) => Ok(false),
             Err(e) if e.to_string().contains("manifest unknown") => Ok(false),
-            Err(e) => Err(DockerError::request(
-                "asking the registry for",
-                reference,
-                e,
-            )),
+            Err(e) => Err(registry_error("asking the registry for", reference, e)),
         }
     }
 
@@ -39,11 +34,11 @@ impl Daemon {
             .build();
         let mut stream = self
             .docker
-            .create_image(Some(options), None, credentials(reference));
+            .create_image(Some(options), None, credentials(reference)?);
         while let Some(item) = stream.next().await {
-            let info = item.map_err(|e| DockerError::request("pulling", reference, e))?;
+            let info = item.map_err(|e| registry_error("pulling", reference, e))?;
             if let Some(message) = info.error_detail.and_then(|d| d.message) {
-                return Err(DockerError::request("pulling", reference, message));
+                return Err(registry_error("pulling", reference, message));
             }
         }
         Ok(())
@@ -54,69 +49,67 @@ impl Daemon {
         let options = PushImageOptionsBuilder::default().tag(tag).build();
         let mut stream = self
             .docker
-            .push_image(repo, Some(options), credentials(reference));
+            .push_image(repo, Some(options), credentials(reference)?);
         while let Some(item) = stream.next().await {
-            let info = item.map_err(|e| DockerError::request("pushing", reference, e))?;
+            let info = item.map_err(|e| registry_error("pushing", reference, e))?;
             if let Some(message) = info.error_detail.and_then(|d| d.message) {
-                return Err(DockerError::request("pushing", reference, message));
+                return Err(registry_error("pushing", reference, message));
             }
         }
         Ok(())
     }
 }
 
-/// The registry host of a reference: the part before the first `/`, when it looks like
-/// a host.
-fn registry_host(reference: &str) -> Option<&str> {
-    let (host, _) = reference.split_once('/')?;
-    (host.contains(['.', ':']) || host == "localhost").then_some(host)
-}
-
-/// Credentials for the registry of `reference`, if any are configured.
-fn credentials(reference: &str) -> Option<DockerCredentials> {
-    let host = registry_host(reference)?;
-    if let (Ok(username), Ok(password)) = (
-        std::env::var("KILN_REGISTRY_USER"),
-        std::env::var("KILN_REGISTRY_PASSWORD"),
-    ) {
-        return Some(DockerCredentials {
-            username: Some(username),
-            password: Some(password),
-            serveraddress: Some(host.to_owned()),
-            ..Default::default()
-        });
+/// A failed registry request: `Unauthorized` when the registry wants a login or refused
+/// the one given, else `Request`.
+fn registry_error(
+    action: &'static str,
+    reference: &str,
+    error: impl std::fmt::Display,
+) -> DockerError {
+    let reason = error.to_string();
+    let lower = reason.to_lowercase();
+    let refused = [
+        "no basic auth credentials",
+        "unauthorized",
+        "authentication required",
+        "status code 401",
+        "denied",
+    ]
+    .iter()
+    .any(|marker| lower.contains(marker));
+    if refused {
+        DockerError::Unauthorized {
+            action,
+            image: reference.to_owned(),
+            host: registry_host(reference).unwrap_or("docker.io").to_owned(),
+            reason,
+        }
+    } else {
+        DockerError::Request {
+            action,
+            image: reference.to_owned(),
+            reason,
+        }
     }
-    let home = std::env::var_os("DOCKER_CONFIG")
-        .map(std::path::PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| std::path::Path::new(&h).join(".docker")))?;
-    let text = std::fs::read_to_string(home.join("config.json")).ok()?;
-    let config: serde_json::Value = serde_json::from_str(&text).ok()?;
-    let auth = config["auths"][host]["auth"].as_str()?;
-    let decoded = base64::engine::general_purpose::STANDARD
-        .decode(auth)
-        .ok()?;
-    let decoded = String::from_utf8(decoded).ok()?;
-    let (username, password) = decoded.split_once(':')?;
-    Some(DockerCredentials {
-        username: Some(username.to_owned()),
-        password: Some(password.to_owned()),
-        serveraddress: Some(host.to_owned()),
-        ..Default::default()
-    })
 }
 
 #[cfg(test)]
 mod tests {
-    use super::registry_host;
+    use super::*;
 
     #[test]
-    fn finds_the_registry_host() {
-        assert_eq!(
-            registry_host("127.0.0.1:5000/kiln:x"),
-            Some("127.0.0.1:5000")
+    fn a_refused_login_is_unauthorized_and_names_the_host() {
+        let error = registry_error(
+            "pushing",
+            "127.0.0.1:5000/kiln:x",
+            "Head \"http://127.0.0.1:5000/v2/kiln/manifests/x\": no basic auth credentials",
         );
-        assert_eq!(registry_host("localhost/kiln:x"), Some("localhost"));
-        assert_eq!(registry_host("kiln:x"), None);
-        assert_eq!(registry_host("team/kiln:x"), None);
+        assert!(
+            matches!(&error, DockerError::Unauthorized { host, .. } if host == "127.0.0.1:5000"),
+            "{error:?}"
+        );
+        let other = registry_error("pushing", "127.0.0.1:5000/kiln:x", "connection refused");
+        assert!(matches!(other, DockerError::Request { .. }), "{other:?}");
     }
 }

@@ -107,29 +107,36 @@ impl Summary {
             .max()
             .unwrap_or(4)
             .max(4);
+        let rows: Vec<[String; 4]> = self
+            .nodes
+            .iter()
+            .map(|row| {
+                let mut result = row.result.clone();
+                if row.saved {
+                    result.push_str(" +saved");
+                }
+                if row.pushed {
+                    result.push_str(" +pushed");
+                }
+                let time = row
+                    .duration_ms
+                    .map(|ms| format_duration(Duration::from_millis(ms)))
+                    .unwrap_or_else(|| "-".to_owned());
+                let image = row.image.clone().unwrap_or_else(|| "-".to_owned());
+                [row.node.clone(), result, time, image]
+            })
+            .collect();
+        let result_width = rows.iter().map(|r| r[1].len()).max().unwrap_or(0).max(6);
         let mut out = String::new();
         let _ = writeln!(
             out,
-            "{:<width$}  {:<9}  {:>7}  image",
+            "{:<width$}  {:<result_width$}  {:>7}  image",
             "node", "result", "time"
         );
-        for row in &self.nodes {
-            let mut result = row.result.clone();
-            if row.saved {
-                result.push_str(" +saved");
-            }
-            if row.pushed {
-                result.push_str(" +pushed");
-            }
-            let time = row
-                .duration_ms
-                .map(|ms| format_duration(Duration::from_millis(ms)))
-                .unwrap_or_else(|| "-".to_owned());
-            let image = row.image.as_deref().unwrap_or("-");
+        for [node, result, time, image] in &rows {
             let _ = writeln!(
                 out,
-                "{:<width$}  {:<9}  {:>7}  {image}",
-                row.node, result, time
+                "{node:<width$}  {result:<result_width$}  {time:>7}  {image}"
             );
         }
         let mut totals = Vec::new();
@@ -194,9 +201,8 @@ mod tests {
         assert_eq!(format_duration(Duration::from_secs(187)), "3m07s");
     }
 
-    #[test]
-    fn table_counts_each_result() {
-        let row = |node: &str, result: &str| Row {
+    fn row(node: &str, result: &str) -> Row {
+        Row {
             node: node.to_owned(),
             result: result.to_owned(),
             image: None,
@@ -208,7 +214,11 @@ mod tests {
             error: None,
             reason: None,
             log: None,
-        };
+        }
+    }
+
+    #[test]
+    fn table_counts_each_result() {
         let summary = Summary {
             format: SUMMARY_FORMAT_VERSION,
             elapsed_ms: 2000,
@@ -225,5 +235,28 @@ mod tests {
             table.ends_with("3 nodes: 2 built, 1 from the daemon in 2.0s\n"),
             "{table}"
         );
+    }
+
+    #[test]
+    fn columns_line_up_whatever_the_result() {
+        let mut pushed = row("slc/base", "daemon");
+        pushed.pushed = true;
+        pushed.image = Some("kiln:slc-base_1".to_owned());
+        let mut built = row("slc/release", "built");
+        built.image = Some("kiln:slc-release_2".to_owned());
+        let summary = Summary {
+            format: SUMMARY_FORMAT_VERSION,
+            elapsed_ms: 2000,
+            cancelled: false,
+            nodes: vec![pushed, built],
+        };
+        let table = summary.table();
+        let columns: Vec<usize> = table
+            .lines()
+            .take(3)
+            .map(|line| line.find("image").or_else(|| line.find("kiln:")).unwrap())
+            .collect();
+        assert_eq!(columns, vec![columns[0]; 3], "{table}");
+        assert!(table.contains("daemon +pushed"), "{table}");
     }
 }

@@ -36,15 +36,18 @@ pub fn unique_repository(test: &str) -> String {
     format!("kiln-test-{clean}-{}-{n}", std::process::id())
 }
 
-/// Removes every image whose reference matches `<repository>` (any tag) when dropped,
-/// even if the test panicked.
+/// Removes the environment containers of `owners` (workspaces, as labelled by kiln) and
+/// every image whose reference matches `<repository>` (any tag) when dropped, even if
+/// the test panicked.
 pub struct ImageCleanup {
     pub repositories: Vec<String>,
+    pub owners: Vec<String>,
 }
 
 impl Drop for ImageCleanup {
     fn drop(&mut self) {
         let repositories = std::mem::take(&mut self.repositories);
+        let owners = std::mem::take(&mut self.owners);
         // A fresh runtime on its own thread: Drop may run inside the test's runtime.
         let _ = std::thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_current_thread()
@@ -55,6 +58,9 @@ impl Drop for ImageCleanup {
                 let Ok(daemon) = Daemon::connect().await else {
                     return;
                 };
+                for owner in owners {
+                    let _ = kiln::check::pool::Pool::remove_all(&daemon, &owner).await;
+                }
                 for repository in repositories {
                     remove_repository(&daemon, &repository).await;
                 }
@@ -97,6 +103,15 @@ pub struct Registry {
 
 impl Registry {
     pub fn start() -> Registry {
+        Registry::start_with(None)
+    }
+
+    /// A registry that wants `user` and `password` (htpasswd, bcrypt) for every request.
+    pub fn start_with_login(user: &str, password: &str) -> Registry {
+        Registry::start_with(Some((user, password)))
+    }
+
+    fn start_with(login: Option<(&str, &str)>) -> Registry {
         let binary = which("docker-registry").unwrap_or_else(|| {
             panic!("this test needs Debian's docker-registry (apt-get install docker-registry); .ci/run installs it")
         });
@@ -104,14 +119,20 @@ impl Registry {
         let port = free_port();
         let address = format!("127.0.0.1:{port}");
         let config = storage.path().join("config.yml");
-        std::fs::write(
-            &config,
-            format!(
-                "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {address}\n",
-                storage.path().join("data").display()
-            ),
-        )
-        .unwrap();
+        let mut settings = format!(
+            "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {address}\n",
+            storage.path().join("data").display()
+        );
+        if let Some((user, password)) = login {
+            let htpasswd = storage.path().join("htpasswd");
+            let hash = bcrypt::hash(password, 5).unwrap();
+            std::fs::write(&htpasswd, format!("{user}:{hash}\n")).unwrap();
+            settings.push_str(&format!(
+                "auth:\n  htpasswd:\n    realm: kiln-test\n    path: {}\n",
+                htpasswd.display()
+            ));
+        }
+        std::fs::write(&config, settings).unwrap();
         let child = Command::new(binary)
             .arg("serve")
             .arg(&config)

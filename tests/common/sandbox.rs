@@ -37,10 +37,14 @@ impl Kiln {
                 &dir.path().join("flavors").join(flavor),
             );
         }
+        let owner = kiln::check::pool::owner(&dir.path().canonicalize().unwrap());
         Kiln {
             dir,
             repository,
-            _cleanup: ImageCleanup { repositories },
+            _cleanup: ImageCleanup {
+                repositories,
+                owners: vec![owner],
+            },
         }
     }
 
