@@ -249,7 +249,8 @@ fn files_written_by_a_check_belong_to_the_user_it_runs_as() {
         std::fs::metadata(kiln.path("data/entities/spring_mass/_data/result.txt")).unwrap();
     assert_eq!((written.uid(), written.gid()), (4321, 4321));
 
-    // A container kept with --keep-env is removed by `kiln clean --all`.
+    // A container kept with --keep-env is removed by `kiln clean` of its flavor (not of
+    // another) or `--all`.
     let (_, kept) = check(
         &kiln,
         &[
@@ -266,6 +267,32 @@ fn files_written_by_a_check_belong_to_the_user_it_runs_as() {
         .to_owned();
     let runtime = tokio::runtime::Runtime::new().unwrap();
     assert!(runtime.block_on(container_exists(&container)));
+    let output = kiln.ok(&["clean", "--flavor", "checkenv-debug"]);
+    let shown = String::from_utf8_lossy(&output.stdout);
+    assert!(!shown.contains("container"), "{shown}");
+    assert!(runtime.block_on(container_exists(&container)));
+    let output = kiln.ok(&["clean", "--flavor", "checkenv"]);
+    let shown = String::from_utf8_lossy(&output.stdout);
+    assert!(shown.contains("1 environment container removed"), "{shown}");
+    assert!(
+        shown.contains(&format!("removed {}:checkenv-release_", kiln.repository)),
+        "{shown}"
+    );
+    assert!(!runtime.block_on(container_exists(&container)));
+    let (_, again) = check(
+        &kiln,
+        &[
+            "--user",
+            "4321:4321",
+            "--keep-env",
+            "--force",
+            "spring_mass",
+        ],
+    );
+    let container = again["spring_mass"]["container"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let output = kiln.ok(&["clean", "--all"]);
     assert!(String::from_utf8_lossy(&output.stdout).contains("1 environment container removed"));
     assert!(!runtime.block_on(container_exists(&container)));

@@ -169,11 +169,27 @@ impl Pool {
 
     /// Removes every environment container of `owner` (for `kiln clean`).
     pub async fn remove_all(daemon: &Daemon, owner: &str) -> Result<usize, DockerError> {
+        Pool::remove_of(daemon, owner, None).await
+    }
+
+    /// Removes the environment containers of `owner` whose image belongs to one of
+    /// `flavors` (all of them when `None`), before `kiln clean` removes those images.
+    pub async fn remove_of(
+        daemon: &Daemon,
+        owner: &str,
+        flavors: Option<&[String]>,
+    ) -> Result<usize, DockerError> {
         let containers = daemon.containers_with_label(labels::OWNER, owner).await?;
+        let mut removed = 0;
         for container in &containers {
+            let flavor = container.labels.get(labels::FLAVOR);
+            if flavors.is_some_and(|f| !flavor.is_some_and(|name| f.contains(name))) {
+                continue;
+            }
             daemon.remove_container(&container.id).await?;
+            removed += 1;
         }
-        Ok(containers.len())
+        Ok(removed)
     }
 }
 

@@ -1,5 +1,6 @@
-//! `kiln clean`: removes the images kiln built for this workspace, found by label. The
-//! file cache and the registry are left alone.
+//! `kiln clean`: removes the images kiln built for this workspace, found by label, and
+//! first the environment containers (kept with `--keep-env`) that use them. The file
+//! cache and the registry are left alone.
 
 use std::io::Write;
 
@@ -39,20 +40,19 @@ pub async fn run(
     };
     let daemon = Daemon::connect().await.map_err(BuildError::from)?;
     // Containers first: an image a container uses cannot be removed.
-    if args.all {
-        let containers = crate::check::pool::Pool::remove_all(
-            &daemon,
-            &crate::check::pool::owner(&workspace.root),
-        )
-        .await
-        .map_err(BuildError::from)?;
-        if containers > 0 {
-            writeln!(
-                out,
-                "{containers} environment container{} removed",
-                if containers == 1 { "" } else { "s" }
-            )?;
-        }
+    let containers = crate::check::pool::Pool::remove_of(
+        &daemon,
+        &crate::check::pool::owner(&workspace.root),
+        flavors.as_deref(),
+    )
+    .await
+    .map_err(BuildError::from)?;
+    if containers > 0 {
+        writeln!(
+            out,
+            "{containers} environment container{} removed",
+            if containers == 1 { "" } else { "s" }
+        )?;
     }
     let removed =
         crate::build::clean::remove_images(&daemon, workspace, flavors.as_deref()).await?;
