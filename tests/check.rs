@@ -251,20 +251,23 @@ fn files_written_by_a_check_belong_to_the_user_it_runs_as() {
 
     // A container kept with --keep-env is removed by `kiln clean` of its flavor (not of
     // another) or `--all`.
-    let (_, kept) = check(
-        &kiln,
-        &[
-            "--user",
-            "4321:4321",
-            "--keep-env",
-            "--force",
-            "spring_mass",
-        ],
-    );
-    let container = kept["spring_mass"]["container"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let kept_container = || {
+        let (_, kept) = check(
+            &kiln,
+            &[
+                "--user",
+                "4321:4321",
+                "--keep-env",
+                "--force",
+                "spring_mass",
+            ],
+        );
+        kept["spring_mass"]["container"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let container = kept_container();
     let runtime = tokio::runtime::Runtime::new().unwrap();
     assert!(runtime.block_on(container_exists(&container)));
     let output = kiln.ok(&["clean", "--flavor", "checkenv-debug"]);
@@ -279,20 +282,7 @@ fn files_written_by_a_check_belong_to_the_user_it_runs_as() {
         "{shown}"
     );
     assert!(!runtime.block_on(container_exists(&container)));
-    let (_, again) = check(
-        &kiln,
-        &[
-            "--user",
-            "4321:4321",
-            "--keep-env",
-            "--force",
-            "spring_mass",
-        ],
-    );
-    let container = again["spring_mass"]["container"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let container = kept_container();
     let output = kiln.ok(&["clean", "--all"]);
     assert!(String::from_utf8_lossy(&output.stdout).contains("1 environment container removed"));
     assert!(!runtime.block_on(container_exists(&container)));
