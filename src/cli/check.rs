@@ -210,10 +210,15 @@ pub async fn execute(
         if !console.quiet {
             let _ = writeln!(err);
         }
+        let width = results
+            .iter()
+            .map(|r| r.check.len() + 1 + r.key.len())
+            .max()
+            .unwrap_or(0);
         for result in &results {
             // -q: only what did not succeed.
             if !console.quiet || result.class != ResultClass::Success {
-                let _ = write!(err, "{}", result_line(result, console, verbose));
+                let _ = write!(err, "{}", result_line(result, width, console, verbose));
             }
         }
     }
@@ -286,9 +291,9 @@ pub async fn execute(
     Ok(())
 }
 
-/// `ok   checkenv/entities/hello  success  0.3s`, and for a failure its output tail (or
-/// all of it with -v) and the path of its log.
-fn result_line(result: &EntityResult, console: Console, verbose: bool) -> String {
+/// `ok   checkenv/entities/hello  success  0.3s` (the entity padded to `width`), and for a
+/// failure its output tail (or all of it with -v) and the path of its log.
+fn result_line(result: &EntityResult, width: usize, console: Console, verbose: bool) -> String {
     let paint = |code: &str, text: &str| {
         if console.color {
             format!("\x1b[{code}m{text}\x1b[0m")
@@ -303,12 +308,11 @@ fn result_line(result: &EntityResult, console: Console, verbose: bool) -> String
     };
     let time = format_duration(std::time::Duration::from_millis(result.runtime_ms));
     let cached = if result.cached { " (cached)" } else { "" };
+    let entity = format!("{}/{}", result.check, result.key);
+    let class = result.class.to_string();
     let mut line = format!(
-        "{} {}/{}  {}  {time}{cached}\n",
+        "{} {entity:<width$}  {class:<12}  {time:>5}{cached}\n",
         paint(color, mark),
-        result.check,
-        result.key,
-        result.class
     );
     if result.class != ResultClass::Success {
         let output = if verbose {
