@@ -249,6 +249,13 @@ fn files_written_by_a_check_belong_to_the_user_it_runs_as() {
         std::fs::metadata(kiln.path("data/entities/spring_mass/_data/result.txt")).unwrap();
     assert_eq!((written.uid(), written.gid()), (4321, 4321));
 
+    // Who runs the check is part of its result's key: the same user gets the cached
+    // result, another user runs it again.
+    let (_, same) = check(&kiln, &["--user", "4321:4321", "spring_mass"]);
+    assert_eq!(cached(&same), BTreeSet::from(["spring_mass".to_owned()]));
+    let (_, other) = check(&kiln, &["--user", "4322:4322", "spring_mass"]);
+    assert_eq!(cached(&other), BTreeSet::new(), "{other:?}");
+
     // A container kept with --keep-env is removed by `kiln clean` of its flavor (not of
     // another) or `--all`.
     let kept_container = || {

@@ -222,3 +222,62 @@ fn quiet_validate_prints_nothing() {
         .success()
         .stdout("");
 }
+
+/// A typo on the command line is a usage error (exit 2) with a suggestion, before
+/// anything is built or run; it never does nothing and succeeds.
+#[test]
+fn mistyped_command_line_values_are_refused_before_anything_runs() {
+    let cases: &[(&[&str], &[&str])] = &[
+        (
+            &["check", "spring_mas"],
+            &[
+                "kiln::cli::unknown_entity",
+                "no entity of the selected checks has the key `spring_mas`",
+                "did you mean `spring_mass`?",
+            ],
+        ),
+        (
+            &["build", "--flavor", "slc", "--force-rebuild-from", "relase"],
+            &[
+                "kiln::plan::unknown_step",
+                "no planned step is named `relase`",
+                "did you mean `release`?",
+            ],
+        ),
+        (
+            &["plan", "--force-rebuild-from", "nope"],
+            &[
+                "kiln::plan::unknown_step",
+                "expected one of the planned steps",
+            ],
+        ),
+        (
+            &["build", "-j", "0"],
+            &["the job limit is between 1 and 1024"],
+        ),
+        (
+            &["check", "--user", "nobody"],
+            &["expected UID or UID:GID as numbers"],
+        ),
+        (
+            &["watch", "sc"],
+            &["kiln::workflow::unknown", "no workflow named `sc`"],
+        ),
+    ];
+    for (args, expected) in cases {
+        let output = kiln()
+            .args(["--color", "never"])
+            .args(*args)
+            .timeout(std::time::Duration::from_secs(60))
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "kiln {args:?}: {stderr}");
+        for text in *expected {
+            assert!(
+                stderr.contains(text),
+                "kiln {args:?} should say {text:?}: {stderr}"
+            );
+        }
+    }
+}

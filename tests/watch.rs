@@ -249,3 +249,41 @@ fn a_storm_of_changes_pauses_watch() {
     );
     assert_eq!(watch.expect("resumed", LONG)["watch"], "resumed");
 }
+
+#[test]
+fn a_config_broken_at_start_is_waited_on() {
+    let kiln = Kiln::new("watch-broken-start", &[], None);
+    std::fs::create_dir_all(kiln.path("flavors/b/one")).unwrap();
+    std::fs::write(
+        kiln.path("flavors/b/one/Dockerfile"),
+        "FROM scratch\nCOPY file.txt /file.txt\n",
+    )
+    .unwrap();
+    std::fs::write(kiln.path("flavors/b/one/file.txt"), "one\n").unwrap();
+    let good = "flavor \"b\" {\n    step \"one\"\n}\n";
+    std::fs::write(
+        kiln.path("flavors/b/flavor.kdl"),
+        good.replace("step \"one\"", "step \"one\" { needs \"zero\"; }"),
+    )
+    .unwrap();
+    std::fs::create_dir_all(kiln.path("workflows")).unwrap();
+    std::fs::write(
+        kiln.path("workflows/dev.kdl"),
+        "workflow \"dev\" {\n    build flavor=\"b\"\n}\n",
+    )
+    .unwrap();
+    let watch = Watch::start(&kiln, "dev");
+    let error = watch.next(LONG);
+    assert_eq!(error["watch"], "config-error", "{error}");
+    assert!(error["errors"].to_string().contains("zero"), "{error}");
+    // Nothing loaded yet, so the fix itself must be seen.
+    std::fs::write(kiln.path("flavors/b/flavor.kdl"), good).unwrap();
+    let started = watch.next(LONG);
+    assert_eq!(started["watch"], "cycle-started", "{started}");
+    assert_eq!(started["cycle"], 1);
+    assert_eq!(
+        started["trigger"],
+        serde_json::json!(["flavors/b/flavor.kdl"])
+    );
+    assert_eq!(watch.expect("cycle-finished", LONG)["ok"], true);
+}

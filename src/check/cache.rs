@@ -1,18 +1,22 @@
 //! The result cache: an entity's result under a key of what determines it — the entity
-//! folder's content hash, the environment image's id and the check's declaration.
+//! folder's content hash, the environment image's id, the check's declaration and the
+//! user the command runs as.
 
 use std::path::{Path, PathBuf};
 
 use super::results::EntityResult;
 
 /// Version of the key's encoding; raised when what goes into a key changes.
-pub const CACHE_KEY_VERSION: u32 = 1;
+pub const CACHE_KEY_VERSION: u32 = 2;
 
-/// sha256 hex of `kiln-result-cache <version>\0<entity hash>\0<image id>\0<declaration>`.
-pub fn cache_key(entity_hash: &str, image_id: &str, declaration: &str) -> String {
+/// sha256 hex of
+/// `kiln-result-cache <version>\0<entity hash>\0<image id>\0<declaration>\0<user>`.
+pub fn cache_key(entity_hash: &str, image_id: &str, declaration: &str, user: &str) -> String {
     crate::hash::sha256_hex(
-        format!("kiln-result-cache {CACHE_KEY_VERSION}\0{entity_hash}\0{image_id}\0{declaration}")
-            .as_bytes(),
+        format!(
+            "kiln-result-cache {CACHE_KEY_VERSION}\0{entity_hash}\0{image_id}\0{declaration}\0{user}"
+        )
+        .as_bytes(),
     )
 }
 
@@ -95,13 +99,17 @@ mod tests {
 
     #[test]
     fn keys_change_with_each_input() {
-        let base = cache_key("e", "i", "d");
-        assert_eq!(base, cache_key("e", "i", "d"));
-        assert_ne!(base, cache_key("e2", "i", "d"));
-        assert_ne!(base, cache_key("e", "i2", "d"));
-        assert_ne!(base, cache_key("e", "i", "d2"));
+        let base = cache_key("e", "i", "d", "u");
+        assert_eq!(base, cache_key("e", "i", "d", "u"));
+        assert_ne!(base, cache_key("e2", "i", "d", "u"));
+        assert_ne!(base, cache_key("e", "i2", "d", "u"));
+        assert_ne!(base, cache_key("e", "i", "d2", "u"));
+        assert_ne!(base, cache_key("e", "i", "d", "1000:1000"));
         // The separator keeps inputs apart: ("ab", "c") is not ("a", "bc").
-        assert_ne!(cache_key("ab", "c", "d"), cache_key("a", "bc", "d"));
+        assert_ne!(
+            cache_key("ab", "c", "d", "u"),
+            cache_key("a", "bc", "d", "u")
+        );
     }
 
     #[test]

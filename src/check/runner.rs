@@ -130,7 +130,8 @@ impl CheckRunner {
                 path: task.entity.folder.display().to_string(),
                 reason: e.to_string(),
             })??;
-        let key = cache_key(&entity_hash, &image_id, &declaration);
+        let user = self.options.user.clone().unwrap_or_else(host_user);
+        let key = cache_key(&entity_hash, &image_id, &declaration, &user);
         if !self.options.force
             && let Some(mut cached) = self.cache.get(&key)
         {
@@ -185,7 +186,7 @@ impl CheckRunner {
                     cmd,
                     env,
                     workdir: check.workdir.as_ref().map(|w| w.value.clone()),
-                    user: Some(self.options.user.clone().unwrap_or_else(host_user)),
+                    user: Some(user),
                 },
                 &mut log,
                 TAIL_LINES,

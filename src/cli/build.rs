@@ -17,7 +17,7 @@ use crate::build::{
 use crate::docker::Daemon;
 use crate::engine::{self, NodeError, Options, Report, RunGraph, Subscriber};
 use crate::model::Workspace;
-use crate::plan::{self, Selection};
+use crate::plan::{self, PlanError, Selection};
 use crate::report::{JobRecord, JsonLines, Summary};
 
 #[derive(Debug, Args, Clone, Default)]
@@ -70,7 +70,7 @@ pub struct BuildArgs {
     #[arg(long)]
     pub push: bool,
     /// At most this many nodes at once (default: kiln.kdl's `jobs`, else the CPUs)
-    #[arg(long, short = 'j', value_name = "N")]
+    #[arg(long, short = 'j', value_name = "N", value_parser = super::values::jobs)]
     pub jobs: Option<usize>,
     /// Let independent branches finish after a failure
     #[arg(long)]
@@ -105,10 +105,25 @@ fn key(node: &plan::Node) -> BuildNode {
 }
 
 /// The nodes forced to build: all with `--force-rebuild`, else the steps named by
-/// `--force-rebuild-from` and everything depending on them.
-fn forced_nodes(graph: &plan::Graph, options: &BuildOptions) -> HashSet<String> {
+/// `--force-rebuild-from` and everything depending on them. A name no planned step has
+/// is an error (a typo would otherwise force nothing, silently).
+fn forced_nodes(graph: &plan::Graph, options: &BuildOptions) -> Result<HashSet<String>, PlanError> {
+    let order = graph.ordered();
+    let mut steps: Vec<&str> = order.iter().map(|&i| graph.dag[i].step.as_str()).collect();
+    steps.sort_unstable();
+    steps.dedup();
+    if let Some(unknown) = options
+        .force_rebuild_from
+        .iter()
+        .find(|s| !steps.contains(&s.as_str()))
+    {
+        return Err(PlanError::UnknownStep {
+            step: unknown.clone(),
+            help: crate::config::suggest_help(unknown, &steps, "planned steps"),
+        });
+    }
     let mut forced = HashSet::new();
-    for index in graph.ordered() {
+    for index in order {
         let node = &graph.dag[index];
         let force = options.force_rebuild
             || options.force_rebuild_from.contains(&node.step)
@@ -120,7 +135,7 @@ fn forced_nodes(graph: &plan::Graph, options: &BuildOptions) -> HashSet<String> 
             forced.insert(node.id());
         }
     }
-    forced
+    Ok(forced)
 }
 
 /// The planned graph as the engine's graph.
@@ -159,7 +174,7 @@ pub async fn plan_nodes(
     tiers: &Tiers,
     options: &BuildOptions,
 ) -> Result<Vec<Planned>, CliError> {
-    let forced = forced_nodes(graph, options);
+    let forced = forced_nodes(graph, options)?;
     let mut hashes: HashMap<String, String> = HashMap::new();
     let mut planned = Vec::new();
     for index in graph.ordered() {
@@ -240,6 +255,7 @@ pub async fn execute(
     console: Console,
 ) -> Result<Report<BuildNode, BuildOutput>, CliError> {
     let options = args.options();
+    let forced = forced_nodes(graph, &options)?;
     let tiers = tiers(&workspace).await?;
     if options.no_build {
         let planned = plan_nodes(&workspace, graph, &tiers, &options).await?;
@@ -257,7 +273,7 @@ pub async fn execute(
     let executor = Arc::new(BuildExecutor {
         workspace: Arc::new(workspace),
         tiers,
-        forced: forced_nodes(graph, &options),
+        forced,
         options,
         job: job.clone(),
     });

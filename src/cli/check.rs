@@ -47,13 +47,13 @@ pub struct RunArgs {
     #[arg(long)]
     pub keep_env: bool,
     /// Run check commands as UID:GID (default: the user running kiln)
-    #[arg(long, value_name = "UID:GID")]
+    #[arg(long, value_name = "UID:GID", value_parser = super::values::user)]
     pub user: Option<String>,
     /// Exit non-zero when an entity is inaccurate, too
     #[arg(long)]
     pub fail_on_inaccurate: bool,
     /// At most this many nodes (builds, checks) at once (default: kiln.kdl's `jobs`, else the CPUs)
-    #[arg(long, short = 'j', value_name = "N")]
+    #[arg(long, short = 'j', value_name = "N", value_parser = super::values::jobs)]
     pub jobs: Option<usize>,
     /// Let independent work finish after a failure
     #[arg(long)]
@@ -110,6 +110,7 @@ pub async fn run(
     if work.checks.is_empty() {
         return Err(CliError::NothingToCheck);
     }
+    unknown_keys(&workspace, &work, &args.keys)?;
     let options = args.run.options(args.keys.clone());
     execute(
         workspace,
@@ -121,6 +122,35 @@ pub async fn run(
         interruptible(),
     )
     .await
+}
+
+/// Fails on the first of `keys` that no entity of the selected checks has, before
+/// anything is built: a typo would otherwise check nothing and succeed. Metadata that
+/// cannot be read is left for the run to report.
+fn unknown_keys(workspace: &Workspace, work: &WorkPlan, keys: &[String]) -> Result<(), CliError> {
+    if keys.is_empty() {
+        return Ok(());
+    }
+    let mut known: Vec<String> = Vec::new();
+    for (flavor, check) in &work.checks {
+        let Some(declaration) = workspace.check(flavor, check) else {
+            continue;
+        };
+        match crate::check::discover(&workspace.root, declaration) {
+            Ok(entities) => known.extend(entities.into_iter().map(|e| e.key)),
+            Err(_) => return Ok(()),
+        }
+    }
+    known.sort();
+    known.dedup();
+    let candidates: Vec<&str> = known.iter().map(String::as_str).collect();
+    match keys.iter().find(|k| !known.contains(k)) {
+        Some(key) => Err(CliError::UnknownEntity {
+            key: key.clone(),
+            help: crate::config::suggest_help(key, &candidates, "entity keys"),
+        }),
+        None => Ok(()),
+    }
 }
 
 /// A token that Ctrl-C trips.

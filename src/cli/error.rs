@@ -74,6 +74,14 @@ pub enum CliError {
     )]
     NothingToCheck,
 
+    #[error("no entity of the selected checks has the key `{key}`")]
+    #[diagnostic(code(kiln::cli::unknown_entity))]
+    UnknownEntity {
+        key: String,
+        #[help]
+        help: String,
+    },
+
     #[error("interrupted: running work was stopped")]
     #[diagnostic(
         code(kiln::cli::interrupted),
@@ -101,6 +109,7 @@ impl CliError {
             | CliError::NoWorkspace { .. }
             | CliError::MissingWorkspace { .. }
             | CliError::NothingToCheck
+            | CliError::UnknownEntity { .. }
             | CliError::Workflow(_) => EXIT_CONFIG,
             CliError::Interrupted => EXIT_INTERRUPTED,
             CliError::Build(_)

@@ -13,6 +13,7 @@ mod progress;
 mod results;
 mod run;
 mod validate;
+mod values;
 mod watch;
 
 use std::path::PathBuf;
@@ -158,16 +159,22 @@ fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
 
 /// Finds and loads the workspace the command works on.
 pub fn load(cli: &Cli) -> Result<Workspace, CliError> {
-    let root = match &cli.workspace {
-        Some(dir) if !dir.is_dir() => return Err(CliError::MissingWorkspace { path: dir.clone() }),
-        Some(dir) => dir.clone(),
-        None => {
-            let start = std::env::current_dir()?;
-            config::find_root(&start).ok_or(CliError::NoWorkspace { start })?
-        }
-    };
+    let root = root(cli)?;
     tracing::debug!("workspace {}", root.display());
     Ok(config::load(&root)?)
+}
+
+/// The workspace folder: `--workspace`, else the nearest one at or above the current
+/// folder.
+pub fn root(cli: &Cli) -> Result<std::path::PathBuf, CliError> {
+    match &cli.workspace {
+        Some(dir) if !dir.is_dir() => Err(CliError::MissingWorkspace { path: dir.clone() }),
+        Some(dir) => Ok(dir.clone()),
+        None => {
+            let start = std::env::current_dir()?;
+            config::find_root(&start).ok_or(CliError::NoWorkspace { start })
+        }
+    }
 }
 
 /// Prints an error to stderr: each configuration error as its own diagnostic, then a

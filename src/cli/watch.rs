@@ -45,7 +45,7 @@ pub struct WatchArgs {
     #[arg(long, value_name = "SECONDS", default_value_t = 10)]
     pub storm_window: u64,
     /// At most this many nodes at once
-    #[arg(long, short = 'j', value_name = "N")]
+    #[arg(long, short = 'j', value_name = "N", value_parser = super::values::jobs)]
     pub jobs: Option<usize>,
     /// One JSON object per line on stdout: watch cycles and node events
     #[arg(long)]
@@ -130,10 +130,27 @@ async fn watch(
     let mut storm = Storm::new(args.storm, Duration::from_secs(args.storm_window));
     let mut trigger: Vec<PathBuf> = Vec::new();
     let mut cycle = 0u64;
+    // Mistakes of the command line (no workspace, an unknown workflow or parameter)
+    // end watch at once; a configuration that does not load is waited on.
+    let workspace_root = super::root(cli)?;
+    if let Err(error) = prepare(cli, args)
+        && !matches!(error, CliError::Config(_))
+    {
+        return Err(error);
+    }
     loop {
         // Load, compile and hash what is there now.
         match prepare(cli, args) {
             Err(error) => {
+                // Until the configuration first loads nothing is watched but the
+                // workspace itself, for the fix.
+                if watched.is_empty()
+                    && debouncer
+                        .watch(&workspace_root, RecursiveMode::Recursive)
+                        .is_ok()
+                {
+                    watched.insert(workspace_root.clone());
+                }
                 let messages = config_messages(&error);
                 say.say("config-error", json!({ "errors": messages }), || {
                     "the configuration has errors; waiting for a fix".to_owned()

@@ -36,4 +36,12 @@ pub enum PlanError {
         #[help]
         help: String,
     },
+
+    #[error("no planned step is named `{step}`")]
+    #[diagnostic(code(kiln::plan::unknown_step))]
+    UnknownStep {
+        step: String,
+        #[help]
+        help: String,
+    },
 }
