@@ -193,6 +193,9 @@ async fn classes_containers_cache_and_replacement() {
         "{shown}"
     );
     assert!(shown.contains("parameters.csv"), "the output tail: {shown}");
+    let output = kiln.ok(&["results", "broken_modle"]);
+    let shown = String::from_utf8_lossy(&output.stdout);
+    assert!(shown.contains("did you mean `broken_model`?"), "{shown}");
     let output = kiln.ok(&["results", "--json"]);
     let all: Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(all.as_array().unwrap().len(), 8);

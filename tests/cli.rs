@@ -260,6 +260,14 @@ fn mistyped_command_line_values_are_refused_before_anything_runs() {
             &["expected UID or UID:GID as numbers"],
         ),
         (
+            &["push", "--flavor", "slc"],
+            &["kiln::cli::no_registry", "`kiln push` needs a registry"],
+        ),
+        (
+            &["export", "--output", "/proc/kiln-test/out"],
+            &["kiln::cli::output_folder", "`/proc/kiln-test/out`"],
+        ),
+        (
             &["watch", "sc"],
             &["kiln::workflow::unknown", "no workflow named `sc`"],
         ),

@@ -151,5 +151,14 @@ fn unknown_workflows_and_parameters_are_usage_errors() {
         .unwrap();
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("did you mean `goal`?"));
+    // A workflow that pushes, in a workspace without a registry.
+    let output = kiln.command().args(["run", "release"]).output().unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("kiln::cli::no_registry")
+            && stderr.contains("a `push` task needs a registry"),
+        "{stderr}"
+    );
     assert!(kiln.jobs().is_empty(), "nothing ran");
 }

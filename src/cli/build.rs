@@ -256,6 +256,15 @@ pub async fn execute(
 ) -> Result<Report<BuildNode, BuildOutput>, CliError> {
     let options = args.options();
     let forced = forced_nodes(graph, &options)?;
+    if options.push && workspace.settings.registry.is_none() {
+        return Err(CliError::NoRegistry {
+            what: if command == "push" {
+                "`kiln push`".to_owned()
+            } else {
+                "`--push`".to_owned()
+            },
+        });
+    }
     let tiers = tiers(&workspace).await?;
     if options.no_build {
         let planned = plan_nodes(&workspace, graph, &tiers, &options).await?;

@@ -176,6 +176,11 @@ pub async fn execute(
     verbose: bool,
     cancel: CancellationToken,
 ) -> Result<(), CliError> {
+    if !work.push.is_empty() && workspace.settings.registry.is_none() {
+        return Err(CliError::NoRegistry {
+            what: "a `push` task".to_owned(),
+        });
+    }
     let WorkGraph { graph, steps } = work_graph(&workspace, work);
     let tiers = tiers(&workspace).await?;
     let daemon = tiers.daemon.clone();

@@ -82,6 +82,24 @@ pub enum CliError {
         help: String,
     },
 
+    #[error("{what} needs a registry, and kiln.kdl names none")]
+    #[diagnostic(
+        code(kiln::cli::no_registry),
+        help(
+            "add `registry \"HOST:PORT/PATH\"` to kiln.kdl at the workspace root (see docs/language.md)"
+        )
+    )]
+    NoRegistry { what: String },
+
+    #[error("cannot use `{}` as the output folder: {reason}", path.display())]
+    #[diagnostic(
+        code(kiln::cli::output_folder),
+        help(
+            "--output names a folder kiln creates if need be; it must be possible to create and write it"
+        )
+    )]
+    OutputFolder { path: PathBuf, reason: String },
+
     #[error("interrupted: running work was stopped")]
     #[diagnostic(
         code(kiln::cli::interrupted),
@@ -110,6 +128,8 @@ impl CliError {
             | CliError::MissingWorkspace { .. }
             | CliError::NothingToCheck
             | CliError::UnknownEntity { .. }
+            | CliError::NoRegistry { .. }
+            | CliError::OutputFolder { .. }
             | CliError::Workflow(_) => EXIT_CONFIG,
             CliError::Interrupted => EXIT_INTERRUPTED,
             CliError::Build(_)

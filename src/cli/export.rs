@@ -52,10 +52,14 @@ pub async fn run(
         .output
         .clone()
         .unwrap_or_else(|| workspace.root.join(DEFAULT_EXPORT_DIR));
+    // The folder first: a bad --output fails before anything is built.
+    std::fs::create_dir_all(&output).map_err(|e| CliError::OutputFolder {
+        path: output.clone(),
+        reason: e.to_string(),
+    })?;
     let graph = plan::build_graph(&workspace, &selection)?;
     let report = build::execute(workspace, &graph, &build_args, "export", console).await?;
     let daemon = Daemon::connect().await.map_err(BuildError::from)?;
-    std::fs::create_dir_all(&output)?;
     for node in targets {
         let image = report
             .iter()

@@ -43,10 +43,21 @@ pub fn run(workspace: &Workspace, args: &ResultsArgs, out: &mut dyn Write) -> Re
     }
     if latest.is_empty() {
         match &args.key {
-            Some(key) => writeln!(
-                out,
-                "no results for `{key}` yet; `kiln check {key}` makes some"
-            )?,
+            Some(key) => {
+                // A typo of a key that has results is more likely than a new entity.
+                let all = history.latest(None).unwrap_or_default();
+                let keys: Vec<&str> = all.iter().map(|l| l.key.as_str()).collect();
+                match crate::config::closest(key, keys) {
+                    Some(near) => writeln!(
+                        out,
+                        "no results for `{key}`; did you mean `{near}`? (`kiln results` lists every key)"
+                    )?,
+                    None => writeln!(
+                        out,
+                        "no results for `{key}` yet; `kiln check {key}` makes some"
+                    )?,
+                }
+            }
             None => writeln!(out, "no results yet; `kiln check` makes some")?,
         }
         return Ok(());
