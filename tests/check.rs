@@ -306,3 +306,48 @@ fn chown_all(path: &Path, uid: u32, gid: u32) {
         }
     }
 }
+
+/// SIGTERM (a `kill`, a CI runner cancelling a job) stops a run as Ctrl-C does: running
+/// checks are cancelled, the environment containers removed, exit code 130.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_terminated_run_removes_its_containers() {
+    let kiln = workspace("check-term");
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("kiln"))
+        .arg("--workspace")
+        .arg(kiln.root())
+        .args(["check", "--flavor", "checkenv", "slow_solver"])
+        .env_remove("RUST_LOG")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // The check has started once its log exists (its container is running).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while !kiln.jobs().iter().any(|job| {
+        job.join("logs/check-checkenv-entities-slow_solver.log")
+            .exists()
+    }) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the check never started"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let daemon = common::docker::daemon().await;
+    let owner = kiln::check::pool::owner(&kiln.root().canonicalize().unwrap());
+    let running = daemon
+        .containers_with_label(kiln::docker::labels::OWNER, &owner)
+        .await
+        .unwrap();
+    assert_eq!(running.len(), 1, "one environment container while it runs");
+
+    // SAFETY: kill only sends a signal to the child's pid.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGTERM) }, 0);
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130), "{status:?}");
+    let left = daemon
+        .containers_with_label(kiln::docker::labels::OWNER, &owner)
+        .await
+        .unwrap();
+    assert!(left.is_empty(), "containers left behind: {left:?}");
+}

@@ -11,15 +11,15 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use tokio::sync::{Mutex, OnceCell};
+
+use crate::docker::{ContainerSpec, Daemon, DockerError, MountSpec, labels};
+
 /// Identifies the workspace in container labels, so two checkouts never share
 /// containers: the first 16 hex digits of the sha256 of its root path.
 pub fn owner(root: &std::path::Path) -> String {
     crate::hash::sha256_hex(root.as_os_str().as_encoded_bytes())[..16].to_owned()
 }
-
-use tokio::sync::{Mutex, OnceCell};
-
-use crate::docker::{ContainerSpec, Daemon, DockerError, MountSpec, labels};
 
 /// What a container is started from.
 #[derive(Debug, Clone)]

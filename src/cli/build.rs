@@ -286,13 +286,7 @@ pub async fn execute(
         options,
         job: job.clone(),
     });
-    let cancel = CancellationToken::new();
-    let on_interrupt = cancel.clone();
-    let interrupt = tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            on_interrupt.cancel();
-        }
-    });
+    let cancel = super::interrupt::interruptible();
     let subscribers = subscribers(&job, args.json, console);
     let report = engine::run(
         run_graph(graph),
@@ -305,7 +299,6 @@ pub async fn execute(
         subscribers,
     )
     .await;
-    interrupt.abort();
     let summary = Summary::from_report(&report);
     if let Err(e) = job.write_json(&job.dir.join("summary.json"), &summary) {
         tracing::warn!("cannot write the summary: {e}");

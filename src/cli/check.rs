@@ -119,7 +119,7 @@ pub async fn run(
         "check",
         console,
         verbose,
-        interruptible(),
+        super::interrupt::interruptible(),
     )
     .await
 }
@@ -151,18 +151,6 @@ fn unknown_keys(workspace: &Workspace, work: &WorkPlan, keys: &[String]) -> Resu
         }),
         None => Ok(()),
     }
-}
-
-/// A token that Ctrl-C trips.
-pub fn interruptible() -> CancellationToken {
-    let cancel = CancellationToken::new();
-    let on_interrupt = cancel.clone();
-    tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            on_interrupt.cancel();
-        }
-    });
-    cancel
 }
 
 /// Runs `work` as one graph, prints what happened, and fails if a node failed or an

@@ -6,6 +6,7 @@ mod clean;
 mod error;
 mod export;
 mod graph;
+mod interrupt;
 mod list;
 mod output;
 mod plan;

@@ -5,7 +5,8 @@ use clap::Args;
 
 use super::CliError;
 use super::build::Console;
-use super::check::{execute, interruptible};
+use super::check::execute;
+use super::interrupt::interruptible;
 use crate::model::Workspace;
 use crate::workflow;
 

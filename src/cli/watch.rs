@@ -18,7 +18,8 @@ use serde_json::json;
 use tokio::sync::mpsc;
 
 use super::build::Console;
-use super::check::{RunOptions, execute, interruptible};
+use super::check::{RunOptions, execute};
+use super::interrupt::interruptible;
 use super::output::render;
 use super::{Cli, CliError};
 use crate::check::CheckOptions;
