@@ -6,7 +6,6 @@ use std::io::Write;
 use std::sync::Arc;
 
 use clap::Args;
-use tokio_util::sync::CancellationToken;
 
 use super::CliError;
 use super::output::render;
