@@ -174,27 +174,50 @@ fn reruns_what_changed_and_survives_a_broken_config() {
     assert_eq!(watch.expect("cycle-finished", LONG)["ok"], true);
 }
 
-#[test]
-fn a_change_during_a_run_cancels_it() {
-    let kiln = Kiln::new("watch-cancel", &[], None);
-    std::fs::create_dir_all(kiln.path("flavors/w/slow")).unwrap();
+/// A workspace with one flavor of one step (its Dockerfile and files given) and a
+/// workflow `dev` that builds it; `flavor_kdl` is the flavor's declaration.
+fn one_step(
+    test: &str,
+    flavor: &str,
+    step: &str,
+    files: &[(&str, &str)],
+    flavor_kdl: &str,
+) -> Kiln {
+    let kiln = Kiln::new(test, &[], None);
+    let dir = kiln.path(&format!("flavors/{flavor}/{step}"));
+    std::fs::create_dir_all(&dir).unwrap();
+    for (name, content) in files {
+        std::fs::write(dir.join(name), content).unwrap();
+    }
     std::fs::write(
-        kiln.path("flavors/w/slow/Dockerfile"),
-        "FROM scratch\nCOPY busybox /bin/busybox\nCOPY input.txt /input.txt\nRUN [\"/bin/busybox\", \"sleep\", \"4\"]\n",
-    )
-    .unwrap();
-    std::fs::write(kiln.path("flavors/w/slow/input.txt"), "v1\n").unwrap();
-    std::fs::write(
-        kiln.path("flavors/w/flavor.kdl"),
-        "flavor \"w\" {\n    step \"slow\" { include \"/bin/busybox\" as=\"busybox\"; }\n}\n",
+        kiln.path(&format!("flavors/{flavor}/flavor.kdl")),
+        flavor_kdl,
     )
     .unwrap();
     std::fs::create_dir_all(kiln.path("workflows")).unwrap();
     std::fs::write(
         kiln.path("workflows/dev.kdl"),
-        "workflow \"dev\" {\n    build flavor=\"w\"\n}\n",
+        format!("workflow \"dev\" {{\n    build flavor=\"{flavor}\"\n}}\n"),
     )
     .unwrap();
+    kiln
+}
+
+#[test]
+fn a_change_during_a_run_cancels_it() {
+    let kiln = one_step(
+        "watch-cancel",
+        "w",
+        "slow",
+        &[
+            (
+                "Dockerfile",
+                "FROM scratch\nCOPY busybox /bin/busybox\nCOPY input.txt /input.txt\nRUN [\"/bin/busybox\", \"sleep\", \"4\"]\n",
+            ),
+            ("input.txt", "v1\n"),
+        ],
+        "flavor \"w\" {\n    step \"slow\" { include \"/bin/busybox\" as=\"busybox\"; }\n}\n",
+    );
     let watch = Watch::start(&kiln, "dev");
     watch.expect("cycle-finished", LONG);
 
@@ -216,25 +239,16 @@ fn a_change_during_a_run_cancels_it() {
 
 #[test]
 fn a_storm_of_changes_pauses_watch() {
-    let kiln = Kiln::new("watch-storm", &[], None);
-    std::fs::create_dir_all(kiln.path("flavors/s/one")).unwrap();
-    std::fs::write(
-        kiln.path("flavors/s/one/Dockerfile"),
-        "FROM scratch\nCOPY file.txt /file.txt\n",
-    )
-    .unwrap();
-    std::fs::write(kiln.path("flavors/s/one/file.txt"), "same\n").unwrap();
-    std::fs::write(
-        kiln.path("flavors/s/flavor.kdl"),
+    let kiln = one_step(
+        "watch-storm",
+        "s",
+        "one",
+        &[
+            ("Dockerfile", "FROM scratch\nCOPY file.txt /file.txt\n"),
+            ("file.txt", "same\n"),
+        ],
         "flavor \"s\" {\n    step \"one\"\n}\n",
-    )
-    .unwrap();
-    std::fs::create_dir_all(kiln.path("workflows")).unwrap();
-    std::fs::write(
-        kiln.path("workflows/dev.kdl"),
-        "workflow \"dev\" {\n    build flavor=\"s\"\n}\n",
-    )
-    .unwrap();
+    );
     let watch = Watch::start_with(&kiln, "dev", &["--storm", "2", "--storm-window", "2"]);
     watch.expect("cycle-finished", LONG);
     // Saves without content changes, each after the debounce: the third is a storm.
@@ -252,26 +266,17 @@ fn a_storm_of_changes_pauses_watch() {
 
 #[test]
 fn a_config_broken_at_start_is_waited_on() {
-    let kiln = Kiln::new("watch-broken-start", &[], None);
-    std::fs::create_dir_all(kiln.path("flavors/b/one")).unwrap();
-    std::fs::write(
-        kiln.path("flavors/b/one/Dockerfile"),
-        "FROM scratch\nCOPY file.txt /file.txt\n",
-    )
-    .unwrap();
-    std::fs::write(kiln.path("flavors/b/one/file.txt"), "one\n").unwrap();
     let good = "flavor \"b\" {\n    step \"one\"\n}\n";
-    std::fs::write(
-        kiln.path("flavors/b/flavor.kdl"),
-        good.replace("step \"one\"", "step \"one\" { needs \"zero\"; }"),
-    )
-    .unwrap();
-    std::fs::create_dir_all(kiln.path("workflows")).unwrap();
-    std::fs::write(
-        kiln.path("workflows/dev.kdl"),
-        "workflow \"dev\" {\n    build flavor=\"b\"\n}\n",
-    )
-    .unwrap();
+    let kiln = one_step(
+        "watch-broken-start",
+        "b",
+        "one",
+        &[
+            ("Dockerfile", "FROM scratch\nCOPY file.txt /file.txt\n"),
+            ("file.txt", "one\n"),
+        ],
+        &good.replace("step \"one\"", "step \"one\" { needs \"zero\"; }"),
+    );
     let watch = Watch::start(&kiln, "dev");
     let error = watch.next(LONG);
     assert_eq!(error["watch"], "config-error", "{error}");
