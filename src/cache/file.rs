@@ -36,6 +36,29 @@ impl Entry {
         self.tarball.is_file() && self.checksum.is_file()
     }
 
+    /// Removes temporary files a killed writer left (`<file>.tmp-<pid>`). Called under
+    /// the lock, so no live writer owns them.
+    fn remove_stale_temps(&self) {
+        let Some(dir) = self.tarball.parent() else {
+            return;
+        };
+        let Ok(listing) = fs::read_dir(dir) else {
+            return;
+        };
+        let prefixes = [&self.tarball, &self.checksum].map(|p| format!("{}.tmp-", file_name(p)));
+        for item in listing.flatten() {
+            let name = item.file_name();
+            let name = name.to_string_lossy();
+            if prefixes
+                .iter()
+                .any(|prefix| name.starts_with(prefix.as_str()))
+            {
+                tracing::debug!("removing {} left by an interrupted save", name);
+                let _ = fs::remove_file(item.path());
+            }
+        }
+    }
+
     fn lock(&self) -> std::io::Result<File> {
         if let Some(dir) = self.lock.parent() {
             fs::create_dir_all(dir)?;
@@ -106,6 +129,7 @@ fn io_error(path: &Path, e: impl std::fmt::Display) -> DockerError {
 pub async fn store(daemon: &Daemon, dir: &Path, image: &str) -> Result<u64, DockerError> {
     let entry = Entry::new(dir, image);
     let _lock = entry.lock().map_err(|e| io_error(&entry.lock, e))?;
+    entry.remove_stale_temps();
     let temp = TempFile(Some(temp_name(&entry.tarball)));
     let temp_path = temp.0.clone().unwrap_or_default();
     let file = File::create(&temp_path).map_err(|e| io_error(&temp_path, e))?;
@@ -185,4 +209,32 @@ fn move_aside(entry: &Entry) -> Option<PathBuf> {
         entry.checksum.with_extension("sha256.corrupt"),
     );
     Some(target)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn temporary_files_of_a_killed_save_are_removed_and_nothing_else() {
+        let dir = tempfile::tempdir().unwrap();
+        let entry = Entry::new(dir.path(), "kiln-test/x:flavor-step_0123");
+        let stale_tar = format!("{}.tmp-4242", file_name(&entry.tarball));
+        let stale_sum = format!("{}.tmp-4242", file_name(&entry.checksum));
+        let other = Entry::new(dir.path(), "kiln-test/x:flavor-other_0123");
+        let others = format!("{}.tmp-4242", file_name(&other.tarball));
+        for name in [&stale_tar, &stale_sum, &others] {
+            fs::write(dir.path().join(name), "half").unwrap();
+        }
+        fs::write(&entry.tarball, "kept").unwrap();
+        fs::write(&entry.checksum, "kept").unwrap();
+        entry.remove_stale_temps();
+        assert!(!dir.path().join(&stale_tar).exists());
+        assert!(!dir.path().join(&stale_sum).exists());
+        assert!(
+            dir.path().join(&others).exists(),
+            "another image's write is not ours"
+        );
+        assert!(entry.present(), "the cached image itself stays");
+    }
 }
