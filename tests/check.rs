@@ -351,3 +351,70 @@ async fn a_terminated_run_removes_its_containers() {
         .unwrap();
     assert!(left.is_empty(), "containers left behind: {left:?}");
 }
+
+/// The classes of each (check, entity) in the newest job record, by `<check>/<key>`.
+fn classes_by_check(kiln: &Kiln) -> BTreeMap<String, (String, bool)> {
+    let job = kiln.jobs().pop().unwrap();
+    let mut out = BTreeMap::new();
+    for dir in std::fs::read_dir(job.join("results")).unwrap() {
+        let file = dir.unwrap().path().join("results.json");
+        let json: Value = serde_json::from_str(&std::fs::read_to_string(file).unwrap()).unwrap();
+        for r in json["results"].as_array().unwrap() {
+            out.insert(
+                format!(
+                    "{}/{}",
+                    r["check"].as_str().unwrap(),
+                    r["key"].as_str().unwrap()
+                ),
+                (
+                    r["class"].as_str().unwrap().to_owned(),
+                    r["cached"].as_bool().unwrap(),
+                ),
+            );
+        }
+    }
+    out
+}
+
+/// Two entities described in one folder, and a check a derived flavor inherits: each
+/// (check, entity) keeps its own cached result (they once shared one, so a failing
+/// entity could come back as another's success).
+#[test]
+fn each_check_and_entity_keeps_its_own_cached_result() {
+    let kiln = workspace("check-own");
+    let file = kiln.path("flavors/checkenv/flavor.kdl");
+    let kdl = std::fs::read_to_string(&file).unwrap();
+    let end = kdl.rfind('}').unwrap();
+    let multi = r#"
+    check "multi" {
+        image "release"
+        entities "data/multi/*.yml" key="key"
+        run "sh" "-c" "test {{ entity.key }} = alpha"
+    }
+"#;
+    std::fs::write(&file, format!("{}{multi}{}", &kdl[..end], &kdl[end..])).unwrap();
+    std::fs::create_dir_all(kiln.path("data/multi")).unwrap();
+    std::fs::write(kiln.path("data/multi/alpha.yml"), "key: alpha\n").unwrap();
+    std::fs::write(kiln.path("data/multi/beta.yml"), "key: beta\n").unwrap();
+
+    for round in ["first", "cached"] {
+        let output = kiln
+            .command()
+            .args(["check", "--check", "multi", "-j", "2"])
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+        let results = classes_by_check(&kiln);
+        let cached = round == "cached";
+        let expected: BTreeMap<String, (String, bool)> = [
+            ("checkenv/multi/alpha", "success"),
+            ("checkenv/multi/beta", "script-error"),
+            ("checkenv-debug/multi/alpha", "success"),
+            ("checkenv-debug/multi/beta", "script-error"),
+        ]
+        .into_iter()
+        .map(|(k, c)| (k.to_owned(), (c.to_owned(), cached)))
+        .collect();
+        assert_eq!(results, expected, "{round} run: {}", text(&output));
+    }
+}

@@ -65,7 +65,7 @@ fn yaml_json_and_kdl_metadata_are_read_and_filtered() {
 }
 
 #[test]
-fn duplicate_keys_name_both_folders() {
+fn duplicate_keys_name_both_metadata_files() {
     let error = entities(&[
         ("data/one/meta.yml", "id: same\ntype: model\n"),
         ("data/two/meta.yml", "id: same\ntype: model\n"),
@@ -73,9 +73,44 @@ fn duplicate_keys_name_both_folders() {
     .unwrap_err();
     assert!(
         matches!(&error, CheckError::DuplicateKey { key, first, second }
-            if key == "same" && first == "data/one" && second == "data/two"),
+            if key == "same" && first == "data/one/meta.yml" && second == "data/two/meta.yml"),
         "{error:?}"
     );
+    // Two metadata files in one folder are told apart.
+    let error = entities(&[
+        ("data/one/meta.yml", "id: same\ntype: model\n"),
+        (
+            "data/one/sub/meta.json",
+            r#"{"id": "same", "type": "model"}"#,
+        ),
+    ])
+    .unwrap_err();
+    assert!(
+        matches!(&error, CheckError::DuplicateKey { first, second, .. }
+            if first == "data/one/meta.yml" && second == "data/one/sub/meta.json"),
+        "{error:?}"
+    );
+}
+
+#[test]
+fn keys_that_would_name_paths_outside_the_job_record_are_refused() {
+    for (key, reason) in [
+        ("/tmp/evil", "path separator"),
+        ("../../outside", "path separator"),
+        ("..", "relative folder"),
+        ("\"\"", "empty"),
+        ("\"a\\u001bb\"", "control character"),
+    ] {
+        let error =
+            entities(&[("data/x/meta.yml", &format!("id: {key}\ntype: model\n"))]).unwrap_err();
+        assert!(
+            matches!(&error, CheckError::BadKey { path, .. } if path == "data/x/meta.yml"),
+            "{key}: {error:?}"
+        );
+        assert!(error.to_string().contains(reason), "{key}: {error}");
+    }
+    let found = entities(&[("data/x/meta.yml", "id: UXMFA-2.v1\ntype: model\n")]).unwrap();
+    assert_eq!(found[0].0, "UXMFA-2.v1");
 }
 
 #[test]

@@ -1,20 +1,42 @@
-//! The result cache: an entity's result under a key of what determines it — the entity
-//! folder's content hash, the environment image's id, the check's declaration and the
-//! user the command runs as.
+//! The result cache: an entity's result under a key of what determines it — which check
+//! and entity it is, the entity folder's content hash, the environment image's id, the
+//! check's declaration and the user the command runs as.
 
 use std::path::{Path, PathBuf};
 
 use super::results::EntityResult;
 
 /// Version of the key's encoding; raised when what goes into a key changes.
-pub const CACHE_KEY_VERSION: u32 = 2;
+pub const CACHE_KEY_VERSION: u32 = 3;
 
-/// sha256 hex of
-/// `kiln-result-cache <version>\0<entity hash>\0<image id>\0<declaration>\0<user>`.
-pub fn cache_key(entity_hash: &str, image_id: &str, declaration: &str, user: &str) -> String {
+/// What a cached result depends on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeyInputs<'a> {
+    /// `<flavor>/<check>`: two checks over the same folders (an inherited check, say)
+    /// keep their own results.
+    pub check: &'a str,
+    /// The entity's key: two metadata files in one folder are two entities.
+    pub entity: &'a str,
+    pub entity_hash: &'a str,
+    pub image_id: &'a str,
+    pub declaration: &'a str,
+    pub user: &'a str,
+}
+
+/// sha256 hex of `kiln-result-cache <version>` and each input, NUL-separated in the
+/// order of [`KeyInputs`]' fields.
+pub fn cache_key(inputs: &KeyInputs<'_>) -> String {
+    let KeyInputs {
+        check,
+        entity,
+        entity_hash,
+        image_id,
+        declaration,
+        user,
+    } = inputs;
     crate::hash::sha256_hex(
         format!(
-            "kiln-result-cache {CACHE_KEY_VERSION}\0{entity_hash}\0{image_id}\0{declaration}\0{user}"
+            "kiln-result-cache {CACHE_KEY_VERSION}\0{check}\0{entity}\0{entity_hash}\0{image_id}\0{declaration}\0{user}"
         )
         .as_bytes(),
     )
@@ -99,16 +121,57 @@ mod tests {
 
     #[test]
     fn keys_change_with_each_input() {
-        let base = cache_key("e", "i", "d", "u");
-        assert_eq!(base, cache_key("e", "i", "d", "u"));
-        assert_ne!(base, cache_key("e2", "i", "d", "u"));
-        assert_ne!(base, cache_key("e", "i2", "d", "u"));
-        assert_ne!(base, cache_key("e", "i", "d2", "u"));
-        assert_ne!(base, cache_key("e", "i", "d", "1000:1000"));
+        let base = KeyInputs {
+            check: "env/models",
+            entity: "alpha",
+            entity_hash: "e",
+            image_id: "i",
+            declaration: "d",
+            user: "u",
+        };
+        let key = cache_key(&base);
+        assert_eq!(key, cache_key(&base.clone()));
+        let changed = [
+            KeyInputs {
+                check: "env-debug/models",
+                ..base
+            },
+            KeyInputs {
+                entity: "beta",
+                ..base
+            },
+            KeyInputs {
+                entity_hash: "e2",
+                ..base
+            },
+            KeyInputs {
+                image_id: "i2",
+                ..base
+            },
+            KeyInputs {
+                declaration: "d2",
+                ..base
+            },
+            KeyInputs {
+                user: "1000:1000",
+                ..base
+            },
+        ];
+        for inputs in changed {
+            assert_ne!(key, cache_key(&inputs), "{inputs:?}");
+        }
         // The separator keeps inputs apart: ("ab", "c") is not ("a", "bc").
         assert_ne!(
-            cache_key("ab", "c", "d", "u"),
-            cache_key("a", "bc", "d", "u")
+            cache_key(&KeyInputs {
+                entity_hash: "ab",
+                image_id: "c",
+                ..base
+            }),
+            cache_key(&KeyInputs {
+                entity_hash: "a",
+                image_id: "bc",
+                ..base
+            })
         );
     }
 

@@ -61,15 +61,22 @@ pub fn discover(root: &Path, check: &Check) -> Result<Vec<Entity>, CheckError> {
                 path: shown.clone(),
                 field: key_field.to_owned(),
             })?;
+        if let Some(reason) = unsafe_key(&key) {
+            return Err(CheckError::BadKey {
+                path: shown,
+                key,
+                reason,
+            });
+        }
         let folder = file.parent().unwrap_or(root).to_owned();
         if let Some(first) = seen.get(&key) {
             return Err(CheckError::DuplicateKey {
                 key,
                 first: display(root, first),
-                second: display(root, &folder),
+                second: shown,
             });
         }
-        seen.insert(key.clone(), folder.clone());
+        seen.insert(key.clone(), file.clone());
         entities.push(Entity {
             key,
             folder,
@@ -79,6 +86,23 @@ pub fn discover(root: &Path, check: &Check) -> Result<Vec<Entity>, CheckError> {
     }
     entities.sort_by(|a, b| a.key.cmp(&b.key));
     Ok(entities)
+}
+
+/// Why `key` cannot name an entity, if it cannot: keys name files and folders in the job
+/// record (logs, artifacts), so a key from a contributed metadata file must not reach
+/// outside them.
+fn unsafe_key(key: &str) -> Option<&'static str> {
+    if key.trim().is_empty() {
+        Some("it is empty")
+    } else if key == "." || key == ".." {
+        Some("it is a relative folder name")
+    } else if key.contains(['/', '\\']) {
+        Some("it contains a path separator")
+    } else if key.chars().any(char::is_control) {
+        Some("it contains a control character")
+    } else {
+        None
+    }
 }
 
 fn walk(

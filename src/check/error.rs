@@ -23,6 +23,19 @@ pub enum CheckError {
     )]
     MissingKey { path: String, field: String },
 
+    #[error("`{path}`: the entity key {key:?} cannot be used: {reason}")]
+    #[diagnostic(
+        code(kiln::check::bad_key),
+        help(
+            "keys name the entity's logs and artifacts in the job record; use a plain name such as `UXMFA` or `lorenz`"
+        )
+    )]
+    BadKey {
+        path: String,
+        key: String,
+        reason: &'static str,
+    },
+
     #[error("two entities have the key `{key}`: `{first}` and `{second}`")]
     #[diagnostic(
         code(kiln::check::duplicate_key),

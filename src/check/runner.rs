@@ -11,7 +11,7 @@ use minijinja::{Environment, UndefinedBehavior, Value};
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
-use super::cache::{ResultCache, cache_key};
+use super::cache::{KeyInputs, ResultCache, cache_key};
 use super::entity::{Entity, discover};
 use super::error::CheckError;
 use super::outcome::classify;
@@ -131,9 +131,19 @@ impl CheckRunner {
                 reason: e.to_string(),
             })??;
         let user = self.options.user.clone().unwrap_or_else(host_user);
-        let key = cache_key(&entity_hash, &image_id, &declaration, &user);
+        let check_id = format!("{}/{}", task.flavor, task.check);
+        let key = cache_key(&KeyInputs {
+            check: &check_id,
+            entity: &task.entity.key,
+            entity_hash: &entity_hash,
+            image_id: &image_id,
+            declaration: &declaration,
+            user: &user,
+        });
         if !self.options.force
             && let Some(mut cached) = self.cache.get(&key)
+            && cached.key == task.entity.key
+            && cached.check == check_id
         {
             cached.cached = true;
             return Ok(cached);
@@ -215,7 +225,7 @@ impl CheckRunner {
         )?;
         let result = EntityResult {
             key: task.entity.key.clone(),
-            check: format!("{}/{}", task.flavor, task.check),
+            check: check_id,
             class,
             exit_code: outcome.exit_code,
             runtime_ms: u64::try_from(outcome.duration.as_millis()).unwrap_or(u64::MAX),
