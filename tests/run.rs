@@ -160,5 +160,24 @@ fn unknown_workflows_and_parameters_are_usage_errors() {
             && stderr.contains("a `push` task needs a registry"),
         "{stderr}"
     );
+    // A check task whose flavor comes from a parameter, set to a flavor without it.
+    std::fs::write(
+        kiln.path("workflows/probe.kdl"),
+        "workflow \"probe\" {\n    param \"fl\"\n    check flavor=\"{{ fl }}\" name=\"entities\"\n}\n",
+    )
+    .unwrap();
+    let output = kiln
+        .command()
+        .args(["run", "probe", "--set", "fl=slc"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("kiln::workflow::no_check")
+            && stderr.contains("matching `slc`")
+            && stderr.contains("`entities`"),
+        "{stderr}"
+    );
     assert!(kiln.jobs().is_empty(), "nothing ran");
 }

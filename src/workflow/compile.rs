@@ -43,13 +43,18 @@ pub fn compile(
                 .extend(targets()?.into_iter().map(|(f, s)| (f, s, dir.clone()))),
             TaskKind::Check { name } => {
                 let name = name.as_ref().map(|n| fill(&n.value, values));
-                for f in plan::flavors(workspace, std::slice::from_ref(&flavor))? {
+                let flavors = plan::flavors(workspace, std::slice::from_ref(&flavor))?;
+                let before = work.checks.len();
+                for f in &flavors {
                     for check in &f.checks {
                         if name.as_ref().is_none_or(|n| n == &check.name.value) {
                             work.checks
                                 .push((f.name.value.clone(), check.name.value.clone()));
                         }
                     }
+                }
+                if work.checks.len() == before {
+                    return Err(no_check(workflow, &flavor, name.as_deref(), &flavors));
                 }
             }
             TaskKind::Clean => {
@@ -72,6 +77,41 @@ pub fn compile(
     work.export.sort();
     work.export.dedup();
     Ok(work)
+}
+
+/// A check task whose flavors (as its parameters made them) have no such check: an
+/// error, not a run that checks nothing and passes.
+fn no_check(
+    workflow: &Workflow,
+    flavor: &str,
+    name: Option<&str>,
+    flavors: &[&crate::model::Flavor],
+) -> WorkflowError {
+    let what = match name {
+        Some(name) => format!("no flavor matching `{flavor}` has a check `{name}`"),
+        None => format!("no flavor matching `{flavor}` has checks"),
+    };
+    let available: Vec<String> = flavors
+        .iter()
+        .flat_map(|f| {
+            f.checks
+                .iter()
+                .map(move |c| format!("`{}` ({})", c.name.value, f.name.value))
+        })
+        .collect();
+    let mut help = if available.is_empty() {
+        "choose a flavor that declares a `check` block".to_owned()
+    } else {
+        format!("checks of the matching flavors: {}", available.join(", "))
+    };
+    if !workflow.params.is_empty() {
+        help.push_str("; the task's flavor and name may come from parameters (--set)");
+    }
+    WorkflowError::NoCheck {
+        workflow: workflow.name.value.clone(),
+        what,
+        help,
+    }
 }
 
 fn dedup<T: Ord>(list: &mut Vec<T>) {

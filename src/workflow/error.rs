@@ -35,6 +35,15 @@ pub enum WorkflowError {
     #[diagnostic(code(kiln::workflow::bad_set), help("write --set goal=release"))]
     BadSet { given: String },
 
+    #[error("the check task of workflow `{workflow}` selects no check: {what}")]
+    #[diagnostic(code(kiln::workflow::no_check))]
+    NoCheck {
+        workflow: String,
+        what: String,
+        #[help]
+        help: String,
+    },
+
     #[error(transparent)]
     #[diagnostic(transparent)]
     Plan(#[from] PlanError),
