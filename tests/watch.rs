@@ -75,6 +75,18 @@ impl Watch {
         }
     }
 
+    /// Sends SIGINT, expects the `stopped` event and returns the exit code.
+    fn interrupt(&mut self) -> Option<i32> {
+        // SAFETY: kill only sends a signal to the child's pid.
+        assert_eq!(
+            unsafe { libc::kill(self.child.id() as i32, libc::SIGINT) },
+            0
+        );
+        let stopped = self.expect("stopped", LONG);
+        assert!(stopped["cycle"].is_u64(), "{stopped}");
+        self.child.wait().unwrap().code()
+    }
+
     /// Asserts that nothing is reported for `quiet`.
     fn silent(&self, quiet: Duration) {
         if let Ok(event) = self.lines.recv_timeout(quiet) {
@@ -237,6 +249,49 @@ fn a_change_during_a_run_cancels_it() {
     assert_eq!(watch.expect("cycle-finished", LONG)["ok"], true);
 }
 
+/// A check that writes into its own entity folder changes its inputs while it runs:
+/// each change cancels the cycle and starts another, and those triggers count toward
+/// a storm too, so watch pauses instead of looping for ever.
+#[test]
+fn a_check_writing_its_own_inputs_pauses_watch() {
+    let kiln = Kiln::new("watch-self", &["checkenv", "checkenv-debug"], None);
+    let file = kiln.path("flavors/checkenv/flavor.kdl");
+    let kdl = std::fs::read_to_string(&file).unwrap();
+    let end = kdl.rfind('}').unwrap();
+    let check = r#"
+    check "loop" {
+        image "release"
+        entities "data/*/metadata.yml" key="key"
+        mount "data" "/data" readonly=#false
+        run "sh" "-c" "cat /proc/uptime > /data/a/stamp.txt; sleep 2"
+    }
+"#;
+    std::fs::write(&file, format!("{}{check}{}", &kdl[..end], &kdl[end..])).unwrap();
+    std::fs::create_dir_all(kiln.path("data/a")).unwrap();
+    std::fs::write(kiln.path("data/a/metadata.yml"), "key: a\n").unwrap();
+    std::fs::create_dir_all(kiln.path("workflows")).unwrap();
+    std::fs::write(
+        kiln.path("workflows/dev.kdl"),
+        "workflow \"dev\" {\n    check flavor=\"checkenv\" name=\"loop\"\n}\n",
+    )
+    .unwrap();
+    let mut watch = Watch::start_with(&kiln, "dev", &["--storm", "2", "--storm-window", "30"]);
+    let paused = watch.expect("paused", LONG);
+    assert_eq!(paused["trigger"], serde_json::json!(["data/a/stamp.txt"]));
+    // Stopped while paused: the event says so, and no container is left.
+    assert_eq!(watch.interrupt(), Some(130));
+    let owner = kiln::check::pool::owner(&kiln.root().canonicalize().unwrap());
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let left = runtime.block_on(async {
+        common::docker::daemon()
+            .await
+            .containers_with_label(kiln::docker::labels::OWNER, &owner)
+            .await
+            .unwrap()
+    });
+    assert!(left.is_empty(), "{left:?}");
+}
+
 #[test]
 fn a_storm_of_changes_pauses_watch() {
     let kiln = one_step(
@@ -277,7 +332,7 @@ fn a_config_broken_at_start_is_waited_on() {
         ],
         &good.replace("step \"one\"", "step \"one\" { needs \"zero\"; }"),
     );
-    let watch = Watch::start(&kiln, "dev");
+    let mut watch = Watch::start(&kiln, "dev");
     let error = watch.next(LONG);
     assert_eq!(error["watch"], "config-error", "{error}");
     assert!(error["errors"].to_string().contains("zero"), "{error}");
@@ -291,4 +346,6 @@ fn a_config_broken_at_start_is_waited_on() {
         serde_json::json!(["flavors/b/flavor.kdl"])
     );
     assert_eq!(watch.expect("cycle-finished", LONG)["ok"], true);
+    // Stopped while waiting for changes: the event says so.
+    assert_eq!(watch.interrupt(), Some(130));
 }

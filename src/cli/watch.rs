@@ -131,6 +131,14 @@ async fn watch(
     let mut storm = Storm::new(args.storm, Duration::from_secs(args.storm_window));
     let mut trigger: Vec<PathBuf> = Vec::new();
     let mut cycle = 0u64;
+    // Set when a change superseded a run: it is the next trigger, without waiting.
+    let mut pending = false;
+    let stopped = |cycle: u64| {
+        say.say("stopped", json!({ "cycle": cycle }), || {
+            "interrupted".to_owned()
+        });
+        Err(CliError::Interrupted)
+    };
     // Mistakes of the command line (no workspace, an unknown workflow or parameter)
     // end watch at once; a configuration that does not load is waited on.
     let workspace_root = super::root(cli)?;
@@ -241,10 +249,7 @@ async fn watch(
                             }
                         };
                         if interrupt.is_cancelled() {
-                            say.say("stopped", json!({ "cycle": cycle }), || {
-                                "interrupted".to_owned()
-                            });
-                            return Err(CliError::Interrupted);
+                            return stopped(cycle);
                         }
                         if !superseded.is_empty() {
                             let files = shown(&root_dir, &superseded);
@@ -259,34 +264,39 @@ async fn watch(
                                 },
                             );
                             trigger = superseded;
-                            continue;
+                            pending = true;
+                        } else {
+                            let ok = outcome.is_ok();
+                            if let Err(error) = &outcome
+                                && !args.json
+                            {
+                                eprint!("{}", render(error, console.color));
+                            }
+                            say.say(
+                                "cycle-finished",
+                                json!({ "cycle": cycle, "ok": ok }),
+                                || {
+                                    format!(
+                                        "cycle {cycle} done{}; waiting for changes",
+                                        if ok { "" } else { " with failures" }
+                                    )
+                                },
+                            );
+                            last = Some(now);
                         }
-                        let ok = outcome.is_ok();
-                        if let Err(error) = &outcome
-                            && !args.json
-                        {
-                            eprint!("{}", render(error, console.color));
-                        }
-                        say.say(
-                            "cycle-finished",
-                            json!({ "cycle": cycle, "ok": ok }),
-                            || {
-                                format!(
-                                    "cycle {cycle} done{}; waiting for changes",
-                                    if ok { "" } else { " with failures" }
-                                )
-                            },
-                        );
-                        last = Some(now);
                     }
                 }
             }
         }
-        // Wait for the next wanted change.
-        trigger = tokio::select! {
-            paths = next_change(&mut events, inputs.as_ref()) => paths,
-            () = interrupt.cancelled() => return Err(CliError::Interrupted),
-        };
+        // Wait for the next wanted change, unless one superseded the run. Both count
+        // toward a storm: a check writing into its own inputs would otherwise cancel
+        // and restart its cycle for ever.
+        if !std::mem::take(&mut pending) {
+            trigger = tokio::select! {
+                paths = next_change(&mut events, inputs.as_ref()) => paths,
+                () = interrupt.cancelled() => return stopped(cycle),
+            };
+        }
         if storm.trigger(Instant::now()) {
             let files = shown(root.as_deref().unwrap_or(Path::new("")), &trigger);
             say.say("paused", json!({ "trigger": files }), || {
@@ -304,7 +314,7 @@ async fn watch(
                         None => return Ok(()),
                     },
                     () = tokio::time::sleep(storm.window()) => break,
-                    () = interrupt.cancelled() => return Err(CliError::Interrupted),
+                    () = interrupt.cancelled() => return stopped(cycle),
                 }
             }
             storm.reset();
