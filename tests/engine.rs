@@ -36,6 +36,8 @@ struct TestNode {
     act: Act,
     /// Milliseconds to sleep before acting.
     delay: u64,
+    /// Runs after failures (a report).
+    finally: bool,
 }
 
 impl TestNode {
@@ -48,6 +50,10 @@ impl Node for TestNode {
     fn id(&self) -> String {
         self.name.clone()
     }
+
+    fn runs_after_failures(&self) -> bool {
+        self.finally
+    }
 }
 
 fn node(name: &str, act: Act) -> TestNode {
@@ -55,6 +61,15 @@ fn node(name: &str, act: Act) -> TestNode {
         name: name.to_owned(),
         act,
         delay: 0,
+        finally: false,
+    }
+}
+
+/// A node that runs after its dependencies whatever they came to.
+fn finally(name: &str) -> TestNode {
+    TestNode {
+        finally: true,
+        ..ok(name)
     }
 }
 
@@ -143,11 +158,16 @@ impl Executor<TestNode> for Fake {
             }));
         }
         let deps: Vec<&str> = ctx.deps.iter().map(|(_, o)| o.as_str()).collect();
-        Ok(Step::Done(if deps.is_empty() {
+        let mut output = if deps.is_empty() {
             node.name.clone()
         } else {
             format!("{}({})", node.name, deps.join(","))
-        }))
+        };
+        if !ctx.unfinished.is_empty() {
+            let ids: Vec<&str> = ctx.unfinished.iter().map(|u| u.id.as_str()).collect();
+            output.push_str(&format!("[not done: {}]", ids.join(",")));
+        }
+        Ok(Step::Done(output))
     }
 }
 
@@ -1068,4 +1088,98 @@ fn a_node_error_keeps_the_diagnostic_that_caused_it() {
     let plain = NodeError::message("exit code 2").with_help("see above");
     assert!(plain.diagnostic_source().is_none());
     assert_eq!(plain.help().unwrap().to_string(), "see above");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_node_that_runs_after_failures_runs_after_a_failed_dependency() {
+    for keep_going in [false, true] {
+        let mut graph = RunGraph::new();
+        let a = graph.add(node("a", Act::Fail));
+        let b = graph.add(node("b", Act::Sleep(50)));
+        let c = graph.add(ok("c"));
+        let r = graph.add(finally("r"));
+        let after = graph.add(ok("after"));
+        graph.depend(c, a).unwrap();
+        for dep in [a, b, c] {
+            graph.depend(r, dep).unwrap();
+        }
+        graph.depend(after, r).unwrap();
+        let options = Options {
+            jobs: 2,
+            keep_going,
+        };
+        let (report, events) = run(graph, options).await;
+        assert!(!report.succeeded());
+        let unfinished = events
+            .iter()
+            .find(|e| e.id == "r" && e.kind == EventKind::Started);
+        assert!(unfinished.is_some(), "keep_going {keep_going}: r started");
+        assert_eq!(
+            output(&report, "r"),
+            "r(b)[not done: a,c]",
+            "keep_going {keep_going}: r sees what succeeded and what did not"
+        );
+        // Its dependents follow the usual rules.
+        let expected = if keep_going { "succeeded" } else { "skipped" };
+        assert_eq!(
+            states(&report).last(),
+            Some(&("after", expected)),
+            "keep_going {keep_going}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn fail_fast_still_runs_a_node_that_runs_after_failures() {
+    // One job: `a` fails before `b` starts; fail-fast skips `b`, and `r` (waiting for
+    // `b`, not for `a`) runs all the same.
+    let mut graph = RunGraph::new();
+    graph.add(node("a", Act::Fail));
+    let b = graph.add(ok("b"));
+    let r = graph.add(finally("r"));
+    graph.depend(r, b).unwrap();
+    let (report, _) = run(graph, options(1)).await;
+    assert_eq!(
+        states(&report),
+        [("a", "failed"), ("b", "skipped"), ("r", "succeeded")]
+    );
+    assert_eq!(output(&report, "r"), "r[not done: b]");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_node_that_runs_after_failures_waits_for_an_expansion() {
+    let mut graph = RunGraph::new();
+    let d = graph.add(expand(
+        "d",
+        vec![(node("x", Act::Fail), vec![]), (ok("y"), vec![])],
+        "j",
+    ));
+    let r = graph.add(finally("r"));
+    graph.depend(r, d).unwrap();
+    let (report, _) = run(
+        graph,
+        Options {
+            jobs: 2,
+            keep_going: true,
+        },
+    )
+    .await;
+    assert_eq!(output(&report, "r"), "r[not done: j]");
+    assert!(report.find("y").unwrap().output().is_some(), "y ran first");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn cancellation_stops_a_node_that_runs_after_failures() {
+    let mut graph = RunGraph::new();
+    let a = graph.add(node("a", Act::WaitCancel));
+    let r = graph.add(finally("r"));
+    graph.depend(r, a).unwrap();
+    let cancel = CancellationToken::new();
+    let trip = cancel.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        trip.cancel();
+    });
+    let (report, _) = run_with(graph, Arc::new(Fake::default()), options(2), cancel, vec![]).await;
+    assert_eq!(states(&report), [("a", "cancelled"), ("r", "cancelled")]);
 }

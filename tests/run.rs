@@ -181,3 +181,58 @@ fn unknown_workflows_and_parameters_are_usage_errors() {
     );
     assert!(kiln.jobs().is_empty(), "nothing ran");
 }
+
+/// A failed build still gets its report, naming what was not done; the report of an
+/// earlier run is replaced, never left to be mistaken for this one.
+#[test]
+fn a_failed_build_still_writes_the_report() {
+    let kiln = Kiln::new("run-report-fail", &["checkenv", "checkenv-debug"], None);
+    std::fs::create_dir_all(kiln.path("data")).unwrap();
+    let dockerfile = kiln.path("flavors/checkenv-debug/release/Dockerfile");
+    let original = std::fs::read_to_string(&dockerfile).unwrap();
+    std::fs::write(
+        &dockerfile,
+        format!("{original}RUN [\"/bin/busybox\", \"false\"]\n"),
+    )
+    .unwrap();
+    std::fs::create_dir_all(kiln.path("workflows")).unwrap();
+    std::fs::write(
+        kiln.path("workflows/images.kdl"),
+        "workflow \"images\" {\n    build flavor=\"checkenv*\"\n    report junit=\"reports/junit.xml\" json=\"reports/run.json\"\n}\n",
+    )
+    .unwrap();
+    std::fs::create_dir_all(kiln.path("reports")).unwrap();
+    std::fs::write(kiln.path("reports/junit.xml"), "an older run's report").unwrap();
+
+    let output = kiln.command().args(["run", "images"]).output().unwrap();
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    let junit = std::fs::read_to_string(kiln.path("reports/junit.xml")).unwrap();
+    assert!(
+        junit.contains("<testcase classname=\"kiln\" name=\"checkenv-debug/release")
+            && junit.contains("type=\"not-done\""),
+        "{junit}"
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(kiln.path("reports/run.json")).unwrap())
+            .unwrap();
+    let not_done: Vec<&str> = json["not_done"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["node"].as_str().unwrap())
+        .collect();
+    assert!(
+        not_done
+            .iter()
+            .any(|n| n.starts_with("checkenv-debug/release")),
+        "{not_done:?}"
+    );
+    assert!(
+        json["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["step"] == "checkenv/release"),
+        "what did succeed is reported too: {json}"
+    );
+}

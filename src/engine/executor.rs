@@ -11,6 +11,14 @@ use super::graph::NodeId;
 pub trait Node: Send + Sync + 'static {
     /// Stable display id, e.g. `slc/release`, used in events and reports.
     fn id(&self) -> String;
+
+    /// Runs once its dependencies finished, whatever their outcome (like `finally`): not
+    /// skipped when one fails or is skipped, and started even after fail-fast stopped
+    /// new work. Only cancellation stops it. A report of the run is such a node; its
+    /// [`RunContext::unfinished`] says which dependencies did not succeed.
+    fn runs_after_failures(&self) -> bool {
+        false
+    }
 }
 
 /// Runs nodes. One executor serves every node of a run, from several tasks at once.
@@ -71,6 +79,19 @@ pub struct RunContext<'a, O> {
     /// Outputs of the direct dependencies that have one, by ascending `NodeId`. An
     /// expanded dependency has none; its join is a dependency too (see [`Expansion`]).
     pub deps: Vec<(NodeId, &'a O)>,
+    /// Direct dependencies that failed, were skipped or cancelled, by ascending
+    /// `NodeId`: always empty, except for a node that [runs after
+    /// failures](Node::runs_after_failures).
+    pub unfinished: Vec<Unfinished>,
+}
+
+/// A dependency that did not succeed, as a node that runs after failures sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unfinished {
+    pub node: NodeId,
+    pub id: String,
+    /// What happened to it: the error, or why it was skipped.
+    pub why: String,
 }
 
 impl<O> RunContext<'_, O> {

@@ -20,7 +20,7 @@ use tokio_util::task::AbortOnDropHandle;
 
 use super::error::NodeError;
 use super::event::{Event, EventKind, SkipReason, Subscriber};
-use super::executor::{Executor, Expansion, Node, RunContext, Step};
+use super::executor::{Executor, Expansion, Node, RunContext, Step, Unfinished};
 use super::graph::{NodeId, RunGraph};
 use super::options::Options;
 use super::report::{NodeReport, NodeState, Report};
@@ -154,7 +154,8 @@ impl<N: Node, E: Executor<N>> Scheduler<N, E> {
             if cancel.is_cancelled() {
                 self.on_cancel();
             }
-            if !self.halted() {
+            // After fail-fast, only nodes that run after failures are still queued.
+            if !self.cancelled {
                 self.start_ready();
             }
             if self.running.is_empty() {
@@ -201,6 +202,23 @@ impl<N: Node, E: Executor<N>> Scheduler<N, E> {
             })
             .collect();
         deps.sort_unstable_by_key(|(d, _)| *d);
+        let mut unfinished: Vec<Unfinished> = self.graph.dependencies[i]
+            .iter()
+            .filter_map(|&d| {
+                let why = match &self.state[d.index()] {
+                    State::Failed(error) => format!("failed: {error}"),
+                    State::Skipped(reason) => format!("skipped: {reason}"),
+                    State::Cancelled => "cancelled".to_owned(),
+                    _ => return None,
+                };
+                Some(Unfinished {
+                    node: d,
+                    id: self.graph.ids[d.index()].clone(),
+                    why,
+                })
+            })
+            .collect();
+        unfinished.sort_unstable_by_key(|u| u.node);
         self.state[i] = State::Running;
         self.started[i] = Some(self.start.elapsed());
         self.emit(node, EventKind::Started);
@@ -212,6 +230,7 @@ impl<N: Node, E: Executor<N>> Scheduler<N, E> {
                 node,
                 cancel,
                 deps: deps.iter().map(|(d, output)| (*d, &**output)).collect(),
+                unfinished,
             };
             executor.run(&value, ctx).await
         });
@@ -283,11 +302,16 @@ impl<N: Node, E: Executor<N>> Scheduler<N, E> {
     /// events in `NodeId` order.
     fn skip_dependents(&mut self, node: NodeId, reason: SkipReason) {
         let mut skipped = Vec::new();
+        // Nodes that run after failures count the edge as finished, once the skips are
+        // told (their events come after their dependencies').
+        let mut finished_edges = Vec::new();
         let mut stack = vec![node];
         while let Some(from) = stack.pop() {
             for k in 0..self.graph.dependents[from.index()].len() {
                 let dependent = self.graph.dependents[from.index()][k];
-                if matches!(self.state[dependent.index()], State::Pending) {
+                if self.runs_after_failures(dependent) {
+                    finished_edges.push(dependent);
+                } else if matches!(self.state[dependent.index()], State::Pending) {
                     self.state[dependent.index()] = State::Skipped(reason.clone());
                     skipped.push(dependent);
                     stack.push(dependent);
@@ -303,6 +327,9 @@ impl<N: Node, E: Executor<N>> Scheduler<N, E> {
                 },
             );
         }
+        for dependent in finished_edges {
+            self.one_less(dependent);
+        }
     }
 
     /// `node` finished successfully (done or expanded): its dependents wait for one
@@ -310,14 +337,29 @@ impl<N: Node, E: Executor<N>> Scheduler<N, E> {
     fn release(&mut self, node: NodeId) {
         for k in 0..self.graph.dependents[node.index()].len() {
             let dependent = self.graph.dependents[node.index()][k];
-            let d = dependent.index();
-            if matches!(self.state[d], State::Pending) {
-                self.waiting[d] = self.waiting[d].saturating_sub(1);
-                if self.waiting[d] == 0 && !self.halted() {
-                    self.queue(dependent);
-                }
+            self.one_less(dependent);
+        }
+    }
+
+    /// One dependency of `node` finished; queues `node` when it was the last one and
+    /// `node` may still start.
+    fn one_less(&mut self, node: NodeId) {
+        let d = node.index();
+        if matches!(self.state[d], State::Pending) {
+            self.waiting[d] = self.waiting[d].saturating_sub(1);
+            let may_start = if self.runs_after_failures(node) {
+                !self.cancelled
+            } else {
+                !self.halted()
+            };
+            if self.waiting[d] == 0 && may_start {
+                self.queue(node);
             }
         }
+    }
+
+    fn runs_after_failures(&self, node: NodeId) -> bool {
+        self.graph.nodes[node.index()].runs_after_failures()
     }
 
     fn queue(&mut self, node: NodeId) {
@@ -334,6 +376,8 @@ impl<N: Node, E: Executor<N>> Scheduler<N, E> {
             }
             let node = NodeId::new(i);
             match self.stopped {
+                // It waits for its dependencies, whatever they come to.
+                Some(_) if !self.cancelled && self.runs_after_failures(node) => {}
                 Some(failed) if !self.cancelled => {
                     let reason = SkipReason::Stopped {
                         failed,
@@ -341,6 +385,12 @@ impl<N: Node, E: Executor<N>> Scheduler<N, E> {
                     };
                     self.state[i] = State::Skipped(reason.clone());
                     self.emit(node, EventKind::Skipped { reason });
+                    for k in 0..self.graph.dependents[i].len() {
+                        let dependent = self.graph.dependents[i][k];
+                        if self.runs_after_failures(dependent) {
+                            self.one_less(dependent);
+                        }
+                    }
                 }
                 _ => {
                     if !self.halted() {

@@ -18,12 +18,21 @@ pub struct BuiltStep {
     pub source: String,
 }
 
+/// Work the report waited for that did not succeed (a failed build, a check whose
+/// environment could not be built): the report still runs and says so.
+#[derive(Debug, Clone, Serialize)]
+pub struct NotDone {
+    pub node: String,
+    pub why: String,
+}
+
 /// Writes the outputs asked for (paths relative to `root`); returns the files written.
 pub fn write_reports(
     root: &Path,
     outputs: &ReportOutputs,
     steps: &[BuiltStep],
     results: &[EntityResult],
+    not_done: &[NotDone],
 ) -> std::io::Result<Vec<PathBuf>> {
     let mut written = Vec::new();
     let mut write = |relative: &Path, text: String| -> std::io::Result<()> {
@@ -38,16 +47,17 @@ pub fn write_reports(
         Ok(())
     };
     if let Some(path) = &outputs.junit {
-        write(path, junit(results))?;
+        write(path, junit(results, not_done))?;
     }
     if let Some(path) = &outputs.html {
-        write(path, html(steps, results))?;
+        write(path, html(steps, results, not_done))?;
     }
     if let Some(path) = &outputs.json {
         let text = serde_json::to_string_pretty(&serde_json::json!({
             "format": 1,
             "steps": steps,
             "results": results,
+            "not_done": not_done,
         }))
         .map_err(std::io::Error::other)?;
         write(path, text + "\n")?;
@@ -56,18 +66,35 @@ pub fn write_reports(
 }
 
 /// JUnit XML: script errors and timeouts are failures; inaccurate results pass with a
-/// note in `system-out`.
-pub fn junit(results: &[EntityResult]) -> String {
+/// note in `system-out`. Work that did not succeed is a failing test case of a suite
+/// `kiln`, so a CI dashboard shows a failed build rather than fewer tests.
+pub fn junit(results: &[EntityResult], not_done: &[NotDone]) -> String {
     let mut checks: Vec<&str> = results.iter().map(|r| r.check.as_str()).collect();
     checks.sort();
     checks.dedup();
-    let failures = results.iter().filter(|r| r.class.is_failure()).count();
+    let failures = results.iter().filter(|r| r.class.is_failure()).count() + not_done.len();
     let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
     let _ = writeln!(
         out,
         "<testsuites name=\"kiln\" tests=\"{}\" failures=\"{failures}\">",
-        results.len()
+        results.len() + not_done.len()
     );
+    if !not_done.is_empty() {
+        let _ = writeln!(
+            out,
+            "  <testsuite name=\"kiln\" tests=\"{0}\" failures=\"{0}\" time=\"0.000\">",
+            not_done.len()
+        );
+        for n in not_done {
+            let _ = writeln!(
+                out,
+                "    <testcase classname=\"kiln\" name=\"{}\" time=\"0.000\"><failure type=\"not-done\" message=\"{}\"></failure></testcase>",
+                xml(&n.node),
+                xml(&n.why)
+            );
+        }
+        out.push_str("  </testsuite>\n");
+    }
     for check in checks {
         let cases: Vec<&EntityResult> = results.iter().filter(|r| r.check == check).collect();
         let failed = cases.iter().filter(|r| r.class.is_failure()).count();
@@ -100,11 +127,10 @@ pub fn junit(results: &[EntityResult]) -> String {
                         out,
                         "<failure type=\"{}\" message=\"{}\">{}</failure>",
                         r.class,
-                        xml(&format!(
-                            "{} (exit code {})",
-                            r.class,
-                            r.exit_code.map_or("none".to_owned(), |c| c.to_string())
-                        )),
+                        xml(&match r.exit_code {
+                            Some(code) => format!("{} (exit code {code})", r.class),
+                            None => r.class.to_string(),
+                        }),
                         xml(&r.output_tail)
                     );
                 }
@@ -117,11 +143,24 @@ pub fn junit(results: &[EntityResult]) -> String {
     out
 }
 
-fn html(steps: &[BuiltStep], results: &[EntityResult]) -> String {
+fn html(steps: &[BuiltStep], results: &[EntityResult], not_done: &[NotDone]) -> String {
     let mut out = String::from(
         "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>kiln report</title>\n<style>body{font-family:sans-serif}td,th{padding:2px 8px;text-align:left}.success{color:#080}.inaccurate{color:#a60}.script-error,.timeout{color:#c00}pre{margin:0}</style></head><body>\n",
     );
-    out.push_str("<h1>kiln report</h1>\n<h2>Images</h2>\n<table><tr><th>step</th><th>from</th><th>image</th></tr>\n");
+    out.push_str("<h1>kiln report</h1>\n");
+    if !not_done.is_empty() {
+        out.push_str("<h2>Not done</h2>\n<table><tr><th>node</th><th>what happened</th></tr>\n");
+        for n in not_done {
+            let _ = writeln!(
+                out,
+                "<tr><td>{}</td><td class=\"script-error\">{}</td></tr>",
+                xml(&n.node),
+                xml(&n.why)
+            );
+        }
+        out.push_str("</table>\n");
+    }
+    out.push_str("<h2>Images</h2>\n<table><tr><th>step</th><th>from</th><th>image</th></tr>\n");
     for s in steps {
         let _ = writeln!(
             out,
@@ -196,10 +235,13 @@ mod tests {
 
     #[test]
     fn junit_marks_failures_and_escapes_output() {
-        let xml = junit(&[
-            result("ok", ResultClass::Success, ""),
-            result("bad", ResultClass::ScriptError, "x < y & \"z\"\u{1}"),
-        ]);
+        let xml = junit(
+            &[
+                result("ok", ResultClass::Success, ""),
+                result("bad", ResultClass::ScriptError, "x < y & \"z\"\u{1}"),
+            ],
+            &[],
+        );
         assert!(
             xml.contains("<testsuites name=\"kiln\" tests=\"2\" failures=\"1\">"),
             "{xml}"
@@ -214,5 +256,34 @@ mod tests {
             xml.contains(">x &lt; y &amp; &quot;z&quot;</failure>"),
             "{xml}"
         );
+        assert!(!xml.contains("<testsuite name=\"kiln\""), "{xml}");
+    }
+
+    #[test]
+    fn work_not_done_is_a_failing_test_case() {
+        let not_done = [NotDone {
+            node: "slc/release:build".to_owned(),
+            why: "failed: RUN false <exit 1>".to_owned(),
+        }];
+        let xml = junit(&[result("ok", ResultClass::Success, "")], &not_done);
+        assert!(
+            xml.contains("<testsuites name=\"kiln\" tests=\"2\" failures=\"1\">"),
+            "{xml}"
+        );
+        assert!(
+            xml.contains("<testcase classname=\"kiln\" name=\"slc/release:build\" time=\"0.000\"><failure type=\"not-done\" message=\"failed: RUN false &lt;exit 1&gt;\">"),
+            "{xml}"
+        );
+        let page = html(&[], &[], &not_done);
+        assert!(page.contains("<h2>Not done</h2>"), "{page}");
+        assert!(page.contains("<td>slc/release:build</td>"), "{page}");
+    }
+
+    #[test]
+    fn a_timeout_has_no_exit_code_in_its_message() {
+        let mut timed_out = result("slow", ResultClass::Timeout, "");
+        timed_out.exit_code = None;
+        let xml = junit(&[timed_out], &[]);
+        assert!(xml.contains("message=\"timeout\""), "{xml}");
     }
 }

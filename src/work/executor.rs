@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use crate::build::{BuildExecutor, BuildNode, BuildOutput};
 use crate::check::CheckRunner;
 use crate::engine::{Executor, Expansion, Node, NodeError, NodeId, RunContext, Step};
-use crate::report::outputs::{BuiltStep, write_reports};
+use crate::report::outputs::{BuiltStep, NotDone, write_reports};
 
 use super::node::{WorkNode, WorkOutput};
 
@@ -116,8 +116,22 @@ impl Executor<WorkNode> for WorkExecutor {
                     }
                 }
                 steps.sort_by(|a, b| a.step.cmp(&b.step));
-                let written = write_reports(&self.build.workspace.root, outputs, &steps, &results)
-                    .map_err(|e| NodeError::message(format!("cannot write the report: {e}")))?;
+                let not_done: Vec<NotDone> = ctx
+                    .unfinished
+                    .iter()
+                    .map(|u| NotDone {
+                        node: u.id.clone(),
+                        why: u.why.clone(),
+                    })
+                    .collect();
+                let written = write_reports(
+                    &self.build.workspace.root,
+                    outputs,
+                    &steps,
+                    &results,
+                    &not_done,
+                )
+                .map_err(|e| NodeError::message(format!("cannot write the report: {e}")))?;
                 let shown: Vec<String> = written
                     .iter()
                     .map(|p| crate::config::display_path(&self.build.workspace.root, p))
@@ -236,6 +250,7 @@ impl WorkExecutor {
                     node: ctx.node,
                     cancel: ctx.cancel.clone(),
                     deps,
+                    unfinished: ctx.unfinished.clone(),
                 },
             )
             .await?;

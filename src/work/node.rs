@@ -48,6 +48,11 @@ impl Node for WorkNode {
             WorkNode::Report(_) => "report".to_owned(),
         }
     }
+
+    /// A report is written however the run went: after a failed build it is needed most.
+    fn runs_after_failures(&self) -> bool {
+        matches!(self, WorkNode::Report(_))
+    }
 }
 
 /// What a node leaves for its dependents and the summary.
