@@ -29,6 +29,7 @@ fn main() {
         context: dir.path().to_owned(),
         includes: vec![],
         ignore: vec![],
+        skip: vec![],
     };
     let context = collect(&spec).expect("collect");
     assert_eq!(context.files.len(), files);

@@ -27,6 +27,7 @@ fn spec(context: &Path) -> ContextSpec {
         context: context.to_owned(),
         includes: vec![],
         ignore: vec![],
+        skip: vec![],
     }
 }
 
@@ -313,6 +314,41 @@ fn ignore_globs_leave_files_out_of_hash_and_tar() {
             .iter()
             .any(|n| n.contains("tmp") || n.contains("pycache"))
     );
+}
+
+/// A context holding the workspace root holds kiln's own folders (job records, the file
+/// cache), which change with every run: they are never part of it, whether they exist
+/// yet or not, and through a symlink neither.
+#[test]
+fn kilns_own_folders_are_never_in_a_context() {
+    let dir = tempfile::tempdir().unwrap();
+    tree(
+        dir.path(),
+        &[
+            ("Dockerfile", "FROM scratch\n"),
+            ("src/main.c", "int main;"),
+        ],
+    );
+    let mut settings = kiln::model::Settings::defaults(dir.path());
+    settings.cache_dir = dir.path().join("cache-elsewhere");
+    let mut s = spec(dir.path());
+    s.skip = settings.own_dirs();
+    let before = hash_of(&s);
+    tree(
+        dir.path(),
+        &[
+            (".kiln/jobs/1-build/events.jsonl", "{}"),
+            (".kiln/results/history/1.json", "[]"),
+            ("cache-elsewhere/kiln_x.tar", "tarball"),
+        ],
+    );
+    std::os::unix::fs::symlink(dir.path().join(".kiln/jobs"), dir.path().join("jobs-link"))
+        .unwrap();
+    let ctx = collect(&s).unwrap();
+    assert_eq!(paths(&ctx), ["Dockerfile", "src/main.c"]);
+    assert_eq!(hash_of(&s), before);
+    // Without the skip list they would count (the test can fail).
+    assert_ne!(hash_of(&spec(dir.path())), before);
 }
 
 #[test]

@@ -1,7 +1,7 @@
 //! Analysis of a step: what goes into its image (the context, the Dockerfile, the args,
 //! the dependencies' hashes) and therefore its hash and image name. Needs no daemon.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::hash::{self, Context, ContextSpec, Manifest, StepInputs};
@@ -32,8 +32,9 @@ pub fn analyze(
     flavor: &str,
     step: &Step,
     dependencies: &[(String, String)],
+    skip: Vec<PathBuf>,
 ) -> Result<Analysis, BuildError> {
-    let spec = ContextSpec::for_step(step);
+    let spec = ContextSpec::for_step(step, skip);
     let context = hash::collect(&spec)?;
     let dockerfile = read(&step.dockerfile.value)?;
     let mut hashed_args = Vec::new();

@@ -140,12 +140,14 @@ impl BuildExecutor {
             images.push((output.analysis.step.clone(), output.analysis.image.clone()));
         }
         let repository = self.workspace.settings.repository.clone();
+        let skip = self.workspace.settings.own_dirs();
         let flavor = node.flavor.clone();
-        let analysis =
-            tokio::task::spawn_blocking(move || analyze(&repository, &flavor, &step, &hashes))
-                .await
-                .map_err(NodeError::message)?
-                .map_err(NodeError::from_diagnostic)?;
+        let analysis = tokio::task::spawn_blocking(move || {
+            analyze(&repository, &flavor, &step, &hashes, skip)
+        })
+        .await
+        .map_err(NodeError::message)?
+        .map_err(NodeError::from_diagnostic)?;
         let stem = JobRecord::stem(&node.flavor, &node.step);
         if let Err(e) = self
             .job

@@ -124,7 +124,8 @@ impl CheckRunner {
         let declaration = declaration(check);
         let folder = task.entity.folder.clone();
         let ignore: Vec<String> = check.artifacts.iter().map(|a| a.value.clone()).collect();
-        let entity_hash = tokio::task::spawn_blocking(move || entity_hash(&folder, ignore))
+        let skip = self.workspace.settings.own_dirs();
+        let entity_hash = tokio::task::spawn_blocking(move || entity_hash(&folder, ignore, skip))
             .await
             .map_err(|e| CheckError::Io {
                 path: task.entity.folder.display().to_string(),
@@ -356,12 +357,17 @@ pub(crate) fn declaration(check: &Check) -> String {
 }
 
 /// The content hash of an entity's folder (paths, contents, exec bits), leaving out the
-/// artifacts a check writes there.
-pub(crate) fn entity_hash(folder: &Path, ignore: Vec<String>) -> Result<String, CheckError> {
+/// artifacts a check writes there and kiln's own folders (`skip`).
+pub(crate) fn entity_hash(
+    folder: &Path,
+    ignore: Vec<String>,
+    skip: Vec<PathBuf>,
+) -> Result<String, CheckError> {
     let context = hash::collect(&ContextSpec {
         context: folder.to_owned(),
         includes: Vec::new(),
         ignore,
+        skip,
     })
     .map_err(|e| CheckError::Io {
         path: folder.display().to_string(),

@@ -194,11 +194,13 @@ pub async fn plan_nodes(
             })
             .collect();
         let repository = workspace.settings.repository.clone();
+        let skip = workspace.settings.own_dirs();
         let flavor_name = node.flavor.clone();
-        let analysis =
-            tokio::task::spawn_blocking(move || analyze(&repository, &flavor_name, &step, &deps))
-                .await
-                .map_err(|e| CliError::Internal(e.to_string()))??;
+        let analysis = tokio::task::spawn_blocking(move || {
+            analyze(&repository, &flavor_name, &step, &deps, skip)
+        })
+        .await
+        .map_err(|e| CliError::Internal(e.to_string()))??;
         let (source, warnings) = tiers
             .locate(
                 &analysis,

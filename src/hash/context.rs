@@ -36,11 +36,15 @@ pub struct ContextSpec {
     pub includes: Vec<(PathBuf, String)>,
     /// Globs of paths inside the context to leave out (see [`ignore`](super::ignore)).
     pub ignore: Vec<String>,
+    /// Folders (absolute, resolved) left out wherever they appear: kiln's own job
+    /// records and caches, which change with every run, when a context holds the
+    /// workspace root.
+    pub skip: Vec<PathBuf>,
 }
 
 impl ContextSpec {
     /// The context of a step as the configuration declares it.
-    pub fn for_step(step: &crate::model::Step) -> Self {
+    pub fn for_step(step: &crate::model::Step, skip: Vec<PathBuf>) -> Self {
         ContextSpec {
             context: step.context.value.clone(),
             includes: step
@@ -49,6 +53,7 @@ impl ContextSpec {
                 .map(|i| (i.source.value.clone(), i.target.value.clone()))
                 .collect(),
             ignore: step.ignore.iter().map(|g| g.value.clone()).collect(),
+            skip,
         }
     }
 }
@@ -149,6 +154,7 @@ fn gather(spec: &ContextSpec) -> Result<BTreeMap<String, Pending>, HashError> {
     let mut files = BTreeMap::new();
     let mut walker = Walker {
         rules: &rules,
+        skip: &spec.skip,
         root: &root,
         scope: Scope::Context,
         include: None,
@@ -161,7 +167,7 @@ fn gather(spec: &ContextSpec) -> Result<BTreeMap<String, Pending>, HashError> {
             target: target.clone(),
         })?;
         let mut found = BTreeMap::new();
-        include(&rules, index, source, &target, &mut found)?;
+        include(&rules, &spec.skip, index, source, &target, &mut found)?;
         for (path, pending) in found {
             if let Some(Pending {
                 include: Some(first),
@@ -193,6 +199,7 @@ fn gather(spec: &ContextSpec) -> Result<BTreeMap<String, Pending>, HashError> {
 /// symlink) placed at `target`.
 fn include(
     rules: &IgnoreRules,
+    skip: &[PathBuf],
     index: usize,
     source: &Path,
     target: &str,
@@ -217,6 +224,7 @@ fn include(
     if meta.is_dir() {
         let mut walker = Walker {
             rules,
+            skip,
             root: &real,
             scope: Scope::Include,
             include: Some(index),
@@ -248,6 +256,8 @@ fn include(
 /// Walks one folder tree (the context folder or an included folder).
 struct Walker<'a> {
     rules: &'a IgnoreRules,
+    /// Resolved folders never entered (kiln's own).
+    skip: &'a [PathBuf],
     /// Symlinks must resolve inside this (canonical) folder.
     root: &'a Path,
     scope: Scope,
@@ -306,6 +316,9 @@ impl Walker<'_> {
         excluded: bool,
         ancestors: &mut Vec<PathBuf>,
     ) -> Result<(), HashError> {
+        if self.skip.iter().any(|dir| real.starts_with(dir)) {
+            return Ok(());
+        }
         if meta.is_dir() {
             if ancestors.contains(&real) {
                 if excluded {
@@ -455,6 +468,7 @@ mod tests {
             context: ctx,
             includes: vec![(dir.path().join("host/tool"), "tool".into())],
             ignore: vec![],
+            skip: vec![],
         };
         let c = collect(&spec).unwrap();
         assert_eq!(paths(&c), ["tool"]);
@@ -476,6 +490,7 @@ mod tests {
                 (dir.path().join("b"), "lib".into()),
             ],
             ignore: vec![],
+            skip: vec![],
         };
         let err = collect(&spec).unwrap_err();
         assert!(
@@ -494,6 +509,7 @@ mod tests {
             context: ctx,
             includes: vec![(dir.path().join("lib"), "lib".into())],
             ignore: vec![],
+            skip: vec![],
         };
         let err = collect(&spec).unwrap_err();
         assert!(
@@ -517,6 +533,7 @@ mod tests {
             context: dir.path().to_owned(),
             includes: vec![(dir.path().join("nope"), "x".into())],
             ignore: vec![],
+            skip: vec![],
         };
         assert!(matches!(
             collect(&spec).unwrap_err(),
@@ -526,6 +543,7 @@ mod tests {
             context: dir.path().to_owned(),
             includes: vec![(dir.path().to_owned(), "../x".into())],
             ignore: vec![],
+            skip: vec![],
         };
         assert!(matches!(
             collect(&spec).unwrap_err(),
@@ -545,6 +563,7 @@ mod tests {
             context: ctx.to_owned(),
             includes: vec![],
             ignore: vec!["*.tmp".into()],
+            skip: vec![],
         };
         assert_eq!(paths(&collect(&spec).unwrap()), ["keep"]);
     }

@@ -1,6 +1,6 @@
 //! Workspace settings from `kiln.kdl`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use super::Spanned;
 
@@ -10,6 +10,8 @@ pub const DEFAULT_REPOSITORY: &str = "kiln";
 pub const DEFAULT_CACHE_DIR: &str = ".kiln/cache";
 /// Job records, relative to the workspace root.
 pub const DEFAULT_JOB_DIR: &str = ".kiln/jobs";
+/// kiln's own state (results, history, result cache), relative to the workspace root.
+pub const STATE_DIR: &str = ".kiln";
 
 /// Workspace-wide settings; every one is optional in `kiln.kdl`.
 #[derive(Debug, Clone)]
@@ -24,6 +26,8 @@ pub struct Settings {
     pub job_dir: PathBuf,
     /// How many nodes run at once; `None` means the number of CPUs.
     pub jobs: Option<usize>,
+    /// kiln's own state folder, `<root>/.kiln` (absolute).
+    pub state_dir: PathBuf,
 }
 
 impl Settings {
@@ -34,6 +38,35 @@ impl Settings {
             cache_dir: root.join(DEFAULT_CACHE_DIR),
             job_dir: root.join(DEFAULT_JOB_DIR),
             jobs: None,
+            state_dir: root.join(STATE_DIR),
+        }
+    }
+
+    /// The folders kiln writes (state, job records, file cache), resolved through
+    /// symlinks as far as they exist: never a build input, never watched.
+    pub fn own_dirs(&self) -> Vec<PathBuf> {
+        [&self.state_dir, &self.job_dir, &self.cache_dir]
+            .into_iter()
+            .map(|dir| resolved(dir))
+            .collect()
+    }
+}
+
+/// `path` with its longest existing ancestor resolved through symlinks (the rest
+/// appended as is), so that a folder compares equal before and after it is created.
+fn resolved(path: &Path) -> PathBuf {
+    let mut missing = Vec::new();
+    let mut current = path;
+    loop {
+        if let Ok(real) = std::fs::canonicalize(current) {
+            return missing.iter().rev().fold(real, |p, part| p.join(part));
+        }
+        match (current.parent(), current.file_name()) {
+            (Some(parent), Some(name)) => {
+                missing.push(name.to_owned());
+                current = parent;
+            }
+            _ => return path.to_owned(),
         }
     }
 }

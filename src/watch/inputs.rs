@@ -78,13 +78,16 @@ impl Inputs {
         roots.retain(|r| r.exists());
         Self {
             roots,
-            ignored_dirs: vec![
+            ignored_dirs: [
                 workspace.settings.job_dir.clone(),
                 workspace.settings.cache_dir.clone(),
-                root.join(".kiln"),
+                workspace.settings.state_dir.clone(),
                 root.join(".git"),
                 root.join("target"),
-            ],
+            ]
+            .into_iter()
+            .chain(workspace.settings.own_dirs())
+            .collect(),
             ignored: globs.build().unwrap_or_else(|_| GlobSet::empty()),
         }
     }

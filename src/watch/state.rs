@@ -37,7 +37,13 @@ pub fn state(workspace: &Workspace, work: &WorkPlan) -> State {
             .and_then(|f| f.step(&node.step))
         {
             Some(step) => {
-                match analyze(&workspace.settings.repository, &node.flavor, step, &deps) {
+                match analyze(
+                    &workspace.settings.repository,
+                    &node.flavor,
+                    step,
+                    &deps,
+                    workspace.settings.own_dirs(),
+                ) {
                     Ok(analysis) => analysis.hash,
                     Err(e) => format!("error: {e}"),
                 }
@@ -56,7 +62,7 @@ pub fn state(workspace: &Workspace, work: &WorkPlan) -> State {
             Ok(entities) => {
                 for entity in entities {
                     let ignore = declared.artifacts.iter().map(|a| a.value.clone()).collect();
-                    let hash = entity_hash(&entity.folder, ignore)
+                    let hash = entity_hash(&entity.folder, ignore, workspace.settings.own_dirs())
                         .unwrap_or_else(|e| format!("error: {e}"));
                     let environment = environment_of(flavor, declared, &entity);
                     state.insert(
