@@ -589,3 +589,87 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     files
 }
+
+/// Starts `kiln ARGS` in the workspace, waits until a temporary file shows up in
+/// `watched`, interrupts it, and returns its exit code.
+fn interrupt_when_writing(kiln: &Kiln, args: &[&str], watched: &std::path::Path) -> Option<i32> {
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("kiln"))
+        .arg("--workspace")
+        .arg(kiln.root())
+        .args(args)
+        .env_remove("RUST_LOG")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(180);
+    loop {
+        let writing = std::fs::read_dir(watched)
+            .map(|dir| {
+                dir.flatten()
+                    .any(|e| e.file_name().to_string_lossy().contains(".tmp-"))
+            })
+            .unwrap_or(false);
+        if writing {
+            break;
+        }
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "{args:?} ended before writing"
+        );
+        assert!(std::time::Instant::now() < deadline, "{args:?} never wrote");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    // SAFETY: kill only sends a signal to the child's pid.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGINT) }, 0);
+    child.wait().unwrap().code()
+}
+
+/// Interrupted while writing an export archive or a file-cache tarball, kiln stops
+/// (exit 130) and leaves neither a half-written file nor a finished one behind.
+#[test]
+fn an_interrupted_export_or_save_leaves_nothing_half_written() {
+    let kiln = Kiln::new("interrupt-write", &[], None);
+    let step = kiln.path("flavors/big/release");
+    std::fs::create_dir_all(&step).unwrap();
+    std::fs::write(
+        kiln.path("flavors/big/flavor.kdl"),
+        "flavor \"big\" {\n    step \"release\"\n}\n",
+    )
+    .unwrap();
+    std::fs::write(step.join("Dockerfile"), "FROM scratch\nCOPY blob /blob\n").unwrap();
+    // Incompressible, so that writing it takes a moment.
+    let mut blob = vec![0u8; 64 << 20];
+    let mut state = 0x9E37_79B9_7F4A_7C15u64;
+    for chunk in blob.chunks_mut(8) {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        chunk.copy_from_slice(&state.to_le_bytes()[..chunk.len()]);
+    }
+    std::fs::write(step.join("blob"), blob).unwrap();
+    let output = kiln.command().args(["build"]).output().unwrap();
+    assert!(output.status.success(), "{}", text(&output));
+
+    let exports = kiln.path("exports");
+    let code = interrupt_when_writing(
+        &kiln,
+        &["export", "--output", exports.to_str().unwrap()],
+        &exports,
+    );
+    assert_eq!(code, Some(130));
+    let left: Vec<_> = std::fs::read_dir(&exports).unwrap().flatten().collect();
+    assert!(left.is_empty(), "{left:?}");
+
+    let cache = kiln.path(".kiln/cache");
+    std::fs::create_dir_all(&cache).unwrap();
+    let code = interrupt_when_writing(&kiln, &["save"], &cache);
+    assert_eq!(code, Some(130));
+    let left: Vec<String> = std::fs::read_dir(&cache)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|name| !name.ends_with(".lock"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+}

@@ -7,6 +7,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use tokio_util::sync::CancellationToken;
 
 use crate::engine::{Executor, Expansion, Node, NodeError, RunContext, Step};
 use crate::model::Workspace;
@@ -163,7 +164,7 @@ impl BuildExecutor {
         let analysis = Arc::new(analysis);
         if source == Source::Daemon {
             return self
-                .finish(node, analysis, source, warnings)
+                .finish(node, analysis, source, warnings, &ctx.cancel)
                 .await
                 .map(Step::Done);
         }
@@ -205,25 +206,34 @@ impl BuildExecutor {
             ),
             description: step.description.clone(),
         };
-        let (source, more) = self
-            .tiers
-            .obtain(
-                &obtain.analysis,
-                obtain.source,
-                &obtain.images,
-                self.options.no_build,
-                &paths,
-                &ctx.cancel,
-            )
-            .await
-            .map_err(|e| match e {
-                BuildError::Docker(_) => NodeError::from_diagnostic(e).with_log(&paths.log),
-                other => NodeError::from_diagnostic(other),
-            })?;
+        let obtained = self.tiers.obtain(
+            &obtain.analysis,
+            obtain.source,
+            &obtain.images,
+            self.options.no_build,
+            &paths,
+            &ctx.cancel,
+        );
+        // A load or pull of a large image stops on an interrupt too (a build does by
+        // itself, with the token).
+        let obtained = tokio::select! {
+            obtained = obtained => obtained,
+            () = ctx.cancel.cancelled() => return Err(NodeError::message("cancelled")),
+        };
+        let (source, more) = obtained.map_err(|e| match e {
+            BuildError::Docker(_) => NodeError::from_diagnostic(e).with_log(&paths.log),
+            other => NodeError::from_diagnostic(other),
+        })?;
         let mut warnings = obtain.warnings.clone();
         warnings.extend(more);
-        self.finish(node, Arc::clone(&obtain.analysis), source, warnings)
-            .await
+        self.finish(
+            node,
+            Arc::clone(&obtain.analysis),
+            source,
+            warnings,
+            &ctx.cancel,
+        )
+        .await
     }
 
     /// Saves and pushes the image if asked; the step's output.
@@ -233,12 +243,11 @@ impl BuildExecutor {
         analysis: Arc<Analysis>,
         source: Source,
         mut warnings: Warnings,
+        cancel: &CancellationToken,
     ) -> Result<BuildOutput, NodeError> {
         let saved = if self.options.save {
-            self.tiers
-                .save(&analysis)
-                .await
-                .map_err(NodeError::from_diagnostic)?
+            // Interrupted, the save is dropped: its temporary file goes with it.
+            until_cancelled(cancel, self.tiers.save(&analysis)).await?
         } else {
             false
         };
@@ -247,11 +256,7 @@ impl BuildExecutor {
             if self.tiers.registry.is_none() {
                 warnings.push("--push: kiln.kdl names no registry".to_owned());
             } else {
-                pushed = self
-                    .tiers
-                    .push(&analysis)
-                    .await
-                    .map_err(NodeError::from_diagnostic)?;
+                pushed = until_cancelled(cancel, self.tiers.push(&analysis)).await?;
             }
         }
         for warning in &warnings {
@@ -264,5 +269,19 @@ impl BuildExecutor {
             pushed,
             warnings,
         })
+    }
+}
+
+/// `work`'s result, or an error as soon as `cancel` trips (`work` is dropped then).
+async fn until_cancelled<T>(
+    cancel: &CancellationToken,
+    work: impl std::future::Future<Output = Result<T, BuildError>>,
+) -> Result<T, NodeError> {
+    if cancel.is_cancelled() {
+        return Err(NodeError::message("cancelled"));
+    }
+    tokio::select! {
+        result = work => result.map_err(NodeError::from_diagnostic),
+        () = cancel.cancelled() => Err(NodeError::message("cancelled")),
     }
 }

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use flate2::Compression;
 use flate2::write::GzEncoder;
 
+use crate::cache::file::TempFile;
 use crate::docker::{Daemon, split_reference};
 use crate::hash::HashingWriter;
 
@@ -33,6 +34,8 @@ pub async fn export(
     let name = format!("{tag}.tar.gz");
     let archive = dir.join(&name);
     let temp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
+    // Removes the temporary file on every way out, a dropped (interrupted) export too.
+    let guard = TempFile::new(temp.clone());
     let io = |e: std::io::Error| BuildError::Io {
         path: archive.display().to_string(),
         reason: e.to_string(),
@@ -51,6 +54,7 @@ pub async fn export(
             .sync_all()
             .map_err(io)?;
         std::fs::rename(&temp, &archive).map_err(io)?;
+        guard.keep();
         std::fs::write(
             dir.join(format!("{name}.sha256")),
             format!("{sha256}  {name}\n"),
@@ -66,9 +70,6 @@ pub async fn export(
             archive,
             sha256,
         }),
-        Err(e) => {
-            let _ = std::fs::remove_file(&temp);
-            Err(e)
-        }
+        Err(e) => Err(e),
     }
 }

@@ -86,8 +86,19 @@ pub enum Lookup {
     },
 }
 
-/// Removes a temporary file unless it was kept.
-struct TempFile(Option<PathBuf>);
+/// Removes a temporary file when dropped, unless it was kept (renamed into place).
+pub(crate) struct TempFile(Option<PathBuf>);
+
+impl TempFile {
+    pub(crate) fn new(path: PathBuf) -> Self {
+        Self(Some(path))
+    }
+
+    /// The file was renamed into place: nothing to remove.
+    pub(crate) fn keep(mut self) {
+        self.0 = None;
+    }
+}
 
 impl Drop for TempFile {
     fn drop(&mut self) {

@@ -18,6 +18,7 @@ use crate::engine::{self, NodeError, Options, Report, RunGraph, Subscriber};
 use crate::model::Workspace;
 use crate::plan::{self, PlanError, Selection};
 use crate::report::{JobRecord, JsonLines, Summary};
+use tokio_util::sync::CancellationToken;
 
 #[derive(Debug, Args, Clone, Default)]
 pub struct SelectArgs {
@@ -242,18 +243,21 @@ pub async fn run(
     console: Console,
 ) -> Result<(), CliError> {
     let graph = plan::build_graph(&workspace, &args.select.selection())?;
-    execute(workspace, &graph, args, command, console)
+    let cancel = super::interrupt::interruptible();
+    execute(workspace, &graph, args, command, console, cancel)
         .await
         .map(|_| ())
 }
 
-/// Runs `graph`; the report is returned only when every node succeeded.
+/// Runs `graph` until done or `cancel` (the interrupt) trips; the report is returned
+/// only when every node succeeded.
 pub async fn execute(
     workspace: Workspace,
     graph: &plan::Graph,
     args: &BuildArgs,
     command: &str,
     console: Console,
+    cancel: CancellationToken,
 ) -> Result<Report<BuildNode, BuildOutput>, CliError> {
     let options = args.options();
     let forced = forced_nodes(graph, &options)?;
@@ -287,7 +291,6 @@ pub async fn execute(
         options,
         job: job.clone(),
     });
-    let cancel = super::interrupt::interruptible();
     let subscribers = subscribers(&job, args.json, console);
     let report = engine::run(
         run_graph(graph),

@@ -58,7 +58,16 @@ pub async fn run(
         reason: e.to_string(),
     })?;
     let graph = plan::build_graph(&workspace, &selection)?;
-    let report = build::execute(workspace, &graph, &build_args, "export", console).await?;
+    let cancel = super::interrupt::interruptible();
+    let report = build::execute(
+        workspace,
+        &graph,
+        &build_args,
+        "export",
+        console,
+        cancel.clone(),
+    )
+    .await?;
     let daemon = Daemon::connect().await.map_err(BuildError::from)?;
     for node in targets {
         let image = report
@@ -67,7 +76,11 @@ pub async fn run(
             .find(|o| format!("{}/{}", o.analysis.flavor, o.analysis.step) == node)
             .map(|o| o.analysis.image.clone())
             .ok_or_else(|| CliError::Internal(format!("{node} succeeded without an image")))?;
-        let exported = crate::build::export::export(&daemon, &node, &image, &output).await?;
+        // Interrupted: the half-written archive is removed as the export is dropped.
+        let exported = tokio::select! {
+            exported = crate::build::export::export(&daemon, &node, &image, &output) => exported?,
+            () = cancel.cancelled() => return Err(CliError::Interrupted),
+        };
         if build_args.json {
             let line =
                 serde_json::to_string(&exported).map_err(|e| CliError::Internal(e.to_string()))?;
