@@ -673,3 +673,59 @@ fn an_interrupted_export_or_save_leaves_nothing_half_written() {
         .collect();
     assert!(left.is_empty(), "{left:?}");
 }
+
+/// An image that cannot be removed (a container kiln does not own uses it) is not a
+/// success: `kiln clean` says so and exits 1; the next clean, once it is free, removes it.
+#[test]
+fn clean_fails_when_an_image_cannot_be_removed() {
+    let kiln = Kiln::new("clean-busy", &["checkenv", "checkenv-debug"], None);
+    std::fs::create_dir_all(kiln.path("data")).unwrap();
+    kiln.build(&["build", "--flavor", "checkenv"]);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let daemon = runtime.block_on(common::docker::daemon());
+    let release = runtime
+        .block_on(daemon.images_with_label(kiln::docker::labels::MANAGED, "true"))
+        .unwrap()
+        .into_iter()
+        .flat_map(|i| i.tags)
+        .find(|t| t.starts_with(&format!("{}:checkenv-release_", kiln.repository)))
+        .expect("the release image");
+    let container = runtime
+        .block_on(daemon.start_container(&kiln::docker::ContainerSpec {
+            image: release.clone(),
+            name: None,
+            labels: std::collections::HashMap::from([(
+                "io.kiln.test".to_owned(),
+                kiln.repository.clone(),
+            )]),
+            mounts: vec![],
+            env: vec![],
+        }))
+        .unwrap();
+
+    let output = kiln
+        .command()
+        .args(["clean", "--flavor", "checkenv"])
+        .output()
+        .unwrap();
+    runtime
+        .block_on(daemon.remove_container(&container))
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    assert!(
+        text(&output).contains("kiln::cli::clean_incomplete"),
+        "{}",
+        text(&output)
+    );
+    let output = kiln
+        .command()
+        .args(["clean", "--flavor", "checkenv"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    assert!(
+        text(&output).contains(&format!("removed {release}")),
+        "{}",
+        text(&output)
+    );
+}

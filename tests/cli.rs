@@ -289,3 +289,32 @@ fn mistyped_command_line_values_are_refused_before_anything_runs() {
         }
     }
 }
+
+/// A job-dir that cannot be created is named in the error (it used to be a bare
+/// "cannot write output: File exists").
+#[test]
+fn an_unusable_job_dir_is_named() {
+    let dir = workspace(&[
+        ("kiln.kdl", "job-dir \"jobs\"\n"),
+        ("jobs", "a file where the folder should be"),
+        (
+            "flavors/f/flavor.kdl",
+            "flavor \"f\" {\n    step \"s\"\n}\n",
+        ),
+        ("flavors/f/s/Dockerfile", "FROM scratch\n"),
+    ]);
+    let output = Command::cargo_bin("kiln")
+        .unwrap()
+        .arg("--workspace")
+        .arg(dir.path())
+        .args(["build"])
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("kiln::cli::job_record") && stderr.contains("jobs"),
+        "{stderr}"
+    );
+}

@@ -282,7 +282,12 @@ pub async fn execute(
             return Err(BuildError::NoBuild { images: missing }.into());
         }
     }
-    let job = JobRecord::create(&workspace.settings.job_dir, command)?;
+    let job = JobRecord::create(&workspace.settings.job_dir, command).map_err(|e| {
+        CliError::JobRecord {
+            path: workspace.settings.job_dir.clone(),
+            reason: e.to_string(),
+        }
+    })?;
     let jobs = job_limit(args.jobs, &workspace);
     let executor = Arc::new(BuildExecutor {
         workspace: Arc::new(workspace),

@@ -172,7 +172,12 @@ pub async fn execute(
     let WorkGraph { graph, steps } = work_graph(&workspace, work);
     let tiers = tiers(&workspace).await?;
     let daemon = tiers.daemon.clone();
-    let job = JobRecord::create(&workspace.settings.job_dir, command)?;
+    let job = JobRecord::create(&workspace.settings.job_dir, command).map_err(|e| {
+        CliError::JobRecord {
+            path: workspace.settings.job_dir.clone(),
+            reason: e.to_string(),
+        }
+    })?;
     let jobs = job_limit(options.jobs, &workspace);
     let owner = crate::check::pool::owner(&workspace.root);
     let workspace = Arc::new(workspace);

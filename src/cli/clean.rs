@@ -71,5 +71,8 @@ pub async fn run(
             String::new()
         }
     )?;
+    if failed > 0 {
+        return Err(CliError::CleanIncomplete { failed });
+    }
     Ok(())
 }

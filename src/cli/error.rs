@@ -100,6 +100,24 @@ pub enum CliError {
     )]
     OutputFolder { path: PathBuf, reason: String },
 
+    #[error("{failed} image tag{} could not be removed", if *failed == 1 { "" } else { "s" })]
+    #[diagnostic(
+        code(kiln::cli::clean_incomplete),
+        help(
+            "the warnings above say why; an image a container still uses stays until the container is gone"
+        )
+    )]
+    CleanIncomplete { failed: usize },
+
+    #[error("cannot create the job record in `{}`: {reason}", path.display())]
+    #[diagnostic(
+        code(kiln::cli::job_record),
+        help(
+            "`job-dir` in kiln.kdl (default .kiln/jobs) must be a folder kiln can create and write"
+        )
+    )]
+    JobRecord { path: PathBuf, reason: String },
+
     #[error("interrupted: running work was stopped")]
     #[diagnostic(
         code(kiln::cli::interrupted),
@@ -136,6 +154,8 @@ impl CliError {
             | CliError::Failed { .. }
             | CliError::ChecksFailed { .. }
             | CliError::Internal(_)
+            | CliError::CleanIncomplete { .. }
+            | CliError::JobRecord { .. }
             | CliError::Output(_) => EXIT_FAILURE,
         }
     }
