@@ -53,8 +53,21 @@ pub fn render(
         .template_from_named_str(shown, template)
         .and_then(|t| t.render(&context));
     result.map_err(|e| {
-        let names: Vec<String> = images.iter().map(|(n, _)| format!("`{n}`")).collect();
-        let help = if names.is_empty() {
+        // How each name is written: a step name that is no identifier (`build-deps`)
+        // would read as a subtraction.
+        let names: Vec<String> = images
+            .iter()
+            .map(|(n, _)| {
+                if is_identifier(n) {
+                    format!("`{{{{ {n} }}}}`")
+                } else {
+                    format!("`{{{{ images[\"{n}\"] }}}}`")
+                }
+            })
+            .collect();
+        let help = if e.kind() == minijinja::ErrorKind::SyntaxError {
+            "a template syntax error: `{{ name }}` inserts an image name, `{% if %}`…`{% endif %}` and `{% for %}`…`{% endfor %}` must be closed (Jinja syntax)".to_owned()
+        } else if names.is_empty() {
             "this step needs no other step, so its Dockerfile has no image names to use; add the step to `needs`".to_owned()
         } else {
             format!(
@@ -75,6 +88,15 @@ pub fn render(
             help,
         })
     })
+}
+
+/// Whether `name` can be written as a bare template variable.
+fn is_identifier(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 /// The span of 1-based `line` in `text`.
@@ -138,11 +160,29 @@ mod tests {
         let text = "FROM {{ base }}\nRUN true\nCOPY --from={{ deps }} /a /b\n";
         let line = text[..span.offset()].matches('\n').count() + 1;
         assert_eq!(line, 3);
-        assert!(error.help.contains("`base`"), "{}", error.help);
+        assert!(error.help.contains("`{{ base }}`"), "{}", error.help);
+        assert!(
+            error.help.contains("`{{ images[\"build-deps\"] }}`"),
+            "a name with a dash is shown as it must be written: {}",
+            error.help
+        );
         assert!(
             error.message.contains("undefined") || error.message.contains("deps"),
             "{}",
             error.message
         );
+    }
+
+    #[test]
+    fn a_syntax_error_is_not_blamed_on_needs() {
+        let error = render(
+            "app",
+            "Dockerfile",
+            "FROM {{ base }}\n{% if base %}\nRUN true\n",
+            &images(),
+        )
+        .unwrap_err();
+        assert!(error.help.contains("syntax"), "{}", error.help);
+        assert!(!error.help.contains("needs"), "{}", error.help);
     }
 }

@@ -10,9 +10,14 @@ pub fn jobs(text: &str) -> Result<usize, String> {
 }
 
 /// `--user UID[:GID]`: numeric ids, as files on the host are owned by them (a name
-/// would be looked up in the image, not on the host).
+/// would be looked up in the image, not on the host), in the range the kernel and
+/// runc accept (0 to 2147483647).
 pub fn user(text: &str) -> Result<String, String> {
-    let numeric = |part: &str| !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit());
+    let numeric = |part: &str| {
+        !part.is_empty()
+            && part.bytes().all(|b| b.is_ascii_digit())
+            && part.parse::<i32>().is_ok_and(|id| id >= 0)
+    };
     let valid = match text.split_once(':') {
         Some((uid, gid)) => numeric(uid) && numeric(gid),
         None => numeric(text),
@@ -20,7 +25,10 @@ pub fn user(text: &str) -> Result<String, String> {
     if valid {
         Ok(text.to_owned())
     } else {
-        Err("expected UID or UID:GID as numbers, e.g. 1000:1000 (`id -u`:`id -g`)".to_owned())
+        Err(
+            "expected UID or UID:GID as numbers from 0 to 2147483647, e.g. 1000:1000 (`id -u`:`id -g`)"
+                .to_owned(),
+        )
     }
 }
 
@@ -40,7 +48,17 @@ mod tests {
     fn users_are_numeric_ids() {
         assert_eq!(user("1000:1000"), Ok("1000:1000".to_owned()));
         assert_eq!(user("0"), Ok("0".to_owned()));
-        for bad in ["abc", "1000:", ":1000", "1000:x", "10 00", ""] {
+        assert!(user("2147483647:0").is_ok());
+        for bad in [
+            "abc",
+            "1000:",
+            ":1000",
+            "1000:x",
+            "10 00",
+            "",
+            "99999999999:0",
+            "0:2147483648",
+        ] {
             assert!(user(bad).is_err(), "{bad:?} should be refused");
         }
     }
