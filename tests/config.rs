@@ -303,3 +303,25 @@ fn wrong_kind_of_path_is_reported() {
     ]);
     assert_eq!(error_codes(dir.path()), ["kiln::config::invalid_value"]);
 }
+
+#[test]
+fn a_registry_that_is_no_repository_reference_is_reported() {
+    for bad in ["http://127.0.0.1:5000/kiln", "", "127.0.0.1:5000/Team"] {
+        let dir = workspace(&[
+            ("kiln.kdl", &format!("registry \"{bad}\"\n")),
+            ("flavors/a/flavor.kdl", "flavor \"a\" { step \"base\"; }\n"),
+            ("flavors/a/base/Dockerfile", "FROM scratch\n"),
+        ]);
+        assert_eq!(
+            error_codes(dir.path()),
+            ["kiln::config::invalid_value"],
+            "{bad:?}"
+        );
+    }
+    let dir = workspace(&[
+        ("kiln.kdl", "registry \"127.0.0.1:5000/team/kiln\"\n"),
+        ("flavors/a/flavor.kdl", "flavor \"a\" { step \"base\"; }\n"),
+        ("flavors/a/base/Dockerfile", "FROM scratch\n"),
+    ]);
+    assert!(error_codes(dir.path()).is_empty());
+}

@@ -21,7 +21,20 @@ pub fn decode(r: &mut Reader, doc: &KdlDocument, root: &Path) -> Settings {
             continue;
         }
         match node.name().value() {
-            "registry" => settings.registry = r.arg(node, 0, "registry"),
+            "registry" => {
+                if let Some(registry) = r.arg(node, 0, "registry") {
+                    if valid_repository(&registry.value) {
+                        settings.registry = Some(registry);
+                    } else {
+                        r.invalid(
+                            registry.loc.span,
+                            "registry",
+                            format!("`{}` is not a valid registry repository", registry.value),
+                            "write `host[:port]/path` without a scheme, in lowercase, e.g. \"127.0.0.1:5000/kiln\"",
+                        );
+                    }
+                }
+            }
             "repository" => {
                 if let Some(repo) = r.arg(node, 0, "repository") {
                     if valid_repository(&repo) {
