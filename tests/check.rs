@@ -418,3 +418,71 @@ fn each_check_and_entity_keeps_its_own_cached_result() {
         assert_eq!(results, expected, "{round} run: {}", text(&output));
     }
 }
+
+/// Containers by check, from the newest job record: `<flavor>/<check>` → container ids.
+fn containers_by_check(kiln: &Kiln) -> BTreeMap<String, BTreeSet<String>> {
+    let job = kiln.jobs().pop().unwrap();
+    let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for dir in std::fs::read_dir(job.join("results")).unwrap() {
+        let file = dir.unwrap().path().join("results.json");
+        let json: Value = serde_json::from_str(&std::fs::read_to_string(file).unwrap()).unwrap();
+        for r in json["results"].as_array().unwrap() {
+            if let Some(id) = r["container"].as_str() {
+                out.entry(r["check"].as_str().unwrap().to_owned())
+                    .or_default()
+                    .insert(id.to_owned());
+            }
+        }
+    }
+    out
+}
+
+/// Two checks that share an environment with different mounts each keep their own
+/// container with --keep-env, and the next run adopts both (one used to remove the
+/// other's as stale, depending on which started first); a run without --keep-env
+/// removes them all.
+#[test]
+fn checks_sharing_an_environment_keep_their_own_containers() {
+    let kiln = workspace("check-share");
+    let file = kiln.path("flavors/checkenv/flavor.kdl");
+    let kdl = std::fs::read_to_string(&file).unwrap();
+    let end = kdl.rfind('}').unwrap();
+    let readonly = r#"
+    check "readonly" {
+        image "release"
+        entities "data/entities/*/metadata.yml" key="key"
+        filter "type" "system_model"
+        mount "data" "/data" readonly=#true
+        run "true"
+    }
+"#;
+    std::fs::write(&file, format!("{}{readonly}{}", &kdl[..end], &kdl[end..])).unwrap();
+    let run = |extra: &[&str]| {
+        let output = kiln
+            .command()
+            .args(["check", "--flavor", "checkenv", "--force", "-j", "2"])
+            .args(["hello", "lorenz"])
+            .args(extra)
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+        containers_by_check(&kiln)
+    };
+    let first = run(&["--keep-env"]);
+    assert_eq!(first.len(), 2, "{first:?}");
+    let rw = &first["checkenv/entities"];
+    let ro = &first["checkenv/readonly"];
+    assert_eq!((rw.len(), ro.len()), (1, 1), "{first:?}");
+    assert_ne!(rw, ro, "other mounts, another container");
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    for id in rw.iter().chain(ro) {
+        assert!(runtime.block_on(container_exists(id)), "{id} was kept");
+    }
+    let second = run(&["--keep-env"]);
+    assert_eq!(second, first, "both kept containers were adopted");
+    let third = run(&[]);
+    assert_eq!(third, first);
+    for id in rw.iter().chain(ro) {
+        assert!(!runtime.block_on(container_exists(id)), "{id} was removed");
+    }
+}

@@ -2,10 +2,12 @@
 //! started on first use and shared by every entity that runs in it.
 //!
 //! Containers carry labels: kiln's, the owner (the workspace), the environment slot
-//! (`flavor/step`) and the fingerprint. Before a pool starts a container it looks at the
-//! containers of the same owner and slot: a running one with the same fingerprint (left
-//! by `--keep-env`) is adopted; one with another fingerprint — an older image, other
-//! mounts — is removed, never reused.
+//! (`flavor/step`), the image id and the fingerprint. Before a pool starts a container it
+//! looks at the containers of the same owner and slot: a running one with the same
+//! fingerprint (left by `--keep-env`) is adopted; one of an older image is removed, never
+//! reused. One of the same image with other mounts or env may belong to another check of
+//! this run (two checks can share an environment), so it is left alone; a pool that does
+//! not keep its containers removes those of its slots when it shuts down.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -61,6 +63,8 @@ pub struct Pool {
     owner: String,
     keep: bool,
     cells: Mutex<HashMap<String, Arc<OnceCell<String>>>>,
+    /// The environment slots containers were asked for.
+    slots: Mutex<HashSet<String>>,
     started: AtomicUsize,
 }
 
@@ -71,6 +75,7 @@ impl Pool {
             owner,
             keep,
             cells: Mutex::new(HashMap::new()),
+            slots: Mutex::new(HashSet::new()),
             started: AtomicUsize::new(0),
         }
     }
@@ -78,6 +83,7 @@ impl Pool {
     /// The container for `key`, started (or adopted) once however many ask at once.
     pub async fn container(&self, key: &EnvKey) -> Result<String, DockerError> {
         let fingerprint = key.fingerprint();
+        self.slots.lock().await.insert(key.slot.clone());
         let cell = Arc::clone(
             self.cells
                 .lock()
@@ -91,7 +97,6 @@ impl Pool {
     }
 
     async fn start(&self, key: &EnvKey, fingerprint: &str) -> Result<String, DockerError> {
-        let in_use: HashSet<String> = self.cells.lock().await.keys().cloned().collect();
         let mut adopted = None;
         for container in self
             .daemon
@@ -106,9 +111,10 @@ impl Pool {
                 .get(labels::FINGERPRINT)
                 .cloned()
                 .unwrap_or_default();
+            let same_image = container.labels.get(labels::ENV_IMAGE) == Some(&key.image_id);
             if theirs == fingerprint && container.running && adopted.is_none() {
                 adopted = Some(container.id);
-            } else if !in_use.contains(&theirs) || theirs == fingerprint {
+            } else if !same_image || theirs == fingerprint {
                 tracing::info!(
                     "replacing the stale environment container {} of {}",
                     short(&container.id),
@@ -130,6 +136,7 @@ impl Pool {
                 (labels::OWNER.to_owned(), self.owner.clone()),
                 (labels::ENV_SLOT.to_owned(), key.slot.clone()),
                 (labels::FINGERPRINT.to_owned(), fingerprint.to_owned()),
+                (labels::ENV_IMAGE.to_owned(), key.image_id.clone()),
             ]),
             mounts: key.mounts.clone(),
             env: key.env.clone(),
@@ -151,17 +158,40 @@ impl Pool {
         }
     }
 
-    /// Removes every container this pool used, unless it keeps them.
+    /// Unless it keeps them, removes every container this pool used and, in the slots it
+    /// used, those left by earlier `--keep-env` runs with other mounts or env. (A pool
+    /// that keeps its containers leaves those too: a check whose results were all
+    /// cached this time may want one next time.)
     pub async fn shutdown(&self) {
         if self.keep {
             return;
         }
-        let cells: Vec<Arc<OnceCell<String>>> =
-            self.cells.lock().await.drain().map(|(_, c)| c).collect();
-        for cell in cells {
-            if let Some(id) = cell.get()
-                && let Err(e) = self.daemon.remove_container(id).await
+        let cells: Vec<(String, Arc<OnceCell<String>>)> = self.cells.lock().await.drain().collect();
+        let used: HashSet<String> = cells.iter().filter_map(|(_, c)| c.get().cloned()).collect();
+        let slots: HashSet<String> = self.slots.lock().await.drain().collect();
+        let mut remove: Vec<String> = used.iter().cloned().collect();
+        if !slots.is_empty() {
+            match self
+                .daemon
+                .containers_with_label(labels::OWNER, &self.owner)
+                .await
             {
+                Ok(containers) => remove.extend(
+                    containers
+                        .into_iter()
+                        .filter(|c| {
+                            c.labels
+                                .get(labels::ENV_SLOT)
+                                .is_some_and(|slot| slots.contains(slot))
+                                && !used.contains(&c.id)
+                        })
+                        .map(|c| c.id),
+                ),
+                Err(e) => tracing::warn!("{e}"),
+            }
+        }
+        for id in remove {
+            if let Err(e) = self.daemon.remove_container(&id).await {
                 tracing::warn!("{e}");
             }
         }

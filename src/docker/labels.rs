@@ -20,3 +20,5 @@ pub const OWNER: &str = "io.kiln.owner";
 pub const ENV_SLOT: &str = "io.kiln.env-slot";
 /// The hash of image id, mounts and env the container was started with.
 pub const FINGERPRINT: &str = "io.kiln.fingerprint";
+/// The id of the image an environment container runs.
+pub const ENV_IMAGE: &str = "io.kiln.env-image";
