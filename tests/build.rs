@@ -729,3 +729,37 @@ fn clean_fails_when_an_image_cannot_be_removed() {
         text(&output)
     );
 }
+
+/// A registry that cannot be reached is asked once per run, not once per step (a
+/// registry that hangs costs the daemon's timeout each time).
+#[test]
+fn an_unreachable_registry_is_asked_once_per_run() {
+    let kiln = Kiln::new("registry-down", &["slc"], Some("127.0.0.1:9"));
+    let output = kiln
+        .command()
+        .args(["plan", "--flavor", "slc", "--json"])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", text(&output));
+    let plan: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let warnings: Vec<String> = plan["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["warnings"].to_string())
+        .collect();
+    assert!(warnings.len() > 2, "{warnings:?}");
+    let asked: Vec<&String> = warnings
+        .iter()
+        .filter(|w| w.contains("registry skipped") && !w.contains("earlier in this run"))
+        .collect();
+    assert_eq!(asked.len(), 1, "{warnings:#?}");
+    assert!(
+        warnings
+            .iter()
+            .filter(|w| w.contains("earlier in this run"))
+            .count()
+            == warnings.len() - 1,
+        "{warnings:#?}"
+    );
+}

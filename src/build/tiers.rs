@@ -5,6 +5,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
 
 use tokio_util::sync::CancellationToken;
 
@@ -26,6 +27,9 @@ pub struct Tiers {
     pub cache_dir: PathBuf,
     /// Remote repository, e.g. `127.0.0.1:5000/kiln`.
     pub registry: Option<String>,
+    /// The first failure to ask the registry in this run: a registry that is down (or
+    /// hangs until the daemon's timeout) is not asked again for every step.
+    pub registry_failed: Arc<OnceLock<String>>,
 }
 
 /// Something a tier reported without failing the step.
@@ -58,8 +62,7 @@ impl Tiers {
         }
         if let Some(registry) = &self.registry {
             match self
-                .daemon
-                .registry_has(&remote_name(registry, &analysis.image))
+                .registry_lookup(&remote_name(registry, &analysis.image))
                 .await
             {
                 Ok(true) => return (Source::Registry, warnings),
@@ -112,7 +115,7 @@ impl Tiers {
             && let Some(registry) = &self.registry
         {
             let remote = remote_name(registry, &analysis.image);
-            match self.daemon.registry_has(&remote).await {
+            match self.registry_lookup(&remote).await {
                 Ok(true) => match self.pull(&remote, &analysis.image).await {
                     Ok(()) => return Ok((Source::Registry, warnings)),
                     Err(e) => warnings.push(format!("registry skipped: {e}")),
@@ -187,6 +190,19 @@ impl Tiers {
     }
 
     /// Pushes the image to the registry unless it is there already.
+    /// Whether the registry has `remote`; once asking failed in this run, the first
+    /// failure again without asking.
+    async fn registry_lookup(&self, remote: &str) -> Result<bool, String> {
+        if let Some(first) = self.registry_failed.get() {
+            return Err(format!("it failed earlier in this run: {first}"));
+        }
+        self.daemon.registry_has(remote).await.map_err(|e| {
+            let text = e.to_string();
+            let _ = self.registry_failed.set(text.clone());
+            text
+        })
+    }
+
     pub async fn push(&self, analysis: &Analysis) -> Result<bool, BuildError> {
         let Some(registry) = &self.registry else {
             return Ok(false);

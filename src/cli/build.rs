@@ -231,6 +231,7 @@ pub async fn tiers(workspace: &Workspace) -> Result<Tiers, CliError> {
             .registry
             .as_ref()
             .map(|r| r.value.clone()),
+        registry_failed: Default::default(),
     })
 }
 
