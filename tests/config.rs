@@ -325,3 +325,25 @@ fn a_registry_that_is_no_repository_reference_is_reported() {
     ]);
     assert!(error_codes(dir.path()).is_empty());
 }
+
+#[test]
+fn a_name_too_long_for_an_image_tag_is_reported() {
+    let long = "s".repeat(51);
+    let dir = workspace(&[
+        (
+            "flavors/a/flavor.kdl",
+            &format!("flavor \"a\" {{ step \"{long}\"; }}\n"),
+        ),
+        (&format!("flavors/a/{long}/Dockerfile"), "FROM scratch\n"),
+    ]);
+    assert_eq!(error_codes(dir.path()), ["kiln::config::invalid_value"]);
+    let fine = "s".repeat(50);
+    let dir = workspace(&[
+        (
+            "flavors/a/flavor.kdl",
+            &format!("flavor \"a\" {{ step \"{fine}\"; }}\n"),
+        ),
+        (&format!("flavors/a/{fine}/Dockerfile"), "FROM scratch\n"),
+    ]);
+    assert!(error_codes(dir.path()).is_empty());
+}

@@ -403,7 +403,15 @@ impl<'a> Reader<'a> {
     /// so limited to letters, digits, `_`, `-` and `.` not at the start.
     pub fn name(&mut self, node: &KdlNode, what: &str) -> Option<Spanned<String>> {
         let name = self.arg(node, 0, &format!("{what} name"))?;
-        if valid_name(&name) {
+        if name.value.len() > MAX_NAME {
+            self.invalid(
+                name.loc.span,
+                &format!("{what} name"),
+                format!("the name is {} characters long, more than {MAX_NAME}", name.value.len()),
+                "flavor and step names make image tags (`<flavor>-<step>_<hash>`), which Docker limits to 128 characters; shorten it",
+            );
+            None
+        } else if valid_name(&name) {
             Some(name)
         } else {
             self.invalid(
@@ -416,6 +424,10 @@ impl<'a> Reader<'a> {
         }
     }
 }
+
+/// The longest name: a tag `<flavor>-<step>_<20 hex digits>` of two such names stays
+/// within Docker's 128 characters.
+pub const MAX_NAME: usize = 50;
 
 pub fn valid_name(name: &str) -> bool {
     let mut chars = name.chars();
