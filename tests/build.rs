@@ -763,3 +763,51 @@ fn an_unreachable_registry_is_asked_once_per_run() {
         "{warnings:#?}"
     );
 }
+
+/// A tarball that matches its checksum but holds another image (copied over by hand,
+/// say) is not taken as loaded: kiln checks the daemon has the image afterwards, moves
+/// the file aside and builds.
+#[test]
+fn a_cached_tarball_of_the_wrong_image_is_not_trusted() {
+    let kiln = Kiln::new("wrong-tarball", &["checkenv", "checkenv-debug"], None);
+    std::fs::create_dir_all(kiln.path("data")).unwrap();
+    kiln.build(&["build", "--flavor", "checkenv", "--save"]);
+    let cache = kiln.path(".kiln/cache");
+    let find = |part: &str, ext: &str| {
+        std::fs::read_dir(&cache)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .find(|p| {
+                let name = p.file_name().unwrap().to_string_lossy().into_owned();
+                name.contains(part) && name.ends_with(ext)
+            })
+            .unwrap()
+    };
+    let release = find("checkenv-release_", ".tar");
+    std::fs::copy(find("checkenv-base_", ".tar"), &release).unwrap();
+    std::fs::copy(
+        find("checkenv-base_", ".tar.sha256"),
+        find("checkenv-release_", ".tar.sha256"),
+    )
+    .unwrap();
+    kiln.ok(&["clean", "--all"]);
+    let output = kiln
+        .command()
+        .args(["build", "--flavor", "checkenv"])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", text(&output));
+    assert!(
+        text(&output).contains("does not hold"),
+        "the warning says why: {}",
+        text(&output)
+    );
+    let summary = common::sandbox::summary(&kiln.jobs().pop().unwrap());
+    assert_eq!(
+        with_result(&summary, "built"),
+        ["checkenv/release"],
+        "{summary:?}"
+    );
+    assert_eq!(with_result(&summary, "file"), ["checkenv/base"]);
+    assert!(!release.exists(), "moved aside");
+}

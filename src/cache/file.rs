@@ -198,16 +198,19 @@ pub async fn load(daemon: &Daemon, dir: &Path, image: &str) -> Result<Lookup, Do
         let moved_to = move_aside(&entry);
         return Ok(Lookup::Corrupt { reason, moved_to });
     }
-    match daemon.import(&entry.tarball).await {
-        Ok(()) => Ok(Lookup::Loaded),
-        Err(e) => {
-            let moved_to = move_aside(&entry);
-            Ok(Lookup::Corrupt {
-                reason: e.to_string(),
-                moved_to,
-            })
-        }
-    }
+    let reason = match daemon.import(&entry.tarball).await {
+        // The daemon could not be asked: the file may well be fine.
+        Err(e @ DockerError::Unreachable { .. }) => return Err(e),
+        Err(e) => e.to_string(),
+        // It matched its checksum, so it is what was saved under this name; a daemon
+        // that still lacks the image was given another image's file.
+        Ok(()) => match daemon.inspect(image).await? {
+            Some(_) => return Ok(Lookup::Loaded),
+            None => format!("it loaded, but does not hold `{image}`"),
+        },
+    };
+    let moved_to = move_aside(&entry);
+    Ok(Lookup::Corrupt { reason, moved_to })
 }
 
 /// Renames a bad tarball to `<name>.tar.corrupt` (and its sidecar alongside) so that it

@@ -44,7 +44,16 @@ impl Daemon {
             .docker
             .import_image_stream(options, ReaderStream::new(file), None);
         while let Some(item) = stream.next().await {
-            item.map_err(|e| DockerError::request("loading", &shown, e))?;
+            item.map_err(|e| match e {
+                // The daemon read the file and refused it.
+                bollard::errors::Error::DockerResponseServerError { .. } => {
+                    DockerError::request("loading", &shown, e)
+                }
+                // The daemon was not reached or the connection broke: not the file's fault.
+                other => DockerError::Unreachable {
+                    reason: format!("loading `{shown}`: {other}"),
+                },
+            })?;
         }
         Ok(())
     }
