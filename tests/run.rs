@@ -151,6 +151,13 @@ fn unknown_workflows_and_parameters_are_usage_errors() {
         .unwrap();
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("did you mean `goal`?"));
+    let output = kiln
+        .command()
+        .args(["run", "ci", "--set", "goal=a", "--set", "goal=b"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("kiln::workflow::set_twice"));
     // A workflow that pushes, in a workspace without a registry.
     let output = kiln.command().args(["run", "release"]).output().unwrap();
     assert_eq!(output.status.code(), Some(2));

@@ -172,7 +172,11 @@ impl History {
                 {
                     entry.last_passing = Some(result.clone());
                 }
-                entry.latest = result;
+                // By the date it was produced: a later run's cached result is the same
+                // result as before, not a newer one.
+                if entry.latest.date <= result.date {
+                    entry.latest = result;
+                }
             }
         }
         Ok(by_entity.into_values().collect())
@@ -315,6 +319,16 @@ mod tests {
             "2026-11-21T00:00:00Z"
         );
         assert_eq!(history.latest(Some("b")).unwrap().len(), 1);
+
+        // A third run served `a`'s first result from the cache (its old date): the
+        // script error of the second run stays the latest.
+        let mut cached = result("a", ResultClass::Success, "2026-11-20T00:00:00Z");
+        cached.cached = true;
+        history
+            .record(&dir.path().join("job3"), &run(vec![cached]))
+            .unwrap();
+        let latest = history.latest(Some("a")).unwrap();
+        assert_eq!(latest[0].latest.class, ResultClass::ScriptError);
 
         let yaml = std::fs::read_to_string(job.join("results.yml")).unwrap();
         let parsed: serde_json::Value = serde_yaml_ng::from_str(&yaml).unwrap();

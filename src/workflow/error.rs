@@ -31,6 +31,17 @@ pub enum WorkflowError {
     )]
     MissingParameter { workflow: String, name: String },
 
+    #[error("parameter `{name}` is set twice: `{first}` and `{second}`")]
+    #[diagnostic(
+        code(kiln::workflow::set_twice),
+        help("give each --set NAME=VALUE once")
+    )]
+    SetTwice {
+        name: String,
+        first: String,
+        second: String,
+    },
+
     #[error("`--set {given}` is not of the form NAME=VALUE")]
     #[diagnostic(code(kiln::workflow::bad_set), help("write --set goal=release"))]
     BadSet { given: String },

@@ -23,7 +23,14 @@ pub fn resolve(
     sets: &[(String, String)],
 ) -> Result<BTreeMap<String, String>, WorkflowError> {
     let names: Vec<&str> = workflow.params.iter().map(|p| p.name.as_str()).collect();
-    for (name, _) in sets {
+    for (i, (name, value)) in sets.iter().enumerate() {
+        if let Some((_, first)) = sets[..i].iter().find(|(n, _)| n == name) {
+            return Err(WorkflowError::SetTwice {
+                name: name.clone(),
+                first: first.clone(),
+                second: value.clone(),
+            });
+        }
         if !names.contains(&name.as_str()) {
             return Err(WorkflowError::UnknownParameter {
                 workflow: workflow.name.value.clone(),
