@@ -486,3 +486,28 @@ fn checks_sharing_an_environment_keep_their_own_containers() {
         assert!(!runtime.block_on(container_exists(id)), "{id} was removed");
     }
 }
+
+/// `kiln check KEY` with a metadata file that cannot be read shows that file's error
+/// before anything is built, not "no entity has the key".
+#[test]
+fn a_broken_metadata_file_is_reported_before_anything_runs() {
+    let kiln = workspace("check-bad-meta");
+    std::fs::write(
+        kiln.path("data/entities/lorenz/metadata.yml"),
+        "key: [unclosed\n",
+    )
+    .unwrap();
+    let output = kiln
+        .command()
+        .args(["check", "--flavor", "checkenv", "hello"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    let shown = text(&output);
+    assert!(
+        shown.contains("kiln::check::metadata") && shown.contains("lorenz/metadata.yml"),
+        "{shown}"
+    );
+    assert!(!shown.contains("no entity has the key"), "{shown}");
+    assert!(kiln.jobs().is_empty(), "nothing ran");
+}

@@ -136,10 +136,10 @@ fn unknown_keys(workspace: &Workspace, work: &WorkPlan, keys: &[String]) -> Resu
         let Some(declaration) = workspace.check(flavor, check) else {
             continue;
         };
-        match crate::check::discover(&workspace.root, declaration) {
-            Ok(entities) => known.extend(entities.into_iter().map(|e| e.key)),
-            Err(_) => return Ok(()),
-        }
+        // A data repository that cannot be read is the error to show, not "no entity
+        // has the key".
+        let entities = crate::check::discover(&workspace.root, declaration)?;
+        known.extend(entities.into_iter().map(|e| e.key));
     }
     known.sort();
     known.dedup();

@@ -51,6 +51,12 @@ pub enum CliError {
     #[diagnostic(transparent)]
     Workflow(#[from] WorkflowError),
 
+    /// The data repository cannot be read (a bad metadata file, duplicate keys), found
+    /// before anything runs.
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Check(#[from] crate::check::CheckError),
+
     #[error("{failed} of {total} node{} failed", if *total == 1 { "" } else { "s" })]
     #[diagnostic(
         code(kiln::cli::failed),
@@ -151,6 +157,7 @@ impl CliError {
             | CliError::Workflow(_) => EXIT_CONFIG,
             CliError::Interrupted => EXIT_INTERRUPTED,
             CliError::Build(_)
+            | CliError::Check(_)
             | CliError::Failed { .. }
             | CliError::ChecksFailed { .. }
             | CliError::Internal(_)
