@@ -336,6 +336,15 @@ fn a_config_broken_at_start_is_waited_on() {
     let error = watch.next(LONG);
     assert_eq!(error["watch"], "config-error", "{error}");
     assert!(error["errors"].to_string().contains("zero"), "{error}");
+    let diagnostic = &error["diagnostics"][0];
+    assert_eq!(diagnostic["code"], "kiln::config::unknown_step", "{error}");
+    assert!(
+        diagnostic["file"]
+            .as_str()
+            .is_some_and(|f| f.ends_with("flavors/b/flavor.kdl")),
+        "{error}"
+    );
+    assert_eq!(diagnostic["line"], 2, "{error}");
     // Nothing loaded yet, so the fix itself must be seen.
     std::fs::write(kiln.path("flavors/b/flavor.kdl"), good).unwrap();
     let started = watch.next(LONG);

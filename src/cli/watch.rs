@@ -161,9 +161,12 @@ async fn watch(
                     watched.insert(workspace_root.clone());
                 }
                 let messages = config_messages(&error);
-                say.say("config-error", json!({ "errors": messages }), || {
-                    "the configuration has errors; waiting for a fix".to_owned()
-                });
+                let diagnostics = config_diagnostics(&error);
+                say.say(
+                    "config-error",
+                    json!({ "errors": messages, "diagnostics": diagnostics }),
+                    || "the configuration has errors; waiting for a fix".to_owned(),
+                );
                 if !args.json {
                     eprint!("{}", render(&error, console.color));
                 }
@@ -381,5 +384,43 @@ fn config_messages(error: &CliError) -> Vec<String> {
     match error {
         CliError::Config(errors) => errors.errors.iter().map(|e| e.to_string()).collect(),
         other => vec![other.to_string()],
+    }
+}
+
+/// Each configuration error with its code and where it points (file, 1-based line and
+/// column), for tools following `--json`.
+fn config_diagnostics(error: &CliError) -> Vec<serde_json::Value> {
+    use miette::Diagnostic;
+    let one = |d: &dyn Diagnostic| {
+        let mut value = json!({
+            "code": d.code().map(|c| c.to_string()),
+            "message": d.to_string(),
+        });
+        let place = d
+            .labels()
+            .and_then(|mut labels| labels.next())
+            .zip(d.source_code())
+            .and_then(|(label, source)| source.read_span(label.inner(), 0, 0).ok())
+            .map(|span| {
+                json!({
+                    "file": span.name(),
+                    "line": span.line() + 1,
+                    "column": span.column() + 1,
+                })
+            });
+        if let (Some(object), Some(serde_json::Value::Object(place))) =
+            (value.as_object_mut(), place)
+        {
+            object.extend(place);
+        }
+        value
+    };
+    match error {
+        CliError::Config(errors) => errors
+            .errors
+            .iter()
+            .map(|e| one(e as &dyn Diagnostic))
+            .collect(),
+        other => vec![one(other)],
     }
 }
