@@ -112,7 +112,7 @@ impl Daemon {
                             if tail.len() == TAIL_LINES {
                                 tail.pop_front();
                             }
-                            tail.push_back(line.to_owned());
+                            tail.push_back(super::text::printable(line));
                         }
                     }
                     if let Some(aux) = info.aux.and_then(|a| a.id) {

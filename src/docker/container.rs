@@ -374,6 +374,7 @@ impl Tail {
         if self.max == 0 {
             return;
         }
+        let line = super::text::printable(&line);
         if self.lines.len() == self.max {
             self.lines.pop_front();
         }

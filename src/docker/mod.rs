@@ -10,6 +10,7 @@ mod error;
 mod image;
 pub mod labels;
 mod registry;
+mod text;
 
 pub use build::{BuildRequest, ContextWriter, TAIL_LINES};
 pub use client::Daemon;
