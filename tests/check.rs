@@ -511,3 +511,58 @@ fn a_broken_metadata_file_is_reported_before_anything_runs() {
     assert!(!shown.contains("no entity has the key"), "{shown}");
     assert!(kiln.jobs().is_empty(), "nothing ran");
 }
+
+/// An entity that cannot run (here: a placeholder its metadata lacks) fails its node;
+/// the other entities' results are recorded all the same.
+#[test]
+fn the_results_of_the_entities_that_ran_are_recorded() {
+    let kiln = workspace("check-partial");
+    let file = kiln.path("flavors/checkenv/flavor.kdl");
+    let kdl = std::fs::read_to_string(&file).unwrap();
+    let end = kdl.rfind('}').unwrap();
+    let partial = r#"
+    check "partial" {
+        image "release"
+        entities "data/partial/*.yml" key="key"
+        run "sh" "-c" "echo {{ entity.extra }}"
+    }
+"#;
+    std::fs::write(&file, format!("{}{partial}{}", &kdl[..end], &kdl[end..])).unwrap();
+    std::fs::create_dir_all(kiln.path("data/partial")).unwrap();
+    std::fs::write(
+        kiln.path("data/partial/alpha.yml"),
+        "key: alpha\nextra: 1\n",
+    )
+    .unwrap();
+    std::fs::write(kiln.path("data/partial/beta.yml"), "key: beta\n").unwrap();
+    let output = kiln
+        .command()
+        .args([
+            "check",
+            "--flavor",
+            "checkenv",
+            "--check",
+            "partial",
+            "--keep-going",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    assert!(
+        text(&output).contains("kiln::check::template"),
+        "{}",
+        text(&output)
+    );
+    let results = classes_by_check(&kiln);
+    assert_eq!(
+        results,
+        BTreeMap::from([(
+            "checkenv/partial/alpha".to_owned(),
+            ("success".to_owned(), false)
+        )]),
+        "{}",
+        text(&output)
+    );
+    let history = kiln.ok(&["results", "alpha"]);
+    assert!(String::from_utf8_lossy(&history.stdout).contains("success"));
+}

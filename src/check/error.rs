@@ -59,7 +59,7 @@ pub enum CheckError {
     #[diagnostic(
         code(kiln::check::template),
         help(
-            "placeholders are {{{{ entity.key }}}}, {{{{ entity.dir }}}}, {{{{ entity.host_dir }}}} and {{{{ entity.<metadata field> }}}}"
+            "placeholders are {{{{ entity.key }}}}, {{{{ entity.dir }}}}, {{{{ entity.host_dir }}}}, {{{{ entity.path }}}} and {{{{ entity.<metadata field> }}}}"
         )
     )]
     Template { check: String, reason: String },

@@ -151,6 +151,16 @@ impl Executor<WorkNode> for WorkExecutor {
                     })
                     .collect();
                 let id = format!("{flavor}/{check}");
+                // Entities that could not run are node failures, shown as such; the
+                // others' results are recorded. With none, there is no run to record.
+                if results.is_empty()
+                    && let Some(first) = ctx.unfinished.first()
+                {
+                    return Err(NodeError::message(format!(
+                        "no entity of `{id}` could be checked: `{}` {}",
+                        first.id, first.why
+                    )));
+                }
                 let history = self
                     .check
                     .record(&id, results.clone())

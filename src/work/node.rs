@@ -50,8 +50,11 @@ impl Node for WorkNode {
     }
 
     /// A report is written however the run went: after a failed build it is needed most.
+    /// A check's results are recorded even when some of its entities could not run (an
+    /// environment that failed to build, a placeholder an entity lacks): the others
+    /// ran, and their results are kept.
     fn runs_after_failures(&self) -> bool {
-        matches!(self, WorkNode::Report(_))
+        matches!(self, WorkNode::Report(_) | WorkNode::Record { .. })
     }
 }
 
