@@ -95,6 +95,20 @@ fn ci_builds_checks_and_reports_in_one_graph() {
     assert_eq!(output.status.code(), Some(1), "{}", text(&output));
     let starts = started_nodes(&kiln.jobs().pop().unwrap());
     assert!(starts.contains_key("slc/base_test_build_run"), "{starts:?}");
+    // --json: node events, then one line per entity with its class.
+    let classes: BTreeMap<String, String> = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter_map(|v| {
+            let r = v.get("result")?;
+            Some((
+                r["key"].as_str()?.to_owned(),
+                r["class"].as_str()?.to_owned(),
+            ))
+        })
+        .collect();
+    assert_eq!(classes.len(), 8, "{classes:?}");
+    assert_eq!(classes["slow_solver"], "timeout");
     assert!(!starts.contains_key("slc/release"), "{starts:?}");
 }
 

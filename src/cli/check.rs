@@ -233,6 +233,16 @@ pub async fn execute(
             tracing::warn!("no entity has the key `{key}`");
         }
     }
+    if options.json {
+        // After the node events: each entity's result, as results.json holds it.
+        let mut out = std::io::stdout().lock();
+        for result in &results {
+            if let Ok(line) = serde_json::to_string(&serde_json::json!({ "result": result })) {
+                let _ = writeln!(out, "{line}");
+            }
+        }
+        let _ = out.flush();
+    }
     let mut err = std::io::stderr().lock();
     if !options.json {
         if !console.quiet {
