@@ -248,7 +248,8 @@ impl Daemon {
                 "\nkiln: {reason} after {:.1}s; killing the command",
                 started.elapsed().as_secs_f64()
             );
-            tail.push(format!("\nkiln: {reason}; the command was killed\n").as_bytes());
+            tail.end_line();
+            tail.push(format!("kiln: {reason}; the command was killed\n").as_bytes());
             kill_failed = !self.kill_exec(&created.id).await;
         }
         let _ = log.flush();
@@ -370,6 +371,14 @@ impl Tail {
         }
     }
 
+    /// Ends a line the command left unfinished (so a note of kiln's starts a line of
+    /// its own, without an empty line before it).
+    fn end_line(&mut self) {
+        if !self.partial.is_empty() {
+            self.push(b"\n");
+        }
+    }
+
     fn keep(&mut self, line: String) {
         if self.max == 0 {
             return;
@@ -403,6 +412,37 @@ mod tests {
         let mut tail = Tail::new(1);
         tail.push(&vec![b'x'; MAX_LINE * 2]);
         assert_eq!(tail.finish().len(), MAX_LINE);
+    }
+
+    #[test]
+    fn a_note_starts_its_own_line_without_an_empty_one() {
+        let mut tail = Tail::new(5);
+        tail.push(
+            b"done
+",
+        );
+        tail.end_line();
+        tail.push(
+            b"note
+",
+        );
+        assert_eq!(
+            tail.finish(),
+            "done
+note"
+        );
+        let mut tail = Tail::new(5);
+        tail.push(b"half");
+        tail.end_line();
+        tail.push(
+            b"note
+",
+        );
+        assert_eq!(
+            tail.finish(),
+            "half
+note"
+        );
     }
 
     #[test]
