@@ -565,4 +565,24 @@ fn the_results_of_the_entities_that_ran_are_recorded() {
     );
     let history = kiln.ok(&["results", "alpha"]);
     assert!(String::from_utf8_lossy(&history.stdout).contains("success"));
+
+    // A workflow's report lists the entity that could not run as not done.
+    std::fs::create_dir_all(kiln.path("workflows")).unwrap();
+    std::fs::write(
+        kiln.path("workflows/partial.kdl"),
+        "workflow \"partial\" {\n    check flavor=\"checkenv\" name=\"partial\"\n    report junit=\"reports/junit.xml\"\n}\n",
+    )
+    .unwrap();
+    let output = kiln
+        .command()
+        .args(["run", "partial", "--keep-going"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    let junit = std::fs::read_to_string(kiln.path("reports/junit.xml")).unwrap();
+    assert!(
+        junit.contains("name=\"checkenv/partial/beta\"") && junit.contains("type=\"not-done\""),
+        "{junit}"
+    );
+    assert!(junit.contains("name=\"alpha\""), "{junit}");
 }

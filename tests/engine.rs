@@ -1183,3 +1183,20 @@ async fn cancellation_stops_a_node_that_runs_after_failures() {
     let (report, _) = run_with(graph, Arc::new(Fake::default()), options(2), cancel, vec![]).await;
     assert_eq!(states(&report), [("a", "cancelled"), ("r", "cancelled")]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_added_node_that_runs_after_failures_is_not_skipped_for_a_failed_extra_dependency() {
+    let mut graph = RunGraph::new();
+    let bad = graph.add(node("bad", Act::Fail));
+    // `d` expands after `bad` failed.
+    graph.add(expand("d", vec![(finally("f"), vec![bad])], "j").delayed(50));
+    let (report, _) = run(
+        graph,
+        Options {
+            jobs: 2,
+            keep_going: true,
+        },
+    )
+    .await;
+    assert_eq!(output(&report, "f"), "f[not done: bad]");
+}

@@ -349,6 +349,11 @@ fn kilns_own_folders_are_never_in_a_context() {
     assert_eq!(hash_of(&s), before);
     // Without the skip list they would count (the test can fail).
     assert_ne!(hash_of(&spec(dir.path())), before);
+
+    // A context chosen inside one of those folders is the user's choice: walked.
+    let mut inside = spec(&dir.path().join(".kiln/jobs"));
+    inside.skip = settings.own_dirs();
+    assert_eq!(paths(&collect(&inside).unwrap()), ["1-build/events.jsonl"]);
 }
 
 #[test]

@@ -281,7 +281,8 @@ async fn until_cancelled<T>(
         return Err(NodeError::message("cancelled"));
     }
     tokio::select! {
-        result = work => result.map_err(NodeError::from_diagnostic),
+        biased;
         () = cancel.cancelled() => Err(NodeError::message("cancelled")),
+        result = work => result.map_err(NodeError::from_diagnostic),
     }
 }

@@ -164,19 +164,12 @@ impl History {
                     latest: result.clone(),
                     last_passing: None,
                 });
-                if result.class == ResultClass::Success
-                    && entry
-                        .last_passing
-                        .as_ref()
-                        .is_none_or(|p| p.date <= result.date)
-                {
+                // In run order, both: a later run's cached result is what the entity
+                // gives now, though it keeps the date it was first produced.
+                if result.class == ResultClass::Success {
                     entry.last_passing = Some(result.clone());
                 }
-                // By the date it was produced: a later run's cached result is the same
-                // result as before, not a newer one.
-                if entry.latest.date <= result.date {
-                    entry.latest = result;
-                }
+                entry.latest = result;
             }
         }
         Ok(by_entity.into_values().collect())
@@ -320,15 +313,17 @@ mod tests {
         );
         assert_eq!(history.latest(Some("b")).unwrap().len(), 1);
 
-        // A third run served `a`'s first result from the cache (its old date): the
-        // script error of the second run stays the latest.
+        // A third run served `a`'s first result from the cache (its old date): that is
+        // what `a` gives now, so it is the latest, and the last passing run.
         let mut cached = result("a", ResultClass::Success, "2026-11-20T00:00:00Z");
         cached.cached = true;
         history
             .record(&dir.path().join("job3"), &run(vec![cached]))
             .unwrap();
         let latest = history.latest(Some("a")).unwrap();
-        assert_eq!(latest[0].latest.class, ResultClass::ScriptError);
+        assert_eq!(latest[0].latest.class, ResultClass::Success);
+        assert!(latest[0].latest.cached);
+        assert!(latest[0].last_passing.as_ref().unwrap().cached);
 
         let yaml = std::fs::read_to_string(job.join("results.yml")).unwrap();
         let parsed: serde_json::Value = serde_yaml_ng::from_str(&yaml).unwrap();

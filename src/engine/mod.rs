@@ -26,7 +26,7 @@ mod scheduler;
 
 pub use error::{GraphError, NodeError};
 pub use event::{Event, EventKind, SkipReason, Subscriber};
-pub use executor::{Executor, Expansion, Node, RunContext, Step};
+pub use executor::{Executor, Expansion, Node, RunContext, Step, Unfinished};
 pub use graph::{NodeId, RunGraph};
 pub use options::Options;
 pub use report::{Counts, NodeReport, NodeState, Report};

@@ -450,11 +450,14 @@ impl<N: Node, E: Executor<N>> Scheduler<N, E> {
         let mut blocked = Vec::new();
         let mut added = Vec::with_capacity(nodes.len());
         for ((value, _), deps) in nodes.into_iter().zip(resolved) {
+            let finally = value.runs_after_failures();
             let new = self.push_node(value, node);
             for dep in deps {
                 self.graph.push_edge(dep, new);
                 match &self.state[dep.index()] {
                     state if state.is_open() => self.waiting[new.index()] += 1,
+                    // A finished dependency, whatever it came to.
+                    _ if finally => {}
                     State::Failed(_) => blocked.push((
                         new,
                         SkipReason::DependencyFailed {

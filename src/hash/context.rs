@@ -152,9 +152,10 @@ fn gather(spec: &ContextSpec) -> Result<BTreeMap<String, Pending>, HashError> {
     )?;
 
     let mut files = BTreeMap::new();
+    let skip = skipped_below(&spec.skip, &root);
     let mut walker = Walker {
         rules: &rules,
-        skip: &spec.skip,
+        skip: &skip,
         root: &root,
         scope: Scope::Context,
         include: None,
@@ -195,6 +196,16 @@ fn gather(spec: &ContextSpec) -> Result<BTreeMap<String, Pending>, HashError> {
     Ok(files)
 }
 
+/// The folders of `skip` that a walk from `root` must leave out: not one holding `root`
+/// itself (a context chosen inside kiln's own folders, or a `cache-dir` above the
+/// workspace, is the user's explicit choice, not a folder to hide).
+fn skipped_below(skip: &[PathBuf], root: &Path) -> Vec<PathBuf> {
+    skip.iter()
+        .filter(|dir| !root.starts_with(dir))
+        .cloned()
+        .collect()
+}
+
 /// The files of include `index`: `source` (a file or a folder, perhaps through a
 /// symlink) placed at `target`.
 fn include(
@@ -222,9 +233,10 @@ fn include(
     };
     let meta = fs::metadata(&real).map_err(|e| HashError::read(&real, e))?;
     if meta.is_dir() {
+        let skip = skipped_below(skip, &real);
         let mut walker = Walker {
             rules,
-            skip,
+            skip: &skip,
             root: &real,
             scope: Scope::Include,
             include: Some(index),

@@ -81,10 +81,17 @@ impl Executor<WorkNode> for WorkExecutor {
                     .map_err(NodeError::from_diagnostic)?;
                 Ok(Step::Done(WorkOutput::Entity(result)))
             }
-            WorkNode::Save { .. } | WorkNode::Push { .. } | WorkNode::Export { .. } => self
-                .image_task(node, &ctx)
-                .await
-                .map(|text| Step::Done(WorkOutput::Task(text))),
+            WorkNode::Save { .. } | WorkNode::Push { .. } | WorkNode::Export { .. } => {
+                // Interrupted, the task is dropped: a half-written file goes with it.
+                let cancel = ctx.cancel.clone();
+                tokio::select! {
+                    biased;
+                    () = cancel.cancelled() => Err(NodeError::message("cancelled")),
+                    text = self.image_task(node, &ctx) => {
+                        text.map(|text| Step::Done(WorkOutput::Task(text)))
+                    }
+                }
+            }
             WorkNode::Clean(flavors) => {
                 let removed = crate::build::clean::remove_images(
                     &self.build.tiers.daemon,
@@ -102,6 +109,7 @@ impl Executor<WorkNode> for WorkExecutor {
             WorkNode::Report(outputs) => {
                 let mut steps = Vec::new();
                 let mut results = Vec::new();
+                let mut entities_not_done = Vec::new();
                 for (_, output) in &ctx.deps {
                     match output {
                         WorkOutput::Build(b) => steps.push(BuiltStep {
@@ -109,8 +117,13 @@ impl Executor<WorkNode> for WorkExecutor {
                             image: b.analysis.image.clone(),
                             source: b.source.to_string(),
                         }),
-                        WorkOutput::Recorded { results: r, .. } => {
-                            results.extend(r.iter().cloned())
+                        WorkOutput::Recorded {
+                            results: r,
+                            not_done: n,
+                            ..
+                        } => {
+                            results.extend(r.iter().cloned());
+                            entities_not_done.extend(n.iter().cloned());
                         }
                         _ => {}
                     }
@@ -119,6 +132,7 @@ impl Executor<WorkNode> for WorkExecutor {
                 let not_done: Vec<NotDone> = ctx
                     .unfinished
                     .iter()
+                    .chain(&entities_not_done)
                     .map(|u| NotDone {
                         node: u.id.clone(),
                         why: u.why.clone(),
@@ -151,24 +165,23 @@ impl Executor<WorkNode> for WorkExecutor {
                     })
                     .collect();
                 let id = format!("{flavor}/{check}");
-                // Entities that could not run are node failures, shown as such; the
-                // others' results are recorded. With none, there is no run to record.
-                if results.is_empty()
-                    && let Some(first) = ctx.unfinished.first()
-                {
-                    return Err(NodeError::message(format!(
-                        "no entity of `{id}` could be checked: `{}` {}",
-                        first.id, first.why
-                    )));
-                }
-                let history = self
-                    .check
-                    .record(&id, results.clone())
-                    .map_err(NodeError::from_diagnostic)?;
+                // Entities that could not run are node failures, shown as such, and
+                // passed on to the report; the others' results are recorded. With none,
+                // there is no run to record.
+                let history = if results.is_empty() && !ctx.unfinished.is_empty() {
+                    None
+                } else {
+                    Some(
+                        self.check
+                            .record(&id, results.clone())
+                            .map_err(NodeError::from_diagnostic)?,
+                    )
+                };
                 Ok(Step::Done(WorkOutput::Recorded {
                     check: id,
                     results,
                     history,
+                    not_done: ctx.unfinished.clone(),
                 }))
             }
         }

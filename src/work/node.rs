@@ -63,11 +63,13 @@ impl Node for WorkNode {
 pub enum WorkOutput {
     Build(BuildOutput),
     Entity(EntityResult),
-    /// A check's results, and the history file they were recorded in.
+    /// A check's results, the history file they were recorded in (none when no
+    /// entity ran), and the entity nodes that did not succeed.
     Recorded {
         check: String,
         results: Vec<EntityResult>,
-        history: std::path::PathBuf,
+        history: Option<std::path::PathBuf>,
+        not_done: Vec<crate::engine::Unfinished>,
     },
     /// A task that only has an effect: what it did, for the console.
     Task(String),
