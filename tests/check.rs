@@ -354,13 +354,10 @@ async fn a_terminated_run_removes_its_containers() {
 
 /// The classes of each (check, entity) in the newest job record, by `<check>/<key>`.
 fn classes_by_check(kiln: &Kiln) -> BTreeMap<String, (String, bool)> {
-    let job = kiln.jobs().pop().unwrap();
-    let mut out = BTreeMap::new();
-    for dir in std::fs::read_dir(job.join("results")).unwrap() {
-        let file = dir.unwrap().path().join("results.json");
-        let json: Value = serde_json::from_str(&std::fs::read_to_string(file).unwrap()).unwrap();
-        for r in json["results"].as_array().unwrap() {
-            out.insert(
+    newest_results(kiln)
+        .into_iter()
+        .map(|r| {
+            (
                 format!(
                     "{}/{}",
                     r["check"].as_str().unwrap(),
@@ -370,8 +367,19 @@ fn classes_by_check(kiln: &Kiln) -> BTreeMap<String, (String, bool)> {
                     r["class"].as_str().unwrap().to_owned(),
                     r["cached"].as_bool().unwrap(),
                 ),
-            );
-        }
+            )
+        })
+        .collect()
+}
+
+/// Every entity result of every check in the newest job record.
+fn newest_results(kiln: &Kiln) -> Vec<Value> {
+    let job = kiln.jobs().pop().unwrap();
+    let mut out = Vec::new();
+    for dir in std::fs::read_dir(job.join("results")).unwrap() {
+        let file = dir.unwrap().path().join("results.json");
+        let json: Value = serde_json::from_str(&std::fs::read_to_string(file).unwrap()).unwrap();
+        out.extend(json["results"].as_array().unwrap().iter().cloned());
     }
     out
 }
@@ -382,9 +390,6 @@ fn classes_by_check(kiln: &Kiln) -> BTreeMap<String, (String, bool)> {
 #[test]
 fn each_check_and_entity_keeps_its_own_cached_result() {
     let kiln = workspace("check-own");
-    let file = kiln.path("flavors/checkenv/flavor.kdl");
-    let kdl = std::fs::read_to_string(&file).unwrap();
-    let end = kdl.rfind('}').unwrap();
     let multi = r#"
     check "multi" {
         image "release"
@@ -392,7 +397,7 @@ fn each_check_and_entity_keeps_its_own_cached_result() {
         run "sh" "-c" "test {{ entity.key }} = alpha"
     }
 "#;
-    std::fs::write(&file, format!("{}{multi}{}", &kdl[..end], &kdl[end..])).unwrap();
+    kiln.add_to_flavor("checkenv", multi);
     std::fs::create_dir_all(kiln.path("data/multi")).unwrap();
     std::fs::write(kiln.path("data/multi/alpha.yml"), "key: alpha\n").unwrap();
     std::fs::write(kiln.path("data/multi/beta.yml"), "key: beta\n").unwrap();
@@ -421,17 +426,12 @@ fn each_check_and_entity_keeps_its_own_cached_result() {
 
 /// Containers by check, from the newest job record: `<flavor>/<check>` → container ids.
 fn containers_by_check(kiln: &Kiln) -> BTreeMap<String, BTreeSet<String>> {
-    let job = kiln.jobs().pop().unwrap();
     let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    for dir in std::fs::read_dir(job.join("results")).unwrap() {
-        let file = dir.unwrap().path().join("results.json");
-        let json: Value = serde_json::from_str(&std::fs::read_to_string(file).unwrap()).unwrap();
-        for r in json["results"].as_array().unwrap() {
-            if let Some(id) = r["container"].as_str() {
-                out.entry(r["check"].as_str().unwrap().to_owned())
-                    .or_default()
-                    .insert(id.to_owned());
-            }
+    for r in newest_results(kiln) {
+        if let Some(id) = r["container"].as_str() {
+            out.entry(r["check"].as_str().unwrap().to_owned())
+                .or_default()
+                .insert(id.to_owned());
         }
     }
     out
@@ -444,9 +444,6 @@ fn containers_by_check(kiln: &Kiln) -> BTreeMap<String, BTreeSet<String>> {
 #[test]
 fn checks_sharing_an_environment_keep_their_own_containers() {
     let kiln = workspace("check-share");
-    let file = kiln.path("flavors/checkenv/flavor.kdl");
-    let kdl = std::fs::read_to_string(&file).unwrap();
-    let end = kdl.rfind('}').unwrap();
     let readonly = r#"
     check "readonly" {
         image "release"
@@ -456,7 +453,7 @@ fn checks_sharing_an_environment_keep_their_own_containers() {
         run "true"
     }
 "#;
-    std::fs::write(&file, format!("{}{readonly}{}", &kdl[..end], &kdl[end..])).unwrap();
+    kiln.add_to_flavor("checkenv", readonly);
     let run = |extra: &[&str]| {
         let output = kiln
             .command()
@@ -517,9 +514,6 @@ fn a_broken_metadata_file_is_reported_before_anything_runs() {
 #[test]
 fn the_results_of_the_entities_that_ran_are_recorded() {
     let kiln = workspace("check-partial");
-    let file = kiln.path("flavors/checkenv/flavor.kdl");
-    let kdl = std::fs::read_to_string(&file).unwrap();
-    let end = kdl.rfind('}').unwrap();
     let partial = r#"
     check "partial" {
         image "release"
@@ -527,7 +521,7 @@ fn the_results_of_the_entities_that_ran_are_recorded() {
         run "sh" "-c" "echo {{ entity.extra }}"
     }
 "#;
-    std::fs::write(&file, format!("{}{partial}{}", &kdl[..end], &kdl[end..])).unwrap();
+    kiln.add_to_flavor("checkenv", partial);
     std::fs::create_dir_all(kiln.path("data/partial")).unwrap();
     std::fs::write(
         kiln.path("data/partial/alpha.yml"),

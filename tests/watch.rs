@@ -255,9 +255,6 @@ fn a_change_during_a_run_cancels_it() {
 #[test]
 fn a_check_writing_its_own_inputs_pauses_watch() {
     let kiln = Kiln::new("watch-self", &["checkenv", "checkenv-debug"], None);
-    let file = kiln.path("flavors/checkenv/flavor.kdl");
-    let kdl = std::fs::read_to_string(&file).unwrap();
-    let end = kdl.rfind('}').unwrap();
     let check = r#"
     check "loop" {
         image "release"
@@ -266,7 +263,7 @@ fn a_check_writing_its_own_inputs_pauses_watch() {
         run "sh" "-c" "cat /proc/uptime > /data/a/stamp.txt; sleep 2"
     }
 "#;
-    std::fs::write(&file, format!("{}{check}{}", &kdl[..end], &kdl[end..])).unwrap();
+    kiln.add_to_flavor("checkenv", check);
     std::fs::create_dir_all(kiln.path("data/a")).unwrap();
     std::fs::write(kiln.path("data/a/metadata.yml"), "key: a\n").unwrap();
     std::fs::create_dir_all(kiln.path("workflows")).unwrap();

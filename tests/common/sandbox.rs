@@ -109,6 +109,14 @@ impl Kiln {
         summary(&new[0])
     }
 
+    /// Adds `kdl` (nodes such as a `check` block) at the end of flavor `flavor`'s block.
+    pub fn add_to_flavor(&self, flavor: &str, kdl: &str) {
+        let file = self.path(&format!("flavors/{flavor}/flavor.kdl"));
+        let text = std::fs::read_to_string(&file).unwrap();
+        let end = text.rfind('}').expect("the flavor block's closing brace");
+        std::fs::write(&file, format!("{}{kdl}{}", &text[..end], &text[end..])).unwrap();
+    }
+
     /// The job record folders, sorted.
     pub fn jobs(&self) -> Vec<PathBuf> {
         let mut jobs: Vec<PathBuf> = std::fs::read_dir(self.path(".kiln/jobs"))
