@@ -216,14 +216,15 @@ impl BuildExecutor {
         );
         // A load or pull of a large image stops on an interrupt too (a build does by
         // itself, with the token).
-        let obtained = tokio::select! {
-            obtained = obtained => obtained,
-            () = ctx.cancel.cancelled() => return Err(NodeError::message("cancelled")),
-        };
-        let (source, more) = obtained.map_err(|e| match e {
-            BuildError::Docker(_) => NodeError::from_diagnostic(e).with_log(&paths.log),
-            other => NodeError::from_diagnostic(other),
-        })?;
+        let (source, more) = ctx
+            .cancel
+            .run_until_cancelled(obtained)
+            .await
+            .ok_or_else(NodeError::cancelled)?
+            .map_err(|e| match e {
+                BuildError::Docker(_) => NodeError::from_diagnostic(e).with_log(&paths.log),
+                other => NodeError::from_diagnostic(other),
+            })?;
         let mut warnings = obtain.warnings.clone();
         warnings.extend(more);
         self.finish(
@@ -247,7 +248,11 @@ impl BuildExecutor {
     ) -> Result<BuildOutput, NodeError> {
         let saved = if self.options.save {
             // Interrupted, the save is dropped: its temporary file goes with it.
-            until_cancelled(cancel, self.tiers.save(&analysis)).await?
+            cancel
+                .run_until_cancelled(self.tiers.save(&analysis))
+                .await
+                .ok_or_else(NodeError::cancelled)?
+                .map_err(NodeError::from_diagnostic)?
         } else {
             false
         };
@@ -256,7 +261,11 @@ impl BuildExecutor {
             if self.tiers.registry.is_none() {
                 warnings.push("--push: kiln.kdl names no registry".to_owned());
             } else {
-                pushed = until_cancelled(cancel, self.tiers.push(&analysis)).await?;
+                pushed = cancel
+                    .run_until_cancelled(self.tiers.push(&analysis))
+                    .await
+                    .ok_or_else(NodeError::cancelled)?
+                    .map_err(NodeError::from_diagnostic)?;
             }
         }
         for warning in &warnings {
@@ -269,20 +278,5 @@ impl BuildExecutor {
             pushed,
             warnings,
         })
-    }
-}
-
-/// `work`'s result, or an error as soon as `cancel` trips (`work` is dropped then).
-async fn until_cancelled<T>(
-    cancel: &CancellationToken,
-    work: impl std::future::Future<Output = Result<T, BuildError>>,
-) -> Result<T, NodeError> {
-    if cancel.is_cancelled() {
-        return Err(NodeError::message("cancelled"));
-    }
-    tokio::select! {
-        biased;
-        () = cancel.cancelled() => Err(NodeError::message("cancelled")),
-        result = work => result.map_err(NodeError::from_diagnostic),
     }
 }

@@ -77,10 +77,12 @@ pub async fn run(
             .map(|o| o.analysis.image.clone())
             .ok_or_else(|| CliError::Internal(format!("{node} succeeded without an image")))?;
         // Interrupted: the half-written archive is removed as the export is dropped.
-        let exported = tokio::select! {
-            exported = crate::build::export::export(&daemon, &node, &image, &output) => exported?,
-            () = cancel.cancelled() => return Err(CliError::Interrupted),
-        };
+        let exported = cancel
+            .run_until_cancelled(crate::build::export::export(
+                &daemon, &node, &image, &output,
+            ))
+            .await
+            .ok_or(CliError::Interrupted)??;
         if build_args.json {
             let line =
                 serde_json::to_string(&exported).map_err(|e| CliError::Internal(e.to_string()))?;

@@ -51,6 +51,12 @@ impl NodeError {
         }
     }
 
+    /// The node stopped because the run was cancelled (for
+    /// `CancellationToken::run_until_cancelled(…).ok_or_else(NodeError::cancelled)`).
+    pub fn cancelled() -> Self {
+        Self::message("cancelled")
+    }
+
     /// A failure caused by `diagnostic`; the message is the diagnostic's message.
     pub fn from_diagnostic(diagnostic: impl Diagnostic + Send + Sync + 'static) -> Self {
         Self {

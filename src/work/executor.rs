@@ -83,14 +83,12 @@ impl Executor<WorkNode> for WorkExecutor {
             }
             WorkNode::Save { .. } | WorkNode::Push { .. } | WorkNode::Export { .. } => {
                 // Interrupted, the task is dropped: a half-written file goes with it.
-                let cancel = ctx.cancel.clone();
-                tokio::select! {
-                    biased;
-                    () = cancel.cancelled() => Err(NodeError::message("cancelled")),
-                    text = self.image_task(node, &ctx) => {
-                        text.map(|text| Step::Done(WorkOutput::Task(text)))
-                    }
-                }
+                let text = ctx
+                    .cancel
+                    .run_until_cancelled(self.image_task(node, &ctx))
+                    .await
+                    .ok_or_else(NodeError::cancelled)??;
+                Ok(Step::Done(WorkOutput::Task(text)))
             }
             WorkNode::Clean(flavors) => {
                 let removed = crate::build::clean::remove_images(
