@@ -40,36 +40,29 @@ pub async fn export(
         path: archive.display().to_string(),
         reason: e.to_string(),
     };
-    let result = async {
-        std::fs::create_dir_all(dir).map_err(io)?;
-        let file = File::create(&temp).map_err(io)?;
-        let mut gzip = GzEncoder::new(
-            HashingWriter::new(BufWriter::new(file)),
-            Compression::fast(),
-        );
-        daemon.export(image, &mut gzip).await?;
-        let (file, sha256) = gzip.finish().and_then(HashingWriter::finish).map_err(io)?;
-        file.into_inner()
-            .map_err(|e| io(e.into_error()))?
-            .sync_all()
-            .map_err(io)?;
-        std::fs::rename(&temp, &archive).map_err(io)?;
-        guard.keep();
-        std::fs::write(
-            dir.join(format!("{name}.sha256")),
-            format!("{sha256}  {name}\n"),
-        )
+    std::fs::create_dir_all(dir).map_err(io)?;
+    let file = File::create(&temp).map_err(io)?;
+    let mut gzip = GzEncoder::new(
+        HashingWriter::new(BufWriter::new(file)),
+        Compression::fast(),
+    );
+    daemon.export(image, &mut gzip).await?;
+    let (file, sha256) = gzip.finish().and_then(HashingWriter::finish).map_err(io)?;
+    file.into_inner()
+        .map_err(|e| io(e.into_error()))?
+        .sync_all()
         .map_err(io)?;
-        Ok::<_, BuildError>(sha256)
-    }
-    .await;
-    match result {
-        Ok(sha256) => Ok(Exported {
-            node: node.to_owned(),
-            image: image.to_owned(),
-            archive,
-            sha256,
-        }),
-        Err(e) => Err(e),
-    }
+    std::fs::rename(&temp, &archive).map_err(io)?;
+    guard.keep();
+    std::fs::write(
+        dir.join(format!("{name}.sha256")),
+        format!("{sha256}  {name}\n"),
+    )
+    .map_err(io)?;
+    Ok(Exported {
+        node: node.to_owned(),
+        image: image.to_owned(),
+        archive,
+        sha256,
+    })
 }

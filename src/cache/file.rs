@@ -141,16 +141,16 @@ pub async fn store(daemon: &Daemon, dir: &Path, image: &str) -> Result<u64, Dock
     let entry = Entry::new(dir, image);
     let _lock = entry.lock().map_err(|e| io_error(&entry.lock, e))?;
     entry.remove_stale_temps();
-    let temp = TempFile(Some(temp_name(&entry.tarball)));
-    let temp_path = temp.0.clone().unwrap_or_default();
+    let temp_path = temp_name(&entry.tarball);
+    let temp = TempFile::new(temp_path.clone());
     let file = File::create(&temp_path).map_err(|e| io_error(&temp_path, e))?;
     let mut writer = HashingWriter::new(std::io::BufWriter::with_capacity(1 << 20, file));
     let size = daemon.export(image, &mut writer).await?;
     let (inner, digest) = writer.finish().map_err(|e| io_error(&temp_path, e))?;
     let file = inner.into_inner().map_err(|e| io_error(&temp_path, e))?;
     file.sync_all().map_err(|e| io_error(&temp_path, e))?;
-    let sidecar = TempFile(Some(temp_name(&entry.checksum)));
-    let sidecar_path = sidecar.0.clone().unwrap_or_default();
+    let sidecar_path = temp_name(&entry.checksum);
+    let sidecar = TempFile::new(sidecar_path.clone());
     fs::write(
         &sidecar_path,
         format!("{digest}  {}\n", file_name(&entry.tarball)),
@@ -160,8 +160,8 @@ pub async fn store(daemon: &Daemon, dir: &Path, image: &str) -> Result<u64, Dock
     let _ = fs::remove_file(&entry.checksum);
     fs::rename(&temp_path, &entry.tarball).map_err(|e| io_error(&entry.tarball, e))?;
     fs::rename(&sidecar_path, &entry.checksum).map_err(|e| io_error(&entry.checksum, e))?;
-    std::mem::forget(temp);
-    std::mem::forget(sidecar);
+    temp.keep();
+    sidecar.keep();
     Ok(size)
 }
 
