@@ -202,22 +202,28 @@ impl<N: Node, E: Executor<N>> Scheduler<N, E> {
             })
             .collect();
         deps.sort_unstable_by_key(|(d, _)| *d);
-        let mut unfinished: Vec<Unfinished> = self.graph.dependencies[i]
-            .iter()
-            .filter_map(|&d| {
-                let why = match &self.state[d.index()] {
-                    State::Failed(error) => format!("failed: {error}"),
-                    State::Skipped(reason) => format!("skipped: {reason}"),
-                    State::Cancelled => "cancelled".to_owned(),
-                    _ => return None,
-                };
-                Some(Unfinished {
-                    node: d,
-                    id: self.graph.ids[d.index()].clone(),
-                    why,
+        // Only a node that runs after failures can have any (the others start once every
+        // dependency succeeded): the common case skips the second pass over the edges.
+        let mut unfinished: Vec<Unfinished> = if self.runs_after_failures(node) {
+            self.graph.dependencies[i]
+                .iter()
+                .filter_map(|&d| {
+                    let why = match &self.state[d.index()] {
+                        State::Failed(error) => format!("failed: {error}"),
+                        State::Skipped(reason) => format!("skipped: {reason}"),
+                        State::Cancelled => "cancelled".to_owned(),
+                        _ => return None,
+                    };
+                    Some(Unfinished {
+                        node: d,
+                        id: self.graph.ids[d.index()].clone(),
+                        why,
+                    })
                 })
-            })
-            .collect();
+                .collect()
+        } else {
+            Vec::new()
+        };
         unfinished.sort_unstable_by_key(|u| u.node);
         self.state[i] = State::Running;
         self.started[i] = Some(self.start.elapsed());
@@ -302,16 +308,13 @@ impl<N: Node, E: Executor<N>> Scheduler<N, E> {
     /// events in `NodeId` order.
     fn skip_dependents(&mut self, node: NodeId, reason: SkipReason) {
         let mut skipped = Vec::new();
-        // Nodes that run after failures count the edge as finished, once the skips are
-        // told (their events come after their dependencies').
-        let mut finished_edges = Vec::new();
         let mut stack = vec![node];
         while let Some(from) = stack.pop() {
             for k in 0..self.graph.dependents[from.index()].len() {
                 let dependent = self.graph.dependents[from.index()][k];
-                if self.runs_after_failures(dependent) {
-                    finished_edges.push(dependent);
-                } else if matches!(self.state[dependent.index()], State::Pending) {
+                if !self.runs_after_failures(dependent)
+                    && matches!(self.state[dependent.index()], State::Pending)
+                {
                     self.state[dependent.index()] = State::Skipped(reason.clone());
                     skipped.push(dependent);
                     stack.push(dependent);
@@ -319,7 +322,7 @@ impl<N: Node, E: Executor<N>> Scheduler<N, E> {
             }
         }
         skipped.sort_unstable();
-        for dependent in skipped {
+        for &dependent in &skipped {
             self.emit(
                 dependent,
                 EventKind::Skipped {
@@ -327,8 +330,21 @@ impl<N: Node, E: Executor<N>> Scheduler<N, E> {
                 },
             );
         }
-        for dependent in finished_edges {
-            self.one_less(dependent);
+        // After the skips are told: a node that runs after failures hears of them first.
+        self.release_finally(node);
+        for dependent in skipped {
+            self.release_finally(dependent);
+        }
+    }
+
+    /// `node` failed or was skipped: its dependents that run after failures count it as
+    /// finished.
+    fn release_finally(&mut self, node: NodeId) {
+        for k in 0..self.graph.dependents[node.index()].len() {
+            let dependent = self.graph.dependents[node.index()][k];
+            if self.runs_after_failures(dependent) {
+                self.one_less(dependent);
+            }
         }
     }
 
@@ -385,12 +401,7 @@ impl<N: Node, E: Executor<N>> Scheduler<N, E> {
                     };
                     self.state[i] = State::Skipped(reason.clone());
                     self.emit(node, EventKind::Skipped { reason });
-                    for k in 0..self.graph.dependents[i].len() {
-                        let dependent = self.graph.dependents[i][k];
-                        if self.runs_after_failures(dependent) {
-                            self.one_less(dependent);
-                        }
-                    }
+                    self.release_finally(node);
                 }
                 _ => {
                     if !self.halted() {
