@@ -189,7 +189,6 @@ impl Tiers {
         Ok(true)
     }
 
-    /// Pushes the image to the registry unless it is there already.
     /// Whether the registry has `remote`; once asking failed in this run, the first
     /// failure again without asking.
     async fn registry_lookup(&self, remote: &str) -> Result<bool, String> {
@@ -203,6 +202,7 @@ impl Tiers {
         })
     }
 
+    /// Pushes the image to the registry unless it is there already.
     pub async fn push(&self, analysis: &Analysis) -> Result<bool, BuildError> {
         let Some(registry) = &self.registry else {
             return Ok(false);

@@ -166,8 +166,13 @@ impl Pool {
         if self.keep {
             return;
         }
-        let cells: Vec<(String, Arc<OnceCell<String>>)> = self.cells.lock().await.drain().collect();
-        let used: HashSet<String> = cells.iter().filter_map(|(_, c)| c.get().cloned()).collect();
+        let used: HashSet<String> = self
+            .cells
+            .lock()
+            .await
+            .drain()
+            .filter_map(|(_, cell)| cell.get().cloned())
+            .collect();
         let slots: HashSet<String> = self.slots.lock().await.drain().collect();
         let mut remove: Vec<String> = used.iter().cloned().collect();
         if !slots.is_empty() {

@@ -143,8 +143,6 @@ impl CheckRunner {
         });
         if !self.options.force
             && let Some(mut cached) = self.cache.get(&key)
-            && cached.key == task.entity.key
-            && cached.check == check_id
         {
             cached.cached = true;
             return Ok(cached);

@@ -283,12 +283,7 @@ pub async fn execute(
             return Err(BuildError::NoBuild { images: missing }.into());
         }
     }
-    let job = JobRecord::create(&workspace.settings.job_dir, command).map_err(|e| {
-        CliError::JobRecord {
-            path: workspace.settings.job_dir.clone(),
-            reason: e.to_string(),
-        }
-    })?;
+    let job = job_record(&workspace, command)?;
     let jobs = job_limit(args.jobs, &workspace);
     let executor = Arc::new(BuildExecutor {
         workspace: Arc::new(workspace),
@@ -353,6 +348,14 @@ pub(super) fn render_failure(error: &NodeError, color: bool) -> String {
         text.push_str(&format!("  full log: {}\n", log.display()));
     }
     text
+}
+
+/// A new job record for `command` in the workspace's job-dir.
+pub(super) fn job_record(workspace: &Workspace, command: &str) -> Result<JobRecord, CliError> {
+    JobRecord::create(&workspace.settings.job_dir, command).map_err(|e| CliError::JobRecord {
+        path: workspace.settings.job_dir.clone(),
+        reason: e.to_string(),
+    })
 }
 
 /// The job limit: `--jobs`, else kiln.kdl's `jobs`, else the number of CPUs.

@@ -18,7 +18,6 @@ use crate::check::{CheckOptions, CheckRunner};
 use crate::engine::{self, Options};
 use crate::model::Workspace;
 use crate::plan;
-use crate::report::JobRecord;
 use crate::report::summary::format_duration;
 use crate::work::{WorkExecutor, WorkGraph, WorkOutput, WorkPlan, work_graph};
 
@@ -172,12 +171,7 @@ pub async fn execute(
     let WorkGraph { graph, steps } = work_graph(&workspace, work);
     let tiers = tiers(&workspace).await?;
     let daemon = tiers.daemon.clone();
-    let job = JobRecord::create(&workspace.settings.job_dir, command).map_err(|e| {
-        CliError::JobRecord {
-            path: workspace.settings.job_dir.clone(),
-            reason: e.to_string(),
-        }
-    })?;
+    let job = super::build::job_record(&workspace, command)?;
     let jobs = job_limit(options.jobs, &workspace);
     let owner = crate::check::pool::owner(&workspace.root);
     let workspace = Arc::new(workspace);

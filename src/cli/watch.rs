@@ -160,8 +160,9 @@ async fn watch(
                 {
                     watched.insert(workspace_root.clone());
                 }
-                let messages = config_messages(&error);
                 let diagnostics = config_diagnostics(&error);
+                let messages: Vec<&serde_json::Value> =
+                    diagnostics.iter().map(|d| &d["message"]).collect();
                 say.say(
                     "config-error",
                     json!({ "errors": messages, "diagnostics": diagnostics }),
@@ -378,13 +379,6 @@ fn shown(root: &Path, paths: &[PathBuf]) -> Vec<String> {
     shown.sort();
     shown.dedup();
     shown
-}
-
-fn config_messages(error: &CliError) -> Vec<String> {
-    match error {
-        CliError::Config(errors) => errors.errors.iter().map(|e| e.to_string()).collect(),
-        other => vec![other.to_string()],
-    }
 }
 
 /// Each configuration error with its code and where it points (file, 1-based line and

@@ -2,11 +2,11 @@
 
 use std::path::Path;
 
-use kdl::KdlDocument;
+use kdl::{KdlDocument, KdlNode};
 
 use super::grammar;
 use super::reader::{Reader, Shape};
-use crate::model::Settings;
+use crate::model::{Settings, Spanned};
 
 const ONE_VALUE: Shape = Shape::args(&["value"]);
 
@@ -22,31 +22,23 @@ pub fn decode(r: &mut Reader, doc: &KdlDocument, root: &Path) -> Settings {
         }
         match node.name().value() {
             "registry" => {
-                if let Some(registry) = r.arg(node, 0, "registry") {
-                    if valid_repository(&registry.value) {
-                        settings.registry = Some(registry);
-                    } else {
-                        r.invalid(
-                            registry.loc.span,
-                            "registry",
-                            format!("`{}` is not a valid registry repository", registry.value),
-                            "write `host[:port]/path` without a scheme, in lowercase, e.g. \"127.0.0.1:5000/kiln\"",
-                        );
-                    }
-                }
+                settings.registry = repository_arg(
+                    r,
+                    node,
+                    "registry",
+                    "registry repository",
+                    "write `host[:port]/path` without a scheme, in lowercase, e.g. \"127.0.0.1:5000/kiln\"",
+                );
             }
             "repository" => {
-                if let Some(repo) = r.arg(node, 0, "repository") {
-                    if valid_repository(&repo) {
-                        settings.repository = repo.value;
-                    } else {
-                        r.invalid(
-                            repo.loc.span,
-                            "repository",
-                            format!("`{}` is not a valid image repository", repo.value),
-                            "use lowercase letters, digits and `.`, `_`, `-`, `/` separators, e.g. \"kiln\" or \"127.0.0.1:5000/team/kiln\"",
-                        );
-                    }
+                if let Some(repo) = repository_arg(
+                    r,
+                    node,
+                    "repository",
+                    "image repository",
+                    "use lowercase letters, digits and `.`, `_`, `-`, `/` separators, e.g. \"kiln\" or \"127.0.0.1:5000/team/kiln\"",
+                ) {
+                    settings.repository = repo.value;
                 }
             }
             "cache-dir" => {
@@ -68,6 +60,28 @@ pub fn decode(r: &mut Reader, doc: &KdlDocument, root: &Path) -> Settings {
         }
     }
     settings
+}
+
+/// The argument of `node` (`registry` or `repository`) if it is a valid image
+/// repository; otherwise an error saying it is no valid `noun`, with `help`, and `None`.
+fn repository_arg(
+    r: &mut Reader,
+    node: &KdlNode,
+    what: &str,
+    noun: &str,
+    help: &str,
+) -> Option<Spanned<String>> {
+    let value = r.arg(node, 0, what)?;
+    if valid_repository(&value.value) {
+        return Some(value);
+    }
+    r.invalid(
+        value.loc.span,
+        what,
+        format!("`{}` is not a valid {noun}", value.value),
+        help,
+    );
+    None
 }
 
 /// Docker's reference grammar, loosely: an optional `host[:port]/` and lowercase path
