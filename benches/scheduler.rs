@@ -69,8 +69,8 @@ fn fan(n: usize) -> RunGraph<Noop> {
 /// Counts events: what a subscriber costs at least.
 struct Count(usize);
 
-impl Subscriber for Count {
-    fn event(&mut self, _: &Event) {
+impl Subscriber<()> for Count {
+    fn event(&mut self, _: &Event<()>) {
         self.0 += 1;
     }
 }

@@ -1,19 +1,40 @@
 //! kiln: a declarative workflow engine for Docker image flavors and entity checks.
 //!
-//! Data flows down this list, never up: [`config`] reads KDL into the [`model`];
-//! [`plan`] turns the model into a dependency graph; [`cli`] wires commands to them.
+//! The modules, lowest layer first. A module uses only modules listed above it (a test,
+//! `tests/layering.rs`, reads the `crate::` paths of `src/` and enforces it;
+//! docs/architecture.md draws the same list).
 
-pub mod build;
-pub mod cache;
-pub mod check;
-pub mod cli;
-pub mod config;
-pub mod docker;
-pub mod engine;
-pub mod hash;
+// Leaves: plain data and the hands that touch the outside world.
+/// The typed model: workspace, flavors, steps, checks, workflows, ids.
 pub mod model;
+/// Content hashes of build contexts and step inputs; deterministic tars.
+pub mod hash;
+/// Every Docker daemon call, through bollard.
+pub mod docker;
+/// The generic scheduler: run graph, executor trait, fork-join, events.
+pub mod engine;
+/// The job record: a run's folder of logs, manifests, events and summary.
+pub mod job;
+/// The file tier of the image cache.
+pub mod cache;
+// The language.
+/// KDL files → the model, every error at once.
+pub mod config;
+// What the nodes do.
+/// One step's image: analysis, tiers, builder; save, push, export, clean.
+pub mod build;
+/// Entity checks: discovery, environment containers, results and their cache.
+pub mod check;
+// One path for every command.
+/// What a command asks for (`Plan`) → the one graph (`plan::build`).
 pub mod plan;
-pub mod report;
-pub mod watch;
-pub mod work;
+/// Workflows by name → a `Plan`.
 pub mod workflow;
+/// The one executor of every run.
+pub mod run;
+/// Listeners of a run's events: summary, job record, JSON lines, report files.
+pub mod report;
+/// Watch mode's parts: what to watch, what a cycle compares.
+pub mod watch;
+/// The command line.
+pub mod cli;

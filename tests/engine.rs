@@ -171,13 +171,13 @@ impl Executor<TestNode> for Fake {
     }
 }
 
-type Events = Arc<Mutex<Vec<Event>>>;
+type Events = Arc<Mutex<Vec<Event<String>>>>;
 
-fn recorder() -> (Box<dyn Subscriber>, Events) {
+fn recorder() -> (Box<dyn Subscriber<String>>, Events) {
     let events = Events::default();
     let sink = Arc::clone(&events);
     (
-        Box::new(move |e: &Event| sink.lock().unwrap().push(e.clone())),
+        Box::new(move |e: &Event<String>| sink.lock().unwrap().push(e.clone())),
         events,
     )
 }
@@ -194,8 +194,8 @@ async fn run_with(
     fake: Arc<Fake>,
     options: Options,
     cancel: CancellationToken,
-    mut subscribers: Vec<Box<dyn Subscriber>>,
-) -> (Report<TestNode, String>, Vec<Event>) {
+    mut subscribers: Vec<Box<dyn Subscriber<String>>>,
+) -> (Report<TestNode, String>, Vec<Event<String>>) {
     let (recorder, events) = recorder();
     subscribers.insert(0, recorder);
     let report = tokio::time::timeout(
@@ -212,7 +212,7 @@ async fn run_with(
 async fn run(
     graph: RunGraph<TestNode>,
     options: Options,
-) -> (Report<TestNode, String>, Vec<Event>) {
+) -> (Report<TestNode, String>, Vec<Event<String>>) {
     run_with(
         graph,
         Arc::new(Fake::default()),
@@ -225,11 +225,27 @@ async fn run(
 
 /// Every node's events follow the allowed sequences and end in its reported state;
 /// a dependency's last event precedes its dependents' first.
-fn check_events(report: &Report<TestNode, String>, events: &[Event]) {
+fn check_events(report: &Report<TestNode, String>, events: &[Event<String>]) {
     let mut per_node: HashMap<NodeId, Vec<&EventKind>> = HashMap::new();
     let mut position: HashMap<(NodeId, &'static str), usize> = HashMap::new();
     for (i, event) in events.iter().enumerate() {
         per_node.entry(event.node).or_default().push(&event.kind);
+        // A success carries its output; an event that ends a node that ran, its time.
+        let node = report.get(event.node).unwrap();
+        if event.kind == EventKind::Succeeded {
+            assert_eq!(event.output.as_deref(), node.output(), "{}", event.id);
+        } else {
+            assert!(event.output.is_none(), "{}", event.id);
+        }
+        let ends_a_run = matches!(
+            event.kind,
+            EventKind::Succeeded
+                | EventKind::Failed { .. }
+                | EventKind::Expanded { .. }
+                | EventKind::Cancelled
+        ) && node.started.is_some();
+        assert_eq!(event.duration.is_some(), ends_a_run, "{}: {:?}", event.id, event.kind);
+        assert_eq!(event.parent, node.expanded_from, "{}", event.id);
         let kind = name(&event.kind);
         position.entry((event.node, kind)).or_insert(i);
         assert_eq!(event.id, report.get(event.node).unwrap().id);
@@ -281,7 +297,7 @@ fn name(kind: &EventKind) -> &'static str {
     }
 }
 
-fn started(events: &[Event]) -> Vec<&str> {
+fn started(events: &[Event<String>]) -> Vec<&str> {
     events
         .iter()
         .filter(|e| e.kind == EventKind::Started)
@@ -545,7 +561,7 @@ async fn cancellation_stops_running_nodes_and_cancels_the_rest() {
     // Ctrl-C once a and b run.
     let trip = cancel.clone();
     let mut seen = 0;
-    let interrupt = move |e: &Event| {
+    let interrupt = move |e: &Event<String>| {
         if e.kind == EventKind::Started {
             seen += 1;
             if seen == 2 {
@@ -597,7 +613,7 @@ async fn nothing_starts_after_a_cancellation_even_with_free_slots() {
     }
     let cancel = CancellationToken::new();
     let trip = cancel.clone();
-    let interrupt = move |e: &Event| {
+    let interrupt = move |e: &Event<String>| {
         if e.kind == EventKind::Started {
             trip.cancel();
         }
@@ -907,7 +923,7 @@ async fn a_panicking_subscriber_is_dropped_and_the_run_goes_on() {
     let a = graph.add(ok("a"));
     let b = graph.add(ok("b"));
     graph.depend(b, a).unwrap();
-    let broken = |_: &Event| panic!("subscriber bug");
+    let broken = |_: &Event<String>| panic!("subscriber bug");
     let (report, events) = run_with(
         graph,
         Arc::new(Fake::default()),
@@ -923,17 +939,17 @@ async fn a_panicking_subscriber_is_dropped_and_the_run_goes_on() {
 #[tokio::test]
 async fn subscribers_hear_start_and_finish() {
     struct Hooks(Arc<Mutex<Vec<String>>>);
-    impl Subscriber for Hooks {
+    impl Subscriber<String> for Hooks {
         fn started(&mut self, nodes: usize) {
             self.0.lock().unwrap().push(format!("started {nodes}"));
         }
-        fn event(&mut self, event: &Event) {
+        fn event(&mut self, event: &Event<String>) {
             self.0
                 .lock()
                 .unwrap()
                 .push(format!("{} {}", event.id, name(&event.kind)));
         }
-        fn finished(&mut self) {
+        fn finished(&mut self, _cancelled: bool) {
             self.0.lock().unwrap().push("finished".into());
         }
     }
@@ -967,12 +983,15 @@ fn events_serialize_flat_with_milliseconds() {
         at: Duration::from_micros(12_345),
         node: NodeId::new(3),
         id: "sci/base".into(),
+        parent: None,
         kind: EventKind::Skipped {
             reason: SkipReason::DependencyFailed {
                 failed: NodeId::new(1),
                 failed_id: "sci/deps".into(),
             },
         },
+        duration: None,
+        output: None::<Arc<String>>,
     };
     assert_eq!(
         serde_json::to_string(&event).unwrap(),
@@ -981,6 +1000,7 @@ fn events_serialize_flat_with_milliseconds() {
     let event = Event {
         kind: EventKind::Failed {
             error: "boom".into(),
+            log: None,
         },
         ..event
     };
@@ -1032,29 +1052,6 @@ async fn edges_against_the_order_of_addition_run_correctly() {
     let (report, events) = run(graph, options(2)).await;
     assert_eq!(started(&events), ["early", "late"]);
     assert_eq!(output(&report, "late"), "late(early)");
-}
-
-#[test]
-fn a_plan_becomes_a_run_graph_in_topological_order() {
-    use kiln::plan::{Graph, NodeKind};
-    let mut plan = Graph::default();
-    let release = plan.node(NodeKind::Build, "sci", "release");
-    let base = plan.node(NodeKind::Build, "sci", "base");
-    let deps = plan.node(NodeKind::Build, "sci", "deps");
-    plan.depend(release, deps);
-    plan.depend(deps, base);
-    plan.depend(release, base);
-    let (graph, ids) = RunGraph::from_plan(&plan, |n| ok(&n.id()));
-    let order: Vec<&str> = graph.node_ids().map(|n| graph.id_of(n).unwrap()).collect();
-    assert_eq!(order, ["sci/base", "sci/deps", "sci/release"]);
-    assert_eq!(graph.id_of(ids[release.index()]), Some("sci/release"));
-    let mut needs: Vec<&str> = graph
-        .dependencies(ids[release.index()])
-        .iter()
-        .map(|&n| graph.id_of(n).unwrap())
-        .collect();
-    needs.sort();
-    assert_eq!(needs, ["sci/base", "sci/deps"]);
 }
 
 #[derive(Debug, thiserror::Error, Diagnostic)]
@@ -1168,8 +1165,10 @@ async fn a_node_that_runs_after_failures_waits_for_an_expansion() {
     assert!(report.find("y").unwrap().output().is_some(), "y ran first");
 }
 
+/// Changed with the one run path: a node that runs after failures (a check's results)
+/// runs after a cancellation too, so an interrupted run keeps what finished.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn cancellation_stops_a_node_that_runs_after_failures() {
+async fn cancellation_still_runs_a_node_that_runs_after_failures() {
     let mut graph = RunGraph::new();
     let a = graph.add(node("a", Act::WaitCancel));
     let r = graph.add(finally("r"));
@@ -1181,7 +1180,56 @@ async fn cancellation_stops_a_node_that_runs_after_failures() {
         trip.cancel();
     });
     let (report, _) = run_with(graph, Arc::new(Fake::default()), options(2), cancel, vec![]).await;
-    assert_eq!(states(&report), [("a", "cancelled"), ("r", "cancelled")]);
+    assert!(report.cancelled);
+    assert_eq!(states(&report), [("a", "cancelled"), ("r", "succeeded")]);
+    assert_eq!(output(&report, "r"), "r[not done: a]");
+}
+
+/// An interrupted fork keeps what finished: the join that runs after failures hears of
+/// the added nodes that ran and of those cancelled before they started.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_cancelled_expansion_still_runs_its_join() {
+    let mut graph = RunGraph::new();
+    let fork = graph.add(node(
+        "fork",
+        Act::Expand(
+            vec![
+                (ok("e1"), vec![]),
+                (node("e2", Act::WaitCancel), vec![]),
+                (ok("e3"), vec![]),
+            ],
+            Box::new(finally("join")),
+        ),
+    ));
+    let after = graph.add(ok("after"));
+    graph.depend(after, fork).unwrap();
+    let cancel = CancellationToken::new();
+    let trip = cancel.clone();
+    let interrupt = move |e: &Event<String>| {
+        if e.id == "e2" && e.kind == EventKind::Started {
+            trip.cancel();
+        }
+    };
+    let (report, _) = run_with(
+        graph,
+        Arc::new(Fake::default()),
+        options(1),
+        cancel,
+        vec![Box::new(interrupt)],
+    )
+    .await;
+    assert_eq!(
+        states(&report),
+        [
+            ("fork", "expanded"),
+            ("after", "cancelled"),
+            ("e1", "succeeded"),
+            ("e2", "cancelled"),
+            ("e3", "cancelled"),
+            ("join", "succeeded")
+        ]
+    );
+    assert_eq!(output(&report, "join"), "join(e1)[not done: e2,e3]");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

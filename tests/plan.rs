@@ -30,10 +30,21 @@ const FILES: &[(&str, &str)] = &[
 
 fn ids(graph: &kiln::plan::Graph) -> Vec<String> {
     graph
-        .ordered()
-        .into_iter()
-        .map(|i| graph.dag[i].id())
+        .node_ids()
+        .map(|n| graph.id_of(n).unwrap().to_owned())
         .collect()
+}
+
+/// The plan builder's graph of a selection (what `kiln graph` and `kiln build` run).
+fn build_graph(
+    ws: &kiln::model::Workspace,
+    selection: &Selection,
+) -> Result<kiln::plan::Graph, PlanError> {
+    let plan = plan::Plan {
+        build: plan::step_targets(ws, selection)?,
+        ..plan::Plan::default()
+    };
+    plan::build(ws, &plan)
 }
 
 fn selection(flavors: &[&str], goals: &[&str]) -> Selection {
@@ -48,10 +59,10 @@ fn selection(flavors: &[&str], goals: &[&str]) -> Selection {
 fn default_goals_select_their_steps_and_what_they_need() {
     let dir = workspace(FILES);
     let ws = kiln::config::load(dir.path()).unwrap();
-    let graph = plan::build_graph(&ws, &selection(&["a"], &[])).unwrap();
+    let graph = build_graph(&ws, &selection(&["a"], &[])).unwrap();
     assert_eq!(ids(&graph), ["a/base", "a/lib", "a/app"]);
     assert_eq!(
-        graph.edges(),
+        plan::edges(&graph),
         [
             ("a/base".to_string(), "a/app".to_string()),
             ("a/base".to_string(), "a/lib".to_string()),
@@ -64,7 +75,7 @@ fn default_goals_select_their_steps_and_what_they_need() {
 fn a_flavor_without_default_goals_builds_every_step() {
     let dir = workspace(FILES);
     let ws = kiln::config::load(dir.path()).unwrap();
-    let graph = plan::build_graph(&ws, &selection(&["b"], &[])).unwrap();
+    let graph = build_graph(&ws, &selection(&["b"], &[])).unwrap();
     assert_eq!(ids(&graph), ["b/only"]);
 }
 
@@ -72,12 +83,12 @@ fn a_flavor_without_default_goals_builds_every_step() {
 fn goals_and_step_names_select_subgraphs() {
     let dir = workspace(FILES);
     let ws = kiln::config::load(dir.path()).unwrap();
-    let graph = plan::build_graph(&ws, &selection(&["a"], &["checks"])).unwrap();
+    let graph = build_graph(&ws, &selection(&["a"], &["checks"])).unwrap();
     assert_eq!(
         ids(&graph),
         ["a/base", "a/docs", "a/lib", "a/app", "a/test"]
     );
-    let graph = plan::build_graph(&ws, &selection(&["a"], &["lib"])).unwrap();
+    let graph = build_graph(&ws, &selection(&["a"], &["lib"])).unwrap();
     assert_eq!(ids(&graph), ["a/base", "a/lib"]);
 }
 
@@ -85,9 +96,9 @@ fn goals_and_step_names_select_subgraphs() {
 fn a_glob_applies_a_goal_where_it_exists() {
     let dir = workspace(FILES);
     let ws = kiln::config::load(dir.path()).unwrap();
-    let graph = plan::build_graph(&ws, &selection(&["*"], &["only"])).unwrap();
+    let graph = build_graph(&ws, &selection(&["*"], &["only"])).unwrap();
     assert_eq!(ids(&graph), ["b/only"]);
-    let graph = plan::build_graph(&ws, &selection(&[], &[])).unwrap();
+    let graph = build_graph(&ws, &selection(&[], &[])).unwrap();
     assert_eq!(
         graph.len(),
         4,
@@ -103,7 +114,7 @@ fn all_steps_ignores_goals() {
         all_steps: true,
         ..selection(&["a"], &[])
     };
-    let graph = plan::build_graph(&ws, &all).unwrap();
+    let graph = build_graph(&ws, &all).unwrap();
     assert_eq!(
         ids(&graph),
         ["a/base", "a/docs", "a/lib", "a/app", "a/test"]
@@ -114,15 +125,15 @@ fn all_steps_ignores_goals() {
 fn unknown_selections_are_errors_with_suggestions() {
     let dir = workspace(FILES);
     let ws = kiln::config::load(dir.path()).unwrap();
-    match plan::build_graph(&ws, &selection(&["c"], &[])) {
+    match build_graph(&ws, &selection(&["c"], &[])) {
         Err(PlanError::UnknownFlavor { pattern, .. }) => assert_eq!(pattern, "c"),
         other => panic!("expected unknown flavor, got {other:?}"),
     }
-    match plan::build_graph(&ws, &selection(&["a"], &["chekcs"])) {
+    match build_graph(&ws, &selection(&["a"], &["chekcs"])) {
         Err(PlanError::UnknownGoal { help, .. }) => assert_eq!(help, "did you mean `checks`?"),
         other => panic!("expected unknown goal, got {other:?}"),
     }
-    match plan::build_graph(&ws, &selection(&["a", "b"], &["checks"])) {
+    match build_graph(&ws, &selection(&["a", "b"], &["checks"])) {
         Err(PlanError::MissingGoal { flavor, .. }) => assert_eq!(flavor, "b"),
         other => panic!("expected a missing goal in b, got {other:?}"),
     }
@@ -132,7 +143,7 @@ fn unknown_selections_are_errors_with_suggestions() {
 fn output_formats_describe_the_same_graph() {
     let dir = workspace(FILES);
     let ws = kiln::config::load(dir.path()).unwrap();
-    let graph = plan::build_graph(&ws, &selection(&["a"], &[])).unwrap();
+    let graph = build_graph(&ws, &selection(&["a"], &[])).unwrap();
     let dot = plan::to_dot(&graph);
     assert_eq!(dot.matches(" -> ").count(), 3);
     assert!(dot.contains("\"a/base\" -> \"a/lib\";"));

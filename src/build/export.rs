@@ -11,13 +11,14 @@ use flate2::write::GzEncoder;
 use crate::cache::file::TempFile;
 use crate::docker::{Daemon, split_reference};
 use crate::hash::HashingWriter;
+use crate::model::StepId;
 
 use super::error::BuildError;
 
 /// One written archive.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Exported {
-    pub node: String,
+    pub step: StepId,
     pub image: String,
     pub archive: PathBuf,
     pub sha256: String,
@@ -26,7 +27,7 @@ pub struct Exported {
 /// Writes `image` to `<dir>/<tag>.tar.gz` (via a temporary name) and its checksum file.
 pub async fn export(
     daemon: &Daemon,
-    node: &str,
+    step: &StepId,
     image: &str,
     dir: &Path,
 ) -> Result<Exported, BuildError> {
@@ -60,7 +61,7 @@ pub async fn export(
     )
     .map_err(io)?;
     Ok(Exported {
-        node: node.to_owned(),
+        step: step.clone(),
         image: image.to_owned(),
         archive,
         sha256,

@@ -1,20 +1,21 @@
-//! Building steps: analysis (hash, image name), Dockerfile rendering, the cache tiers and
-//! the executor that runs one build node of the engine.
+//! Building steps: analysis (hash, image name), Dockerfile rendering, the cache tiers,
+//! the builder that gets one step's image, and the image tasks (save, push, export,
+//! clean).
 
 mod analysis;
-pub mod clean;
+mod builder;
+mod clean;
 pub mod dockerfile;
 mod error;
-mod executor;
-pub mod export;
+mod export;
 pub mod naming;
-mod options;
 mod source;
 mod tiers;
 
 pub use analysis::{Analysis, analyze};
+pub use builder::{BuildPolicy, Builder, Image, Located, Obtain};
+pub use clean::{Cleaned, NotRemoved, remove_images};
 pub use error::BuildError;
-pub use executor::{BuildExecutor, BuildNode, BuildOutput, Obtain, Phase};
-pub use options::BuildOptions;
+pub use export::{Exported, export};
 pub use source::Source;
 pub use tiers::{NodePaths, Tiers, Warnings};

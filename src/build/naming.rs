@@ -16,20 +16,6 @@ pub fn remote_name(registry: &str, local: &str) -> String {
     format!("{registry}:{tag}")
 }
 
-/// File-system-safe file name of an image in the file cache.
-pub fn file_stem(local: &str) -> String {
-    local
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -44,7 +30,7 @@ mod tests {
             "127.0.0.1:5000/kiln:slc-release_0123456789abcdef0123"
         );
         assert_eq!(
-            file_stem("team/kiln:slc-release_01"),
+            crate::cache::file::file_stem("team/kiln:slc-release_01"),
             "team_kiln_slc-release_01"
         );
     }

@@ -37,27 +37,41 @@ pub type Warnings = Vec<String>;
 
 impl Tiers {
     /// Where the image would come from, changing nothing (for `kiln plan` and
-    /// `--no-build`).
+    /// `--no-build`), and its image id when the daemon has it.
     pub async fn locate(
         &self,
         analysis: &Analysis,
         forced: bool,
         force_pull: bool,
-    ) -> (Source, Warnings) {
+    ) -> (Source, Warnings, Option<String>) {
+        let (source, warnings) = self.find(analysis, forced, force_pull).await;
+        match source {
+            Ok(id) => (Source::Daemon, warnings, Some(id)),
+            Err(source) => (source, warnings, None),
+        }
+    }
+
+    /// `Ok(image id)` when the daemon has the image, else the tier it would come from.
+    async fn find(
+        &self,
+        analysis: &Analysis,
+        forced: bool,
+        force_pull: bool,
+    ) -> (Result<String, Source>, Warnings) {
         let mut warnings = Warnings::new();
         if forced {
-            return (Source::Built, warnings);
+            return (Err(Source::Built), warnings);
         }
         if !force_pull {
             match self.daemon.inspect(&analysis.image).await {
                 Ok(Some(info)) if has_hash(&info.labels, &analysis.hash) => {
-                    return (Source::Daemon, warnings);
+                    return (Ok(info.id), warnings);
                 }
                 Ok(_) => {}
                 Err(e) => warnings.push(format!("daemon: {e}")),
             }
             if file::Entry::new(&self.cache_dir, &analysis.image).present() {
-                return (Source::File, warnings);
+                return (Err(Source::File), warnings);
             }
         }
         if let Some(registry) = &self.registry {
@@ -65,12 +79,12 @@ impl Tiers {
                 .registry_lookup(&remote_name(registry, &analysis.image))
                 .await
             {
-                Ok(true) => return (Source::Registry, warnings),
+                Ok(true) => return (Err(Source::Registry), warnings),
                 Ok(false) => {}
                 Err(e) => warnings.push(format!("registry skipped: {e}")),
             }
         }
-        (Source::Built, warnings)
+        (Err(Source::Built), warnings)
     }
 
     /// Gets the image into the daemon from `start` — the tier [`Tiers::locate`] chose —

@@ -9,7 +9,6 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
-use crate::build::naming::file_stem;
 use crate::docker::{Daemon, DockerError};
 use crate::hash::HashingWriter;
 
@@ -223,6 +222,20 @@ fn move_aside(entry: &Entry) -> Option<PathBuf> {
         entry.checksum.with_extension("sha256.corrupt"),
     );
     Some(target)
+}
+
+/// File-system-safe file name of an image in the file cache.
+pub fn file_stem(local: &str) -> String {
+    local
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
 }
 
 #[cfg(test)]

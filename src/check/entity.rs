@@ -28,9 +28,9 @@ const SKIPPED: &[&str] = &[".git", ".kiln", "target", "node_modules"];
 pub fn discover(root: &Path, check: &Check) -> Result<Vec<Entity>, CheckError> {
     let glob = check.entities.glob.value.as_str();
     let matcher = Glob::new(glob)
-        .map_err(|e| CheckError::Glob {
+        .map_err(|source| CheckError::Glob {
             glob: glob.to_owned(),
-            reason: e.kind().to_string(),
+            source,
         })?
         .compile_matcher();
     // Walk from the glob's literal prefix, not the whole workspace.
@@ -215,6 +215,6 @@ fn display(root: &Path, path: &Path) -> String {
 fn io(root: &Path, path: &Path, e: std::io::Error) -> CheckError {
     CheckError::Io {
         path: display(root, path),
-        reason: e.to_string(),
+        source: e,
     }
 }

@@ -3,7 +3,9 @@
 use miette::Diagnostic;
 use thiserror::Error;
 
+use super::results::ResultsError;
 use crate::docker::DockerError;
+use crate::hash::HashError;
 
 #[derive(Debug, Error, Diagnostic)]
 pub enum CheckError {
@@ -47,22 +49,70 @@ pub enum CheckError {
         second: String,
     },
 
-    #[error("invalid entity glob `{glob}`: {reason}")]
+    #[error("invalid glob `{glob}`")]
     #[diagnostic(code(kiln::check::glob))]
-    Glob { glob: String, reason: String },
+    Glob {
+        glob: String,
+        #[source]
+        source: globset::Error,
+    },
 
-    #[error("cannot read `{path}`: {reason}")]
+    #[error("cannot read or write `{path}`")]
     #[diagnostic(code(kiln::check::io))]
-    Io { path: String, reason: String },
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
 
-    #[error("check `{check}`: {reason}")]
+    #[error("no check `{check}` in the workspace")]
+    #[diagnostic(code(kiln::check::unknown_check))]
+    UnknownCheck { check: String },
+
+    #[error("check `{check}`: cannot fill in `{template}`")]
     #[diagnostic(
         code(kiln::check::template),
         help(
             "placeholders are {{{{ entity.key }}}}, {{{{ entity.dir }}}}, {{{{ entity.host_dir }}}}, {{{{ entity.path }}}} and {{{{ entity.<metadata field> }}}}"
         )
     )]
-    Template { check: String, reason: String },
+    Template {
+        check: String,
+        template: String,
+        #[source]
+        source: minijinja::Error,
+    },
+
+    #[error("the environment image `{image}` is not in the daemon")]
+    #[diagnostic(
+        code(kiln::check::image_missing),
+        help("something removed it while the run went on; run the check again")
+    )]
+    ImageMissing { image: String },
+
+    #[error("{entity}: cancelled")]
+    #[diagnostic(code(kiln::check::cancelled))]
+    Cancelled { entity: String },
+
+    #[error("hashing the entity folder `{path}` failed")]
+    #[diagnostic(code(kiln::check::entity_hash))]
+    EntityHash {
+        path: String,
+        #[source]
+        source: HashError,
+    },
+
+    #[error("a background task of `{entity}` did not finish")]
+    #[diagnostic(code(kiln::check::task))]
+    Task {
+        entity: String,
+        #[source]
+        source: tokio::task::JoinError,
+    },
+
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Results(#[from] ResultsError),
 
     #[error(transparent)]
     #[diagnostic(transparent)]

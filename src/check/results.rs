@@ -46,6 +46,17 @@ pub struct RunResults {
     pub started: String,
     pub job: Option<String>,
     pub results: Vec<EntityResult>,
+    /// Entities that did not finish (their environment failed, the run was
+    /// interrupted …): an interrupted run records what finished and lists the rest.
+    #[serde(default)]
+    pub not_done: Vec<NotDone>,
+}
+
+/// Work that did not finish, and why (`failed: …`, `skipped: …`, `cancelled`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NotDone {
+    pub node: String,
+    pub why: String,
 }
 
 #[derive(Debug, Error, Diagnostic)]
@@ -92,7 +103,7 @@ impl History {
         write_atomic(&job_dir.join("results.yml"), ackrep_yaml(run)?.as_bytes())?;
         let dir = self.history_dir();
         std::fs::create_dir_all(&dir).map_err(|e| write_error(&dir, e))?;
-        let stamp = crate::report::job::timestamp(SystemTime::now());
+        let stamp = crate::job::timestamp(SystemTime::now());
         for n in 0.. {
             let path = dir.join(format!("{stamp}-{n:04}.json"));
             // create_new: two runs in the same second never share a file.
@@ -267,6 +278,7 @@ mod tests {
             started: "2026-11-23T00:00:00Z".to_owned(),
             job: None,
             results,
+            not_done: vec![],
         }
     }
 

@@ -16,30 +16,34 @@ use super::entity::{Entity, discover};
 use super::error::CheckError;
 use super::outcome::classify;
 use super::pool::{EnvKey, Pool};
-use super::results::{EntityResult, History, RunResults};
+use super::results::{EntityResult, History, NotDone, RESULTS_FORMAT_VERSION, RunResults};
 use crate::docker::{Daemon, ExecRequest, MountSpec};
 use crate::hash::{self, ContextSpec, StepInputs};
-use crate::model::{Check, Workspace};
-use crate::report::JobRecord;
+use crate::job::JobRecord;
+use crate::model::{Check, CheckId, EntityId, StepId, Workspace};
 
 /// Lines of output kept in memory and in the results.
 pub const TAIL_LINES: usize = 20;
 
-/// One entity to check, and the environment (`flavor/step`) it runs in.
+/// One entity to check, and the environment it runs in.
 #[derive(Debug, Clone)]
 pub struct EntityTask {
-    pub flavor: String,
-    pub check: String,
+    pub id: EntityId,
     pub entity: Entity,
-    /// `flavor/step` of the environment image.
-    pub environment: String,
+    /// The step whose image is the environment.
+    pub environment: StepId,
 }
 
-impl EntityTask {
-    /// `<flavor>/<check>/<key>`.
-    pub fn id(&self) -> String {
-        format!("{}/{}/{}", self.flavor, self.check, self.entity.key)
-    }
+/// What recording a check's results did.
+#[derive(Debug, Clone, Serialize)]
+pub struct Recorded {
+    pub check: CheckId,
+    /// How many entities' results were recorded.
+    pub results: usize,
+    /// The history file they went into; `None` when no entity finished.
+    pub history: Option<PathBuf>,
+    /// Entities that did not finish (failed to run, skipped, cancelled), and why.
+    pub not_done: Vec<NotDone>,
 }
 
 /// What a check run may do.
@@ -86,26 +90,24 @@ impl CheckRunner {
         }
     }
 
-    fn check(&self, flavor: &str, check: &str) -> Result<&Check, CheckError> {
+    fn check(&self, check: &CheckId) -> Result<&Check, CheckError> {
         self.workspace
-            .check(flavor, check)
-            .ok_or_else(|| CheckError::Template {
-                check: format!("{flavor}/{check}"),
-                reason: "no such check in the workspace".to_owned(),
+            .find_check(check)
+            .ok_or_else(|| CheckError::UnknownCheck {
+                check: check.to_string(),
             })
     }
 
     /// The entities of a check and the environment each runs in (blocking: reads files).
-    pub fn discover(&self, flavor: &str, check: &str) -> Result<Vec<EntityTask>, CheckError> {
-        let declaration = self.check(flavor, check)?;
+    pub fn discover(&self, check: &CheckId) -> Result<Vec<EntityTask>, CheckError> {
+        let declaration = self.check(check)?;
         let entities = discover(&self.workspace.root, declaration)?;
         Ok(entities
             .into_iter()
             .filter(|e| self.options.keys.is_empty() || self.options.keys.contains(&e.key))
             .map(|entity| EntityTask {
-                environment: environment_of(flavor, declaration, &entity),
-                flavor: flavor.to_owned(),
-                check: check.to_owned(),
+                environment: environment_of(&check.flavor, declaration, &entity),
+                id: EntityId::new(check.clone(), entity.key.clone()),
                 entity,
             })
             .collect())
@@ -119,7 +121,7 @@ impl CheckRunner {
         image: &str,
         cancel: &CancellationToken,
     ) -> Result<EntityResult, CheckError> {
-        let check = self.check(&task.flavor, &task.check)?;
+        let check = self.check(&task.id.check)?;
         let image_id = self.image_id(image).await?;
         let declaration = declaration(check);
         let folder = task.entity.folder.clone();
@@ -127,12 +129,12 @@ impl CheckRunner {
         let skip = self.workspace.settings.own_dirs();
         let entity_hash = tokio::task::spawn_blocking(move || entity_hash(&folder, ignore, skip))
             .await
-            .map_err(|e| CheckError::Io {
-                path: task.entity.folder.display().to_string(),
-                reason: e.to_string(),
+            .map_err(|source| CheckError::Task {
+                entity: task.id.to_string(),
+                source,
             })??;
         let user = self.options.user.clone().unwrap_or_else(host_user);
-        let check_id = format!("{}/{}", task.flavor, task.check);
+        let check_id = task.id.check.to_string();
         let key = cache_key(&KeyInputs {
             check: &check_id,
             entity: &task.entity.key,
@@ -163,7 +165,7 @@ impl CheckRunner {
             .map(|(k, v)| (k.value.clone(), v.clone()))
             .collect();
         let env_key = EnvKey {
-            slot: task.environment.clone(),
+            slot: task.environment.to_string(),
             image: image.to_owned(),
             image_id: image_id.clone(),
             mounts: mounts.clone(),
@@ -174,13 +176,12 @@ impl CheckRunner {
         let cmd = check
             .run
             .iter()
-            .map(|arg| render(&task.id(), &arg.value, &values))
+            .map(|arg| render(&task.id, &arg.value, &values))
             .collect::<Result<Vec<_>, _>>()?;
         let log_path = self.job.dir.join("logs").join(format!(
-            "check-{}-{}-{}.log",
-            task.flavor,
-            task.check,
-            crate::build::naming::file_stem(&task.entity.key)
+            "check-{}-{}.log",
+            task.id.check.stem(),
+            crate::cache::file::file_stem(&task.entity.key)
         ));
         if let Some(dir) = log_path.parent() {
             std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
@@ -206,14 +207,13 @@ impl CheckRunner {
         if outcome.kill_failed {
             tracing::warn!(
                 "{}: the command could not be killed; replacing its container",
-                task.id()
+                task.id
             );
             self.pool.invalidate(&env_key).await;
         }
         if outcome.cancelled {
-            return Err(CheckError::Io {
-                path: task.id(),
-                reason: "cancelled".to_owned(),
+            return Err(CheckError::Cancelled {
+                entity: task.id.to_string(),
             });
         }
         let class = classify(&check.outcome, outcome.exit_code, outcome.timed_out);
@@ -238,29 +238,45 @@ impl CheckRunner {
             artifacts,
         };
         if let Err(e) = self.cache.put(&key, &result) {
-            tracing::warn!("cannot cache the result of {}: {e}", task.id());
+            tracing::warn!("cannot cache the result of {}: {e}", task.id);
         }
         Ok(result)
     }
 
-    /// Writes the results of one check into the job record and the history.
+    /// Writes the results of one check — what finished, and which entities did not —
+    /// into the job record and the history.
     pub fn record(
         &self,
-        check: &str,
+        check: &CheckId,
         mut results: Vec<EntityResult>,
-    ) -> Result<PathBuf, CheckError> {
+        not_done: Vec<NotDone>,
+    ) -> Result<Recorded, CheckError> {
         results.sort_by(|a, b| a.key.cmp(&b.key));
+        let count = results.len();
+        // Nothing finished: there is no run to add to the history.
+        if results.is_empty() && !not_done.is_empty() {
+            return Ok(Recorded {
+                check: check.clone(),
+                results: 0,
+                history: None,
+                not_done,
+            });
+        }
         let run = RunResults {
-            format: 1,
+            format: RESULTS_FORMAT_VERSION,
             started: humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
             job: Some(self.job.dir.display().to_string()),
             results,
+            not_done: not_done.clone(),
         };
-        let dir = self.job.dir.join("results").join(check.replace('/', "-"));
+        let dir = self.job.dir.join("results").join(check.stem());
         std::fs::create_dir_all(&dir).map_err(|e| io(&dir, e))?;
-        self.history.record(&dir, &run).map_err(|e| CheckError::Io {
-            path: dir.display().to_string(),
-            reason: e.to_string(),
+        let history = Some(self.history.record(&dir, &run)?);
+        Ok(Recorded {
+            check: check.clone(),
+            results: count,
+            history,
+            not_done,
         })
     }
 
@@ -273,18 +289,17 @@ impl CheckRunner {
             .daemon
             .inspect(image)
             .await?
-            .ok_or_else(|| CheckError::Io {
-                path: image.to_owned(),
-                reason: "the environment image is not in the daemon".to_owned(),
+            .ok_or_else(|| CheckError::ImageMissing {
+                image: image.to_owned(),
             })?;
         ids.insert(image.to_owned(), info.id.clone());
         Ok(info.id)
     }
 }
 
-/// `flavor/step` of the environment an entity runs in: the `environment` case its
-/// metadata field names, else the check's own image.
-pub fn environment_of(flavor: &str, check: &Check, entity: &Entity) -> String {
+/// The environment an entity runs in: the `environment` case its metadata field names,
+/// else the check's own image.
+pub fn environment_of(flavor: &str, check: &Check, entity: &Entity) -> StepId {
     if let Some(select) = &check.environment
         && let Some(value) = entity.fields.get(select.field.as_str())
         && let Some(case) = select.cases.iter().find(|c| &c.value.value == value)
@@ -293,21 +308,21 @@ pub fn environment_of(flavor: &str, check: &Check, entity: &Entity) -> String {
             .step
             .as_ref()
             .map_or(check.image.value.as_str(), |s| s.value.as_str());
-        return format!("{}/{step}", case.flavor.value);
+        return StepId::new(case.flavor.value.clone(), step);
     }
-    format!("{flavor}/{}", check.image.value)
+    StepId::new(flavor, check.image.value.clone())
 }
 
-/// Every environment (`flavor/step`) a check may use.
-pub fn environments(flavor: &str, check: &Check) -> Vec<(String, String)> {
-    let mut all = vec![(flavor.to_owned(), check.image.value.clone())];
+/// Every environment a check may use.
+pub fn environments(flavor: &str, check: &Check) -> Vec<StepId> {
+    let mut all = vec![StepId::new(flavor, check.image.value.clone())];
     if let Some(select) = &check.environment {
         for case in &select.cases {
             let step = case
                 .step
                 .as_ref()
                 .map_or(check.image.value.clone(), |s| s.value.clone());
-            all.push((case.flavor.value.clone(), step));
+            all.push(StepId::new(case.flavor.value.clone(), step));
         }
     }
     all.sort();
@@ -367,9 +382,9 @@ pub(crate) fn entity_hash(
         ignore,
         skip,
     })
-    .map_err(|e| CheckError::Io {
+    .map_err(|source| CheckError::EntityHash {
         path: folder.display().to_string(),
-        reason: e.to_string(),
+        source,
     })?;
     Ok(hash::step_hash(&StepInputs {
         dockerfile: b"",
@@ -417,13 +432,14 @@ fn template_values(root: &Path, entity: &Entity, mounts: &[MountSpec]) -> Value 
     Value::from(BTreeMap::from([("entity".to_owned(), Value::from(map))]))
 }
 
-fn render(id: &str, template: &str, values: &Value) -> Result<String, CheckError> {
+fn render(id: &EntityId, template: &str, values: &Value) -> Result<String, CheckError> {
     let mut env = Environment::new();
     env.set_undefined_behavior(UndefinedBehavior::Strict);
     env.render_str(template, values)
-        .map_err(|e| CheckError::Template {
-            check: id.to_owned(),
-            reason: format!("cannot fill in `{template}`: {e}"),
+        .map_err(|source| CheckError::Template {
+            check: id.to_string(),
+            template: template.to_owned(),
+            source,
         })
 }
 
@@ -439,9 +455,14 @@ fn copy_artifacts(folder: &Path, check: &Check, target: &Path) -> Result<Vec<Str
             builder.add(glob);
         }
     }
-    let set = builder.build().map_err(|e| CheckError::Glob {
-        glob: String::new(),
-        reason: e.to_string(),
+    let set = builder.build().map_err(|source| CheckError::Glob {
+        glob: check
+            .artifacts
+            .iter()
+            .map(|a| a.value.as_str())
+            .collect::<Vec<_>>()
+            .join(" "),
+        source,
     })?;
     let mut copied = Vec::new();
     let mut stack = vec![folder.to_owned()];
@@ -479,9 +500,9 @@ pub fn host_user() -> String {
     format!("{uid}:{gid}")
 }
 
-fn io(path: &Path, e: std::io::Error) -> CheckError {
+fn io(path: &Path, source: std::io::Error) -> CheckError {
     CheckError::Io {
         path: path.display().to_string(),
-        reason: e.to_string(),
+        source,
     }
 }

@@ -1,16 +1,13 @@
 //! `kiln clean`: removes the images kiln built for this workspace, found by label, and
-//! first the environment containers (kept with `--keep-env`) that use them. The file
-//! cache and the registry are left alone.
-
-use std::io::Write;
+//! first the environment containers (kept with `--keep-env`) that use them: the plan
+//! {clean}. The file cache and the registry are left alone.
 
 use clap::{ArgGroup, Args};
 
 use super::CliError;
-use crate::build::BuildError;
-use crate::docker::Daemon;
+use super::execute::{Console, RunOptions, execute};
 use crate::model::Workspace;
-use crate::plan;
+use crate::plan::{self, CleanScope, Plan};
 
 #[derive(Debug, Args)]
 #[command(group(ArgGroup::new("which").required(true).args(["flavors", "all"])))]
@@ -23,56 +20,32 @@ pub struct CleanArgs {
     pub all: bool,
 }
 
-pub async fn run(
-    workspace: &Workspace,
-    args: &CleanArgs,
-    out: &mut dyn Write,
-) -> Result<(), CliError> {
-    let flavors: Option<Vec<String>> = if args.all {
-        None
+pub async fn run(workspace: Workspace, args: &CleanArgs, console: Console) -> Result<(), CliError> {
+    let scope = if args.all {
+        CleanScope::All
     } else {
-        Some(
-            plan::flavors(workspace, &args.flavors)?
+        CleanScope::Flavors(
+            plan::flavors(&workspace, &args.flavors)?
                 .into_iter()
                 .map(|f| f.name.value.clone())
                 .collect(),
         )
     };
-    let daemon = Daemon::connect().await.map_err(BuildError::from)?;
-    // Containers first: an image a container uses cannot be removed.
-    let containers = crate::check::pool::Pool::remove_of(
-        &daemon,
-        &crate::check::pool::owner(&workspace.root),
-        flavors.as_deref(),
-    )
-    .await
-    .map_err(BuildError::from)?;
-    if containers > 0 {
-        writeln!(
-            out,
-            "{containers} environment container{} removed",
-            if containers == 1 { "" } else { "s" }
-        )?;
-    }
-    let removed =
-        crate::build::clean::remove_images(&daemon, workspace, flavors.as_deref()).await?;
-    for tag in &removed.tags {
-        writeln!(out, "removed {tag}")?;
-    }
-    let failed = removed.failed;
-    let removed = removed.tags.len();
-    writeln!(
-        out,
-        "{removed} image tag{} removed{}",
-        if removed == 1 { "" } else { "s" },
-        if failed > 0 {
-            format!(", {failed} could not be (see the warnings)")
-        } else {
-            String::new()
-        }
-    )?;
-    if failed > 0 {
-        return Err(CliError::CleanIncomplete { failed });
-    }
-    Ok(())
+    let plan = Plan {
+        clean: Some(scope),
+        ..Plan::default()
+    };
+    let options = RunOptions {
+        products: true,
+        ..RunOptions::default()
+    };
+    // Its products are the whole answer: no progress or table around them.
+    let console = Console {
+        quiet: true,
+        ..console
+    };
+    let cancel = super::interrupt::interruptible();
+    execute(workspace, &plan, &options, "clean", console, cancel)
+        .await
+        .map(|_| ())
 }

@@ -6,7 +6,7 @@ use clap::{Args, ValueEnum};
 
 use super::CliError;
 use crate::model::Workspace;
-use crate::plan::{self, Selection};
+use crate::plan::{self, Plan, Selection};
 
 #[derive(Debug, Clone, Copy, ValueEnum, Default)]
 pub enum Format {
@@ -38,7 +38,11 @@ pub fn run(workspace: &Workspace, args: &GraphArgs, out: &mut impl Write) -> Res
         goals: args.goals.clone(),
         all_steps: args.all_steps,
     };
-    let graph = plan::build_graph(workspace, &selection)?;
+    let plan = Plan {
+        build: plan::step_targets(workspace, &selection)?,
+        ..Plan::default()
+    };
+    let graph = plan::build(workspace, &plan)?;
     let text = match args.format {
         Format::Dot => plan::to_dot(&graph),
         Format::Mermaid => plan::to_mermaid(&graph),

@@ -4,6 +4,7 @@ mod build;
 mod check;
 mod clean;
 mod error;
+mod execute;
 mod export;
 mod graph;
 mod interrupt;
@@ -100,7 +101,7 @@ pub fn main() -> ExitCode {
 }
 
 fn run(cli: &Cli) -> Result<(), CliError> {
-    let console = build::Console {
+    let console = execute::Console {
         color: cli.color.enabled(),
         quiet: cli.quiet,
     };
@@ -129,17 +130,10 @@ fn run(cli: &Cli) -> Result<(), CliError> {
             runtime()?.block_on(build::run(workspace, &args, "push", console))
         }
         Command::Plan(args) => {
-            runtime()?.block_on(plan::run(&workspace, args, &mut std::io::stdout()))
+            runtime()?.block_on(plan::run(workspace, args, console, &mut std::io::stdout()))
         }
-        Command::Export(args) => runtime()?.block_on(export::run(
-            workspace,
-            args,
-            console,
-            &mut std::io::stdout(),
-        )),
-        Command::Clean(args) => {
-            runtime()?.block_on(clean::run(&workspace, args, &mut std::io::stdout()))
-        }
+        Command::Export(args) => runtime()?.block_on(export::run(workspace, args, console)),
+        Command::Clean(args) => runtime()?.block_on(clean::run(workspace, args, console)),
         Command::Check(args) => {
             runtime()?.block_on(check::run(workspace, args, console, cli.verbose > 0))
         }

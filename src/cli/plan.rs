@@ -1,14 +1,17 @@
 //! `kiln plan`: the analysis of `kiln build` — each node's hash, image and the tier it
-//! would come from — without pulling, loading or building anything.
+//! would come from — without pulling, loading or building anything: the build's plan,
+//! run with the planning-only policy.
 
 use std::io::Write;
 
 use clap::Args;
 
 use super::CliError;
-use super::build::{BuildArgs, CacheArgs, SelectArgs, plan_nodes, tiers};
+use super::build::{CacheArgs, SelectArgs};
+use super::execute::{Console, RunOptions, execute};
+use crate::build::{BuildPolicy, Source};
 use crate::model::Workspace;
-use crate::plan;
+use crate::plan::{self, Plan};
 
 #[derive(Debug, Args)]
 pub struct PlanArgs {
@@ -21,19 +24,49 @@ pub struct PlanArgs {
     pub json: bool,
 }
 
+/// What `kiln plan --json` shows for a node.
+#[derive(Debug, Clone, serde::Serialize)]
+struct Planned<'a> {
+    node: &'a str,
+    image: &'a str,
+    hash: &'a str,
+    /// Where the image would come from: `daemon`, `file`, `registry` or `built`.
+    source: &'a str,
+    warnings: &'a [String],
+}
+
 pub async fn run(
-    workspace: &Workspace,
+    workspace: Workspace,
     args: &PlanArgs,
+    console: Console,
     out: &mut dyn Write,
 ) -> Result<(), CliError> {
-    let graph = plan::build_graph(workspace, &args.select.selection())?;
-    let options = BuildArgs {
-        cache: args.cache.clone(),
-        ..BuildArgs::default()
-    }
-    .options();
-    let tiers = tiers(workspace).await?;
-    let planned = plan_nodes(workspace, &graph, &tiers, &options).await?;
+    let plan = Plan {
+        build: plan::step_targets(&workspace, &args.select.selection())?,
+        force: args.cache.force(),
+        ..Plan::default()
+    };
+    let options = RunOptions {
+        build: BuildPolicy {
+            force_pull: args.cache.force_pull,
+            no_build: false,
+            plan_only: true,
+        },
+        ..RunOptions::default()
+    };
+    let cancel = super::interrupt::interruptible();
+    let summary = execute(workspace, &plan, &options, "plan", console, cancel).await?;
+    let planned: Vec<Planned> = summary
+        .nodes
+        .iter()
+        .map(|row| Planned {
+            node: &row.node,
+            image: row.image.as_deref().unwrap_or_default(),
+            hash: row.hash.as_deref().unwrap_or_default(),
+            source: &row.result,
+            warnings: &row.warnings,
+        })
+        .collect();
     if args.json {
         let text =
             serde_json::to_string_pretty(&serde_json::json!({ "format": 1, "nodes": planned }))
@@ -41,27 +74,22 @@ pub async fn run(
         writeln!(out, "{text}")?;
         return Ok(());
     }
-    let width = planned
-        .iter()
-        .map(|p| p.node.len())
-        .max()
-        .unwrap_or(4)
-        .max(4);
+    let width = planned.iter().map(|p| p.node.len()).max().unwrap_or(4).max(4);
     writeln!(out, "{:<width$}  {:<8}  image", "node", "from")?;
     for p in &planned {
-        let from = if p.source == crate::build::Source::Built {
+        let from = if p.source == Source::Built.as_str() {
             "build"
         } else {
-            p.source.as_str()
+            p.source
         };
         writeln!(out, "{:<width$}  {:<8}  {}", p.node, from, p.image)?;
-        for warning in &p.warnings {
+        for warning in p.warnings {
             writeln!(out, "{:<width$}  warning: {warning}", "")?;
         }
     }
     let builds = planned
         .iter()
-        .filter(|p| p.source == crate::build::Source::Built)
+        .filter(|p| p.source == Source::Built.as_str())
         .count();
     writeln!(
         out,

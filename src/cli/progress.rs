@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
+use crate::check::outcome::ResultClass;
 use crate::engine::{Event, EventKind, NodeId, Subscriber};
+use crate::plan::Output;
 use crate::report::summary::format_duration;
 
 /// Renders events on stderr.
@@ -56,7 +58,7 @@ impl Progress {
         }
     }
 
-    fn took(&self, event: &Event) -> String {
+    fn took(&self, event: &Event<Output>) -> String {
         self.started
             .get(&event.node)
             .map(|start| format!(" ({})", format_duration(event.at.saturating_sub(*start))))
@@ -71,14 +73,14 @@ impl Progress {
     }
 }
 
-impl Subscriber for Progress {
+impl Subscriber<Output> for Progress {
     fn started(&mut self, nodes: usize) {
         if let Some(bar) = &self.bar {
             bar.set_length(nodes as u64);
         }
     }
 
-    fn event(&mut self, event: &Event) {
+    fn event(&mut self, event: &Event<Output>) {
         let finished = match &event.kind {
             EventKind::Queued => false,
             EventKind::Started => {
@@ -90,15 +92,27 @@ impl Subscriber for Progress {
                 false
             }
             EventKind::Succeeded => {
+                // An entity shows its class: a script error is not a green `done`.
+                let (color, mark, what) = match event.output.as_deref() {
+                    Some(Output::Entity(result)) => match result.class {
+                        ResultClass::Success => ("32", "ok   ", String::new()),
+                        ResultClass::Inaccurate => ("33", "warn ", format!(": {}", result.class)),
+                        ResultClass::ScriptError | ResultClass::Timeout => {
+                            ("31", "FAIL ", format!(": {}", result.class))
+                        }
+                    },
+                    Some(Output::Image(image)) => ("32", "done ", format!(" [{}]", image.tier)),
+                    _ => ("32", "done ", String::new()),
+                };
                 self.line(format!(
-                    "{} {}{}",
-                    self.paint("32", "done "),
+                    "{} {}{}{what}",
+                    self.paint(color, mark),
                     event.id,
                     self.took(event)
                 ));
                 true
             }
-            EventKind::Failed { error } => {
+            EventKind::Failed { error, .. } => {
                 let first = error.lines().next().unwrap_or_default();
                 self.line(format!(
                     "{} {}{}: {first}",
@@ -145,7 +159,7 @@ impl Subscriber for Progress {
         self.refresh();
     }
 
-    fn finished(&mut self) {
+    fn finished(&mut self, _cancelled: bool) {
         if let Some(bar) = self.bar.take() {
             bar.finish_and_clear();
         }

@@ -4,8 +4,7 @@
 use clap::Args;
 
 use super::CliError;
-use super::build::Console;
-use super::check::execute;
+use super::execute::{Console, execute};
 use super::interrupt::interruptible;
 use crate::model::Workspace;
 use crate::workflow;
@@ -28,17 +27,22 @@ pub async fn run(
     console: Console,
     verbose: bool,
 ) -> Result<(), CliError> {
-    let work = workflow::plan(&workspace, &args.name, &args.sets)?;
+    let plan = workflow::plan(&workspace, &args.name, &args.sets)?;
+    if !plan.push.is_empty() && workspace.settings.registry.is_none() {
+        return Err(CliError::NoRegistry {
+            what: "a `push` task".to_owned(),
+        });
+    }
     let command = format!("run-{}", args.name);
-    let options = args.run.options(Vec::new());
+    let options = args.run.options(Vec::new(), verbose);
     execute(
         workspace,
-        &work,
+        &plan,
         &options,
         &command,
         console,
-        verbose,
         interruptible(),
     )
     .await
+    .map(|_| ())
 }

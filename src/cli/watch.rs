@@ -17,15 +17,14 @@ use notify_debouncer_full::{DebounceEventResult, new_debouncer};
 use serde_json::json;
 use tokio::sync::mpsc;
 
-use super::build::Console;
-use super::check::{RunOptions, execute};
+use super::execute::{Console, RunOptions, execute};
 use super::interrupt::interruptible;
 use super::output::render;
 use super::{Cli, CliError};
 use crate::check::CheckOptions;
 use crate::model::Workspace;
 use crate::watch::{Inputs, State, Storm, changed, state};
-use crate::work::WorkPlan;
+use crate::plan::Plan;
 use crate::workflow;
 
 #[derive(Debug, Args)]
@@ -222,7 +221,8 @@ async fn watch(
                             json: args.json,
                             check: CheckOptions::default(),
                             keep_env: true,
-                            fail_on_inaccurate: false,
+                            verbose,
+                            ..RunOptions::default()
                         };
                         let command = format!("watch-{}", args.name);
                         let run = execute(
@@ -231,7 +231,6 @@ async fn watch(
                             &options,
                             &command,
                             console,
-                            verbose,
                             cancel.clone(),
                         );
                         tokio::pin!(run);
@@ -328,7 +327,7 @@ async fn watch(
 }
 
 /// Loads the workspace and compiles the workflow.
-fn prepare(cli: &Cli, args: &WatchArgs) -> Result<(Workspace, WorkPlan), CliError> {
+fn prepare(cli: &Cli, args: &WatchArgs) -> Result<(Workspace, Plan), CliError> {
     let workspace = super::load(cli)?;
     let work = workflow::plan(&workspace, &args.name, &args.sets)?;
     Ok((workspace, work))

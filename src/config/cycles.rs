@@ -7,7 +7,7 @@ use petgraph::algo::tarjan_scc;
 use petgraph::graph::{DiGraph, NodeIndex};
 
 use super::error::{ConfigError, Note};
-use super::source::Sources;
+use crate::model::Sources;
 use crate::model::{Flavor, Loc};
 
 pub fn check(flavors: &[Flavor], sources: &Sources, errors: &mut Vec<ConfigError>) {

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use super::error::ConfigError;
-use super::source::Sources;
+use crate::model::Sources;
 use super::suggest;
 use crate::model::Flavor;
 

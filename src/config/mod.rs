@@ -11,7 +11,7 @@ mod paths;
 mod reader;
 mod references;
 mod settings;
-mod source;
+
 mod suggest;
 mod syntax;
 mod workflow;
@@ -20,7 +20,7 @@ mod workflow_refs;
 use std::path::{Path, PathBuf};
 
 pub use error::{ConfigError, ConfigErrors, Note};
-pub use source::{SourceFile, Sources, display_path};
+pub use crate::model::{SourceFile, Sources, display_path};
 pub use suggest::{closest, help as suggest_help};
 pub use workflow_refs::{has_target, is_glob, select};
 

@@ -6,7 +6,7 @@
 use std::path::{Component, Path, PathBuf};
 
 use super::error::ConfigError;
-use super::source::{Sources, display_path};
+use crate::model::{Sources, display_path};
 use crate::model::{Flavor, Spanned};
 
 #[derive(Clone, Copy, PartialEq, Eq)]

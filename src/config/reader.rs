@@ -5,7 +5,7 @@ use kdl::{KdlEntry, KdlNode, KdlValue};
 use miette::SourceSpan;
 
 use super::error::{ConfigError, Src};
-use super::source::SourceFile;
+use crate::model::SourceFile;
 use super::suggest;
 use crate::model::{Loc, SourceId, Spanned};
 

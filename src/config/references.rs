@@ -3,7 +3,7 @@
 //! were checked in their own flavor.
 
 use super::error::ConfigError;
-use super::source::Sources;
+use crate::model::Sources;
 use super::suggest;
 use crate::model::{Flavor, Spanned};
 

@@ -4,7 +4,7 @@ use kdl::KdlDocument;
 use miette::SourceSpan;
 
 use super::error::ConfigError;
-use super::source::SourceFile;
+use crate::model::SourceFile;
 
 /// Parses a file as KDL v2; on failure, one diagnostic per problem the parser found.
 pub fn parse(file: &SourceFile) -> Result<KdlDocument, Vec<ConfigError>> {

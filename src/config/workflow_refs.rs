@@ -4,7 +4,7 @@
 use globset::Glob;
 
 use super::error::ConfigError;
-use super::source::Sources;
+use crate::model::Sources;
 use super::suggest;
 use crate::model::{Flavor, Spanned, TaskKind, Workflow};
 

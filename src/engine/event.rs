@@ -1,26 +1,43 @@
 //! Events: every state change of every node, in the order it happened, delivered to
-//! every [`Subscriber`] (progress display, JSON output, job record).
+//! every [`Subscriber`] (progress display, JSON output, job record, reports). A finished
+//! node's event carries what it produced, so a listener never needs to ask anyone else.
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Serialize, Serializer};
 
 use super::graph::NodeId;
 
-/// One state change of one node.
+/// One state change of one node; `O` is what a node produces (the executor's output).
 ///
-/// As JSON (flat): `{"at_ms":12,"node":3,"id":"sci/base","kind":"failed","error":"…"}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Event {
+/// As JSON (flat): `{"at_ms":12,"node":3,"id":"sci/base","kind":"failed","error":"…",
+/// "duration_ms":40}`; `parent`, `duration_ms` and `output` only where they apply.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Event<O> {
     /// Time since the run started (`at_ms`, whole milliseconds, in JSON).
     #[serde(rename = "at_ms", serialize_with = "millis")]
     pub at: Duration,
     pub node: NodeId,
     /// The node's display id.
     pub id: String,
+    /// The node whose expansion added this one (`None` for the nodes of the graph).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parent: Option<NodeId>,
     #[serde(flatten)]
     pub kind: EventKind,
+    /// How long the node ran, on the event that ends a node that started
+    /// (`succeeded`, `failed`, `expanded`, `cancelled`).
+    #[serde(
+        rename = "duration_ms",
+        serialize_with = "maybe_millis",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub duration: Option<Duration>,
+    /// What the node produced, on `succeeded` (`result` in JSON).
+    #[serde(rename = "result", skip_serializing_if = "Option::is_none")]
+    pub output: Option<Arc<O>>,
 }
 
 /// What happened to the node.
@@ -38,6 +55,9 @@ pub enum EventKind {
     Succeeded,
     Failed {
         error: String,
+        /// The node's log, when the executor named one.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        log: Option<std::path::PathBuf>,
     },
     /// Will not run, and never ran.
     Skipped {
@@ -84,25 +104,34 @@ fn millis<S: Serializer>(at: &Duration, serializer: S) -> Result<S::Ok, S::Error
     serializer.serialize_u64(u64::try_from(at.as_millis()).unwrap_or(u64::MAX))
 }
 
+fn maybe_millis<S: Serializer>(at: &Option<Duration>, serializer: S) -> Result<S::Ok, S::Error> {
+    match at {
+        Some(at) => millis(at, serializer),
+        None => serializer.serialize_none(),
+    }
+}
+
 /// Receives every event of a run, in order, on the scheduler's task: return quickly.
 ///
 /// A subscriber that panics is dropped for the rest of the run (the run goes on).
-/// Closures `FnMut(&Event) + Send` are subscribers.
-pub trait Subscriber: Send {
+/// Closures `FnMut(&Event<O>) + Send` are subscribers.
+pub trait Subscriber<O>: Send {
     /// Called once before the first event with the number of nodes in the graph
     /// (expansions add more: see [`EventKind::Expanded`]).
     fn started(&mut self, nodes: usize) {
         let _ = nodes;
     }
 
-    fn event(&mut self, event: &Event);
+    fn event(&mut self, event: &Event<O>);
 
-    /// Called once after the last event of the run.
-    fn finished(&mut self) {}
+    /// Called once after the last event of the run, with whether it was cancelled.
+    fn finished(&mut self, cancelled: bool) {
+        let _ = cancelled;
+    }
 }
 
-impl<F: FnMut(&Event) + Send> Subscriber for F {
-    fn event(&mut self, event: &Event) {
+impl<O, F: FnMut(&Event<O>) + Send> Subscriber<O> for F {
+    fn event(&mut self, event: &Event<O>) {
         self(event)
     }
 }

@@ -13,9 +13,11 @@ pub trait Node: Send + Sync + 'static {
     fn id(&self) -> String;
 
     /// Runs once its dependencies finished, whatever their outcome (like `finally`): not
-    /// skipped when one fails or is skipped, and started even after fail-fast stopped
-    /// new work. Only cancellation stops it. A report of the run is such a node; its
-    /// [`RunContext::unfinished`] says which dependencies did not succeed.
+    /// skipped when one fails, is skipped or is cancelled, and started even after
+    /// fail-fast or a cancellation stopped new work, so what finished is kept. Its
+    /// [`RunContext::unfinished`] says which dependencies did not succeed; its
+    /// [`RunContext::cancel`] may already be cancelled, so it must be quick and not give
+    /// up because of it. Recording a check's results is such a node.
     fn runs_after_failures(&self) -> bool {
         false
     }

@@ -9,7 +9,6 @@ use serde::Serialize;
 
 use super::error::GraphError;
 use super::executor::Node;
-use crate::plan;
 
 /// A node of a [`RunGraph`]: its index, in the order the nodes were added. Ready nodes
 /// start in ascending `NodeId` order.
@@ -38,9 +37,8 @@ impl fmt::Display for NodeId {
 ///
 /// [`depend`](Self::depend) refuses edges that would close a cycle, so the graph is
 /// always acyclic. Checking costs nothing while every edge points from an earlier node
-/// to a later one (the usual case: nodes added in a topological order, as
-/// [`from_plan`](Self::from_plan) does); otherwise it walks what the dependent already
-/// reaches.
+/// to a later one (the usual case: nodes added in a topological order, as kiln's plan
+/// builder does); otherwise it walks what the dependent already reaches.
 pub struct RunGraph<N> {
     pub(super) nodes: Vec<Arc<N>>,
     pub(super) ids: Vec<String>,
@@ -179,26 +177,5 @@ impl<N: Node> RunGraph<N> {
     pub fn add(&mut self, node: N) -> NodeId {
         let id = node.id();
         self.push_node(node, id)
-    }
-
-    /// The planned graph as a run graph, each node made by `f`. Nodes are added in the
-    /// plan's topological order (ties broken by id), so that order is also the order in
-    /// which ready nodes start. The second value maps a plan index
-    /// ([`daggy::NodeIndex::index`]) to its `NodeId`.
-    pub fn from_plan(
-        graph: &plan::Graph,
-        mut f: impl FnMut(&plan::Node) -> N,
-    ) -> (Self, Vec<NodeId>) {
-        let mut run = Self::new();
-        let mut ids = vec![NodeId(0); graph.dag.node_count()];
-        for index in graph.ordered() {
-            ids[index.index()] = run.add(f(&graph.dag[index]));
-        }
-        for edge in graph.dag.raw_edges() {
-            // The plan is a DAG and the nodes were added in its topological order, so
-            // every edge ascends: nothing to check.
-            run.push_edge(ids[edge.source().index()], ids[edge.target().index()]);
-        }
-        (run, ids)
     }
 }

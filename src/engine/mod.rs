@@ -12,7 +12,10 @@
 //!   returns an error after the cancellation counts as cancelled, not failed.
 //! - Fork-join: a node may return [`Step::Expand`] to add nodes and a join node while the
 //!   graph runs; see [`Expansion`] for the exact rules. Expansions may nest.
-//! - Every state change is an [`Event`] delivered, in order, to every [`Subscriber`].
+//! - A node that [runs after failures](Node::runs_after_failures) runs once its
+//!   dependencies finished, whatever they came to, even after fail-fast or cancellation.
+//! - Every state change is an [`Event`] delivered, in order, to every [`Subscriber`];
+//!   the event that ends a node carries its duration and, on success, its output.
 //!
 //! See docs/engine.md.
 

@@ -43,7 +43,7 @@ pub async fn run<N: Node, E: Executor<N>>(
     executor: Arc<E>,
     options: Options,
     cancel: CancellationToken,
-    subscribers: Vec<Box<dyn Subscriber>>,
+    subscribers: Vec<Box<dyn Subscriber<E::Output>>>,
 ) -> Report<N, E::Output> {
     let scheduler = Scheduler::new(graph, executor, options, cancel, subscribers);
     match AbortOnDropHandle::new(tokio::spawn(scheduler.run())).await {
@@ -88,7 +88,7 @@ struct Scheduler<N: Node, E: Executor<N>> {
     jobs: usize,
     keep_going: bool,
     cancel: CancellationToken,
-    subscribers: Vec<Box<dyn Subscriber>>,
+    subscribers: Vec<Box<dyn Subscriber<E::Output>>>,
     start: Instant,
     state: Vec<State<E::Output>>,
     /// Dependencies not finished yet, for `Pending` nodes.
@@ -110,7 +110,7 @@ impl<N: Node, E: Executor<N>> Scheduler<N, E> {
         executor: Arc<E>,
         options: Options,
         cancel: CancellationToken,
-        subscribers: Vec<Box<dyn Subscriber>>,
+        subscribers: Vec<Box<dyn Subscriber<E::Output>>>,
     ) -> Self {
         let n = graph.len();
         Self {
@@ -154,10 +154,9 @@ impl<N: Node, E: Executor<N>> Scheduler<N, E> {
             if cancel.is_cancelled() {
                 self.on_cancel();
             }
-            // After fail-fast, only nodes that run after failures are still queued.
-            if !self.cancelled {
-                self.start_ready();
-            }
+            // After fail-fast or cancellation, only nodes that run after failures are
+            // still queued.
+            self.start_ready();
             if self.running.is_empty() {
                 break;
             }
@@ -170,8 +169,9 @@ impl<N: Node, E: Executor<N>> Scheduler<N, E> {
                 self.finish(joined);
             }
         }
-        self.sweep(0..self.graph.len());
-        self.each_subscriber(|s| s.finished());
+        self.sweep_all_remaining();
+        let cancelled = self.cancelled;
+        self.each_subscriber(|s| s.finished(cancelled));
         self.report()
     }
 
@@ -181,7 +181,6 @@ impl<N: Node, E: Executor<N>> Scheduler<N, E> {
             // A subscriber may have cancelled the run while hearing of the last start.
             if self.cancel.is_cancelled() {
                 self.on_cancel();
-                return;
             }
             let Some(Reverse(node)) = self.ready.pop() else {
                 break;
@@ -255,8 +254,9 @@ impl<N: Node, E: Executor<N>> Scheduler<N, E> {
         self.finished[node.index()] = Some(self.start.elapsed());
         match outcome {
             Ok(Step::Done(output)) => {
-                self.state[node.index()] = State::Succeeded(Arc::new(output));
-                self.emit(node, EventKind::Succeeded);
+                let output = Arc::new(output);
+                self.state[node.index()] = State::Succeeded(Arc::clone(&output));
+                self.emit_output(node, EventKind::Succeeded, Some(output));
                 self.release(node);
             }
             Ok(Step::Expand(expansion)) => {
@@ -270,6 +270,7 @@ impl<N: Node, E: Executor<N>> Scheduler<N, E> {
                 self.state[node.index()] = State::Cancelled;
                 self.emit(node, EventKind::Cancelled);
                 self.on_cancel();
+                self.release_finally(node);
             }
             Err(error) => self.fail(node, error),
         }
@@ -288,6 +289,7 @@ impl<N: Node, E: Executor<N>> Scheduler<N, E> {
             node,
             EventKind::Failed {
                 error: error.to_string(),
+                log: error.log().map(ToOwned::to_owned),
             },
         );
         self.state[node.index()] = State::Failed(error);
@@ -363,11 +365,7 @@ impl<N: Node, E: Executor<N>> Scheduler<N, E> {
         let d = node.index();
         if matches!(self.state[d], State::Pending) {
             self.waiting[d] = self.waiting[d].saturating_sub(1);
-            let may_start = if self.runs_after_failures(node) {
-                !self.cancelled
-            } else {
-                !self.halted()
-            };
+            let may_start = self.runs_after_failures(node) || !self.halted();
             if self.waiting[d] == 0 && may_start {
                 self.queue(node);
             }
@@ -384,7 +382,8 @@ impl<N: Node, E: Executor<N>> Scheduler<N, E> {
         self.emit(node, EventKind::Queued);
     }
 
-    /// Once halted: nodes in `range` that have not started will not.
+    /// Once halted: nodes in `range` that have not started will not, except those that
+    /// run after failures, which wait for their dependencies whatever they come to.
     fn sweep(&mut self, range: Range<usize>) {
         for i in range {
             if !matches!(self.state[i], State::Pending | State::Queued) {
@@ -392,8 +391,7 @@ impl<N: Node, E: Executor<N>> Scheduler<N, E> {
             }
             let node = NodeId::new(i);
             match self.stopped {
-                // It waits for its dependencies, whatever they come to.
-                Some(_) if !self.cancelled && self.runs_after_failures(node) => {}
+                _ if self.runs_after_failures(node) => {}
                 Some(failed) if !self.cancelled => {
                     let reason = SkipReason::Stopped {
                         failed,
@@ -404,12 +402,24 @@ impl<N: Node, E: Executor<N>> Scheduler<N, E> {
                     self.release_finally(node);
                 }
                 _ => {
-                    if !self.halted() {
-                        tracing::error!(node = %self.graph.ids[i], "engine bug: a node can never run");
-                    }
                     self.state[i] = State::Cancelled;
                     self.emit(node, EventKind::Cancelled);
+                    self.release_finally(node);
                 }
+            }
+        }
+    }
+
+    /// The run is over: a node still waiting can never run (an engine bug unless the run
+    /// was halted).
+    fn sweep_all_remaining(&mut self) {
+        for i in 0..self.graph.len() {
+            if matches!(self.state[i], State::Pending | State::Queued) {
+                if !self.halted() {
+                    tracing::error!(node = %self.graph.ids[i], "engine bug: a node can never run");
+                }
+                self.state[i] = State::Cancelled;
+                self.emit(NodeId::new(i), EventKind::Cancelled);
             }
         }
     }
@@ -550,21 +560,36 @@ impl<N: Node, E: Executor<N>> Scheduler<N, E> {
     }
 
     fn emit(&mut self, node: NodeId, kind: EventKind) {
+        self.emit_output(node, kind, None);
+    }
+
+    /// Tells every subscriber; an event that ends a node that ran carries its duration,
+    /// a success its output.
+    fn emit_output(&mut self, node: NodeId, kind: EventKind, output: Option<Arc<E::Output>>) {
         tracing::trace!(node = %self.graph.ids[node.index()], ?kind, "engine event");
         if self.subscribers.is_empty() {
             return;
         }
+        let i = node.index();
+        let ends = !matches!(kind, EventKind::Queued | EventKind::Started);
+        let duration = match (ends, self.started[i], self.finished[i]) {
+            (true, Some(started), Some(finished)) => Some(finished.saturating_sub(started)),
+            _ => None,
+        };
         let event = Event {
             at: self.start.elapsed(),
             node,
-            id: self.graph.ids[node.index()].clone(),
+            id: self.graph.ids[i].clone(),
+            parent: self.expanded_from[i],
             kind,
+            duration,
+            output,
         };
         self.each_subscriber(|s| s.event(&event));
     }
 
     /// Calls every subscriber; one that panics is dropped.
-    fn each_subscriber(&mut self, mut f: impl FnMut(&mut dyn Subscriber)) {
+    fn each_subscriber(&mut self, mut f: impl FnMut(&mut dyn Subscriber<E::Output>)) {
         self.subscribers.retain_mut(|subscriber| {
             let ok = std::panic::catch_unwind(AssertUnwindSafe(|| f(subscriber.as_mut()))).is_ok();
             if !ok {

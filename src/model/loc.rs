@@ -3,7 +3,7 @@
 
 use miette::SourceSpan;
 
-/// Index of a loaded configuration file in [`crate::config::Sources`].
+/// Index of a loaded configuration file in [`Sources`](super::Sources).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct SourceId(pub usize);
 

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use super::{Flavor, Settings, Workflow};
-use crate::config::Sources;
+use super::Sources;
 
 /// Everything `kiln.kdl`, `flavors/*/flavor.kdl` and `workflows/*.kdl` declare, validated.
 #[derive(Debug)]
@@ -26,6 +26,16 @@ impl Workspace {
     pub fn check(&self, flavor: &str, check: &str) -> Option<&super::Check> {
         self.flavor(flavor)
             .and_then(|f| f.checks.iter().find(|c| c.name.as_str() == check))
+    }
+
+    /// The declaration of step `id`.
+    pub fn find_step(&self, id: &super::StepId) -> Option<&super::Step> {
+        self.flavor(&id.flavor).and_then(|f| f.step(&id.step))
+    }
+
+    /// The declaration of check `id`.
+    pub fn find_check(&self, id: &super::CheckId) -> Option<&super::Check> {
+        self.check(&id.flavor, &id.check)
     }
 
     pub fn workflow(&self, name: &str) -> Option<&Workflow> {

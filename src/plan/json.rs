@@ -6,12 +6,15 @@
 //!                "step": "release", "needs": ["slc/build_run", …] } ],
 //!   "edges": [ { "from": "slc/build_run", "to": "slc/release" } ] }
 //! ```
-//! Nodes come in topological order (ties by id), `needs` and `edges` sorted by id.
-//! Fields are only ever added; a change to existing ones raises `format`.
+//! Nodes come in topological order (ties by id), `needs` and `edges` sorted by id. A
+//! node of a check has `check` instead of `step`; a clean-up has neither. Fields are
+//! only ever added; a change to existing ones raises `format`.
 
 use serde::Serialize;
 
-use super::graph::{Graph, NodeKind};
+use super::builder::Graph;
+use super::node::Node;
+use super::shape::{edges, needs};
 
 /// Version of the JSON layout.
 pub const GRAPH_FORMAT_VERSION: u32 = 1;
@@ -25,10 +28,14 @@ struct JsonGraph<'a> {
 
 #[derive(Serialize)]
 struct JsonNode<'a> {
-    id: String,
-    kind: NodeKind,
-    flavor: &'a str,
-    step: &'a str,
+    id: &'a str,
+    kind: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    flavor: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    step: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    check: Option<&'a str>,
     needs: Vec<String>,
 }
 
@@ -40,21 +47,30 @@ struct JsonEdge {
 
 pub fn to_json(graph: &Graph) -> String {
     let nodes = graph
-        .ordered()
-        .into_iter()
-        .map(|i| {
-            let node = &graph.dag[i];
-            JsonNode {
-                id: node.id(),
-                kind: node.kind,
-                flavor: &node.flavor,
-                step: &node.step,
-                needs: graph.needs(i),
-            }
+        .node_ids()
+        .filter_map(|n| {
+            let node = graph.node(n)?;
+            let (step, check) = match node {
+                Node::Step { step, .. }
+                | Node::Save(step)
+                | Node::Push(step)
+                | Node::Export { step, .. } => (Some(step.step.as_str()), None),
+                Node::Obtain(obtain) => (Some(obtain.step.step.as_str()), None),
+                Node::Discover(check) | Node::Record(check) => (None, Some(check.check.as_str())),
+                Node::Entity(task) => (None, Some(task.id.check.check.as_str())),
+                Node::Clean(_) => (None, None),
+            };
+            Some(JsonNode {
+                id: graph.id_of(n)?,
+                kind: node.kind(),
+                flavor: node.flavor(),
+                step,
+                check,
+                needs: needs(graph, n),
+            })
         })
         .collect();
-    let edges = graph
-        .edges()
+    let edges = edges(graph)
         .into_iter()
         .map(|(from, to)| JsonEdge { from, to })
         .collect();

@@ -3,28 +3,34 @@
 use std::collections::HashMap;
 use std::fmt::Write;
 
-use super::graph::Graph;
+use super::builder::Graph;
+use super::shape::{edges, flavors, nodes_of};
 
 pub fn to_mermaid(graph: &Graph) -> String {
     let mut out = String::from("flowchart LR\n");
-    let order = graph.ordered();
     // Mermaid ids must be plain words: number nodes in output order.
-    let ids: HashMap<String, String> = order
-        .iter()
+    let ids: HashMap<&str, String> = graph
+        .node_ids()
         .enumerate()
-        .map(|(n, &i)| (graph.dag[i].id(), format!("n{n}")))
+        .map(|(n, node)| (graph.id_of(node).unwrap_or_default(), format!("n{n}")))
         .collect();
-    let flavors = graph.flavors();
-    for (n, flavor) in flavors.into_iter().enumerate() {
+    let node_line = |out: &mut String, indent: &str, n| {
+        let id = graph.id_of(n).unwrap_or_default();
+        let label = graph.node(n).map(|node| node.label()).unwrap_or_default();
+        let _ = writeln!(out, "{indent}{}[\"{label}\"]", ids[id]);
+    };
+    for (n, flavor) in flavors(graph).into_iter().enumerate() {
         let _ = writeln!(out, "    subgraph f{n}[\"{flavor}\"]");
-        for &i in order.iter().filter(|&&i| graph.dag[i].flavor == flavor) {
-            let node = &graph.dag[i];
-            let _ = writeln!(out, "        {}[\"{}\"]", ids[&node.id()], node.step);
+        for node in nodes_of(graph, Some(flavor)) {
+            node_line(&mut out, "        ", node);
         }
         out.push_str("    end\n");
     }
-    for (from, to) in graph.edges() {
-        let _ = writeln!(out, "    {} --> {}", ids[&from], ids[&to]);
+    for node in nodes_of(graph, None) {
+        node_line(&mut out, "    ", node);
+    }
+    for (from, to) in edges(graph) {
+        let _ = writeln!(out, "    {} --> {}", ids[from.as_str()], ids[to.as_str()]);
     }
     out
 }

@@ -1,7 +1,7 @@
 //! Choosing flavors and goals: what `--flavor` and `--goal` select.
 
 use crate::config;
-use crate::model::{Flavor, Workspace};
+use crate::model::{Flavor, StepId, Workspace};
 
 use super::error::PlanError;
 
@@ -113,6 +113,18 @@ pub fn targets<'w>(
                 .flatten()
                 .collect();
             (!steps.is_empty()).then_some((flavor, steps))
+        })
+        .collect())
+}
+
+/// The steps a selection asks for, as ids.
+pub fn step_targets(workspace: &Workspace, selection: &Selection) -> Result<Vec<StepId>, PlanError> {
+    Ok(targets(workspace, selection)?
+        .into_iter()
+        .flat_map(|(flavor, steps)| {
+            steps
+                .into_iter()
+                .map(move |step| StepId::new(flavor.name.value.clone(), step))
         })
         .collect())
 }

@@ -1,10 +1,19 @@
-//! Events as JSON lines: `--json` on stdout, and `events.jsonl` in the job record.
+//! Events as JSON lines: `--json` on stdout, and `events.jsonl` in the job record. The
+//! first line says the format (`{"kind":"run-started","format":2,"nodes":N}`), the last
+//! how the run ended (`{"kind":"run-finished","cancelled":false}`); docs/cli.md has
+//! the rest.
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::Path;
 
+use serde::Serialize;
+
 use crate::engine::{Event, Subscriber};
+
+/// Version of the event lines' layout: 2 added the `run-started`/`run-finished`
+/// lines, `parent`, `duration_ms`, a failure's `log` and a success's `result`.
+pub const EVENTS_FORMAT_VERSION: u32 = 2;
 
 /// Writes each event as one line of JSON; a write error stops the writing, never the run.
 pub struct JsonLines {
@@ -39,10 +48,10 @@ impl JsonLines {
     }
 }
 
-impl Subscriber for JsonLines {
-    fn event(&mut self, event: &Event) {
+impl JsonLines {
+    fn write(&mut self, value: &impl Serialize) {
         let Some(out) = self.out.as_mut() else { return };
-        let written = serde_json::to_writer(&mut *out, event)
+        let written = serde_json::to_writer(&mut *out, value)
             .map_err(std::io::Error::other)
             .and_then(|()| out.write_all(b"\n"))
             .and_then(|()| if self.flush_each { out.flush() } else { Ok(()) });
@@ -52,7 +61,23 @@ impl Subscriber for JsonLines {
         }
     }
 
-    fn finished(&mut self) {
+}
+
+impl<O: Serialize> Subscriber<O> for JsonLines {
+    fn started(&mut self, nodes: usize) {
+        self.write(&serde_json::json!({
+            "kind": "run-started",
+            "format": EVENTS_FORMAT_VERSION,
+            "nodes": nodes,
+        }));
+    }
+
+    fn event(&mut self, event: &Event<O>) {
+        self.write(event);
+    }
+
+    fn finished(&mut self, cancelled: bool) {
+        self.write(&serde_json::json!({ "kind": "run-finished", "cancelled": cancelled }));
         if let Some(out) = self.out.as_mut() {
             let _ = out.flush();
         }

@@ -1,10 +1,14 @@
-//! What a run leaves behind and shows: the job record, the event log, the summary.
+//! Listeners of a run's events — none reads anything the events do not carry: the
+//! summary fold, the job record (`events.jsonl`, `summary.json`), `--json` lines, and
+//! the report files a workflow asks for (JUnit, HTML, JSON). The console's progress is
+//! one more, in `src/cli/progress.rs`.
 
 pub mod events;
-pub mod job;
 pub mod outputs;
+pub mod record;
 pub mod summary;
 
-pub use events::JsonLines;
-pub use job::JobRecord;
-pub use summary::{Row, Summary};
+pub use events::{EVENTS_FORMAT_VERSION, JsonLines};
+pub use outputs::ReportFiles;
+pub use record::Recorder;
+pub use summary::{Row, Summary, format_duration};

@@ -1,5 +1,7 @@
-//! The files a workflow's `report` task writes: JUnit XML (one test suite per check, one
-//! test case per entity), a self-contained HTML page, and JSON.
+//! The files a workflow's `report` task asks for — JUnit XML (one test suite per check,
+//! one test case per entity), a self-contained HTML page, and JSON — written by a
+//! listener when the run ends, however it ended: after a failed build or an interrupt
+//! they are needed most, and list what was not done.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -8,7 +10,11 @@ use serde::Serialize;
 
 use crate::check::outcome::ResultClass;
 use crate::check::results::EntityResult;
+use crate::engine::{Event, Subscriber};
 use crate::model::ReportOutputs;
+use crate::plan::Output;
+
+use super::summary::Summary;
 
 /// One step of the run: `flavor/step` and where its image came from.
 #[derive(Debug, Clone, Serialize)]
@@ -18,12 +24,82 @@ pub struct BuiltStep {
     pub source: String,
 }
 
-/// Work the report waited for that did not succeed (a failed build, a check whose
-/// environment could not be built): the report still runs and says so.
+/// Work that did not succeed (a failed build, a check whose environment could not be
+/// built, an entity cancelled by an interrupt): the report still runs and says so.
 #[derive(Debug, Clone, Serialize)]
 pub struct NotDone {
     pub node: String,
     pub why: String,
+}
+
+/// Writes report files when the run ends.
+pub struct ReportFiles {
+    root: PathBuf,
+    outputs: Vec<ReportOutputs>,
+    summary: Summary,
+}
+
+impl ReportFiles {
+    /// Files of `outputs`, relative to `root`.
+    pub fn new(root: &Path, outputs: Vec<ReportOutputs>) -> Self {
+        Self {
+            root: root.to_owned(),
+            outputs,
+            summary: Summary::new("report"),
+        }
+    }
+}
+
+impl Subscriber<Output> for ReportFiles {
+    fn event(&mut self, event: &Event<Output>) {
+        self.summary.apply(event);
+    }
+
+    fn finished(&mut self, cancelled: bool) {
+        self.summary.finish(cancelled);
+        let steps: Vec<BuiltStep> = {
+            let mut steps: Vec<BuiltStep> = self
+                .summary
+                .nodes
+                .iter()
+                .filter_map(|row| {
+                    Some(BuiltStep {
+                        step: row.node.clone(),
+                        image: row.image.clone()?,
+                        source: row.result.clone(),
+                    })
+                })
+                .collect();
+            steps.sort_by(|a, b| a.step.cmp(&b.step));
+            steps
+        };
+        let mut results: Vec<EntityResult> = self.summary.entities().cloned().collect();
+        results.sort_by(|a, b| (&a.check, &a.key).cmp(&(&b.check, &b.key)));
+        let not_done: Vec<NotDone> = self
+            .summary
+            .nodes
+            .iter()
+            .filter(|row| row.not_done())
+            .map(|row| NotDone {
+                node: row.node.clone(),
+                why: match (&row.error, &row.reason) {
+                    (Some(error), _) => format!("failed: {error}"),
+                    (_, Some(reason)) => format!("skipped: {reason}"),
+                    _ => row.result.clone(),
+                },
+            })
+            .collect();
+        for outputs in &self.outputs {
+            match write_reports(&self.root, outputs, &steps, &results, &not_done) {
+                Ok(written) => {
+                    for path in written {
+                        tracing::info!("wrote {}", path.display());
+                    }
+                }
+                Err(e) => tracing::error!("cannot write the report: {e}"),
+            }
+        }
+    }
 }
 
 /// Writes the outputs asked for (paths relative to `root`); returns the files written.

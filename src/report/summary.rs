@@ -1,96 +1,155 @@
-//! The summary of a build run: the table the console ends with, and `summary.json` in
-//! the job record.
+//! The summary of a run, folded from its events alone: one row per node (a step whose
+//! analysis continued as a load, pull or build is one row), the table the console ends
+//! with, and `summary.json` in the job record.
 
+use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::build::{BuildNode, BuildOutput};
-use crate::engine::{NodeState, Report};
+use crate::check::outcome::ResultClass;
+use crate::check::results::EntityResult;
+use crate::engine::{Event, EventKind, NodeId};
+use crate::plan::Output;
 
-/// Version of `summary.json`'s layout.
-pub const SUMMARY_FORMAT_VERSION: u32 = 1;
+/// Version of `summary.json`'s layout: 2 added `command`, rows of every kind of node
+/// (entities, tasks), `image_id`, `started_ms`, `cached`, `exit_code`, `detail`.
+pub const SUMMARY_FORMAT_VERSION: u32 = 2;
 
 /// One node of the run.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct Row {
-    /// `<flavor>/<step>`.
+    /// The node's id; a step's row keeps the step's id (`slc/release`) when it
+    /// continued as `slc/release:build`.
     pub node: String,
-    /// `built`, `daemon`, `file`, `registry` (where the image came from), or `failed`,
-    /// `skipped`, `cancelled`.
+    /// Steps: `built`, `daemon`, `file`, `registry` (where the image came from, or for
+    /// `kiln plan` would come from). Entities: their class (`success`, `inaccurate`,
+    /// `script-error`, `timeout`). Other work: `done`, or `incomplete` for a clean-up
+    /// that left images. Any node: `failed`, `skipped`, `cancelled`.
     pub result: String,
     pub image: Option<String>,
     pub hash: Option<String>,
+    pub image_id: Option<String>,
+    /// When it started, since the start of the run.
+    pub started_ms: Option<u64>,
     pub duration_ms: Option<u64>,
-    /// Written to the file cache by this run.
-    pub saved: bool,
-    /// Pushed to the registry by this run.
-    pub pushed: bool,
+    /// An entity's result came from the result cache.
+    pub cached: Option<bool>,
+    pub exit_code: Option<i64>,
+    /// What a task did (`saved …`, `exported …`), or how a check's entities went.
+    pub detail: Option<String>,
     pub warnings: Vec<String>,
     pub error: Option<String>,
     /// Why a node was skipped.
     pub reason: Option<String>,
     pub log: Option<String>,
+    /// An entity's whole result, for the reports.
+    #[serde(skip)]
+    pub entity: Option<EntityResult>,
+    /// What the node produced, as its event carried it.
+    #[serde(skip)]
+    pub output: Option<std::sync::Arc<Output>>,
+}
+
+impl Row {
+    /// The node did not finish: failed, skipped or cancelled.
+    pub fn not_done(&self) -> bool {
+        matches!(self.result.as_str(), "failed" | "skipped" | "cancelled")
+    }
 }
 
 /// The whole run.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct Summary {
     pub format: u32,
+    /// The command, as the job record names it (`build`, `check`, `run-ci` …).
+    pub command: String,
     pub elapsed_ms: u64,
     pub cancelled: bool,
     pub nodes: Vec<Row>,
+    /// Row of each node heard of (a continuation shares its step's row).
+    #[serde(skip)]
+    rows: HashMap<NodeId, usize>,
+    /// Nodes whose expansion added only its join: the join continues their row.
+    #[serde(skip)]
+    continued: HashMap<NodeId, usize>,
 }
 
 impl Summary {
-    /// One row per step, in the run's order: a step whose analysis expanded into a
-    /// load, pull or build node is that node's row, with both nodes' time.
-    pub fn from_report(report: &Report<BuildNode, BuildOutput>) -> Self {
-        let mut steps: Vec<_> = report
-            .iter()
-            .filter(|n| !matches!(n.state, NodeState::Expanded { .. }))
-            .collect();
-        steps.sort_by_key(|n| n.expanded_from.unwrap_or(n.node));
-        let nodes = steps
-            .into_iter()
-            .map(|n| {
-                let output = n.output();
-                let analysis_time = n
-                    .expanded_from
-                    .and_then(|from| report.get(from))
-                    .and_then(|from| from.duration);
-                let duration = match (n.duration, analysis_time) {
-                    (Some(own), Some(analysis)) => Some(own + analysis),
-                    (own, _) => own,
-                };
-                Row {
-                    node: n.value.step_id(),
-                    result: match &n.state {
-                        NodeState::Succeeded(o) => o.source.as_str().to_owned(),
-                        other => other.name().to_owned(),
-                    },
-                    image: output.map(|o| o.analysis.image.clone()),
-                    hash: output.map(|o| o.analysis.hash.clone()),
-                    duration_ms: duration.map(millis),
-                    saved: output.is_some_and(|o| o.saved),
-                    pushed: output.is_some_and(|o| o.pushed),
-                    warnings: output.map(|o| o.warnings.clone()).unwrap_or_default(),
-                    error: n.error().map(|e| e.to_string()),
-                    reason: n.reason.as_ref().map(|r| r.to_string()),
-                    log: n
-                        .error()
-                        .and_then(|e| e.log())
-                        .map(|p| p.display().to_string()),
-                }
-            })
-            .collect();
+    pub fn new(command: &str) -> Self {
         Self {
             format: SUMMARY_FORMAT_VERSION,
-            elapsed_ms: millis(report.elapsed),
-            cancelled: report.cancelled,
-            nodes,
+            command: command.to_owned(),
+            ..Self::default()
         }
+    }
+
+    /// Folds one event in.
+    pub fn apply(&mut self, event: &Event<Output>) {
+        self.elapsed_ms = millis(event.at);
+        let row = self.row_of(event);
+        let row = &mut self.nodes[row];
+        if event.kind == EventKind::Started && row.started_ms.is_none() {
+            row.started_ms = Some(millis(event.at));
+        }
+        if let Some(duration) = event.duration {
+            // A continuation adds its time to the analysis before it.
+            row.duration_ms = Some(row.duration_ms.unwrap_or(0) + millis(duration));
+        }
+        match &event.kind {
+            EventKind::Queued | EventKind::Started => {}
+            EventKind::Succeeded => {
+                if let Some(output) = &event.output {
+                    fill(row, output);
+                    row.output = Some(std::sync::Arc::clone(output));
+                }
+            }
+            EventKind::Failed { error, log } => {
+                row.result = "failed".to_owned();
+                row.error = Some(error.clone());
+                row.log = log.as_ref().map(|l| l.display().to_string());
+            }
+            EventKind::Skipped { reason } => {
+                row.result = "skipped".to_owned();
+                row.reason = Some(reason.to_string());
+            }
+            EventKind::Cancelled => row.result = "cancelled".to_owned(),
+            EventKind::Expanded { added, join } => {
+                let index = self.rows[&event.node];
+                if *added == 1 {
+                    self.continued.insert(*join, index);
+                } else {
+                    let row = &mut self.nodes[index];
+                    row.result = "done".to_owned();
+                    row.detail = Some(format!("{} entities", added - 1));
+                }
+            }
+        }
+    }
+
+    /// The row of the event's node, added on first sight.
+    fn row_of(&mut self, event: &Event<Output>) -> usize {
+        if let Some(&row) = self.rows.get(&event.node) {
+            return row;
+        }
+        let row = match self.continued.get(&event.node) {
+            Some(&row) => row,
+            None => {
+                self.nodes.push(Row {
+                    node: event.id.clone(),
+                    ..Row::default()
+                });
+                self.nodes.len() - 1
+            }
+        };
+        self.rows.insert(event.node, row);
+        row
+    }
+
+    /// The run ended.
+    pub fn finish(&mut self, cancelled: bool) {
+        self.cancelled = cancelled;
     }
 
     /// How many nodes ended with `result`.
@@ -98,32 +157,39 @@ impl Summary {
         self.nodes.iter().filter(|r| r.result == result).count()
     }
 
-    /// The table: node, what happened, time, image; then a line of totals.
+    /// The rows of entities, in the order they finished.
+    pub fn entities(&self) -> impl Iterator<Item = &EntityResult> {
+        self.nodes.iter().filter_map(|r| r.entity.as_ref())
+    }
+
+    /// Entities whose result counts as a failure (inaccurate ones too with
+    /// `fail_on_inaccurate`).
+    pub fn failing_entities(&self, fail_on_inaccurate: bool) -> usize {
+        self.entities()
+            .filter(|r| {
+                r.class.is_failure() || (fail_on_inaccurate && r.class == ResultClass::Inaccurate)
+            })
+            .count()
+    }
+
+    /// The table: node, what happened, time, image; then a line of totals. Entities are
+    /// left to their own lines.
     pub fn table(&self) -> String {
-        let width = self
-            .nodes
-            .iter()
-            .map(|r| r.node.len())
-            .max()
-            .unwrap_or(4)
-            .max(4);
-        let rows: Vec<[String; 4]> = self
-            .nodes
+        let shown: Vec<&Row> = self.nodes.iter().filter(|r| r.entity.is_none()).collect();
+        let width = shown.iter().map(|r| r.node.len()).max().unwrap_or(4).max(4);
+        let rows: Vec<[String; 4]> = shown
             .iter()
             .map(|row| {
-                let mut result = row.result.clone();
-                if row.saved {
-                    result.push_str(" +saved");
-                }
-                if row.pushed {
-                    result.push_str(" +pushed");
-                }
                 let time = row
                     .duration_ms
                     .map(|ms| format_duration(Duration::from_millis(ms)))
                     .unwrap_or_else(|| "-".to_owned());
-                let image = row.image.clone().unwrap_or_else(|| "-".to_owned());
-                [row.node.clone(), result, time, image]
+                let what = row
+                    .image
+                    .clone()
+                    .or_else(|| row.detail.clone())
+                    .unwrap_or_else(|| "-".to_owned());
+                [row.node.clone(), row.result.clone(), time, what]
             })
             .collect();
         let result_width = rows.iter().map(|r| r[1].len()).max().unwrap_or(0).max(6);
@@ -145,11 +211,13 @@ impl Summary {
             "daemon",
             "file",
             "registry",
+            "done",
+            "incomplete",
             "failed",
             "skipped",
             "cancelled",
         ] {
-            let n = self.count(result);
+            let n = shown.iter().filter(|r| r.result == result).count();
             if n > 0 {
                 totals.push(format!(
                     "{n} {}",
@@ -165,8 +233,8 @@ impl Summary {
         let _ = writeln!(
             out,
             "{} node{}: {} in {}",
-            self.nodes.len(),
-            if self.nodes.len() == 1 { "" } else { "s" },
+            shown.len(),
+            if shown.len() == 1 { "" } else { "s" },
             if totals.is_empty() {
                 "nothing to do".to_owned()
             } else {
@@ -175,6 +243,43 @@ impl Summary {
             format_duration(Duration::from_millis(self.elapsed_ms))
         );
         out
+    }
+}
+
+/// What a node's output says about its row.
+fn fill(row: &mut Row, output: &Output) {
+    match output {
+        Output::Image(image) | Output::Planned(image) => {
+            row.node = image.step.to_string();
+            row.result = image.tier.to_string();
+            row.image = Some(image.tag.clone());
+            row.hash = Some(image.hash.clone());
+            row.image_id = image.image_id.clone();
+            row.warnings = image.warnings.clone();
+        }
+        Output::Entity(result) => {
+            row.result = result.class.to_string();
+            row.cached = Some(result.cached);
+            row.exit_code = result.exit_code;
+            row.log = result.log.clone();
+            row.entity = Some(result.clone());
+        }
+        Output::Recorded(recorded) => {
+            row.result = "done".to_owned();
+            row.detail = Some(format!(
+                "{} recorded, {} not done",
+                recorded.results,
+                recorded.not_done.len()
+            ));
+        }
+        Output::Cleaned(cleaned) if !cleaned.failed.is_empty() => {
+            row.result = "incomplete".to_owned();
+            row.detail = output.describe();
+        }
+        other => {
+            row.result = "done".to_owned();
+            row.detail = other.describe();
+        }
     }
 }
 
@@ -201,62 +306,55 @@ mod tests {
         assert_eq!(format_duration(Duration::from_secs(187)), "3m07s");
     }
 
-    fn row(node: &str, result: &str) -> Row {
-        Row {
-            node: node.to_owned(),
-            result: result.to_owned(),
-            image: None,
-            hash: None,
-            duration_ms: Some(1500),
-            saved: false,
-            pushed: false,
-            warnings: vec![],
-            error: None,
-            reason: None,
-            log: None,
+    fn event(node: usize, id: &str, kind: EventKind, duration_ms: Option<u64>) -> Event<Output> {
+        Event {
+            at: Duration::from_millis(2000),
+            node: NodeId::new(node),
+            id: id.to_owned(),
+            parent: None,
+            kind,
+            duration: duration_ms.map(Duration::from_millis),
+            output: None,
         }
     }
 
     #[test]
-    fn table_counts_each_result() {
-        let summary = Summary {
-            format: SUMMARY_FORMAT_VERSION,
-            elapsed_ms: 2000,
-            cancelled: false,
-            nodes: vec![
-                row("slc/a", "built"),
-                row("slc/b", "daemon"),
-                row("slc/c", "built"),
-            ],
-        };
+    fn a_step_that_continued_is_one_row_with_both_times() {
+        let mut summary = Summary::new("build");
+        summary.apply(&event(0, "slc/base", EventKind::Started, None));
+        summary.apply(&event(
+            0,
+            "slc/base",
+            EventKind::Expanded {
+                added: 1,
+                join: NodeId::new(1),
+            },
+            Some(100),
+        ));
+        summary.apply(&event(1, "slc/base:build", EventKind::Started, None));
+        summary.apply(&event(
+            1,
+            "slc/base:build",
+            EventKind::Failed {
+                error: "RUN false".to_owned(),
+                log: None,
+            },
+            Some(1400),
+        ));
+        summary.apply(&event(2, "slc/release", EventKind::Cancelled, None));
+        summary.finish(false);
+        assert_eq!(summary.nodes.len(), 2);
+        let base = &summary.nodes[0];
+        assert_eq!(
+            (base.node.as_str(), base.result.as_str(), base.duration_ms),
+            ("slc/base", "failed", Some(1500))
+        );
+        assert_eq!(summary.count("cancelled"), 1);
         let table = summary.table();
-        assert!(table.contains("slc/a  built"), "{table}");
+        assert!(table.contains("slc/base     failed"), "{table}");
         assert!(
-            table.ends_with("3 nodes: 2 built, 1 from the daemon in 2.0s\n"),
+            table.ends_with("2 nodes: 1 failed, 1 cancelled in 2.0s\n"),
             "{table}"
         );
-    }
-
-    #[test]
-    fn columns_line_up_whatever_the_result() {
-        let mut pushed = row("slc/base", "daemon");
-        pushed.pushed = true;
-        pushed.image = Some("kiln:slc-base_1".to_owned());
-        let mut built = row("slc/release", "built");
-        built.image = Some("kiln:slc-release_2".to_owned());
-        let summary = Summary {
-            format: SUMMARY_FORMAT_VERSION,
-            elapsed_ms: 2000,
-            cancelled: false,
-            nodes: vec![pushed, built],
-        };
-        let table = summary.table();
-        let columns: Vec<usize> = table
-            .lines()
-            .take(3)
-            .map(|line| line.find("image").or_else(|| line.find("kiln:")).unwrap())
-            .collect();
-        assert_eq!(columns, vec![columns[0]; 3], "{table}");
-        assert!(table.contains("daemon +pushed"), "{table}");
     }
 }

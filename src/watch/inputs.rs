@@ -8,8 +8,7 @@ use std::path::{Path, PathBuf};
 use globset::{Glob, GlobSet, GlobSetBuilder};
 
 use crate::model::Workspace;
-use crate::plan;
-use crate::work::{WorkPlan, wanted_steps};
+use crate::plan::{self, Plan};
 
 /// Paths to watch (recursively when folders) and the filter for events.
 pub struct Inputs {
@@ -21,7 +20,7 @@ pub struct Inputs {
 }
 
 impl Inputs {
-    pub fn of(workspace: &Workspace, work: &WorkPlan) -> Self {
+    pub fn of(workspace: &Workspace, work: &Plan) -> Self {
         let root = &workspace.root;
         let mut roots = BTreeSet::new();
         for config in ["kiln.kdl", "flavors", "workflows"] {
@@ -31,13 +30,8 @@ impl Inputs {
             }
         }
         let mut globs = GlobSetBuilder::new();
-        let graph = plan::steps_graph(workspace, &wanted_steps(workspace, work));
-        for index in graph.ordered() {
-            let node = &graph.dag[index];
-            let Some(step) = workspace
-                .flavor(&node.flavor)
-                .and_then(|f| f.step(&node.step))
-            else {
+        for id in plan::all_steps(workspace, work) {
+            let Some(step) = workspace.find_step(&id) else {
                 continue;
             };
             roots.insert(step.context.value.clone());
@@ -49,8 +43,8 @@ impl Inputs {
                 add(&mut globs, &format!("**/{}", glob.value));
             }
         }
-        for (flavor, check) in &work.checks {
-            let Some(declared) = workspace.check(flavor, check) else {
+        for check in &work.checks {
+            let Some(declared) = workspace.find_check(check) else {
                 continue;
             };
             let prefix: PathBuf = declared
@@ -121,6 +115,7 @@ pub fn is_config(root: &Path, path: &Path) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::{CheckId, StepId};
 
     #[test]
     fn kiln_folders_ignore_globs_and_artifacts_are_not_wanted() {
@@ -135,10 +130,10 @@ mod tests {
         )
         .unwrap();
         let workspace = crate::config::load(root).unwrap();
-        let work = WorkPlan {
-            build: vec![("f".to_owned(), "a".to_owned())],
-            checks: vec![("f".to_owned(), "c".to_owned())],
-            ..WorkPlan::default()
+        let work = Plan {
+            build: vec![StepId::new("f", "a")],
+            checks: vec![CheckId::new("f", "c")],
+            ..Plan::default()
         };
         let inputs = Inputs::of(&workspace, &work);
         assert!(

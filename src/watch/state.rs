@@ -8,55 +8,47 @@ use crate::build::analyze;
 use crate::check::runner::{declaration, entity_hash};
 use crate::check::{discover, environment_of};
 use crate::model::Workspace;
-use crate::plan;
-use crate::work::{WorkPlan, wanted_steps};
+use crate::plan::{self, Plan};
 
 /// Node id → hash (or the error computing it, so that fixing it counts as a change).
 pub type State = BTreeMap<String, String>;
 
 /// The state of `work` in `workspace` now.
-pub fn state(workspace: &Workspace, work: &WorkPlan) -> State {
+pub fn state(workspace: &Workspace, work: &Plan) -> State {
     let mut state = State::new();
     state.insert("plan".to_owned(), format!("{work:?}"));
-    let graph = plan::steps_graph(workspace, &wanted_steps(workspace, work));
-    for index in graph.ordered() {
-        let node = &graph.dag[index];
-        let deps: Vec<(String, String)> = graph
-            .parents(index)
-            .into_iter()
-            .map(|p| {
-                let dep = &graph.dag[p];
-                (
-                    dep.step.clone(),
-                    state.get(&dep.id()).cloned().unwrap_or_default(),
-                )
-            })
-            .collect();
-        let hash = match workspace
-            .flavor(&node.flavor)
-            .and_then(|f| f.step(&node.step))
-        {
-            Some(step) => {
-                match analyze(
-                    &workspace.settings.repository,
-                    &node.flavor,
-                    step,
-                    &deps,
-                    workspace.settings.own_dirs(),
-                ) {
-                    Ok(analysis) => analysis.hash,
-                    Err(e) => format!("error: {e}"),
-                }
-            }
-            None => "missing".to_owned(),
-        };
-        state.insert(node.id(), hash);
-    }
-    for (flavor, check) in &work.checks {
-        let Some(declared) = workspace.check(flavor, check) else {
+    for id in plan::all_steps(workspace, work) {
+        let Some(step) = workspace.find_step(&id) else {
+            state.insert(id.to_string(), "missing".to_owned());
             continue;
         };
-        let id = format!("{flavor}/{check}");
+        // The needs come earlier in the order: their hashes are known.
+        let deps: Vec<(String, String)> = step
+            .needs
+            .iter()
+            .map(|need| {
+                let key = format!("{}/{}", id.flavor, need.value);
+                (need.value.clone(), state.get(&key).cloned().unwrap_or_default())
+            })
+            .collect();
+        let hash = match analyze(
+            &workspace.settings.repository,
+            &id.flavor,
+            step,
+            &deps,
+            workspace.settings.own_dirs(),
+        ) {
+            Ok(analysis) => analysis.hash,
+            Err(e) => format!("error: {e}"),
+        };
+        state.insert(id.to_string(), hash);
+    }
+    for check in &work.checks {
+        let Some(declared) = workspace.find_check(check) else {
+            continue;
+        };
+        let flavor = &check.flavor;
+        let id = check.to_string();
         state.insert(id.clone(), declaration(declared));
         match discover(&workspace.root, declared) {
             Ok(entities) => {

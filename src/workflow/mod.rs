@@ -1,4 +1,4 @@
-//! Workflows by name: parameters, and the tasks compiled into one [`WorkPlan`](crate::work::WorkPlan).
+//! Workflows by name: parameters, and the tasks compiled into one [`Plan`](crate::plan::Plan).
 
 mod compile;
 mod error;
@@ -29,13 +29,13 @@ pub fn find<'w>(workspace: &'w Workspace, name: &str) -> Result<&'w Workflow, Wo
     })
 }
 
-/// The [`WorkPlan`](crate::work::WorkPlan) of workflow `name` with `sets` (`NAME=VALUE`
-/// each) applied to its parameters.
+/// The [`Plan`](crate::plan::Plan) of workflow `name` with `sets` (`NAME=VALUE` each)
+/// applied to its parameters.
 pub fn plan(
     workspace: &Workspace,
     name: &str,
     sets: &[String],
-) -> Result<crate::work::WorkPlan, WorkflowError> {
+) -> Result<crate::plan::Plan, WorkflowError> {
     let workflow = find(workspace, name)?;
     let sets = sets
         .iter()

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use miette::NamedSource;
 
-use crate::model::SourceId;
+use super::SourceId;
 
 /// One configuration file: its path and its text.
 #[derive(Debug, Clone)]

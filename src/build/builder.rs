@@ -1,0 +1,217 @@
+//! One step, from inputs to image. As in EXASLCT, a step is done in two phases: the
+//! analysis hashes the step and asks the tiers where its image is ([`Builder::analyze`]);
+//! if the daemon has it that is the result, otherwise the step continues as one
+//! [`Obtain`] that loads, pulls or builds it ([`Builder::obtain`]). The run's executor
+//! turns the second phase into a node of its own, so the graph shows what happened.
+
+use std::sync::Arc;
+
+use serde::Serialize;
+use tokio_util::sync::CancellationToken;
+
+use crate::engine::NodeError;
+use crate::job::JobRecord;
+use crate::model::{StepId, Workspace};
+
+use super::analysis::{Analysis, analyze};
+use super::error::BuildError;
+use super::source::Source;
+use super::tiers::{NodePaths, Tiers, Warnings};
+
+/// What getting a step's image needs once the analysis is done.
+#[derive(Debug)]
+pub struct Obtain {
+    pub step: StepId,
+    pub analysis: Arc<Analysis>,
+    /// The tier to start from (the first that has the image, or a build).
+    pub source: Source,
+    /// Each needed step's name and image, for the Dockerfile template.
+    pub images: Vec<(String, String)>,
+    pub warnings: Warnings,
+}
+
+/// A step's image, as a run reports it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Image {
+    pub step: StepId,
+    /// Where it came from (or, when only planned, would come from).
+    pub tier: Source,
+    /// `<repository>:<flavor>-<step>_<hash prefix>`.
+    pub tag: String,
+    /// The full kiln hash of the step's inputs.
+    pub hash: String,
+    /// The daemon's image id; `None` when only planned and not in the daemon.
+    pub image_id: Option<String>,
+    pub warnings: Vec<String>,
+    #[serde(skip)]
+    pub analysis: Arc<Analysis>,
+}
+
+/// What the analysis found.
+#[derive(Debug)]
+pub enum Located {
+    /// The daemon has the image, or (planning only) where it would come from.
+    Done(Image),
+    /// It has to be loaded, pulled or built.
+    Obtain(Obtain),
+}
+
+/// How a run may get images.
+#[derive(Debug, Clone, Default)]
+pub struct BuildPolicy {
+    /// Pull from the registry even when the daemon or the file cache has the image.
+    pub force_pull: bool,
+    /// Fail instead of building.
+    pub no_build: bool,
+    /// Only say where each image would come from (`kiln plan`).
+    pub plan_only: bool,
+}
+
+/// Gets the images of steps, for every node of a run.
+pub struct Builder {
+    pub workspace: Arc<Workspace>,
+    pub tiers: Tiers,
+    pub policy: BuildPolicy,
+    /// Where logs, rendered Dockerfiles and manifests go; `None` when only planning.
+    pub job: Option<JobRecord>,
+}
+
+impl Builder {
+    /// The declaration of a step.
+    fn declaration(&self, step: &StepId) -> Result<&crate::model::Step, NodeError> {
+        self.workspace
+            .find_step(step)
+            .ok_or_else(|| NodeError::message(format!("no step {step} in the workspace")))
+    }
+
+    /// Hashes the step, given the images of the steps it needs, and decides where its
+    /// image comes from.
+    pub async fn analyze(
+        &self,
+        id: &StepId,
+        forced: bool,
+        needs: &[&Image],
+    ) -> Result<Located, NodeError> {
+        let step = self.declaration(id)?.clone();
+        let hashes: Vec<(String, String)> = needs
+            .iter()
+            .map(|i| (i.step.step.clone(), i.hash.clone()))
+            .collect();
+        let images: Vec<(String, String)> = needs
+            .iter()
+            .map(|i| (i.step.step.clone(), i.tag.clone()))
+            .collect();
+        let repository = self.workspace.settings.repository.clone();
+        let skip = self.workspace.settings.own_dirs();
+        let flavor = id.flavor.clone();
+        let analysis = tokio::task::spawn_blocking(move || {
+            analyze(&repository, &flavor, &step, &hashes, skip)
+        })
+        .await
+        .map_err(NodeError::message)?
+        .map_err(NodeError::from_diagnostic)?;
+        if let Some(job) = &self.job
+            && let Err(e) = job.write_json(&job.manifest(&id.stem()), &analysis.manifest)
+        {
+            tracing::warn!("cannot record the manifest of {id}: {e}");
+        }
+        let (source, warnings, image_id) = self
+            .tiers
+            .locate(&analysis, forced, self.policy.force_pull)
+            .await;
+        let analysis = Arc::new(analysis);
+        if source == Source::Daemon || self.policy.plan_only {
+            return Ok(Located::Done(image(id, analysis, source, image_id, warnings)));
+        }
+        if source == Source::Built && self.policy.no_build {
+            return Err(NodeError::from_diagnostic(BuildError::NoBuild {
+                images: vec![analysis.image.clone()],
+            }));
+        }
+        Ok(Located::Obtain(Obtain {
+            step: id.clone(),
+            analysis,
+            source,
+            images,
+            warnings,
+        }))
+    }
+
+    /// Loads, pulls or builds the image.
+    pub async fn obtain(
+        &self,
+        obtain: &Obtain,
+        cancel: &CancellationToken,
+    ) -> Result<Image, NodeError> {
+        let stem = obtain.step.stem();
+        let step = self.declaration(&obtain.step)?;
+        let job = self
+            .job
+            .as_ref()
+            .ok_or_else(|| NodeError::message("a run that gets images needs a job record"))?;
+        let paths = NodePaths {
+            log: job.log(&stem),
+            rendered: job.rendered_dockerfile(&stem),
+            dockerfile_shown: crate::model::display_path(
+                &self.workspace.root,
+                &step.dockerfile.value,
+            ),
+            description: step.description.clone(),
+        };
+        let obtained = self.tiers.obtain(
+            &obtain.analysis,
+            obtain.source,
+            &obtain.images,
+            self.policy.no_build,
+            &paths,
+            cancel,
+        );
+        // A load or pull of a large image stops on an interrupt too (a build does by
+        // itself, with the token).
+        let (source, more) = cancel
+            .run_until_cancelled(obtained)
+            .await
+            .ok_or_else(NodeError::cancelled)?
+            .map_err(|e| match e {
+                BuildError::Docker(_) => NodeError::from_diagnostic(e).with_log(&paths.log),
+                other => NodeError::from_diagnostic(other),
+            })?;
+        let mut warnings = obtain.warnings.clone();
+        warnings.extend(more);
+        let image_id = match self.tiers.daemon.inspect(&obtain.analysis.image).await {
+            Ok(info) => info.map(|i| i.id),
+            Err(e) => {
+                warnings.push(format!("daemon: {e}"));
+                None
+            }
+        };
+        Ok(image(
+            &obtain.step,
+            Arc::clone(&obtain.analysis),
+            source,
+            image_id,
+            warnings,
+        ))
+    }
+}
+
+fn image(
+    step: &StepId,
+    analysis: Arc<Analysis>,
+    tier: Source,
+    image_id: Option<String>,
+    warnings: Warnings,
+) -> Image {
+    for warning in &warnings {
+        tracing::warn!("{step}: {warning}");
+    }
+    Image {
+        step: step.clone(),
+        tier,
+        tag: analysis.image.clone(),
+        hash: analysis.hash.clone(),
+        image_id,
+        warnings,
+        analysis,
+    }
+}
