@@ -244,7 +244,13 @@ fn check_events(report: &Report<TestNode, String>, events: &[Event<String>]) {
                 | EventKind::Expanded { .. }
                 | EventKind::Cancelled
         ) && node.started.is_some();
-        assert_eq!(event.duration.is_some(), ends_a_run, "{}: {:?}", event.id, event.kind);
+        assert_eq!(
+            event.duration.is_some(),
+            ends_a_run,
+            "{}: {:?}",
+            event.id,
+            event.kind
+        );
         assert_eq!(event.parent, node.expanded_from, "{}", event.id);
         let kind = name(&event.kind);
         position.entry((event.node, kind)).or_insert(i);

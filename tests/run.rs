@@ -75,7 +75,8 @@ fn ci_builds_checks_and_reports_in_one_graph() {
         8,
         "{starts:?}"
     );
-    assert_eq!(starts.get("report"), Some(&1));
+    // The report files are written by a listener of the run's events, not by a node.
+    assert!(!starts.contains_key("report"), "{starts:?}");
 
     let junit = std::fs::read_to_string(kiln.path("reports/junit.xml")).unwrap();
     assert_eq!(junit.matches("<testcase ").count(), 8, "{junit}");

@@ -121,7 +121,9 @@ impl Builder {
             .await;
         let analysis = Arc::new(analysis);
         if source == Source::Daemon || self.policy.plan_only {
-            return Ok(Located::Done(image(id, analysis, source, image_id, warnings)));
+            return Ok(Located::Done(image(
+                id, analysis, source, image_id, warnings,
+            )));
         }
         if source == Source::Built && self.policy.no_build {
             return Err(NodeError::from_diagnostic(BuildError::NoBuild {

@@ -30,6 +30,9 @@ pub struct Tiers {
     /// The first failure to ask the registry in this run: a registry that is down (or
     /// hangs until the daemon's timeout) is not asked again for every step.
     pub registry_failed: Arc<OnceLock<String>>,
+    /// Set once the first registry question of the run was answered: until then the
+    /// others wait, so steps asking at once do not all hit a registry that is down.
+    pub registry_asked: Arc<tokio::sync::OnceCell<()>>,
 }
 
 /// Something a tier reported without failing the step.
@@ -206,9 +209,27 @@ impl Tiers {
     /// Whether the registry has `remote`; once asking failed in this run, the first
     /// failure again without asking.
     async fn registry_lookup(&self, remote: &str) -> Result<bool, String> {
+        let earlier = |first: &String| format!("it failed earlier in this run: {first}");
         if let Some(first) = self.registry_failed.get() {
-            return Err(format!("it failed earlier in this run: {first}"));
+            return Err(earlier(first));
         }
+        let mut first_answer = None;
+        self.registry_asked
+            .get_or_init(|| async {
+                first_answer = Some(self.ask_registry(remote).await);
+            })
+            .await;
+        if let Some(answer) = first_answer {
+            return answer;
+        }
+        if let Some(first) = self.registry_failed.get() {
+            return Err(earlier(first));
+        }
+        self.ask_registry(remote).await
+    }
+
+    /// Asks the registry; a failure is remembered for the rest of the run.
+    async fn ask_registry(&self, remote: &str) -> Result<bool, String> {
         self.daemon.registry_has(remote).await.map_err(|e| {
             let text = e.to_string();
             let _ = self.registry_failed.set(text.clone());

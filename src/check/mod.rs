@@ -11,6 +11,4 @@ pub mod runner;
 
 pub use entity::{Entity, discover};
 pub use error::CheckError;
-pub use runner::{
-    CheckOptions, CheckRunner, EntityTask, Recorded, environment_of, environments,
-};
+pub use runner::{CheckOptions, CheckRunner, EntityTask, Recorded, environment_of, environments};

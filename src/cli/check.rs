@@ -81,8 +81,10 @@ pub async fn run(
     for flavor in plan::flavors(&workspace, &args.flavors)? {
         for check in &flavor.checks {
             if args.checks.is_empty() || args.checks.contains(&check.name.value) {
-                plan.checks
-                    .push(CheckId::new(flavor.name.value.clone(), check.name.value.clone()));
+                plan.checks.push(CheckId::new(
+                    flavor.name.value.clone(),
+                    check.name.value.clone(),
+                ));
             }
         }
     }

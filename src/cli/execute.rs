@@ -18,7 +18,7 @@ use crate::check::pool::{Pool, owner};
 use crate::check::results::EntityResult;
 use crate::check::{CheckOptions, CheckRunner};
 use crate::docker::Daemon;
-use crate::engine::{self, NodeError, Options, Subscriber};
+use crate::engine::{self, NodeError, NodeState, Options, Subscriber};
 use crate::job::JobRecord;
 use crate::model::Workspace;
 use crate::plan::{self, Output, Plan};
@@ -79,11 +79,24 @@ pub async fn execute(
             policy: planning,
             job: None,
         };
-        let graph = plan::build(&workspace, &Plan {
-            checks: Vec::new(),
-            ..plan.clone()
-        })?;
-        let (summary, report) = run_graph(graph, builder, None, options, Vec::new(), cancel.clone(), &workspace, "plan").await;
+        let graph = plan::build(
+            &workspace,
+            &Plan {
+                checks: Vec::new(),
+                ..plan.clone()
+            },
+        )?;
+        let (summary, report) = run_graph(
+            graph,
+            builder,
+            None,
+            options,
+            Vec::new(),
+            cancel.clone(),
+            &workspace,
+            "plan",
+        )
+        .await;
         if report.cancelled {
             return Err(CliError::Interrupted);
         }
@@ -113,7 +126,11 @@ pub async fn execute(
         Arc::new(CheckRunner::new(
             Arc::clone(&workspace),
             tiers.daemon.clone(),
-            Pool::new(tiers.daemon.clone(), owner(&workspace.root), options.keep_env),
+            Pool::new(
+                tiers.daemon.clone(),
+                owner(&workspace.root),
+                options.keep_env,
+            ),
             job.clone().expect("a run with checks has a job record"),
             options.check.clone(),
         ))
@@ -133,7 +150,10 @@ pub async fn execute(
         }
     }
     if !plan.reports.is_empty() {
-        listeners.push(Box::new(ReportFiles::new(&workspace.root, plan.reports.clone())));
+        listeners.push(Box::new(ReportFiles::new(
+            &workspace.root,
+            plan.reports.clone(),
+        )));
     }
     let (summary, report) = run_graph(
         graph,
@@ -159,10 +179,15 @@ pub async fn execute(
     show(&summary, options, console, job.as_ref());
     let mut err = std::io::stderr().lock();
     for (node, error) in report.failures() {
+        // A load, pull or build continues its step's analysis: name the step.
+        let continued = node
+            .expanded_from
+            .and_then(|from| report.get(from))
+            .filter(|from| matches!(from.state, NodeState::Expanded { added: 1, .. }));
+        let id = continued.map_or(&node.id, |from| &from.id);
         let _ = write!(
             err,
-            "\n{} failed:\n{}",
-            node.id,
+            "\n{id} failed:\n{}",
             render_failure(error, console.color)
         );
     }
@@ -298,7 +323,11 @@ fn show(summary: &Summary, options: &RunOptions, console: Console, job: Option<&
     for result in &sorted {
         // -q: only what did not succeed.
         if !console.quiet || result.class != ResultClass::Success {
-            let _ = write!(err, "{}", result_line(result, width, console, options.verbose));
+            let _ = write!(
+                err,
+                "{}",
+                result_line(result, width, console, options.verbose)
+            );
         }
     }
     if console.quiet {
@@ -418,6 +447,7 @@ pub(super) async fn tiers(workspace: &Workspace) -> Result<Tiers, CliError> {
             .as_ref()
             .map(|r| r.value.clone()),
         registry_failed: Default::default(),
+        registry_asked: Default::default(),
     })
 }
 

@@ -23,7 +23,11 @@ pub struct ExportArgs {
     pub output: Option<PathBuf>,
 }
 
-pub async fn run(workspace: Workspace, args: &ExportArgs, console: Console) -> Result<(), CliError> {
+pub async fn run(
+    workspace: Workspace,
+    args: &ExportArgs,
+    console: Console,
+) -> Result<(), CliError> {
     let mut build_args = args.build.clone();
     // Without --goal: the `release` goal (or step) of every selected flavor that has one.
     if build_args.select.goals.is_empty() {

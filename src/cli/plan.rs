@@ -74,7 +74,12 @@ pub async fn run(
         writeln!(out, "{text}")?;
         return Ok(());
     }
-    let width = planned.iter().map(|p| p.node.len()).max().unwrap_or(4).max(4);
+    let width = planned
+        .iter()
+        .map(|p| p.node.len())
+        .max()
+        .unwrap_or(4)
+        .max(4);
     writeln!(out, "{:<width$}  {:<8}  image", "node", "from")?;
     for p in &planned {
         let from = if p.source == Source::Built.as_str() {

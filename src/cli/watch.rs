@@ -23,8 +23,8 @@ use super::output::render;
 use super::{Cli, CliError};
 use crate::check::CheckOptions;
 use crate::model::Workspace;
-use crate::watch::{Inputs, State, Storm, changed, state};
 use crate::plan::Plan;
+use crate::watch::{Inputs, State, Storm, changed, state};
 use crate::workflow;
 
 #[derive(Debug, Args)]

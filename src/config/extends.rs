@@ -4,9 +4,9 @@
 use std::collections::BTreeMap;
 
 use super::error::ConfigError;
-use crate::model::Sources;
 use super::suggest;
 use crate::model::Flavor;
+use crate::model::Sources;
 
 /// Resolves `extends` for every flavor. Flavors whose base is unknown or part of an
 /// extends cycle are reported and kept as they are.

@@ -19,8 +19,8 @@ mod workflow_refs;
 
 use std::path::{Path, PathBuf};
 
-pub use error::{ConfigError, ConfigErrors, Note};
 pub use crate::model::{SourceFile, Sources, display_path};
+pub use error::{ConfigError, ConfigErrors, Note};
 pub use suggest::{closest, help as suggest_help};
 pub use workflow_refs::{has_target, is_glob, select};
 

@@ -6,8 +6,8 @@
 use std::path::{Component, Path, PathBuf};
 
 use super::error::ConfigError;
-use crate::model::{Sources, display_path};
 use crate::model::{Flavor, Spanned};
+use crate::model::{Sources, display_path};
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Kind {

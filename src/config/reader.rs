@@ -5,8 +5,8 @@ use kdl::{KdlEntry, KdlNode, KdlValue};
 use miette::SourceSpan;
 
 use super::error::{ConfigError, Src};
-use crate::model::SourceFile;
 use super::suggest;
+use crate::model::SourceFile;
 use crate::model::{Loc, SourceId, Spanned};
 
 /// What a node may hold: its positional arguments, properties and whether it has children.

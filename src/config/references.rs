@@ -3,8 +3,8 @@
 //! were checked in their own flavor.
 
 use super::error::ConfigError;
-use crate::model::Sources;
 use super::suggest;
+use crate::model::Sources;
 use crate::model::{Flavor, Spanned};
 
 pub fn check(flavors: &[Flavor], sources: &Sources, errors: &mut Vec<ConfigError>) {

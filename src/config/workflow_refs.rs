@@ -4,8 +4,8 @@
 use globset::Glob;
 
 use super::error::ConfigError;
-use crate::model::Sources;
 use super::suggest;
+use crate::model::Sources;
 use crate::model::{Flavor, Spanned, TaskKind, Workflow};
 
 pub fn check(

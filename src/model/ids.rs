@@ -105,7 +105,10 @@ mod tests {
         let check = CheckId::new("env", "models");
         let entity = EntityId::new(check.clone(), "lorenz");
         assert_eq!(entity.to_string(), "env/models/lorenz");
-        assert_eq!(serde_json::to_string(&entity).unwrap(), "\"env/models/lorenz\"");
+        assert_eq!(
+            serde_json::to_string(&entity).unwrap(),
+            "\"env/models/lorenz\""
+        );
         assert_eq!(StepId::new("slc", "release").stem(), "slc-release");
         // By parts, not by text: "a-b/c" would sort after "a/z" as a string.
         assert!(StepId::new("a", "z") < StepId::new("a-b", "c"));

@@ -2,8 +2,8 @@
 
 use std::path::PathBuf;
 
-use super::{Flavor, Settings, Workflow};
 use super::Sources;
+use super::{Flavor, Settings, Workflow};
 
 /// Everything `kiln.kdl`, `flavors/*/flavor.kdl` and `workflows/*.kdl` declare, validated.
 #[derive(Debug)]

@@ -118,7 +118,10 @@ pub fn targets<'w>(
 }
 
 /// The steps a selection asks for, as ids.
-pub fn step_targets(workspace: &Workspace, selection: &Selection) -> Result<Vec<StepId>, PlanError> {
+pub fn step_targets(
+    workspace: &Workspace,
+    selection: &Selection,
+) -> Result<Vec<StepId>, PlanError> {
     Ok(targets(workspace, selection)?
         .into_iter()
         .flat_map(|(flavor, steps)| {

@@ -23,7 +23,9 @@ pub fn edges(graph: &Graph) -> Vec<(String, String)> {
         .node_ids()
         .flat_map(|node| {
             let to = graph.id_of(node).unwrap_or_default().to_owned();
-            needs(graph, node).into_iter().map(move |from| (from, to.clone()))
+            needs(graph, node)
+                .into_iter()
+                .map(move |from| (from, to.clone()))
         })
         .collect();
     edges.sort();

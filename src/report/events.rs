@@ -60,7 +60,6 @@ impl JsonLines {
             self.out = None;
         }
     }
-
 }
 
 impl<O: Serialize> Subscriber<O> for JsonLines {

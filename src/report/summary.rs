@@ -74,6 +74,9 @@ pub struct Summary {
     /// Nodes whose expansion added only its join: the join continues their row.
     #[serde(skip)]
     continued: HashMap<NodeId, usize>,
+    /// The node each row began with, to put rows in graph order at the end.
+    #[serde(skip)]
+    first: Vec<NodeId>,
 }
 
 impl Summary {
@@ -140,6 +143,7 @@ impl Summary {
                     node: event.id.clone(),
                     ..Row::default()
                 });
+                self.first.push(event.node);
                 self.nodes.len() - 1
             }
         };
@@ -147,9 +151,18 @@ impl Summary {
         row
     }
 
-    /// The run ended.
+    /// The run ended: rows in graph order (the order of the nodes they began with).
     pub fn finish(&mut self, cancelled: bool) {
         self.cancelled = cancelled;
+        let mut rows: Vec<(NodeId, Row)> = self.first.drain(..).zip(self.nodes.drain(..)).collect();
+        rows.sort_by_key(|(first, _)| *first);
+        self.rows.clear();
+        self.continued.clear();
+        for (i, (first, row)) in rows.into_iter().enumerate() {
+            self.rows.insert(first, i);
+            self.first.push(first);
+            self.nodes.push(row);
+        }
     }
 
     /// How many nodes ended with `result`.

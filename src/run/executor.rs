@@ -218,13 +218,10 @@ impl Executor {
 
 /// The image of the step a save, push or export waits for.
 fn needed_image<'a>(node: &Node, ctx: &'a RunContext<'_, Output>) -> Result<&'a Image, NodeError> {
-    ctx.deps
-        .iter()
-        .find_map(|(_, o)| o.image())
-        .ok_or_else(|| {
-            NodeError::message(format!(
-                "{}: the image it needs is missing",
-                engine::Node::id(node)
-            ))
-        })
+    ctx.deps.iter().find_map(|(_, o)| o.image()).ok_or_else(|| {
+        NodeError::message(format!(
+            "{}: the image it needs is missing",
+            engine::Node::id(node)
+        ))
+    })
 }

@@ -28,7 +28,10 @@ pub fn state(workspace: &Workspace, work: &Plan) -> State {
             .iter()
             .map(|need| {
                 let key = format!("{}/{}", id.flavor, need.value);
-                (need.value.clone(), state.get(&key).cloned().unwrap_or_default())
+                (
+                    need.value.clone(),
+                    state.get(&key).cloned().unwrap_or_default(),
+                )
             })
             .collect();
         let hash = match analyze(

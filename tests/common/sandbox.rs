@@ -122,7 +122,12 @@ impl Kiln {
         let mut jobs: Vec<PathBuf> = std::fs::read_dir(self.path(".kiln/jobs"))
             .map(|d| d.map(|e| e.unwrap().path()).collect())
             .unwrap_or_default();
-        jobs.sort();
+        // Oldest first. Every command leaves a record now (`kiln clean` too), and two in
+        // the same second sort by command name: order by when each was last written.
+        jobs.sort_by_key(|job| {
+            let written = std::fs::metadata(job).and_then(|m| m.modified()).ok();
+            (written, job.clone())
+        });
         jobs
     }
 }
