@@ -5,18 +5,18 @@
 //! docs/architecture.md draws the same list).
 
 // Leaves: plain data and the hands that touch the outside world.
-/// The file tier of the image cache.
-pub mod cache;
+/// The typed model: workspace, flavors, steps, checks, workflows, ids.
+pub mod model;
+/// Content hashes of build contexts and step inputs; deterministic tars.
+pub mod hash;
 /// Every Docker daemon call, through bollard.
 pub mod docker;
 /// The generic scheduler: run graph, executor trait, fork-join, events.
 pub mod engine;
-/// Content hashes of build contexts and step inputs; deterministic tars.
-pub mod hash;
 /// The job record: a run's folder of logs, manifests, events and summary.
 pub mod job;
-/// The typed model: workspace, flavors, steps, checks, workflows, ids.
-pub mod model;
+/// The file tier of the image cache.
+pub mod cache;
 // The language.
 /// KDL files → the model, every error at once.
 pub mod config;
@@ -26,15 +26,15 @@ pub mod build;
 /// Entity checks: discovery, environment containers, results and their cache.
 pub mod check;
 // One path for every command.
-/// The command line.
-pub mod cli;
 /// What a command asks for (`Plan`) → the one graph (`plan::build`).
 pub mod plan;
-/// Listeners of a run's events: summary, job record, JSON lines, report files.
-pub mod report;
-/// The one executor of every run.
-pub mod run;
-/// Watch mode's parts: what to watch, what a cycle compares.
-pub mod watch;
 /// Workflows by name → a `Plan`.
 pub mod workflow;
+/// The one executor of every run.
+pub mod run;
+/// Listeners of a run's events: summary, job record, JSON lines, report files.
+pub mod report;
+/// Watch mode's parts: what to watch, what a cycle compares.
+pub mod watch;
+/// The command line.
+pub mod cli;
