@@ -681,6 +681,17 @@ fn an_interrupted_export_or_save_leaves_nothing_half_written() {
 fn clean_fails_when_an_image_cannot_be_removed() {
     let kiln = Kiln::new("clean-busy", &["checkenv", "checkenv-debug"], None);
     std::fs::create_dir_all(kiln.path("data")).unwrap();
+    // An image id of this test's own: were the same content built under another name
+    // on this shared daemon, removing our tag would only untag it and succeed.
+    let file = kiln.path("flavors/checkenv/flavor.kdl");
+    let text = std::fs::read_to_string(&file).unwrap().replace(
+        "step \"release\" {",
+        &format!(
+            "step \"release\" {{\n        arg \"KILN_TEST_OWNER\" \"{}\"",
+            kiln.repository
+        ),
+    );
+    std::fs::write(&file, text).unwrap();
     kiln.build(&["build", "--flavor", "checkenv"]);
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let daemon = runtime.block_on(common::docker::daemon());
