@@ -684,14 +684,14 @@ fn clean_fails_when_an_image_cannot_be_removed() {
     // An image id of this test's own: were the same content built under another name
     // on this shared daemon, removing our tag would only untag it and succeed.
     let file = kiln.path("flavors/checkenv/flavor.kdl");
-    let text = std::fs::read_to_string(&file).unwrap().replace(
+    let declared = std::fs::read_to_string(&file).unwrap().replace(
         "step \"release\" {",
         &format!(
             "step \"release\" {{\n        arg \"KILN_TEST_OWNER\" \"{}\"",
             kiln.repository
         ),
     );
-    std::fs::write(&file, text).unwrap();
+    std::fs::write(&file, declared).unwrap();
     kiln.build(&["build", "--flavor", "checkenv"]);
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let daemon = runtime.block_on(common::docker::daemon());

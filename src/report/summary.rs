@@ -44,15 +44,20 @@ pub struct Row {
     /// Why a node was skipped.
     pub reason: Option<String>,
     pub log: Option<String>,
-    /// An entity's whole result, for the reports.
-    #[serde(skip)]
-    pub entity: Option<EntityResult>,
     /// What the node produced, as its event carried it.
     #[serde(skip)]
     pub output: Option<std::sync::Arc<Output>>,
 }
 
 impl Row {
+    /// An entity's whole result, from the output its event carried.
+    pub fn entity(&self) -> Option<&EntityResult> {
+        match self.output.as_deref() {
+            Some(Output::Entity(result)) => Some(result),
+            _ => None,
+        }
+    }
+
     /// The node did not finish: failed, skipped or cancelled.
     pub fn not_done(&self) -> bool {
         matches!(self.result.as_str(), "failed" | "skipped" | "cancelled")
@@ -172,7 +177,7 @@ impl Summary {
 
     /// The rows of entities, in the order they finished.
     pub fn entities(&self) -> impl Iterator<Item = &EntityResult> {
-        self.nodes.iter().filter_map(|r| r.entity.as_ref())
+        self.nodes.iter().filter_map(Row::entity)
     }
 
     /// Entities whose result counts as a failure (inaccurate ones too with
@@ -188,7 +193,7 @@ impl Summary {
     /// The table: node, what happened, time, image; then a line of totals. Entities are
     /// left to their own lines.
     pub fn table(&self) -> String {
-        let shown: Vec<&Row> = self.nodes.iter().filter(|r| r.entity.is_none()).collect();
+        let shown: Vec<&Row> = self.nodes.iter().filter(|r| r.entity().is_none()).collect();
         let width = shown.iter().map(|r| r.node.len()).max().unwrap_or(4).max(4);
         let rows: Vec<[String; 4]> = shown
             .iter()
@@ -275,7 +280,6 @@ fn fill(row: &mut Row, output: &Output) {
             row.cached = Some(result.cached);
             row.exit_code = result.exit_code;
             row.log = result.log.clone();
-            row.entity = Some(result.clone());
         }
         Output::Recorded(recorded) => {
             row.result = "done".to_owned();
