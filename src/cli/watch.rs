@@ -6,16 +6,13 @@
 //! from the daemon and unchanged entities from the result cache, so only the changed
 //! nodes and their dependents do work. A change during a run cancels it and starts over.
 
-use std::collections::BTreeSet;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use clap::Args;
-use notify::RecursiveMode;
-use notify_debouncer_full::{DebounceEventResult, new_debouncer};
 use serde_json::json;
-use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
 
 use super::execute::{Console, RunOptions, execute};
 use super::interrupt::interruptible;
@@ -24,7 +21,7 @@ use super::{Cli, CliError};
 use crate::check::CheckOptions;
 use crate::model::Workspace;
 use crate::plan::Plan;
-use crate::watch::{Inputs, State, Storm, changed, state};
+use crate::watch::{Changes, Decision, Inputs, State, Storm, decide, state, supersedes};
 use crate::workflow;
 
 #[derive(Debug, Args)]
@@ -80,248 +77,310 @@ pub async fn run(
     console: Console,
     verbose: bool,
 ) -> Result<(), CliError> {
-    let mut root = None;
-    let result = watch(cli, args, console, verbose, &mut root).await;
+    // Mistakes of the command line (no workspace, an unknown workflow or parameter)
+    // end watch at once; a configuration that does not load is waited on.
+    let root = super::root(cli)?;
+    // Changed paths come under the canonical roots the workspace was loaded from.
+    let workspace_root = root.canonicalize().unwrap_or(root);
+    if let Err(error) = prepare(cli, args)
+        && !matches!(error, CliError::Config(_))
+    {
+        return Err(error);
+    }
+    let mut watch = Watch {
+        cli,
+        args,
+        console,
+        verbose,
+        say: Say {
+            json: args.json,
+            quiet: console.quiet,
+        },
+        interrupt: interruptible(),
+        changes: Changes::new(Duration::from_millis(args.debounce))
+            .map_err(|e| CliError::Internal(format!("cannot watch files: {e}")))?,
+        storm: Storm::new(args.storm, Duration::from_secs(args.storm_window)),
+        workspace_root,
+        last: None,
+        cycle: 0,
+        warm: false,
+    };
+    let result = watch.run().await;
     // The check containers stay warm between cycles; not after watch.
-    if let Some(root) = root
+    if watch.warm
         && let Ok(daemon) = crate::docker::Daemon::connect().await
-        && let Err(e) =
-            crate::check::pool::Pool::remove_all(&daemon, &crate::check::pool::owner(&root)).await
+        && let Err(e) = crate::check::pool::Pool::remove_all(
+            &daemon,
+            &crate::check::pool::owner(&watch.workspace_root),
+        )
+        .await
     {
         tracing::warn!("{e}");
     }
     result
 }
 
-async fn watch(
-    cli: &Cli,
-    args: &WatchArgs,
+/// The watch loop and what it keeps between turns.
+struct Watch<'a> {
+    cli: &'a Cli,
+    args: &'a WatchArgs,
     console: Console,
     verbose: bool,
-    root: &mut Option<PathBuf>,
-) -> Result<(), CliError> {
-    let say = Say {
-        json: args.json,
-        quiet: console.quiet,
-    };
-    let interrupt = interruptible();
-    let (sender, mut events) = mpsc::unbounded_channel::<Vec<PathBuf>>();
-    let mut debouncer = new_debouncer(
-        Duration::from_millis(args.debounce),
-        None,
-        move |result: DebounceEventResult| {
-            if let Ok(batch) = result {
-                let paths: Vec<PathBuf> = batch
-                    .into_iter()
-                    .filter(|e| e.kind.is_create() || e.kind.is_modify() || e.kind.is_remove())
-                    .flat_map(|e| e.event.paths)
-                    .collect();
-                if !paths.is_empty() {
-                    let _ = sender.send(paths);
-                }
-            }
-        },
-    )
-    .map_err(|e| CliError::Internal(format!("cannot watch files: {e}")))?;
+    say: Say,
+    interrupt: CancellationToken,
+    changes: Changes,
+    storm: Storm,
+    workspace_root: PathBuf,
+    /// The state the last finished cycle ran on.
+    last: Option<State>,
+    cycle: u64,
+    /// Whether a cycle ran, and may have left environment containers running.
+    warm: bool,
+}
 
-    let mut watched: BTreeSet<PathBuf> = BTreeSet::new();
-    let mut inputs: Option<Inputs> = None;
-    let mut last: Option<State> = None;
-    let mut storm = Storm::new(args.storm, Duration::from_secs(args.storm_window));
-    let mut trigger: Vec<PathBuf> = Vec::new();
-    let mut cycle = 0u64;
-    // Set when a change superseded a run: it is the next trigger, without waiting.
-    let mut pending = false;
-    let stopped = |cycle: u64| {
-        say.say("stopped", json!({ "cycle": cycle }), || {
-            "interrupted".to_owned()
-        });
-        Err(CliError::Interrupted)
-    };
-    // Mistakes of the command line (no workspace, an unknown workflow or parameter)
-    // end watch at once; a configuration that does not load is waited on.
-    let workspace_root = super::root(cli)?;
-    if let Err(error) = prepare(cli, args)
-        && !matches!(error, CliError::Config(_))
-    {
-        return Err(error);
+impl Watch<'_> {
+    /// Looks (decides and applies), collects the next change, and again, until
+    /// interrupted.
+    async fn run(&mut self) -> Result<(), CliError> {
+        // What set a look off: nothing at first, then changed files.
+        let mut trigger = Vec::new();
+        loop {
+            let superseded = self.look(&trigger).await?;
+            trigger = self.collect(superseded).await?;
+        }
     }
-    loop {
-        // Load, compile and hash what is there now.
-        match prepare(cli, args) {
+
+    /// Decides what the workspace as it loads now means, and applies it; the change
+    /// that superseded the cycle it ran, if one did.
+    async fn look(&mut self, trigger: &[PathBuf]) -> Result<Option<Vec<PathBuf>>, CliError> {
+        let (workspace, work) = match prepare(self.cli, self.args) {
+            Ok(loaded) => loaded,
             Err(error) => {
-                // Until the configuration first loads nothing is watched but the
-                // workspace itself, for the fix.
-                if watched.is_empty()
-                    && debouncer
-                        .watch(&workspace_root, RecursiveMode::Recursive)
-                        .is_ok()
-                {
-                    watched.insert(workspace_root.clone());
-                }
-                let diagnostics = config_diagnostics(&error);
-                let messages: Vec<&serde_json::Value> =
-                    diagnostics.iter().map(|d| &d["message"]).collect();
-                say.say(
-                    "config-error",
-                    json!({ "errors": messages, "diagnostics": diagnostics }),
-                    || "the configuration has errors; waiting for a fix".to_owned(),
-                );
-                if !args.json {
-                    eprint!("{}", render(&error, console.color));
-                }
+                self.wait_for_fix(&error);
+                return Ok(None);
             }
-            Ok((workspace, work)) => {
-                let root_dir = workspace.root.clone();
-                let now = state(&workspace, &work);
-                let wanted = Inputs::of(&workspace, &work);
-                let roots: BTreeSet<PathBuf> = wanted.roots.clone();
-                for gone in watched.difference(&roots) {
-                    let _ = debouncer.unwatch(gone);
-                }
-                for new in roots.difference(&watched) {
-                    if let Err(e) = debouncer.watch(new, RecursiveMode::Recursive) {
-                        tracing::warn!("cannot watch {}: {e}", new.display());
-                    }
-                }
-                watched = roots;
-                inputs = Some(wanted);
-                *root = Some(root_dir.clone());
-                let differs = last.as_ref().map(|old| changed(old, &now));
-                match differs {
-                    Some(ids) if ids.is_empty() => {
-                        let files = shown(&root_dir, &trigger);
-                        say.say("nothing-changed", json!({ "trigger": files }), || {
-                            format!("{}: no content changed, nothing to do", files.join(", "))
-                        });
-                    }
-                    _ => {
-                        cycle += 1;
-                        let files = shown(&root_dir, &trigger);
-                        let ids = differs.unwrap_or_default();
-                        say.say(
-                            "cycle-started",
-                            json!({ "cycle": cycle, "trigger": files, "changed": ids }),
-                            || {
-                                if files.is_empty() {
-                                    format!("cycle {cycle}: running {}", args.name)
-                                } else {
-                                    format!(
-                                        "cycle {cycle}: {} changed; rerunning {}",
-                                        files.join(", "),
-                                        args.name
-                                    )
-                                }
-                            },
-                        );
-                        let cancel = interrupt.child_token();
-                        let options = RunOptions {
-                            jobs: args.jobs,
-                            keep_going: true,
-                            json: args.json,
-                            check: CheckOptions::default(),
-                            keep_env: true,
-                            verbose,
-                            ..RunOptions::default()
-                        };
-                        let command = format!("watch-{}", args.name);
-                        let run = execute(
-                            workspace,
-                            &work,
-                            &options,
-                            &command,
-                            console,
-                            cancel.clone(),
-                        );
-                        tokio::pin!(run);
-                        let mut superseded: Vec<PathBuf> = Vec::new();
-                        let outcome = loop {
-                            tokio::select! {
-                                outcome = &mut run => break outcome,
-                                Some(paths) = events.recv() => {
-                                    let paths = wanted_paths(inputs.as_ref(), paths);
-                                    // Only a change of content supersedes the run (a check
-                                    // creating a folder for its artifacts does not).
-                                    if !paths.is_empty() && !cancel.is_cancelled() && supersedes(cli, args, &now) {
-                                        cancel.cancel();
-                                        superseded.extend(paths);
-                                    } else if cancel.is_cancelled() {
-                                        superseded.extend(paths);
-                                    }
-                                }
-                            }
-                        };
-                        if interrupt.is_cancelled() {
-                            return stopped(cycle);
-                        }
-                        if !superseded.is_empty() {
-                            let files = shown(&root_dir, &superseded);
-                            say.say(
-                                "cycle-cancelled",
-                                json!({ "cycle": cycle, "trigger": files }),
-                                || {
-                                    format!(
-                                        "cycle {cycle} cancelled: {} changed meanwhile",
-                                        files.join(", ")
-                                    )
-                                },
-                            );
-                            trigger = superseded;
-                            pending = true;
+        };
+        self.changes.follow(Inputs::of(&workspace, &work));
+        let now = state(&workspace, &work);
+        let files = shown(&self.workspace_root, trigger);
+        match decide(&now, self.last.as_ref()) {
+            Decision::NothingChanged => {
+                self.say
+                    .say("nothing-changed", json!({ "trigger": files }), || {
+                        format!("{}: no content changed, nothing to do", files.join(", "))
+                    });
+                Ok(None)
+            }
+            Decision::Run { changed } => {
+                self.cycle += 1;
+                self.warm = true;
+                let (cycle, name) = (self.cycle, &self.args.name);
+                self.say.say(
+                    "cycle-started",
+                    json!({ "cycle": cycle, "trigger": files, "changed": changed }),
+                    || {
+                        if files.is_empty() {
+                            format!("cycle {cycle}: running {name}")
                         } else {
-                            let ok = outcome.is_ok();
-                            if let Err(error) = &outcome
-                                && !args.json
-                            {
-                                eprint!("{}", render(error, console.color));
-                            }
-                            say.say(
-                                "cycle-finished",
-                                json!({ "cycle": cycle, "ok": ok }),
-                                || {
-                                    format!(
-                                        "cycle {cycle} done{}; waiting for changes",
-                                        if ok { "" } else { " with failures" }
-                                    )
-                                },
-                            );
-                            last = Some(now);
+                            let files = files.join(", ");
+                            format!("cycle {cycle}: {files} changed; rerunning {name}")
                         }
-                    }
-                }
+                    },
+                );
+                self.apply_cycle(workspace, work, now).await
             }
         }
-        // Wait for the next wanted change, unless one superseded the run. Both count
-        // toward a storm: a check writing into its own inputs would otherwise cancel
-        // and restart its cycle for ever.
-        if !std::mem::take(&mut pending) {
-            trigger = tokio::select! {
-                paths = next_change(&mut events, inputs.as_ref()) => paths,
-                () = interrupt.cancelled() => return stopped(cycle),
-            };
+    }
+
+    /// Until a configuration first loads, the whole workspace is watched, for the fix.
+    fn wait_for_fix(&mut self, error: &CliError) {
+        self.changes.watch_workspace(&self.workspace_root);
+        let diagnostics = config_diagnostics(error);
+        let messages: Vec<&serde_json::Value> =
+            diagnostics.iter().map(|d| &d["message"]).collect();
+        self.say.say(
+            "config-error",
+            json!({ "errors": messages, "diagnostics": diagnostics }),
+            || "the configuration has errors; waiting for a fix".to_owned(),
+        );
+        if !self.args.json {
+            eprint!("{}", render(error, self.console.color));
         }
-        if storm.trigger(Instant::now()) {
-            let files = shown(root.as_deref().unwrap_or(Path::new("")), &trigger);
-            say.say("paused", json!({ "trigger": files }), || {
+    }
+
+    /// Runs a cycle on `now` and says how it ended.
+    async fn apply_cycle(
+        &mut self,
+        workspace: Workspace,
+        work: Plan,
+        now: State,
+    ) -> Result<Option<Vec<PathBuf>>, CliError> {
+        let cycle = self.cycle;
+        let run = Cycle {
+            cli: self.cli,
+            args: self.args,
+            verbose: self.verbose,
+            console: self.console,
+            started: &now,
+        };
+        match run
+            .apply(workspace, &work, &mut self.changes, &self.interrupt)
+            .await
+        {
+            CycleEnd::Interrupted => Err(self.stopped()),
+            CycleEnd::Superseded(paths) => {
+                let files = shown(&self.workspace_root, &paths);
+                self.say.say(
+                    "cycle-cancelled",
+                    json!({ "cycle": cycle, "trigger": files }),
+                    || {
+                        format!(
+                            "cycle {cycle} cancelled: {} changed meanwhile",
+                            files.join(", ")
+                        )
+                    },
+                );
+                Ok(Some(paths))
+            }
+            CycleEnd::Finished(outcome) => {
+                let ok = outcome.is_ok();
+                if let Err(error) = &outcome
+                    && !self.args.json
+                {
+                    eprint!("{}", render(error, self.console.color));
+                }
+                self.say
+                    .say("cycle-finished", json!({ "cycle": cycle, "ok": ok }), || {
+                        let failures = if ok { "" } else { " with failures" };
+                        format!("cycle {cycle} done{failures}; waiting for changes")
+                    });
+                self.last = Some(now);
+                Ok(None)
+            }
+        }
+    }
+
+    /// The next trigger: the change that superseded the run, without waiting, or the
+    /// next change that matters. Both count toward a storm: a check writing into its
+    /// own inputs would otherwise cancel and restart its cycle for ever.
+    async fn collect(
+        &mut self,
+        superseded: Option<Vec<PathBuf>>,
+    ) -> Result<Vec<PathBuf>, CliError> {
+        let mut trigger = match superseded {
+            Some(paths) => paths,
+            None => match self.changes.next(&self.interrupt).await {
+                Some(paths) => paths,
+                None => return Err(self.stopped()),
+            },
+        };
+        if self.storm.trigger(Instant::now()) {
+            let files = shown(&self.workspace_root, &trigger);
+            let window = self.storm.window().as_secs();
+            self.say.say("paused", json!({ "trigger": files }), || {
                 format!(
-                    "paused: too many changes in {}s ({}); resuming after {}s of quiet",
-                    storm.window().as_secs(),
+                    "paused: too many changes in {window}s ({}); resuming after {window}s of quiet",
                     files.join(", "),
-                    storm.window().as_secs()
                 )
             });
-            loop {
-                tokio::select! {
-                    more = events.recv() => match more {
-                        Some(paths) => trigger.extend(wanted_paths(inputs.as_ref(), paths)),
-                        None => return Ok(()),
-                    },
-                    () = tokio::time::sleep(storm.window()) => break,
-                    () = interrupt.cancelled() => return stopped(cycle),
-                }
+            match self
+                .changes
+                .until_quiet(self.storm.window(), &self.interrupt)
+                .await
+            {
+                Some(more) => trigger.extend(more),
+                None => return Err(self.stopped()),
             }
-            storm.reset();
-            say.say("resumed", json!({}), || "resumed".to_owned());
+            self.storm.reset();
+            self.say.say("resumed", json!({}), || "resumed".to_owned());
+        }
+        Ok(trigger)
+    }
+
+    fn stopped(&self) -> CliError {
+        let cycle = self.cycle;
+        self.say.say("stopped", json!({ "cycle": cycle }), || {
+            "interrupted".to_owned()
+        });
+        CliError::Interrupted
+    }
+}
+
+/// How a cycle ended.
+enum CycleEnd {
+    /// It ran to the end, with this outcome.
+    Finished(Result<crate::report::Summary, CliError>),
+    /// A change of content cancelled it; these paths changed.
+    Superseded(Vec<PathBuf>),
+    /// The user stopped watch.
+    Interrupted,
+}
+
+/// One run of the workflow, cancelled by a change that supersedes it.
+struct Cycle<'a> {
+    cli: &'a Cli,
+    args: &'a WatchArgs,
+    verbose: bool,
+    console: Console,
+    /// The state the cycle runs on.
+    started: &'a State,
+}
+
+impl Cycle<'_> {
+    async fn apply(
+        &self,
+        workspace: Workspace,
+        work: &Plan,
+        changes: &mut Changes,
+        interrupt: &CancellationToken,
+    ) -> CycleEnd {
+        let cancel = interrupt.child_token();
+        let options = RunOptions {
+            jobs: self.args.jobs,
+            keep_going: true,
+            json: self.args.json,
+            check: CheckOptions::default(),
+            keep_env: true,
+            verbose: self.verbose,
+            ..RunOptions::default()
+        };
+        let command = format!("watch-{}", self.args.name);
+        let run = execute(
+            workspace,
+            work,
+            &options,
+            &command,
+            self.console,
+            cancel.clone(),
+        );
+        tokio::pin!(run);
+        let mut superseded: Vec<PathBuf> = Vec::new();
+        let outcome = loop {
+            tokio::select! {
+                outcome = &mut run => break outcome,
+                paths = changes.next(interrupt) => match paths {
+                    // Cancelled already: whatever else changes is part of the next trigger.
+                    Some(paths) if cancel.is_cancelled() => superseded.extend(paths),
+                    Some(paths) => {
+                        let now = prepare(self.cli, self.args)
+                            .ok()
+                            .map(|(w, plan)| state(&w, &plan));
+                        if supersedes(self.started, now.as_ref()) {
+                            cancel.cancel();
+                            superseded.extend(paths);
+                        }
+                    }
+                    // Interrupted: the run stops on its own (its token is a child).
+                    None => break (&mut run).await,
+                },
+            }
+        };
+        if interrupt.is_cancelled() {
+            CycleEnd::Interrupted
+        } else if !superseded.is_empty() {
+            CycleEnd::Superseded(superseded)
+        } else {
+            CycleEnd::Finished(outcome)
         }
     }
 }
@@ -331,43 +390,6 @@ fn prepare(cli: &Cli, args: &WatchArgs) -> Result<(Workspace, Plan), CliError> {
     let workspace = super::load(cli)?;
     let work = workflow::plan(&workspace, &args.name, &args.sets)?;
     Ok((workspace, work))
-}
-
-/// Whether the workspace no longer matches `state`: its hashes changed, or its
-/// configuration no longer loads.
-fn supersedes(cli: &Cli, args: &WatchArgs, state_then: &State) -> bool {
-    match prepare(cli, args) {
-        Ok((workspace, work)) => !changed(state_then, &state(&workspace, &work)).is_empty(),
-        Err(_) => true,
-    }
-}
-
-/// Waits for a batch of changes that matter; config files always do.
-async fn next_change(
-    events: &mut mpsc::UnboundedReceiver<Vec<PathBuf>>,
-    inputs: Option<&Inputs>,
-) -> Vec<PathBuf> {
-    loop {
-        match events.recv().await {
-            Some(paths) => {
-                let paths = wanted_paths(inputs, paths);
-                if !paths.is_empty() {
-                    return paths;
-                }
-            }
-            None => std::future::pending::<()>().await,
-        }
-    }
-}
-
-fn wanted_paths(inputs: Option<&Inputs>, paths: Vec<PathBuf>) -> Vec<PathBuf> {
-    let mut paths: Vec<PathBuf> = paths
-        .into_iter()
-        .filter(|p| inputs.is_none_or(|i| i.wants(p)) || p.extension().is_some_and(|e| e == "kdl"))
-        .collect();
-    paths.sort();
-    paths.dedup();
-    paths
 }
 
 fn shown(root: &Path, paths: &[PathBuf]) -> Vec<String> {
