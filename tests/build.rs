@@ -367,7 +367,17 @@ fn interrupt_stops_the_build_and_leaves_no_partial_files() {
     .unwrap();
     std::fs::write(
         kiln.path("flavors/s/flavor.kdl"),
-        "flavor \"s\" {\n    step \"slow\" { include \"/bin/busybox\" as=\"busybox\"; }\n}\n",
+        "flavor \"s\" {\n    step \"slow\" { include \"/bin/busybox\" as=\"busybox\"; }\n    step \"quick\" { include \"/bin/busybox\" as=\"busybox\"; }\n}\n",
+    )
+    .unwrap();
+    // A step that is built and saved while `slow` runs: the interrupt keeps its tarball.
+    std::fs::create_dir_all(kiln.path("flavors/s/quick")).unwrap();
+    std::fs::write(
+        kiln.path("flavors/s/quick/Dockerfile"),
+        format!(
+            "FROM scratch\nCOPY busybox /bin/busybox\nLABEL test.nonce=\"{}\"\n",
+            kiln.root().display()
+        ),
     )
     .unwrap();
     let child = std::process::Command::new(assert_cmd::cargo::cargo_bin("kiln"))
@@ -383,7 +393,15 @@ fn interrupt_stops_the_build_and_leaves_no_partial_files() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    // Wait until the step runs, then press Ctrl-C.
+    // Wait until the slow step runs and the quick one is saved, then press Ctrl-C.
+    let saved = |kiln: &Kiln| {
+        std::fs::read_dir(kiln.path(".kiln/cache"))
+            .map(|d| {
+                d.filter_map(|e| e.ok())
+                    .any(|e| e.file_name().to_string_lossy().ends_with(".tar.sha256"))
+            })
+            .unwrap_or(false)
+    };
     let started = std::time::Instant::now();
     loop {
         let events = kiln
@@ -391,7 +409,7 @@ fn interrupt_stops_the_build_and_leaves_no_partial_files() {
             .pop()
             .and_then(|j| std::fs::read_to_string(j.join("logs/s-slow.log")).ok())
             .unwrap_or_default();
-        if events.contains("sleep") {
+        if events.contains("sleep") && saved(&kiln) {
             break;
         }
         assert!(started.elapsed().as_secs() < 60, "the build did not start");
@@ -415,13 +433,27 @@ fn interrupt_stops_the_build_and_leaves_no_partial_files() {
     assert!(String::from_utf8_lossy(&output.stderr).contains("interrupted"));
     let results = common::sandbox::summary(&kiln.jobs().pop().unwrap());
     assert_eq!(results["s/slow"], "cancelled");
-    let leftovers: Vec<_> = std::fs::read_dir(kiln.path(".kiln/cache"))
-        .map(|d| d.map(|e| e.unwrap().file_name()).collect())
-        .unwrap_or_default();
+    assert_eq!(results["s/quick"], "built");
+    // The cache holds the finished tarball of `quick` with a checksum that matches,
+    // nothing of `slow`, and no half-written file (lock files aside).
+    let mut files: Vec<String> = std::fs::read_dir(kiln.path(".kiln/cache"))
+        .expect("the cache folder exists: quick was saved")
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| !name.ends_with(".lock"))
+        .collect();
+    files.sort();
+    assert_eq!(files.len(), 2, "one tarball and its checksum: {files:?}");
     assert!(
-        leftovers.is_empty(),
-        "no cache file, whole or half: {leftovers:?}"
+        files[0].contains("quick") && files[0].ends_with(".tar"),
+        "{files:?}"
     );
+    assert_eq!(files[1], format!("{}.sha256", files[0]), "{files:?}");
+    let verified = std::process::Command::new("sha256sum")
+        .args(["--check", "--status", &files[1]])
+        .current_dir(kiln.path(".kiln/cache"))
+        .status()
+        .unwrap();
+    assert!(verified.success(), "the kept tarball is whole");
 }
 
 #[test]
@@ -822,4 +854,55 @@ fn a_cached_tarball_of_the_wrong_image_is_not_trusted() {
     );
     assert_eq!(with_result(&summary, "file"), ["checkenv/base"]);
     assert!(!release.exists(), "moved aside");
+}
+
+/// Docker's empty-layer bug (moby/moby#37965): on the classic builder, a COPY that
+/// changes nothing (files identical to the parent's, and kiln's contexts have mtime 0)
+/// makes an empty layer, and a COPY right after it fails with "failed to get layer …:
+/// layer does not exist" the first time. kiln retries such a build once and says so.
+#[test]
+fn a_build_that_loses_a_layer_is_retried_once() {
+    let kiln = Kiln::new("lostlayer", &[], None);
+    for step in ["a", "b"] {
+        std::fs::create_dir_all(kiln.path(&format!("flavors/l/{step}/scripts"))).unwrap();
+        std::fs::write(
+            kiln.path(&format!("flavors/l/{step}/scripts/run.sh")),
+            "echo same\n",
+        )
+        .unwrap();
+    }
+    // New content each run, so that no cached layer of an earlier run hides the bug.
+    let nonce = format!("{:?}", std::time::SystemTime::now());
+    std::fs::write(kiln.path("flavors/l/a/nonce"), &nonce).unwrap();
+    std::fs::write(
+        kiln.path("flavors/l/a/Dockerfile"),
+        "FROM scratch\nCOPY nonce /nonce\nCOPY scripts /scripts\n",
+    )
+    .unwrap();
+    std::fs::create_dir_all(kiln.path("flavors/l/b/more")).unwrap();
+    std::fs::write(kiln.path("flavors/l/b/more/data"), "more\n").unwrap();
+    std::fs::write(
+        kiln.path("flavors/l/b/Dockerfile"),
+        "FROM {{ a }}\nCOPY scripts /scripts\nCOPY more /more\n",
+    )
+    .unwrap();
+    std::fs::write(
+        kiln.path("flavors/l/flavor.kdl"),
+        "flavor \"l\" {\n    step \"a\"\n    step \"b\" { needs \"a\"; }\n}\n",
+    )
+    .unwrap();
+    let built = kiln.build(&["build", "-g", "b"]);
+    assert_eq!(built["l/a"], "built", "{built:?}");
+    assert_eq!(built["l/b"], "built", "{built:?}");
+    let job = kiln.jobs().pop().unwrap();
+    let log = std::fs::read_to_string(job.join("logs/l-b.log")).unwrap();
+    assert!(
+        log.contains("kiln: retried once after the daemon lost a layer"),
+        "the first attempt hit the bug and was retried:\n{log}"
+    );
+    let events = std::fs::read_to_string(job.join("events.jsonl")).unwrap();
+    assert!(
+        events.contains("retried once"),
+        "the retry is a warning of the step: {events}"
+    );
 }

@@ -4,13 +4,14 @@
 //! skipped, never fatal by itself.
 
 use std::collections::HashMap;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
 use tokio_util::sync::CancellationToken;
 
 use crate::cache::file::{self, Lookup};
-use crate::docker::{BuildRequest, Daemon, labels};
+use crate::docker::{BuildRequest, Daemon, DockerError, labels};
 use crate::hash;
 
 use super::analysis::Analysis;
@@ -146,7 +147,9 @@ impl Tiers {
                 images: vec![analysis.image.clone()],
             });
         }
-        self.build(analysis, dependencies, paths, cancel).await?;
+        if let Some(retried) = self.build(analysis, dependencies, paths, cancel).await? {
+            warnings.push(retried);
+        }
         Ok((Source::Built, warnings))
     }
 
@@ -156,13 +159,21 @@ impl Tiers {
         Ok(())
     }
 
+    /// Builds the image of `analysis`; a note when the build had to be retried.
+    ///
+    /// A classic build fails now and then on a layer the daemon lost: when a
+    /// concurrent removal pruned a cached parent layer mid-build (`unable to find
+    /// image`), or on Docker's empty-layer bug, where a COPY follows one that changed
+    /// nothing (`failed to get layer …: layer does not exist`, moby/moby#37965,
+    /// #40591; kiln's contexts, all mtimes 0, make such COPYs common). Both succeed
+    /// when tried again, so kiln tries once more before it fails the step.
     async fn build(
         &self,
         analysis: &Analysis,
         dependencies: &[(String, String)],
         paths: &NodePaths,
         cancel: &CancellationToken,
-    ) -> Result<(), BuildError> {
+    ) -> Result<Option<String>, BuildError> {
         let mut rendered = dockerfile::render(
             &analysis.step,
             &paths.dockerfile_shown,
@@ -179,22 +190,35 @@ impl Tiers {
             &paths.description,
         )));
         write(&paths.rendered, rendered.as_bytes())?;
-        let context = analysis.context.clone();
-        let request = BuildRequest {
-            tag: analysis.image.clone(),
-            dockerfile: RENDERED_PATH.to_owned(),
-            args: analysis.build_args.iter().cloned().collect(),
-            labels: HashMap::new(),
-            context: Box::new(move |out| {
-                hash::write_tar(&context, &[(RENDERED_PATH, rendered.as_bytes())], out)
-            }),
-        };
         if let Some(dir) = paths.log.parent() {
             std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
         }
         let mut log = std::fs::File::create(&paths.log).map_err(|e| io(&paths.log, e))?;
-        self.daemon.build(request, &mut log, cancel).await?;
-        Ok(())
+        let mut retried = None;
+        loop {
+            let context = analysis.context.clone();
+            let dockerfile = rendered.clone();
+            let request = BuildRequest {
+                tag: analysis.image.clone(),
+                dockerfile: RENDERED_PATH.to_owned(),
+                args: analysis.build_args.iter().cloned().collect(),
+                labels: HashMap::new(),
+                context: Box::new(move |out| {
+                    hash::write_tar(&context, &[(RENDERED_PATH, dockerfile.as_bytes())], out)
+                }),
+            };
+            match self.daemon.build(request, &mut log, cancel).await {
+                Ok(_) => return Ok(retried),
+                Err(DockerError::BuildFailed { message, .. })
+                    if retried.is_none() && !cancel.is_cancelled() && lost_layer(&message) =>
+                {
+                    let note = format!("retried once after the daemon lost a layer: {message}");
+                    let _ = writeln!(log, "kiln: {note}");
+                    retried = Some(note);
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
     }
 
     /// Writes the image to the file cache unless it is there already.
@@ -321,6 +345,11 @@ fn io(path: &Path, e: std::io::Error) -> BuildError {
         path: path.display().to_string(),
         reason: e.to_string(),
     }
+}
+
+/// Whether a build failed because the daemon lost a layer it had: worth one retry.
+fn lost_layer(message: &str) -> bool {
+    message.contains("layer does not exist") || message.contains("unable to find image")
 }
 
 #[cfg(test)]
