@@ -86,6 +86,6 @@ pub fn analyze(
 fn read(path: &Path) -> Result<String, BuildError> {
     std::fs::read_to_string(path).map_err(|e| BuildError::Io {
         path: path.display().to_string(),
-        reason: e.to_string(),
+        source: e,
     })
 }

@@ -35,9 +35,13 @@ pub enum BuildError {
         var: String,
     },
 
-    #[error("cannot read `{path}`: {reason}")]
+    #[error("cannot read or write `{path}`: {source}")]
     #[diagnostic(code(kiln::build::io))]
-    Io { path: String, reason: String },
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
 
     #[error("{} image{} would need building, but --no-build forbids it:\n{}", images.len(), if images.len() == 1 { "" } else { "s" }, images.iter().map(|i| format!("  - {i}")).collect::<Vec<_>>().join("\n"))]
     #[diagnostic(

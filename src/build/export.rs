@@ -39,7 +39,7 @@ pub async fn export(
     let guard = TempFile::new(temp.clone());
     let io = |e: std::io::Error| BuildError::Io {
         path: archive.display().to_string(),
-        reason: e.to_string(),
+        source: e,
     };
     std::fs::create_dir_all(dir).map_err(io)?;
     let file = File::create(&temp).map_err(io)?;

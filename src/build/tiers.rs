@@ -343,7 +343,7 @@ fn write(path: &Path, data: &[u8]) -> Result<(), BuildError> {
 fn io(path: &Path, e: std::io::Error) -> BuildError {
     BuildError::Io {
         path: path.display().to_string(),
-        reason: e.to_string(),
+        source: e,
     }
 }
 

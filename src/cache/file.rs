@@ -128,10 +128,10 @@ pub fn file_sha256(path: &Path) -> std::io::Result<String> {
     Ok(hex::encode(hasher.finalize()))
 }
 
-fn io_error(path: &Path, e: impl std::fmt::Display) -> DockerError {
+fn io_error(path: &Path, source: std::io::Error) -> DockerError {
     DockerError::Io {
         path: path.display().to_string(),
-        reason: e.to_string(),
+        source,
     }
 }
 
@@ -146,7 +146,9 @@ pub async fn store(daemon: &Daemon, dir: &Path, image: &str) -> Result<u64, Dock
     let mut writer = HashingWriter::new(std::io::BufWriter::with_capacity(1 << 20, file));
     let size = daemon.export(image, &mut writer).await?;
     let (inner, digest) = writer.finish().map_err(|e| io_error(&temp_path, e))?;
-    let file = inner.into_inner().map_err(|e| io_error(&temp_path, e))?;
+    let file = inner
+        .into_inner()
+        .map_err(|e| io_error(&temp_path, e.into_error()))?;
     file.sync_all().map_err(|e| io_error(&temp_path, e))?;
     let sidecar_path = temp_name(&entry.checksum);
     let sidecar = TempFile::new(sidecar_path.clone());
@@ -187,7 +189,7 @@ pub async fn load(daemon: &Daemon, dir: &Path, image: &str) -> Result<Lookup, Do
     let tarball = entry.tarball.clone();
     let actual = tokio::task::spawn_blocking(move || file_sha256(&tarball))
         .await
-        .map_err(|e| io_error(&entry.tarball, e))?;
+        .map_err(|e| io_error(&entry.tarball, std::io::Error::other(e)))?;
     let reason = match actual {
         Ok(actual) if actual == expected => None,
         Ok(actual) => Some(format!("checksum {actual} does not match {expected}")),

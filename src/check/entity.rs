@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use globset::{Glob, GlobMatcher};
 
-use super::error::CheckError;
+use super::error::{CheckError, MetadataError};
 use crate::model::Check;
 
 /// One entity of a data repository.
@@ -136,14 +136,11 @@ fn walk(
 /// The scalar fields of a metadata file; nested values are left out.
 pub fn read_metadata(path: &Path) -> Result<BTreeMap<String, String>, CheckError> {
     let shown = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|e| CheckError::Metadata {
+    let bad = |source: MetadataError| CheckError::Metadata {
         path: shown.clone(),
-        reason: e.to_string(),
-    })?;
-    let bad = |reason: String| CheckError::Metadata {
-        path: shown.clone(),
-        reason,
+        source,
     };
+    let text = std::fs::read_to_string(path).map_err(|e| bad(e.into()))?;
     let extension = path
         .extension()
         .and_then(|e| e.to_str())
@@ -151,18 +148,16 @@ pub fn read_metadata(path: &Path) -> Result<BTreeMap<String, String>, CheckError
     match extension {
         "yml" | "yaml" => {
             let value: serde_json::Value =
-                serde_yaml_ng::from_str(&text).map_err(|e| bad(e.to_string()))?;
-            scalars(value).ok_or_else(|| bad("the document is not a map of fields".to_owned()))
+                serde_yaml_ng::from_str(&text).map_err(|e| bad(e.into()))?;
+            scalars(value).ok_or_else(|| bad(MetadataError::NotAMap("a map of fields")))
         }
         "json" => {
             let value: serde_json::Value =
-                serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?;
-            scalars(value).ok_or_else(|| bad("the document is not an object".to_owned()))
+                serde_json::from_str(&text).map_err(|e| bad(e.into()))?;
+            scalars(value).ok_or_else(|| bad(MetadataError::NotAMap("an object")))
         }
         "kdl" => {
-            let doc: kdl::KdlDocument = text
-                .parse()
-                .map_err(|e: kdl::KdlError| bad(e.to_string()))?;
+            let doc: kdl::KdlDocument = text.parse().map_err(|e: kdl::KdlError| bad(e.into()))?;
             Ok(doc
                 .nodes()
                 .iter()
@@ -172,7 +167,7 @@ pub fn read_metadata(path: &Path) -> Result<BTreeMap<String, String>, CheckError
                 })
                 .collect())
         }
-        other => Err(bad(format!("unknown metadata format `.{other}`"))),
+        other => Err(bad(MetadataError::UnknownFormat(other.to_owned()))),
     }
 }
 

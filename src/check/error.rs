@@ -9,14 +9,18 @@ use crate::hash::HashError;
 
 #[derive(Debug, Error, Diagnostic)]
 pub enum CheckError {
-    #[error("cannot read entity metadata `{path}`: {reason}")]
+    #[error("cannot read entity metadata `{path}`: {source}")]
     #[diagnostic(
         code(kiln::check::metadata),
         help(
             "metadata files are YAML (.yml, .yaml), JSON (.json) or KDL (.kdl) holding a map of fields"
         )
     )]
-    Metadata { path: String, reason: String },
+    Metadata {
+        path: String,
+        #[source]
+        source: MetadataError,
+    },
 
     #[error("entity metadata `{path}` has no `{field}` field")]
     #[diagnostic(
@@ -117,4 +121,27 @@ pub enum CheckError {
     #[error(transparent)]
     #[diagnostic(transparent)]
     Docker(#[from] DockerError),
+}
+
+/// Why an entity's metadata file could not be read.
+#[derive(Debug, Error)]
+pub enum MetadataError {
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+
+    #[error(transparent)]
+    Yaml(#[from] serde_yaml_ng::Error),
+
+    #[error(transparent)]
+    Json(#[from] serde_json::Error),
+
+    #[error(transparent)]
+    Kdl(#[from] kdl::KdlError),
+
+    /// It parsed, but is not a map of fields.
+    #[error("the document is not {0}")]
+    NotAMap(&'static str),
+
+    #[error("unknown metadata format `.{0}`")]
+    UnknownFormat(String),
 }

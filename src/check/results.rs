@@ -61,13 +61,37 @@ pub struct NotDone {
 
 #[derive(Debug, Error, Diagnostic)]
 pub enum ResultsError {
-    #[error("cannot write `{path}`: {reason}")]
+    #[error("cannot write `{path}`: {source}")]
     #[diagnostic(code(kiln::results::write))]
-    Write { path: String, reason: String },
+    Write {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
 
-    #[error("cannot read `{path}`: {reason}")]
+    #[error("cannot write `{path}`: {source}")]
+    #[diagnostic(code(kiln::results::write))]
+    Json {
+        path: String,
+        #[source]
+        source: serde_json::Error,
+    },
+
+    #[error("cannot write `{path}`: {source}")]
+    #[diagnostic(code(kiln::results::write))]
+    Yaml {
+        path: String,
+        #[source]
+        source: serde_yaml_ng::Error,
+    },
+
+    #[error("cannot read `{path}`: {source}")]
     #[diagnostic(code(kiln::results::read))]
-    Read { path: String, reason: String },
+    Read {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 /// An entity's latest result and its last passing one.
@@ -98,7 +122,10 @@ impl History {
     /// Writes `results.json` and `results.yml` into `job_dir` and adds the run to the
     /// history; returns the history file.
     pub fn record(&self, job_dir: &Path, run: &RunResults) -> Result<PathBuf, ResultsError> {
-        let json = serde_json::to_string_pretty(run).map_err(|e| write_error(job_dir, e))? + "\n";
+        let json = serde_json::to_string_pretty(run).map_err(|source| ResultsError::Json {
+            path: job_dir.display().to_string(),
+            source,
+        })? + "\n";
         write_atomic(&job_dir.join("results.json"), json.as_bytes())?;
         write_atomic(&job_dir.join("results.yml"), ackrep_yaml(run)?.as_bytes())?;
         let dir = self.history_dir();
@@ -129,10 +156,10 @@ impl History {
         let entries = match std::fs::read_dir(&dir) {
             Ok(entries) => entries,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => {
+            Err(source) => {
                 return Err(ResultsError::Read {
                     path: dir.display().to_string(),
-                    reason: e.to_string(),
+                    source,
                 });
             }
         };
@@ -223,9 +250,9 @@ fn ackrep_yaml(run: &RunResults) -> Result<String, ResultsError> {
             )
         })
         .collect();
-    serde_yaml_ng::to_string(&entries).map_err(|e| ResultsError::Write {
+    serde_yaml_ng::to_string(&entries).map_err(|source| ResultsError::Yaml {
         path: "results.yml".to_owned(),
-        reason: e.to_string(),
+        source,
     })
 }
 
@@ -243,10 +270,10 @@ fn write_atomic(path: &Path, data: &[u8]) -> Result<(), ResultsError> {
     })
 }
 
-fn write_error(path: &Path, e: impl std::fmt::Display) -> ResultsError {
+fn write_error(path: &Path, source: std::io::Error) -> ResultsError {
     ResultsError::Write {
         path: path.display().to_string(),
-        reason: e.to_string(),
+        source,
     }
 }
 

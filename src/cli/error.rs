@@ -97,14 +97,18 @@ pub enum CliError {
     )]
     NoRegistry { what: String },
 
-    #[error("cannot use `{}` as the output folder: {reason}", path.display())]
+    #[error("cannot use `{}` as the output folder: {source}", path.display())]
     #[diagnostic(
         code(kiln::cli::output_folder),
         help(
             "--output names a folder kiln creates if need be; it must be possible to create and write it"
         )
     )]
-    OutputFolder { path: PathBuf, reason: String },
+    OutputFolder {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
 
     #[error("{failed} image tag{} could not be removed", if *failed == 1 { "" } else { "s" })]
     #[diagnostic(
@@ -115,14 +119,18 @@ pub enum CliError {
     )]
     CleanIncomplete { failed: usize },
 
-    #[error("cannot create the job record in `{}`: {reason}", path.display())]
+    #[error("cannot create the job record in `{}`: {source}", path.display())]
     #[diagnostic(
         code(kiln::cli::job_record),
         help(
             "`job-dir` in kiln.kdl (default .kiln/jobs) must be a folder kiln can create and write"
         )
     )]
-    JobRecord { path: PathBuf, reason: String },
+    JobRecord {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
 
     #[error("interrupted: running work was stopped")]
     #[diagnostic(

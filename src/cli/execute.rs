@@ -114,10 +114,10 @@ pub async fn execute(
         None
     } else {
         Some(
-            JobRecord::create(&workspace.settings.job_dir, command).map_err(|e| {
+            JobRecord::create(&workspace.settings.job_dir, command).map_err(|source| {
                 CliError::JobRecord {
                     path: workspace.settings.job_dir.clone(),
-                    reason: e.to_string(),
+                    source,
                 }
             })?,
         )

@@ -42,9 +42,9 @@ pub async fn run(
         .clone()
         .unwrap_or_else(|| workspace.root.join(DEFAULT_EXPORT_DIR));
     // The folder first: a bad --output fails before anything is built.
-    std::fs::create_dir_all(&output).map_err(|e| CliError::OutputFolder {
+    std::fs::create_dir_all(&output).map_err(|source| CliError::OutputFolder {
         path: output.clone(),
-        reason: e.to_string(),
+        source,
     })?;
     plan.export = std::mem::take(&mut plan.build)
         .into_iter()

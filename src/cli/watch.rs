@@ -196,8 +196,7 @@ impl Watch<'_> {
     fn wait_for_fix(&mut self, error: &CliError) {
         self.changes.watch_workspace(&self.workspace_root);
         let diagnostics = config_diagnostics(error);
-        let messages: Vec<&serde_json::Value> =
-            diagnostics.iter().map(|d| &d["message"]).collect();
+        let messages: Vec<&serde_json::Value> = diagnostics.iter().map(|d| &d["message"]).collect();
         self.say.say(
             "config-error",
             json!({ "errors": messages, "diagnostics": diagnostics }),
@@ -249,11 +248,14 @@ impl Watch<'_> {
                 {
                     eprint!("{}", render(error, self.console.color));
                 }
-                self.say
-                    .say("cycle-finished", json!({ "cycle": cycle, "ok": ok }), || {
+                self.say.say(
+                    "cycle-finished",
+                    json!({ "cycle": cycle, "ok": ok }),
+                    || {
                         let failures = if ok { "" } else { " with failures" };
                         format!("cycle {cycle} done{failures}; waiting for changes")
-                    });
+                    },
+                );
                 self.last = Some(now);
                 Ok(None)
             }

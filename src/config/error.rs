@@ -24,12 +24,16 @@ pub enum ConfigError {
         help: String,
     },
 
-    #[error("cannot read `{path}`: {reason}")]
+    #[error("cannot read `{path}`: {source}")]
     #[diagnostic(
         code(kiln::config::read),
         help("check that the file exists and that you may read it")
     )]
-    Read { path: String, reason: String },
+    Read {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
 
     #[error("unknown node `{name}` in {context}")]
     #[diagnostic(code(kiln::config::unknown_node))]

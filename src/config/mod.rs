@@ -46,10 +46,10 @@ pub fn find_root(start: &Path) -> Option<PathBuf> {
 
 /// Loads and validates the workspace at `root`.
 pub fn load(root: &Path) -> Result<Workspace, ConfigErrors> {
-    let root = root.canonicalize().map_err(|e| ConfigErrors {
+    let root = root.canonicalize().map_err(|source| ConfigErrors {
         errors: vec![ConfigError::Read {
             path: root.display().to_string(),
-            reason: e.to_string(),
+            source,
         }],
     })?;
     let mut loader = Loader {
@@ -96,10 +96,10 @@ impl Loader {
     fn parse(&mut self, path: PathBuf) -> Option<(crate::model::SourceId, kdl::KdlDocument)> {
         let text = match std::fs::read_to_string(&path) {
             Ok(text) => text,
-            Err(e) => {
+            Err(source) => {
                 self.errors.push(ConfigError::Read {
                     path: display_path(&self.root, &path),
-                    reason: e.to_string(),
+                    source,
                 });
                 return None;
             }

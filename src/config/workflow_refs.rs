@@ -32,12 +32,12 @@ pub fn check(
             };
             let matched = match select(&pattern, flavors) {
                 Ok(matched) => matched,
-                Err(reason) => {
+                Err(e) => {
                     errors.push(ConfigError::invalid(
                         sources.named(task.flavor.loc.source),
                         task.flavor.loc.span,
                         "flavor pattern",
-                        reason,
+                        e.kind().to_string(),
                         "name a flavor, or match several with a glob such as \"*\" or \"sci-*\"",
                     ));
                     continue;
@@ -100,10 +100,8 @@ pub fn is_glob(pattern: &str) -> bool {
 }
 
 /// The flavors a name or glob selects, in name order.
-pub fn select<'f>(pattern: &str, flavors: &'f [Flavor]) -> Result<Vec<&'f Flavor>, String> {
-    let matcher = Glob::new(pattern)
-        .map_err(|e| e.kind().to_string())?
-        .compile_matcher();
+pub fn select<'f>(pattern: &str, flavors: &'f [Flavor]) -> Result<Vec<&'f Flavor>, globset::Error> {
+    let matcher = Glob::new(pattern)?.compile_matcher();
     Ok(flavors
         .iter()
         .filter(|f| matcher.is_match(f.name.as_str()))

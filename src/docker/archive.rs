@@ -21,9 +21,9 @@ impl Daemon {
         let mut written = 0u64;
         while let Some(chunk) = stream.next().await {
             let chunk = chunk.map_err(|e| DockerError::request("saving", reference, e))?;
-            out.write_all(&chunk).map_err(|e| DockerError::Io {
+            out.write_all(&chunk).map_err(|source| DockerError::Io {
                 path: reference.to_owned(),
-                reason: e.to_string(),
+                source,
             })?;
             written += chunk.len() as u64;
         }
@@ -35,9 +35,9 @@ impl Daemon {
         let shown = path.display().to_string();
         let file = tokio::fs::File::open(path)
             .await
-            .map_err(|e| DockerError::Io {
+            .map_err(|source| DockerError::Io {
                 path: shown.clone(),
-                reason: e.to_string(),
+                source,
             })?;
         let options = ImportImageOptionsBuilder::default().quiet(true).build();
         let mut stream = self
@@ -50,8 +50,9 @@ impl Daemon {
                     DockerError::request("loading", &shown, e)
                 }
                 // The daemon was not reached or the connection broke: not the file's fault.
-                other => DockerError::Unreachable {
-                    reason: format!("loading `{shown}`: {other}"),
+                source => DockerError::Unreachable {
+                    during: Some(format!("loading `{shown}`")),
+                    source,
                 },
             })?;
         }

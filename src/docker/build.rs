@@ -138,12 +138,12 @@ impl Daemon {
         let written = writer.await;
         let _ = log.flush();
         // A context that could not be written explains a failed build best.
-        if let Ok(Err(e)) = &written
+        if let Ok(Err(source)) = written
             && (failure.is_some() || image_id.is_none())
         {
             return Err(DockerError::Io {
                 path: "build context".to_owned(),
-                reason: e.to_string(),
+                source,
             });
         }
         if let Some(message) = failure {

@@ -14,8 +14,9 @@ impl Daemon {
     /// Connects as the docker CLI would (DOCKER_HOST, else the local socket), agrees on
     /// an API version the daemon supports, and checks that it answers.
     pub async fn connect() -> Result<Self, DockerError> {
-        let unreachable = |e: bollard::errors::Error| DockerError::Unreachable {
-            reason: e.to_string(),
+        let unreachable = |source| DockerError::Unreachable {
+            during: None,
+            source,
         };
         let docker = Docker::connect_with_defaults().map_err(unreachable)?;
         let docker = docker.negotiate_version().await.map_err(unreachable)?;

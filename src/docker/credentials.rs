@@ -41,11 +41,20 @@ pub fn credentials(reference: &str) -> Result<Option<DockerCredentials>, DockerE
     let text = match std::fs::read_to_string(&path) {
         Ok(text) => text,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(credentials_error(host, format!("{}: {e}", path.display()))),
+        Err(source) => {
+            return Err(DockerError::CredentialsRead {
+                host: host.to_owned(),
+                path,
+                source,
+            });
+        }
     };
-    let config: DockerConfig = serde_json::from_str(&text).map_err(|e| {
-        credentials_error(host, format!("{} is not valid JSON: {e}", path.display()))
-    })?;
+    let config: DockerConfig =
+        serde_json::from_str(&text).map_err(|source| DockerError::CredentialsJson {
+            host: host.to_owned(),
+            path: path.clone(),
+            source,
+        })?;
     if let Some(helper) = config
         .cred_helpers
         .get(host)
@@ -139,22 +148,23 @@ fn from_auth_entry(
 /// credentials for the host answers "credentials not found": that is `None`.
 fn from_helper(helper: &str, host: &str) -> Result<Option<DockerCredentials>, DockerError> {
     let program = format!("docker-credential-{helper}");
-    let failed = |reason: String| credentials_error(host, format!("`{program} get`: {reason}"));
+    let failed = |message: String| credentials_error(host, format!("`{program} get`: {message}"));
+    let helper_error = |source| DockerError::CredentialHelper {
+        host: host.to_owned(),
+        program: program.clone(),
+        source,
+    };
     let mut child = Command::new(&program)
         .arg("get")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .map_err(|e| failed(e.to_string()))?;
+        .map_err(helper_error)?;
     if let Some(mut stdin) = child.stdin.take() {
-        stdin
-            .write_all(host.as_bytes())
-            .map_err(|e| failed(e.to_string()))?;
+        stdin.write_all(host.as_bytes()).map_err(helper_error)?;
     }
-    let output = child
-        .wait_with_output()
-        .map_err(|e| failed(e.to_string()))?;
+    let output = child.wait_with_output().map_err(helper_error)?;
     if !output.status.success() {
         // Helpers print their error on stdout; it never holds the secret.
         let message = String::from_utf8_lossy(&output.stdout).trim().to_owned();
@@ -181,10 +191,10 @@ fn from_helper(helper: &str, host: &str) -> Result<Option<DockerCredentials>, Do
     Ok(Some(basic(host, answer.username, answer.secret)))
 }
 
-fn credentials_error(host: &str, reason: String) -> DockerError {
+fn credentials_error(host: &str, message: String) -> DockerError {
     DockerError::Credentials {
         host: host.to_owned(),
-        reason,
+        message,
     }
 }
 

@@ -1,16 +1,23 @@
 //! Errors talking to the Docker daemon.
 
+use std::path::PathBuf;
+
 use miette::Diagnostic;
 use thiserror::Error;
 
 #[derive(Debug, Error, Diagnostic)]
 pub enum DockerError {
-    #[error("cannot reach the Docker daemon: {reason}")]
+    #[error("cannot reach the Docker daemon: {}{source}", during.as_ref().map(|d| format!("{d}: ")).unwrap_or_default())]
     #[diagnostic(
         code(kiln::docker::unreachable),
         help("start the daemon, or point DOCKER_HOST at it (e.g. unix:///var/run/docker.sock)")
     )]
-    Unreachable { reason: String },
+    Unreachable {
+        /// What kiln was doing when the connection failed (e.g. "loading `x.tar`").
+        during: Option<String>,
+        #[source]
+        source: bollard::errors::Error,
+    },
 
     #[error("building `{tag}` failed{}: {message}", instruction.as_ref().map(|i| format!(" at `{i}`")).unwrap_or_default())]
     #[diagnostic(
@@ -26,12 +33,13 @@ pub enum DockerError {
         tail: String,
     },
 
-    #[error("{action} `{image}` failed: {reason}")]
+    #[error("{action} `{image}` failed: {source}")]
     #[diagnostic(code(kiln::docker::request_failed))]
     Request {
         action: &'static str,
         image: String,
-        reason: String,
+        #[source]
+        source: RequestFailure,
     },
 
     #[error(
@@ -40,36 +48,120 @@ pub enum DockerError {
     #[diagnostic(
         code(kiln::docker::unauthorized),
         help(
-            "log in with `docker login {host}` (kiln reads ~/.docker/config.json and its credential helpers), or set KILN_REGISTRY_USER and KILN_REGISTRY_PASSWORD\nthe registry said: {reason}"
+            "log in with `docker login {host}` (kiln reads ~/.docker/config.json and its credential helpers), or set KILN_REGISTRY_USER and KILN_REGISTRY_PASSWORD\nthe registry said: {source}"
         )
     )]
     Unauthorized {
         action: &'static str,
         image: String,
         host: String,
-        reason: String,
+        #[source]
+        source: RequestFailure,
     },
 
-    #[error("cannot read the credentials for the registry `{host}`: {reason}")]
+    #[error("cannot read the credentials for the registry `{host}`: {}: {source}", path.display())]
     #[diagnostic(
         code(kiln::docker::credentials),
         help(
             "fix or remove the entry in the docker config, or set KILN_REGISTRY_USER and KILN_REGISTRY_PASSWORD"
         )
     )]
-    Credentials { host: String, reason: String },
+    CredentialsRead {
+        host: String,
+        /// The docker config file.
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
 
-    #[error("cannot write `{path}`: {reason}")]
+    #[error("cannot read the credentials for the registry `{host}`: {} is not valid JSON: {source}", path.display())]
+    #[diagnostic(
+        code(kiln::docker::credentials),
+        help(
+            "fix or remove the entry in the docker config, or set KILN_REGISTRY_USER and KILN_REGISTRY_PASSWORD"
+        )
+    )]
+    CredentialsJson {
+        host: String,
+        /// The docker config file.
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+
+    #[error("cannot read the credentials for the registry `{host}`: `{program} get`: {source}")]
+    #[diagnostic(
+        code(kiln::docker::credentials),
+        help(
+            "fix or remove the entry in the docker config, or set KILN_REGISTRY_USER and KILN_REGISTRY_PASSWORD"
+        )
+    )]
+    CredentialHelper {
+        host: String,
+        /// `docker-credential-<name>`.
+        program: String,
+        /// Starting the helper or talking to it failed.
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// Credentials that are there but unusable: a config entry that does not decode, a
+    /// credential helper that failed (with what it printed) or answered nonsense.
+    #[error("cannot read the credentials for the registry `{host}`: {message}")]
+    #[diagnostic(
+        code(kiln::docker::credentials),
+        help(
+            "fix or remove the entry in the docker config, or set KILN_REGISTRY_USER and KILN_REGISTRY_PASSWORD"
+        )
+    )]
+    Credentials { host: String, message: String },
+
+    #[error("cannot write `{path}`: {source}")]
     #[diagnostic(code(kiln::docker::io))]
-    Io { path: String, reason: String },
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Why a request to the daemon (or through it, to a registry) failed.
+#[derive(Debug, Error)]
+pub enum RequestFailure {
+    /// The request itself failed. Boxed: bollard's error would make every
+    /// `DockerError` (and what wraps one) larger.
+    #[error(transparent)]
+    Docker(Box<bollard::errors::Error>),
+    /// The daemon answered, but with an error message (in a progress stream) or with
+    /// something kiln cannot use.
+    #[error("{0}")]
+    Said(String),
+}
+
+impl From<bollard::errors::Error> for RequestFailure {
+    fn from(error: bollard::errors::Error) -> Self {
+        RequestFailure::Docker(Box::new(error))
+    }
+}
+
+impl From<&str> for RequestFailure {
+    fn from(said: &str) -> Self {
+        RequestFailure::Said(said.to_owned())
+    }
+}
+
+impl From<String> for RequestFailure {
+    fn from(said: String) -> Self {
+        RequestFailure::Said(said)
+    }
 }
 
 impl DockerError {
-    pub fn request(action: &'static str, image: &str, error: impl std::fmt::Display) -> Self {
+    pub fn request(action: &'static str, image: &str, failure: impl Into<RequestFailure>) -> Self {
         DockerError::Request {
             action,
             image: image.to_owned(),
-            reason: error.to_string(),
+            source: failure.into(),
         }
     }
 }

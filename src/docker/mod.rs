@@ -15,5 +15,5 @@ mod text;
 pub use build::{BuildRequest, ContextWriter, TAIL_LINES};
 pub use client::Daemon;
 pub use container::{ContainerInfo, ContainerSpec, ExecOutcome, ExecRequest, MountSpec};
-pub use error::DockerError;
+pub use error::{DockerError, RequestFailure};
 pub use image::{ImageInfo, split_reference};

@@ -7,7 +7,7 @@ use futures_util::StreamExt;
 
 use super::client::Daemon;
 use super::credentials::{credentials, registry_host};
-use super::error::{DockerError, is_not_found};
+use super::error::{DockerError, RequestFailure, is_not_found};
 use super::image::split_reference;
 
 impl Daemon {
@@ -65,10 +65,10 @@ impl Daemon {
 fn registry_error(
     action: &'static str,
     reference: &str,
-    error: impl std::fmt::Display,
+    failure: impl Into<RequestFailure>,
 ) -> DockerError {
-    let reason = error.to_string();
-    let lower = reason.to_lowercase();
+    let failure = failure.into();
+    let lower = failure.to_string().to_lowercase();
     let refused = [
         "no basic auth credentials",
         "unauthorized",
@@ -83,14 +83,10 @@ fn registry_error(
             action,
             image: reference.to_owned(),
             host: registry_host(reference).unwrap_or("docker.io").to_owned(),
-            reason,
+            source: failure,
         }
     } else {
-        DockerError::Request {
-            action,
-            image: reference.to_owned(),
-            reason,
-        }
+        DockerError::request(action, reference, failure)
     }
 }
 

@@ -117,16 +117,30 @@ pub enum HashError {
     )]
     FileName { path: PathBuf },
 
-    #[error("invalid ignore glob `{glob}`: {reason}")]
+    #[error("invalid ignore glob `{glob}`: {}", source.kind())]
     #[diagnostic(
         code(kiln::hash::ignore_glob),
         help(
             "globs use `*`, `**`, `?`, `[abc]` and `{{a,b}}`; a glob without `/` matches a name in any folder"
         )
     )]
-    IgnoreGlob { glob: String, reason: String },
+    IgnoreGlob {
+        glob: String,
+        #[source]
+        source: globset::Error,
+    },
 
-    #[error("invalid pattern `{pattern}` in `{}` line {line}: {reason}", path.display())]
+    /// A step glob that is valid syntax, but not something a step's `ignore` may say.
+    #[error("invalid ignore glob `{glob}`: {problem}")]
+    #[diagnostic(
+        code(kiln::hash::ignore_glob),
+        help(
+            "globs use `*`, `**`, `?`, `[abc]` and `{{a,b}}`; a glob without `/` matches a name in any folder"
+        )
+    )]
+    IgnoreGlobRejected { glob: String, problem: &'static str },
+
+    #[error("invalid pattern `{pattern}` in `{}` line {line}: {}", path.display(), source.kind())]
     #[diagnostic(
         code(kiln::hash::dockerignore),
         help(
@@ -137,7 +151,9 @@ pub enum HashError {
         path: PathBuf,
         line: usize,
         pattern: String,
-        reason: String,
+        /// Boxed: the variant would make every `HashError` (and what wraps one) larger.
+        #[source]
+        source: Box<globset::Error>,
     },
 
     #[error("`{}` changed after it was hashed (context path `{path}`)", source_path.display())]

@@ -63,9 +63,9 @@ impl IgnoreRules {
         for glob in step_globs {
             step.add(step_glob(glob)?);
         }
-        let step = step.build().map_err(|e| HashError::IgnoreGlob {
+        let step = step.build().map_err(|source| HashError::IgnoreGlob {
             glob: step_globs.join(" "),
-            reason: e.kind().to_string(),
+            source,
         })?;
         let docker = match dockerignore {
             Some((path, text)) => DockerIgnore::new(path, text)?,
@@ -113,18 +113,18 @@ impl IgnoreRules {
 
 /// A step glob: without `/` it matches in any folder.
 fn step_glob(glob: &str) -> Result<Glob, HashError> {
-    let invalid = |reason: String| HashError::IgnoreGlob {
+    let rejected = |problem| HashError::IgnoreGlobRejected {
         glob: glob.to_owned(),
-        reason,
+        problem,
     };
     if glob.starts_with('!') {
-        return Err(invalid(
-            "step globs cannot re-include files; put `!` exceptions in .dockerignore".into(),
+        return Err(rejected(
+            "step globs cannot re-include files; put `!` exceptions in .dockerignore",
         ));
     }
     let trimmed = glob.trim_start_matches('/').trim_end_matches('/');
     if trimmed.is_empty() {
-        return Err(invalid("it matches nothing".into()));
+        return Err(rejected("it matches nothing"));
     }
     let pattern = if glob.contains('/') {
         trimmed.to_owned()
@@ -135,7 +135,10 @@ fn step_glob(glob: &str) -> Result<Glob, HashError> {
         .literal_separator(true)
         .backslash_escape(true)
         .build()
-        .map_err(|e| invalid(e.kind().to_string()))
+        .map_err(|source| HashError::IgnoreGlob {
+            glob: glob.to_owned(),
+            source,
+        })
 }
 
 impl DockerIgnore {
@@ -152,11 +155,11 @@ impl DockerIgnore {
                 .literal_separator(true)
                 .backslash_escape(true)
                 .build()
-                .map_err(|e| HashError::Dockerignore {
+                .map_err(|source| HashError::Dockerignore {
                     path: path.to_owned(),
                     line: p.line,
                     pattern: p.pattern.clone(),
-                    reason: e.kind().to_string(),
+                    source: Box::new(source),
                 })?;
             set.add(glob);
             exception.push(p.exception);
@@ -164,11 +167,11 @@ impl DockerIgnore {
                 exception_prefixes.push(literal_prefix(&p.pattern).to_owned());
             }
         }
-        let set = set.build().map_err(|e| HashError::Dockerignore {
+        let set = set.build().map_err(|source| HashError::Dockerignore {
             path: path.to_owned(),
             line: 0,
             pattern: String::new(),
-            reason: e.kind().to_string(),
+            source: Box::new(source),
         })?;
         Ok(Some(DockerIgnore {
             set,
@@ -333,7 +336,7 @@ mod tests {
     #[test]
     fn step_glob_rejects_exceptions() {
         let err = IgnoreRules::new(&["!keep".to_owned()], None).unwrap_err();
-        assert!(matches!(err, HashError::IgnoreGlob { .. }));
+        assert!(matches!(err, HashError::IgnoreGlobRejected { .. }));
     }
 
     #[test]

@@ -13,12 +13,16 @@ pub enum PlanError {
         help: String,
     },
 
-    #[error("invalid flavor pattern `{pattern}`: {reason}")]
+    #[error("invalid flavor pattern `{pattern}`: {}", source.kind())]
     #[diagnostic(
         code(kiln::plan::invalid_pattern),
         help("name a flavor, or match several with a glob such as \"*\" or \"sci-*\"")
     )]
-    InvalidPattern { pattern: String, reason: String },
+    InvalidPattern {
+        pattern: String,
+        #[source]
+        source: globset::Error,
+    },
 
     #[error("no selected flavor has a goal or step `{goal}`")]
     #[diagnostic(code(kiln::plan::unknown_goal))]

@@ -26,10 +26,10 @@ pub fn flavors<'w>(
     }
     let mut chosen: Vec<&Flavor> = Vec::new();
     for pattern in patterns {
-        let matched = config::select(pattern, &workspace.flavors).map_err(|reason| {
+        let matched = config::select(pattern, &workspace.flavors).map_err(|source| {
             PlanError::InvalidPattern {
                 pattern: pattern.clone(),
-                reason,
+                source,
             }
         })?;
         if matched.is_empty() {

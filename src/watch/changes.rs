@@ -48,12 +48,7 @@ impl Changes {
 
     /// Until a configuration first loads, the whole workspace is watched, for the fix.
     pub fn watch_workspace(&mut self, root: &Path) {
-        if self.watched.is_empty()
-            && self
-                .debouncer
-                .watch(root, RecursiveMode::Recursive)
-                .is_ok()
-        {
+        if self.watched.is_empty() && self.debouncer.watch(root, RecursiveMode::Recursive).is_ok() {
             self.watched.insert(root.to_owned());
         }
     }
