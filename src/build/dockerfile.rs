@@ -1,7 +1,6 @@
 //! Rendering a Dockerfile template: `{{ name }}` of a needed step becomes that step's
 //! full image name, as in EXASLCT's Jinja templates.
 
-use std::path::Path;
 use std::sync::Arc;
 
 use miette::{Diagnostic, NamedSource, SourceSpan};
@@ -113,10 +112,6 @@ fn line_span(text: &str, line: usize) -> SourceSpan {
 
 /// Where a step's rendered Dockerfile goes inside the context tar, clear of user files.
 pub const RENDERED_PATH: &str = ".kiln/Dockerfile";
-
-pub fn shown_path(root: &Path, dockerfile: &Path) -> String {
-    crate::config::display_path(root, dockerfile)
-}
 
 #[cfg(test)]
 mod tests {

@@ -67,12 +67,6 @@ impl NodeError {
         }
     }
 
-    /// Sets (replaces) the diagnostic that caused this failure, keeping the message.
-    pub fn with_diagnostic(mut self, diagnostic: impl Diagnostic + Send + Sync + 'static) -> Self {
-        self.diagnostic = Some(Box::new(diagnostic));
-        self
-    }
-
     /// Adds a help line (shown after any earlier one).
     pub fn with_help(mut self, help: impl Display) -> Self {
         self.help = Some(match self.help.take() {
