@@ -87,6 +87,11 @@ impl Context {
             .ok()
             .map(|i| &self.files[i])
     }
+
+    /// Total size of all files in bytes.
+    pub fn total_size(&self) -> u64 {
+        self.files.iter().map(|f| f.size).sum()
+    }
 }
 
 /// Walks the context folder and the includes, applies the ignore rules and hashes
