@@ -580,3 +580,135 @@ fn the_results_of_the_entities_that_ran_are_recorded() {
     );
     assert!(junit.contains("name=\"alpha\""), "{junit}");
 }
+
+/// The host pids of the processes in this workspace's environment containers whose
+/// command line holds `needle`.
+fn container_processes(kiln: &Kiln, needle: &str) -> Vec<u32> {
+    let owner = kiln::check::pool::owner(&kiln.root().canonicalize().unwrap());
+    let ids = std::process::Command::new("docker")
+        .args(["ps", "-q", "--no-trunc", "--filter"])
+        .arg(format!("label=io.kiln.owner={owner}"))
+        .output()
+        .unwrap();
+    let ids: Vec<String> = String::from_utf8_lossy(&ids.stdout)
+        .split_whitespace()
+        .map(str::to_owned)
+        .collect();
+    let mut pids = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let cgroup = std::fs::read_to_string(entry.path().join("cgroup")).unwrap_or_default();
+        let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+        if ids.iter().any(|id| cgroup.contains(id.as_str()))
+            && String::from_utf8_lossy(&cmdline).contains(needle)
+        {
+            pids.push(pid);
+        }
+    }
+    pids.sort();
+    pids
+}
+
+/// The daemon reports an exec's pid in its own pid namespace. kiln in a pid namespace of
+/// its own (as in a CI container with the docker socket mounted) must not signal
+/// whatever process has that number on its side when a check times out: here a victim
+/// placed at exactly that pid survives, and the timed-out command is still ended.
+#[test]
+fn a_timeout_never_signals_a_process_outside_the_container() {
+    let kiln = workspace("pidns");
+    kiln.ok(&["build", "--flavor", "checkenv"]);
+    let kiln_binary = assert_cmd::cargo::cargo_bin("kiln");
+    let script = format!(
+        "{} --workspace {} check --flavor checkenv slow_solver; echo $? > {}; sleep 60",
+        kiln_binary.display(),
+        kiln.root().display(),
+        kiln.path("exit-code").display(),
+    );
+    let mut namespace = std::process::Command::new("unshare")
+        .args(["--pid", "--fork", "--mount-proc", "sh", "-c", &script])
+        .env("NO_COLOR", "1")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // The namespace's first process (pid 1 inside): the child of `unshare`.
+    let started = std::time::Instant::now();
+    let (init, exec_pid) = loop {
+        assert!(started.elapsed().as_secs() < 60, "the check did not start");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        let init = std::fs::read_to_string(format!("/proc/{}/task/{0}/children", namespace.id()))
+            .ok()
+            .and_then(|c| c.split_whitespace().next().map(str::to_owned));
+        let exec = container_processes(&kiln, "slow_solver").first().copied();
+        if let (Some(init), Some(exec)) = (init, exec) {
+            break (init, exec);
+        }
+    };
+    // A victim in kiln's pid namespace, at the number the daemon gives the exec.
+    let victim_file = kiln.path("victim");
+    let victim_script = format!(
+        "echo {} > /proc/sys/kernel/ns_last_pid; sleep 120 & echo $! > {}; wait $!; echo ended >> {1}",
+        exec_pid - 1,
+        victim_file.display()
+    );
+    let mut victim = std::process::Command::new("nsenter")
+        .args([
+            "--target",
+            &init,
+            "--pid",
+            "--mount",
+            "sh",
+            "-c",
+            &victim_script,
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let placed = loop {
+        if let Ok(text) = std::fs::read_to_string(&victim_file)
+            && let Some(line) = text.lines().next()
+        {
+            break line.trim().to_owned();
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    let exit_file = kiln.path("exit-code");
+    while !exit_file.exists() {
+        assert!(started.elapsed().as_secs() < 90, "the check did not end");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let victim_text = std::fs::read_to_string(&victim_file).unwrap();
+    // Ending the namespace's first process ends every process in it, the victim too.
+    let _ = std::process::Command::new("kill")
+        .args(["-KILL", &init])
+        .status();
+    let _ = namespace.kill();
+    let _ = namespace.wait();
+    let _ = victim.kill();
+    let _ = victim.wait();
+    assert_eq!(
+        placed,
+        exec_pid.to_string(),
+        "the victim sits at the exec's pid (a thread of kiln took the number otherwise)"
+    );
+    assert!(
+        !victim_text.contains("ended"),
+        "the process at the exec's pid in kiln's namespace was not signalled: {victim_text}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&exit_file).unwrap().trim(),
+        "1",
+        "the timeout fails the check"
+    );
+    assert!(
+        container_processes(&kiln, "slow_solver").is_empty(),
+        "the timed-out command no longer runs in its container"
+    );
+    let job = kiln.jobs().pop().unwrap();
+    let results =
+        std::fs::read_to_string(job.join("results/checkenv-entities/results.json")).unwrap();
+    assert!(results.contains("\"timeout\""), "{results}");
+}

@@ -3,15 +3,20 @@
 //!
 //! A container idles (`/bin/sh` looping on `sleep`, with docker's init reaping orphans)
 //! until it is removed; every entity runs as an `exec` in it. Docker has no API to kill
-//! an exec, so on a timeout kiln kills the exec's process and all its descendants from
-//! the host by pid (`ExecInspect.Pid`, descendants found through `/proc`), which works
-//! when the daemon runs on this machine and kiln may signal those processes (they run as
-//! the host user by default). When it cannot, [`ExecOutcome::kill_failed`] tells the
-//! caller to remove the container instead.
+//! an exec, and the pid the daemon reports for one is a pid of the daemon's namespace:
+//! signalling it from kiln's would hit whatever process has that number here when kiln
+//! runs in a container of its own, beside docker-in-docker or against a remote daemon.
+//! So kiln never signals a process on its side. An exec starts as the leader of its own
+//! process group (runc starts it in a new session); a small `/bin/sh` wrapper writes its
+//! pid inside the container to `/dev/shm` before it becomes the command, and on a
+//! timeout a second exec kills that process group from inside the container. When that
+//! does not stop it, [`ExecOutcome::kill_failed`] tells the caller to remove the
+//! container instead.
 
 use std::collections::{HashMap, VecDeque};
 use std::io::Write;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use bollard::exec::{CreateExecOptions, StartExecOptions, StartExecResults};
@@ -189,6 +194,7 @@ impl Daemon {
             .iter()
             .map(|(k, v)| format!("{k}={v}"))
             .collect();
+        let group = GroupFile::new();
         let created = self
             .docker
             .create_exec(
@@ -196,7 +202,7 @@ impl Daemon {
                 CreateExecOptions {
                     attach_stdout: Some(true),
                     attach_stderr: Some(true),
-                    cmd: Some(request.cmd.clone()),
+                    cmd: Some(group.wrap(&request.cmd)),
                     env: Some(env),
                     user: request.user.clone(),
                     working_dir: request.workdir.clone(),
@@ -250,7 +256,7 @@ impl Daemon {
             );
             tail.end_line();
             tail.push(format!("kiln: {reason}; the command was killed\n").as_bytes());
-            kill_failed = !self.kill_exec(&created.id).await;
+            kill_failed = !self.kill_exec(container, &created.id, &group).await;
         }
         let _ = log.flush();
         let inspect = self
@@ -272,32 +278,92 @@ impl Daemon {
         })
     }
 
-    /// Kills an exec's process and its descendants by host pid; true once it no longer
-    /// runs.
-    async fn kill_exec(&self, exec: &str) -> bool {
-        let Ok(inspect) = self.docker.inspect_exec(exec).await else {
-            return false;
-        };
-        if inspect.running != Some(true) {
+    /// Kills an exec's process group from inside its container; true once the exec no
+    /// longer runs.
+    async fn kill_exec(&self, container: &str, exec: &str, group: &GroupFile) -> bool {
+        if !self.exec_running(exec).await.unwrap_or(true) {
             return true;
         }
-        let Some(pid) = inspect.pid.filter(|p| *p > 0) else {
+        let killer = self
+            .docker
+            .create_exec(
+                container,
+                CreateExecOptions::<String> {
+                    cmd: Some(group.kill()),
+                    // Whatever user the command runs as, root in its container may signal it.
+                    user: Some("0".to_owned()),
+                    ..Default::default()
+                },
+            )
+            .await;
+        let Ok(killer) = killer else {
             return false;
         };
-        for victim in process_tree(pid as i32) {
-            // SAFETY: kill only sends a signal; a pid that is gone gives ESRCH.
-            unsafe {
-                libc::kill(victim, libc::SIGKILL);
-            }
+        if self
+            .docker
+            .start_exec(
+                &killer.id,
+                Some(StartExecOptions {
+                    detach: true,
+                    ..Default::default()
+                }),
+            )
+            .await
+            .is_err()
+        {
+            return false;
         }
         for _ in 0..40 {
-            match self.docker.inspect_exec(exec).await {
-                Ok(i) if i.running != Some(true) => return true,
-                Ok(_) => tokio::time::sleep(Duration::from_millis(50)).await,
-                Err(_) => return false,
+            match self.exec_running(exec).await {
+                Some(false) => return true,
+                Some(true) => tokio::time::sleep(Duration::from_millis(50)).await,
+                None => return false,
             }
         }
         false
+    }
+
+    /// Whether an exec still runs; `None` when the daemon does not say.
+    async fn exec_running(&self, exec: &str) -> Option<bool> {
+        let inspect = self.docker.inspect_exec(exec).await.ok()?;
+        Some(inspect.running == Some(true))
+    }
+}
+
+/// Where an exec's wrapper writes the pid (in the container's pid namespace) of the
+/// process group the command leads. `/dev/shm` is a tmpfs docker gives every container,
+/// writable by every user.
+struct GroupFile(String);
+
+impl GroupFile {
+    fn new() -> Self {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        GroupFile(format!("/dev/shm/kiln-exec-{}-{n}.pid", std::process::id()))
+    }
+
+    /// `cmd` behind a shell that writes its pid and then becomes `cmd` (same process, so
+    /// the same group; exit code, environment and working folder unchanged).
+    fn wrap(&self, cmd: &[String]) -> Vec<String> {
+        let script = format!("{{ echo $$ > {}; }} 2>/dev/null; exec \"$@\"", self.0);
+        ["/bin/sh", "-c", &script, "kiln-exec"]
+            .into_iter()
+            .map(str::to_owned)
+            .chain(cmd.iter().cloned())
+            .collect()
+    }
+
+    /// A command that kills the group (the command and every process it started that
+    /// did not leave its group) and removes the file.
+    fn kill(&self) -> Vec<String> {
+        let script = format!(
+            "read pid < {0} && rm -f {0} && [ \"$pid\" -gt 1 ] && kill -KILL -\"$pid\"",
+            self.0
+        );
+        ["/bin/sh", "-c", &script]
+            .into_iter()
+            .map(str::to_owned)
+            .collect()
     }
 }
 
@@ -306,41 +372,6 @@ async fn sleep_until(deadline: Option<tokio::time::Instant>) {
         Some(deadline) => tokio::time::sleep_until(deadline).await,
         None => std::future::pending().await,
     }
-}
-
-/// `pid` and every descendant, from `/proc` (empty where there is no `/proc`).
-fn process_tree(pid: i32) -> Vec<i32> {
-    let mut children: HashMap<i32, Vec<i32>> = HashMap::new();
-    if let Ok(entries) = std::fs::read_dir("/proc") {
-        for entry in entries.flatten() {
-            let Some(child) = entry
-                .file_name()
-                .to_str()
-                .and_then(|n| n.parse::<i32>().ok())
-            else {
-                continue;
-            };
-            let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
-                continue;
-            };
-            // `pid (comm) state ppid …`: comm may hold spaces and parentheses.
-            let Some(after) = stat.rfind(')').map(|i| &stat[i + 1..]) else {
-                continue;
-            };
-            if let Some(parent) = after.split_whitespace().nth(1).and_then(|p| p.parse().ok()) {
-                children.entry(parent).or_default().push(child);
-            }
-        }
-    }
-    let mut tree = vec![pid];
-    let mut i = 0;
-    while i < tree.len() {
-        if let Some(kids) = children.get(&tree[i]) {
-            tree.extend(kids);
-        }
-        i += 1;
-    }
-    tree
 }
 
 /// The last lines of a stream of bytes, each cut at [`MAX_LINE`].
@@ -446,8 +477,40 @@ note"
     }
 
     #[test]
-    fn process_tree_starts_with_the_process() {
-        let me = std::process::id() as i32;
-        assert_eq!(process_tree(me)[0], me);
+    fn the_wrapper_keeps_the_exit_code_and_the_kill_ends_the_group() {
+        use std::os::unix::process::{CommandExt, ExitStatusExt};
+        let run = |argv: Vec<String>| {
+            let mut cmd = std::process::Command::new(&argv[0]);
+            cmd.args(&argv[1..]);
+            // As runc starts an exec: leader of its own group.
+            cmd.process_group(0);
+            cmd
+        };
+        let group = GroupFile::new();
+        let status = run(group.wrap(&["sh".to_owned(), "-c".to_owned(), "exit 3".to_owned()]))
+            .status()
+            .unwrap();
+        assert_eq!(status.code(), Some(3));
+        let group = GroupFile::new();
+        let script = "sleep 30 & sleep 30".to_owned();
+        let mut child = run(group.wrap(&["sh".to_owned(), "-c".to_owned(), script]))
+            .spawn()
+            .unwrap();
+        let pid = loop {
+            if let Ok(text) = std::fs::read_to_string(&group.0)
+                && let Ok(pid) = text.trim().parse::<u32>()
+            {
+                break pid;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        assert_eq!(pid, child.id(), "the file holds the command's own pid");
+        let killed = run(group.kill()).status().unwrap();
+        assert!(killed.success());
+        assert_eq!(child.wait().unwrap().signal(), Some(libc::SIGKILL));
+        assert!(
+            !std::path::Path::new(&group.0).exists(),
+            "the file is removed"
+        );
     }
 }
