@@ -712,3 +712,143 @@ fn a_timeout_never_signals_a_process_outside_the_container() {
         std::fs::read_to_string(job.join("results/checkenv-entities/results.json")).unwrap();
     assert!(results.contains("\"timeout\""), "{results}");
 }
+
+/// Two runs on one workspace at once (`kiln check --force` twice, or `watch` beside
+/// `check`) share an environment container; the first to finish must not remove it
+/// under the other, whose entities would then fail (exit 137, "OCI runtime exec
+/// failed") and have that cached as their result.
+#[test]
+fn two_runs_at_once_do_not_tear_down_each_others_environment() {
+    let kiln = Kiln::new("two-runs", &["checkenv", "checkenv-debug"], None);
+    kiln.add_to_flavor(
+        "checkenv",
+        r#"
+    check "pair" {
+        image "release"
+        entities "data/*/metadata.yml" key="key"
+        mount "data" "/data"
+        run "sh" "-c" "sleep 2; echo fine"
+    }
+"#,
+    );
+    for key in ["e1", "e2", "e3", "e4"] {
+        std::fs::create_dir_all(kiln.path(&format!("data/{key}"))).unwrap();
+        std::fs::write(
+            kiln.path(&format!("data/{key}/metadata.yml")),
+            format!("key: {key}\n"),
+        )
+        .unwrap();
+    }
+    kiln.ok(&["build", "--flavor", "checkenv"]);
+    let args = [
+        "check", "--flavor", "checkenv", "--check", "pair", "--force", "-j", "2",
+    ];
+    let first = std::process::Command::new(assert_cmd::cargo::cargo_bin("kiln"))
+        .arg("--workspace")
+        .arg(kiln.root())
+        .args(args)
+        .env("NO_COLOR", "1")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The second starts while the first runs its entities, and ends after it.
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let second = kiln.command().args(args).output().unwrap();
+    let first = first.wait_with_output().unwrap();
+    assert_eq!(first.status.code(), Some(0), "{}", text(&first));
+    assert_eq!(second.status.code(), Some(0), "{}", text(&second));
+    // Every result of both runs is a success, and so is what the cache now serves.
+    let mut records: Vec<Value> = Vec::new();
+    for job in kiln.jobs() {
+        let file = job.join("results/checkenv-pair/results.json");
+        if let Ok(text) = std::fs::read_to_string(&file) {
+            records.push(serde_json::from_str(&text).unwrap());
+        }
+    }
+    assert_eq!(records.len(), 2, "two check runs");
+    for record in &records {
+        for result in record["results"].as_array().unwrap() {
+            assert_eq!(result["class"], "success", "{result}");
+        }
+    }
+    let cached = kiln.ok(&["check", "--flavor", "checkenv", "--check", "pair"]);
+    assert!(text(&cached).contains("4 success"), "{}", text(&cached));
+    let owner = kiln::check::pool::owner(&kiln.root().canonicalize().unwrap());
+    let left = tokio::runtime::Runtime::new().unwrap().block_on(async {
+        common::docker::daemon()
+            .await
+            .containers_with_label(kiln::docker::labels::OWNER, &owner)
+            .await
+            .unwrap()
+    });
+    assert!(
+        left.is_empty(),
+        "the last run removed the container: {left:?}"
+    );
+}
+
+/// An entity whose environment container is removed while it runs failed because of
+/// the machine, not of itself: the run says so and nothing is cached, so the next run
+/// runs it again.
+#[test]
+fn a_result_from_a_removed_environment_is_never_cached() {
+    let kiln = Kiln::new("env-lost", &["checkenv", "checkenv-debug"], None);
+    kiln.add_to_flavor(
+        "checkenv",
+        r#"
+    check "lost" {
+        image "release"
+        entities "data/*/metadata.yml" key="key"
+        mount "data" "/data"
+        run "sh" "-c" "sleep 3; echo fine"
+    }
+"#,
+    );
+    std::fs::create_dir_all(kiln.path("data/e1")).unwrap();
+    std::fs::write(kiln.path("data/e1/metadata.yml"), "key: e1\n").unwrap();
+    kiln.ok(&["build", "--flavor", "checkenv"]);
+    let args = ["check", "--flavor", "checkenv", "--check", "lost"];
+    let run = std::process::Command::new(assert_cmd::cargo::cargo_bin("kiln"))
+        .arg("--workspace")
+        .arg(kiln.root())
+        .args(args)
+        .env("NO_COLOR", "1")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let owner = kiln::check::pool::owner(&kiln.root().canonicalize().unwrap());
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let started = std::time::Instant::now();
+    runtime.block_on(async {
+        let daemon = common::docker::daemon().await;
+        loop {
+            assert!(started.elapsed().as_secs() < 60, "no container started");
+            let containers = daemon
+                .containers_with_label(kiln::docker::labels::OWNER, &owner)
+                .await
+                .unwrap();
+            if let Some(container) = containers.first() {
+                // Inside the entity's 3 s sleep.
+                tokio::time::sleep(std::time::Duration::from_millis(1000)).await;
+                daemon.remove_container(&container.id).await.unwrap();
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    });
+    let output = run.wait_with_output().unwrap();
+    assert_ne!(output.status.code(), Some(0), "{}", text(&output));
+    assert!(
+        text(&output).contains("went away while it ran"),
+        "{}",
+        text(&output)
+    );
+    let again = kiln.ok(&args);
+    assert!(
+        text(&again).contains("1 success") && text(&again).contains("(0 cached)"),
+        "run again, not served from the cache: {}",
+        text(&again)
+    );
+}

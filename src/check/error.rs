@@ -98,6 +98,15 @@ pub enum CheckError {
     #[diagnostic(code(kiln::check::cancelled))]
     Cancelled { entity: String },
 
+    #[error("{entity}: its environment container {container} went away while it ran")]
+    #[diagnostic(
+        code(kiln::check::environment_lost),
+        help(
+            "something removed or stopped the container (`docker rm`, `docker stop`, a daemon restart); what the entity did then says nothing about it, so no result was kept: run it again"
+        )
+    )]
+    EnvironmentLost { entity: String, container: String },
+
     #[error("hashing the entity folder `{path}` failed")]
     #[diagnostic(code(kiln::check::entity_hash))]
     EntityHash {

@@ -4,6 +4,7 @@
 pub mod cache;
 pub mod entity;
 pub mod error;
+pub mod lease;
 pub mod outcome;
 pub mod pool;
 pub mod results;

@@ -2,12 +2,17 @@
 //! started on first use and shared by every entity that runs in it.
 //!
 //! Containers carry labels: kiln's, the owner (the workspace), the environment slot
-//! (`flavor/step`), the image id and the fingerprint. Before a pool starts a container it
-//! looks at the containers of the same owner and slot: a running one with the same
-//! fingerprint (left by `--keep-env`) is adopted; one of an older image is removed, never
-//! reused. One of the same image with other mounts or env may belong to another check of
-//! this run (two checks can share an environment), so it is left alone; a pool that does
-//! not keep its containers removes those of its slots when it shuts down.
+//! (`flavor/step`), the image id, the fingerprint and the lease. Before a pool starts a
+//! container it looks at the containers of the same owner and slot: a running one with
+//! the same fingerprint (left by `--keep-env`, or in use by another run on the same
+//! workspace) is shared; one of an older image is removed, never reused. One of the same
+//! image with other mounts or env may belong to another check of this run (two checks
+//! can share an environment), so it is left alone; a pool that does not keep its
+//! containers removes those of its slots when it shuts down.
+//!
+//! A run holds the [lease](super::lease) of every container it uses, and removes a
+//! container only when no other run holds it: two runs on one workspace never tear
+//! down each other's environment.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -15,7 +20,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use tokio::sync::{Mutex, OnceCell};
 
-use crate::docker::{ContainerSpec, Daemon, DockerError, MountSpec, labels};
+use super::lease::{Lease, Leases};
+use crate::docker::{ContainerInfo, ContainerSpec, Daemon, DockerError, MountSpec, labels};
 
 /// Identifies the workspace in container labels, so two checkouts never share
 /// containers: the first 16 hex digits of the sha256 of its root path.
@@ -62,18 +68,26 @@ pub struct Pool {
     daemon: Daemon,
     owner: String,
     keep: bool,
-    cells: Mutex<HashMap<String, Arc<OnceCell<String>>>>,
+    leases: Leases,
+    cells: Mutex<HashMap<String, Arc<OnceCell<Used>>>>,
     /// The environment slots containers were asked for.
     slots: Mutex<HashSet<String>>,
     started: AtomicUsize,
 }
 
+/// A container this run uses, and its lease, held while it does.
+struct Used {
+    id: String,
+    lease: Lease,
+}
+
 impl Pool {
-    pub fn new(daemon: Daemon, owner: String, keep: bool) -> Self {
+    pub fn new(daemon: Daemon, owner: String, keep: bool, leases: Leases) -> Self {
         Self {
             daemon,
             owner,
             keep,
+            leases,
             cells: Mutex::new(HashMap::new()),
             slots: Mutex::new(HashSet::new()),
             started: AtomicUsize::new(0),
@@ -93,10 +107,10 @@ impl Pool {
         );
         cell.get_or_try_init(|| self.start(key, &fingerprint))
             .await
-            .cloned()
+            .map(|used| used.id.clone())
     }
 
-    async fn start(&self, key: &EnvKey, fingerprint: &str) -> Result<String, DockerError> {
+    async fn start(&self, key: &EnvKey, fingerprint: &str) -> Result<Used, DockerError> {
         let mut adopted = None;
         for container in self
             .daemon
@@ -113,20 +127,34 @@ impl Pool {
                 .unwrap_or_default();
             let same_image = container.labels.get(labels::ENV_IMAGE) == Some(&key.image_id);
             if theirs == fingerprint && container.running && adopted.is_none() {
-                adopted = Some(container.id);
-            } else if !same_image || theirs == fingerprint {
+                // Shared with the run that uses it, or adopted from a `--keep-env` run;
+                // not while another run removes it.
+                if let Some(lease) = self
+                    .leases
+                    .share(lease_of(&container))
+                    .map_err(|e| self.io(e))?
+                {
+                    adopted = Some(Used {
+                        id: container.id,
+                        lease,
+                    });
+                }
+            } else if (!same_image || theirs == fingerprint)
+                && self.remove_unused(&container).await?
+            {
                 tracing::info!(
-                    "replacing the stale environment container {} of {}",
+                    "replaced the stale environment container {} of {}",
                     short(&container.id),
                     key.slot
                 );
-                self.daemon.remove_container(&container.id).await?;
             }
         }
         self.started.fetch_add(1, Ordering::Relaxed);
-        if let Some(id) = adopted {
-            return Ok(id);
+        if let Some(used) = adopted {
+            return Ok(used);
         }
+        // Held before the container exists: no other run can take it for unused.
+        let lease = self.leases.create().map_err(|e| self.io(e))?;
         let spec = ContainerSpec {
             image: key.image.clone(),
             name: None,
@@ -137,11 +165,25 @@ impl Pool {
                 (labels::ENV_SLOT.to_owned(), key.slot.clone()),
                 (labels::FINGERPRINT.to_owned(), fingerprint.to_owned()),
                 (labels::ENV_IMAGE.to_owned(), key.image_id.clone()),
+                (labels::LEASE.to_owned(), lease.name().to_owned()),
             ]),
             mounts: key.mounts.clone(),
             env: key.env.clone(),
         };
-        self.daemon.start_container(&spec).await
+        let id = self.daemon.start_container(&spec).await?;
+        Ok(Used { id, lease })
+    }
+
+    /// Removes `container` unless another run holds its lease; whether it did.
+    async fn remove_unused(&self, container: &ContainerInfo) -> Result<bool, DockerError> {
+        remove_unused(&self.daemon, &self.leases, container).await
+    }
+
+    fn io(&self, source: std::io::Error) -> DockerError {
+        DockerError::Io {
+            path: self.leases.dir().display().to_string(),
+            source,
+        }
     }
 
     /// How many containers this pool started or adopted.
@@ -149,12 +191,19 @@ impl Pool {
         self.started.load(Ordering::Relaxed)
     }
 
-    /// Removes the container of `key` (a command in it could not be killed); the next
-    /// call for `key` starts a fresh one.
+    /// Gives up the container of `key` (a command in it could not be killed): removed
+    /// unless another run still uses it; the next call for `key` starts a fresh one.
     pub async fn invalidate(&self, key: &EnvKey) {
         let cell = self.cells.lock().await.remove(&key.fingerprint());
-        if let Some(id) = cell.and_then(|c| c.get().cloned()) {
+        let Some(used) = cell.and_then(|c| Arc::into_inner(c)?.into_inner()) else {
+            return;
+        };
+        let Used { id, lease } = used;
+        let name = lease.name().to_owned();
+        drop(lease);
+        if let Ok(Some(removal)) = self.leases.exclusive(&name) {
             let _ = self.daemon.remove_container(&id).await;
+            self.leases.forget(removal);
         }
     }
 
@@ -163,56 +212,59 @@ impl Pool {
     /// that keeps its containers leaves those too: a check whose results were all
     /// cached this time may want one next time.)
     pub async fn shutdown(&self) {
-        if self.keep {
-            return;
-        }
+        // Released first: a container no other run holds can then be removed.
         let used: HashSet<String> = self
             .cells
             .lock()
             .await
             .drain()
-            .filter_map(|(_, cell)| cell.get().cloned())
+            .filter_map(|(_, cell)| Arc::into_inner(cell)?.into_inner().map(|u| u.id))
             .collect();
-        let slots: HashSet<String> = self.slots.lock().await.drain().collect();
-        let mut remove: Vec<String> = used.iter().cloned().collect();
-        if !slots.is_empty() {
-            match self
-                .daemon
-                .containers_with_label(labels::OWNER, &self.owner)
-                .await
-            {
-                Ok(containers) => remove.extend(
-                    containers
-                        .into_iter()
-                        .filter(|c| {
-                            c.labels
-                                .get(labels::ENV_SLOT)
-                                .is_some_and(|slot| slots.contains(slot))
-                                && !used.contains(&c.id)
-                        })
-                        .map(|c| c.id),
-                ),
-                Err(e) => tracing::warn!("{e}"),
-            }
+        if self.keep {
+            return;
         }
-        for id in remove {
-            if let Err(e) = self.daemon.remove_container(&id).await {
+        let slots: HashSet<String> = self.slots.lock().await.drain().collect();
+        let containers = match self
+            .daemon
+            .containers_with_label(labels::OWNER, &self.owner)
+            .await
+        {
+            Ok(containers) => containers,
+            Err(e) => {
+                tracing::warn!("{e}");
+                return;
+            }
+        };
+        for container in containers.iter().filter(|c| {
+            used.contains(&c.id)
+                || c.labels
+                    .get(labels::ENV_SLOT)
+                    .is_some_and(|slot| slots.contains(slot))
+        }) {
+            if let Err(e) = self.remove_unused(container).await {
                 tracing::warn!("{e}");
             }
         }
     }
 
-    /// Removes every environment container of `owner` (for `kiln clean`).
-    pub async fn remove_all(daemon: &Daemon, owner: &str) -> Result<usize, DockerError> {
-        Pool::remove_of(daemon, owner, None).await
+    /// Removes every environment container of `owner` that no run uses (for `kiln
+    /// clean`, and at the end of `kiln watch`).
+    pub async fn remove_all(
+        daemon: &Daemon,
+        owner: &str,
+        leases: &Leases,
+    ) -> Result<usize, DockerError> {
+        Pool::remove_of(daemon, owner, None, leases).await
     }
 
     /// Removes the environment containers of `owner` whose image belongs to one of
-    /// `flavors` (all of them when `None`), before `kiln clean` removes those images.
+    /// `flavors` (all of them when `None`), before `kiln clean` removes those images;
+    /// those a running kiln uses are left to it.
     pub async fn remove_of(
         daemon: &Daemon,
         owner: &str,
         flavors: Option<&[String]>,
+        leases: &Leases,
     ) -> Result<usize, DockerError> {
         let containers = daemon.containers_with_label(labels::OWNER, owner).await?;
         let mut removed = 0;
@@ -221,11 +273,45 @@ impl Pool {
             if flavors.is_some_and(|f| !flavor.is_some_and(|name| f.contains(name))) {
                 continue;
             }
-            daemon.remove_container(&container.id).await?;
-            removed += 1;
+            if remove_unused(daemon, leases, container).await? {
+                removed += 1;
+            } else {
+                tracing::warn!(
+                    "the environment container {} is in use by a running kiln; left to it",
+                    short(&container.id)
+                );
+            }
         }
         Ok(removed)
     }
+}
+
+/// The lease name of `container`: its lease label, or (kiln before leases) its id.
+fn lease_of(container: &ContainerInfo) -> &str {
+    container
+        .labels
+        .get(labels::LEASE)
+        .map_or(container.id.as_str(), String::as_str)
+}
+
+/// Removes `container` unless another run holds its lease; whether it did.
+async fn remove_unused(
+    daemon: &Daemon,
+    leases: &Leases,
+    container: &ContainerInfo,
+) -> Result<bool, DockerError> {
+    let removal = leases
+        .exclusive(lease_of(container))
+        .map_err(|source| DockerError::Io {
+            path: leases.dir().display().to_string(),
+            source,
+        })?;
+    let Some(removal) = removal else {
+        return Ok(false);
+    };
+    daemon.remove_container(&container.id).await?;
+    leases.forget(removal);
+    Ok(true)
 }
 
 fn short(id: &str) -> &str {

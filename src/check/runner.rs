@@ -204,6 +204,21 @@ impl CheckRunner {
                 cancel,
             )
             .await?;
+        // A command whose container was removed or stopped under it fails (exit 137, or
+        // 126 with "OCI runtime exec failed"): an infrastructure error, never a result
+        // to cache.
+        if !outcome.cancelled
+            && !outcome.timed_out
+            && outcome
+                .exit_code
+                .is_none_or(|code| matches!(code, 126 | 127 | 137 | 143))
+            && self.environment_gone(&container).await?
+        {
+            return Err(CheckError::EnvironmentLost {
+                entity: task.id.to_string(),
+                container: container.chars().take(12).collect(),
+            });
+        }
         if outcome.kill_failed {
             tracing::warn!(
                 "{}: the command could not be killed; replacing its container",
@@ -241,6 +256,18 @@ impl CheckRunner {
             tracing::warn!("cannot cache the result of {}: {e}", task.id);
         }
         Ok(result)
+    }
+
+    /// Whether `container` stopped or went away: the daemon may still call it running
+    /// for a moment after it killed its processes, so it is asked for up to a second.
+    async fn environment_gone(&self, container: &str) -> Result<bool, CheckError> {
+        for _ in 0..20 {
+            if !self.daemon.container_running(container).await? {
+                return Ok(true);
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        Ok(false)
     }
 
     /// Writes the results of one check — what finished, and which entities did not —

@@ -13,6 +13,7 @@ use super::CliError;
 use super::output::render;
 use super::progress::Progress;
 use crate::build::{BuildError, BuildPolicy, Builder, Source, Tiers};
+use crate::check::lease::Leases;
 use crate::check::outcome::ResultClass;
 use crate::check::pool::{Pool, owner};
 use crate::check::results::EntityResult;
@@ -130,6 +131,7 @@ pub async fn execute(
                 tiers.daemon.clone(),
                 owner(&workspace.root),
                 options.keep_env,
+                Leases::of_workspace(&workspace.settings.state_dir),
             ),
             job.clone().expect("a run with checks has a job record"),
             options.check.clone(),

@@ -104,14 +104,17 @@ pub async fn run(
         last: None,
         cycle: 0,
         warm: false,
+        state_dir: None,
     };
     let result = watch.run().await;
     // The check containers stay warm between cycles; not after watch.
     if watch.warm
+        && let Some(state_dir) = &watch.state_dir
         && let Ok(daemon) = crate::docker::Daemon::connect().await
         && let Err(e) = crate::check::pool::Pool::remove_all(
             &daemon,
             &crate::check::pool::owner(&watch.workspace_root),
+            &crate::check::lease::Leases::of_workspace(state_dir),
         )
         .await
     {
@@ -136,6 +139,8 @@ struct Watch<'a> {
     cycle: u64,
     /// Whether a cycle ran, and may have left environment containers running.
     warm: bool,
+    /// The workspace's state folder, once it loaded (where container leases are).
+    state_dir: Option<PathBuf>,
 }
 
 impl Watch<'_> {
@@ -161,6 +166,7 @@ impl Watch<'_> {
             }
         };
         self.changes.follow(Inputs::of(&workspace, &work));
+        self.state_dir = Some(workspace.settings.state_dir.clone());
         let now = state(&workspace, &work);
         let files = shown(&self.workspace_root, trigger);
         match decide(&now, self.last.as_ref()) {

@@ -177,6 +177,15 @@ impl Daemon {
         }
     }
 
+    /// Whether a container still runs; `false` once it is gone.
+    pub async fn container_running(&self, id: &str) -> Result<bool, DockerError> {
+        match self.docker.inspect_container(id, None).await {
+            Ok(info) => Ok(info.state.and_then(|s| s.running) == Some(true)),
+            Err(e) if is_not_found(&e) => Ok(false),
+            Err(e) => Err(DockerError::request("inspecting container", id, e)),
+        }
+    }
+
     /// Runs `request` in `container`, writing all its output to `log` and keeping the last
     /// `tail_lines` lines; kills it at `timeout` or when `cancel` trips.
     pub async fn exec(

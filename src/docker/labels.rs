@@ -22,3 +22,6 @@ pub const ENV_SLOT: &str = "io.kiln.env-slot";
 pub const FINGERPRINT: &str = "io.kiln.fingerprint";
 /// The id of the image an environment container runs.
 pub const ENV_IMAGE: &str = "io.kiln.env-image";
+/// The lease of an environment container: runs using it hold a lock of that name
+/// (`check::lease`), so that another run never removes it under them.
+pub const LEASE: &str = "io.kiln.lease";

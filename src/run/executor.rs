@@ -6,6 +6,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use crate::build::{Builder, Cleaned, Image, Located};
+use crate::check::lease::Leases;
 use crate::check::pool::{Pool, owner};
 use crate::check::results::NotDone;
 use crate::check::{CheckRunner, EntityTask};
@@ -204,9 +205,14 @@ impl Executor {
         let daemon = &self.builder.tiers.daemon;
         let workspace = &self.builder.workspace;
         let mut cleaned = Cleaned {
-            containers: Pool::remove_of(daemon, &owner(&workspace.root), scope.flavors())
-                .await
-                .map_err(NodeError::from_diagnostic)?,
+            containers: Pool::remove_of(
+                daemon,
+                &owner(&workspace.root),
+                scope.flavors(),
+                &Leases::of_workspace(&workspace.settings.state_dir),
+            )
+            .await
+            .map_err(NodeError::from_diagnostic)?,
             ..Cleaned::default()
         };
         crate::build::remove_images(daemon, workspace, scope.flavors(), &mut cleaned)

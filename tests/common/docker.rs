@@ -58,8 +58,11 @@ impl Drop for ImageCleanup {
                 let Ok(daemon) = Daemon::connect().await else {
                     return;
                 };
+                // The workspace is gone: no lease is held, every container goes.
+                let leases = tempfile::tempdir().unwrap();
+                let leases = kiln::check::lease::Leases::new(leases.path().to_owned());
                 for owner in owners {
-                    let _ = kiln::check::pool::Pool::remove_all(&daemon, &owner).await;
+                    let _ = kiln::check::pool::Pool::remove_all(&daemon, &owner, &leases).await;
                 }
                 for repository in repositories {
                     remove_repository(&daemon, &repository).await;
