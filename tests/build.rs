@@ -809,8 +809,8 @@ fn an_unreachable_registry_is_asked_once_per_run() {
 }
 
 /// A tarball that matches its checksum but holds another image (copied over by hand,
-/// say) is not taken as loaded: kiln checks the daemon has the image afterwards, moves
-/// the file aside and builds.
+/// say) is not loaded: kiln reads the tags it would apply first, moves the file aside
+/// and builds.
 #[test]
 fn a_cached_tarball_of_the_wrong_image_is_not_trusted() {
     let kiln = Kiln::new("wrong-tarball", &["checkenv", "checkenv-debug"], None);
@@ -904,5 +904,295 @@ fn a_build_that_loses_a_layer_is_retried_once() {
     assert!(
         events.contains("retried once"),
         "the retry is a warning of the step: {events}"
+    );
+}
+
+/// A flavor `flavor` of two quick steps: `base` (busybox) and `release` on top of it.
+fn two_steps(kiln: &Kiln, flavor: &str) {
+    for (step, dockerfile) in [
+        ("base", "FROM scratch\nCOPY busybox /bin/busybox\n"),
+        ("release", "FROM {{ base }}\n"),
+    ] {
+        let dir = kiln.path(&format!("flavors/{flavor}/{step}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("Dockerfile"), dockerfile).unwrap();
+    }
+    std::fs::write(
+        kiln.path(&format!("flavors/{flavor}/flavor.kdl")),
+        format!(
+            "flavor \"{flavor}\" {{\n    step \"base\" {{ include \"/bin/busybox\" as=\"busybox\"; }}\n    step \"release\" {{ needs \"base\"; }}\n}}\n"
+        ),
+    )
+    .unwrap();
+}
+
+/// What `kiln plan` says of each step: step name → (image, hash, source).
+fn planned(kiln: &Kiln) -> std::collections::BTreeMap<String, (String, String, String)> {
+    let output = kiln.command().args(["plan", "--json"]).output().unwrap();
+    assert!(output.status.success(), "{}", text(&output));
+    let value: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    value["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| {
+            let node = n["node"].as_str().unwrap();
+            (
+                node.rsplit_once('/').unwrap().1.to_owned(),
+                (
+                    n["image"].as_str().unwrap().to_owned(),
+                    n["hash"].as_str().unwrap().to_owned(),
+                    n["source"].as_str().unwrap().to_owned(),
+                ),
+            )
+        })
+        .collect()
+}
+
+/// Writes the checksum sidecar of `tarball` the way `kiln save` does.
+fn write_sidecar(entry: &kiln::cache::file::Entry) {
+    let digest = kiln::cache::file::file_sha256(&entry.tarball).unwrap();
+    let name = entry.tarball.file_name().unwrap().to_string_lossy();
+    std::fs::write(&entry.checksum, format!("{digest}  {name}\n")).unwrap();
+}
+
+/// The files of the cache folder whose name ends with `suffix`.
+fn cached(kiln: &Kiln, suffix: &str) -> Vec<String> {
+    std::fs::read_dir(kiln.path(".kiln/cache"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(suffix))
+        .collect()
+}
+
+/// The hash label of the image tagged `tag`, if the daemon has it.
+fn hash_label(
+    runtime: &tokio::runtime::Runtime,
+    daemon: &kiln::docker::Daemon,
+    tag: &str,
+) -> Option<String> {
+    runtime
+        .block_on(daemon.inspect(tag))
+        .unwrap()
+        .and_then(|i| i.labels.get(kiln::docker::labels::HASH).cloned())
+}
+
+/// Another image saved under the expected name — tagged with it, so that loading it
+/// gives the daemon the expected tag — with a checksum that matches, is not used: its
+/// `io.kiln.hash` label is not the step's hash. The tarball is moved aside; the step
+/// is built.
+#[test]
+fn a_cached_tarball_of_another_image_under_the_expected_name_is_not_trusted() {
+    let kiln = Kiln::new("retagged-tarball", &[], None);
+    two_steps(&kiln, "rt");
+    kiln.build(&["build", "--save"]);
+    let plan = planned(&kiln);
+    let (base, release) = (&plan["base"].0, &plan["release"].0);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let daemon = runtime.block_on(common::docker::daemon());
+    let entry = kiln::cache::file::Entry::new(&kiln.path(".kiln/cache"), release);
+    runtime.block_on(daemon.remove(release, false)).unwrap();
+    runtime.block_on(daemon.tag(base, release)).unwrap();
+    let mut tarball = Vec::new();
+    runtime
+        .block_on(daemon.export(release, &mut tarball))
+        .unwrap();
+    std::fs::write(&entry.tarball, tarball).unwrap();
+    write_sidecar(&entry);
+    runtime.block_on(daemon.remove(release, false)).unwrap();
+
+    let output = kiln.command().args(["build"]).output().unwrap();
+    assert!(output.status.success(), "{}", text(&output));
+    let summary = common::sandbox::summary(&kiln.jobs().pop().unwrap());
+    assert_eq!(summary["rt/release"], "built", "{summary:?}");
+    assert!(
+        text(&output).contains("io.kiln.hash"),
+        "the warning says why: {}",
+        text(&output)
+    );
+    assert_eq!(
+        hash_label(&runtime, &daemon, release).as_deref(),
+        Some(plan["release"].1.as_str())
+    );
+    assert!(!entry.tarball.exists(), "moved aside");
+    assert_eq!(cached(&kiln, ".tar.corrupt").len(), 1);
+}
+
+/// What sits in the registry under a step's tag is pulled, but not used unless its
+/// `io.kiln.hash` label is the step's hash: the tag the pull applied is removed (only
+/// the tag: the image stays for the other tags it has) and the step is built.
+#[test]
+fn a_registry_image_of_another_step_is_not_used() {
+    let registry = Registry::start();
+    let kiln = Kiln::new("wrong-remote", &[], Some(&registry.address));
+    two_steps(&kiln, "wr");
+    kiln.build(&["build", "--push"]);
+    let plan = planned(&kiln);
+    let (base, release) = (&plan["base"].0, &plan["release"].0);
+    let remote = |local: &str| {
+        format!(
+            "{}/{}:{}",
+            registry.address,
+            kiln.repository,
+            local.rsplit_once(':').unwrap().1
+        )
+    };
+    // The base image pushed over release's tag in the registry. The tag is removed
+    // first rather than moved: the release image keeps no reference to the registry
+    // repository (its digest), which the cleanup of tags would leave behind.
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let daemon = runtime.block_on(common::docker::daemon());
+    runtime
+        .block_on(daemon.remove(&remote(release), false))
+        .unwrap();
+    runtime
+        .block_on(daemon.tag(base, &remote(release)))
+        .unwrap();
+    runtime.block_on(daemon.push(&remote(release))).unwrap();
+    kiln.ok(&["clean", "--all"]);
+
+    let output = kiln.command().args(["build"]).output().unwrap();
+    assert!(output.status.success(), "{}", text(&output));
+    let summary = common::sandbox::summary(&kiln.jobs().pop().unwrap());
+    assert_eq!(summary["wr/base"], "registry", "{summary:?}");
+    assert_eq!(summary["wr/release"], "built", "{summary:?}");
+    assert!(
+        text(&output).contains("io.kiln.hash"),
+        "the warning says why: {}",
+        text(&output)
+    );
+    assert_eq!(
+        hash_label(&runtime, &daemon, release).as_deref(),
+        Some(plan["release"].1.as_str())
+    );
+    assert!(
+        runtime
+            .block_on(daemon.inspect(&remote(release)))
+            .unwrap()
+            .is_none(),
+        "the tag the pull applied is removed"
+    );
+    assert_eq!(
+        hash_label(&runtime, &daemon, base).as_deref(),
+        Some(plan["base"].1.as_str()),
+        "the image it pointed at stays, with its other tags"
+    );
+}
+
+/// A tarball whose manifest tags more than the expected image (here also the base
+/// step's tag) is not loaded: loading it would move that tag to another image.
+#[test]
+fn loading_a_tarball_never_moves_another_tag() {
+    use std::io::Read;
+    let kiln = Kiln::new("retag-on-load", &[], None);
+    two_steps(&kiln, "rl");
+    kiln.build(&["build", "--save"]);
+    let plan = planned(&kiln);
+    let (base, release) = (&plan["base"].0, &plan["release"].0);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let daemon = runtime.block_on(common::docker::daemon());
+    let base_id = runtime.block_on(daemon.inspect(base)).unwrap().unwrap().id;
+
+    // release's own tarball, its manifest naming base's tag too.
+    let entry = kiln::cache::file::Entry::new(&kiln.path(".kiln/cache"), release);
+    let mut archive = tar::Archive::new(std::fs::File::open(&entry.tarball).unwrap());
+    let mut rewritten = tar::Builder::new(Vec::new());
+    for item in archive.entries().unwrap() {
+        let mut item = item.unwrap();
+        let mut header = item.header().clone();
+        let name = item.path().unwrap().to_string_lossy().into_owned();
+        let mut data = Vec::new();
+        item.read_to_end(&mut data).unwrap();
+        if name == "manifest.json" {
+            let mut manifest: serde_json::Value = serde_json::from_slice(&data).unwrap();
+            manifest[0]["RepoTags"] = serde_json::json!([release, base]);
+            data = serde_json::to_vec(&manifest).unwrap();
+            header.set_size(data.len() as u64);
+            header.set_cksum();
+        }
+        rewritten.append(&header, data.as_slice()).unwrap();
+    }
+    std::fs::write(&entry.tarball, rewritten.into_inner().unwrap()).unwrap();
+    write_sidecar(&entry);
+    runtime.block_on(daemon.remove(release, false)).unwrap();
+
+    let output = kiln.command().args(["build"]).output().unwrap();
+    assert!(output.status.success(), "{}", text(&output));
+    assert_eq!(
+        runtime.block_on(daemon.inspect(base)).unwrap().unwrap().id,
+        base_id,
+        "base's tag stays on base's image: {}",
+        text(&output)
+    );
+    let summary = common::sandbox::summary(&kiln.jobs().pop().unwrap());
+    assert_eq!(summary["rl/release"], "built", "{summary:?}");
+    assert!(
+        text(&output).contains(base.as_str()),
+        "the warning names the other tag: {}",
+        text(&output)
+    );
+    assert!(!entry.tarball.exists(), "moved aside");
+}
+
+/// A tarball that matches its checksum but is no tar the daemon can read is a corrupt
+/// tarball — not an unreachable daemon: moved aside, the step built, and `--save`
+/// writes a good one, which the next run loads.
+#[test]
+fn a_tarball_the_daemon_refuses_is_corrupt_and_saved_again() {
+    let kiln = Kiln::new("refused-tarball", &[], None);
+    two_steps(&kiln, "rf");
+    kiln.build(&["build", "--save"]);
+    let release = planned(&kiln)["release"].0.clone();
+    let entry = kiln::cache::file::Entry::new(&kiln.path(".kiln/cache"), &release);
+    let garbage: Vec<u8> = (0..20_000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    std::fs::write(&entry.tarball, garbage).unwrap();
+    write_sidecar(&entry);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let daemon = runtime.block_on(common::docker::daemon());
+    runtime.block_on(daemon.remove(&release, false)).unwrap();
+
+    let output = kiln.command().args(["build", "--save"]).output().unwrap();
+    assert!(output.status.success(), "{}", text(&output));
+    let shown = text(&output);
+    assert!(!shown.contains("cannot reach"), "{shown}");
+    assert!(shown.contains("corrupt"), "{shown}");
+    let summary = common::sandbox::summary(&kiln.jobs().pop().unwrap());
+    assert_eq!(summary["rf/release"], "built", "{summary:?}");
+    assert_eq!(cached(&kiln, ".tar.corrupt").len(), 1, "moved aside");
+    assert!(entry.present(), "saved again");
+
+    runtime.block_on(daemon.remove(&release, false)).unwrap();
+    let again = kiln.build(&["build"]);
+    assert_eq!(again["rf/release"], "file", "{again:?}");
+}
+
+/// An empty checksum sidecar is a miss: `kiln plan` does not count on the file, and
+/// `--save` writes the tarball and its checksum again.
+#[test]
+fn an_empty_sidecar_is_a_miss_that_save_rewrites() {
+    let kiln = Kiln::new("empty-sidecar", &[], None);
+    two_steps(&kiln, "es");
+    kiln.build(&["build", "--save"]);
+    let release = planned(&kiln)["release"].0.clone();
+    let entry = kiln::cache::file::Entry::new(&kiln.path(".kiln/cache"), &release);
+    std::fs::write(&entry.checksum, "").unwrap();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let daemon = runtime.block_on(common::docker::daemon());
+    runtime.block_on(daemon.remove(&release, false)).unwrap();
+
+    assert_eq!(planned(&kiln)["release"].2, "built", "not from the file");
+    let saved = kiln.build(&["build", "--save"]);
+    assert_eq!(saved["es/release"], "built", "{saved:?}");
+    let sidecar = std::fs::read_to_string(&entry.checksum).unwrap();
+    assert_eq!(
+        sidecar.split_whitespace().next(),
+        Some(
+            kiln::cache::file::file_sha256(&entry.tarball)
+                .unwrap()
+                .as_str()
+        ),
+        "the checksum is written again: {sidecar:?}"
     );
 }

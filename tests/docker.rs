@@ -126,16 +126,17 @@ async fn file_cache_round_trip_and_corrupt_tarball() {
         owners: vec![],
     };
     let tag = format!("{repo}:saved");
+    let hash = "ab".repeat(32);
+    let mut labelled = request(
+        &tag,
+        "FROM scratch\nCOPY a.txt /a.txt\n",
+        &[("a.txt", b"a\n", 0o644)],
+    );
+    labelled
+        .labels
+        .insert(labels::HASH.to_owned(), hash.clone());
     daemon
-        .build(
-            request(
-                &tag,
-                "FROM scratch\nCOPY a.txt /a.txt\n",
-                &[("a.txt", b"a\n", 0o644)],
-            ),
-            &mut std::io::sink(),
-            &CancellationToken::new(),
-        )
+        .build(labelled, &mut std::io::sink(), &CancellationToken::new())
         .await
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
@@ -156,7 +157,7 @@ async fn file_cache_round_trip_and_corrupt_tarball() {
     daemon.remove(&tag, true).await.unwrap();
     assert!(daemon.inspect(&tag).await.unwrap().is_none());
     assert!(matches!(
-        file::load(&daemon, dir.path(), &tag).await.unwrap(),
+        file::load(&daemon, dir.path(), &tag, &hash).await.unwrap(),
         Lookup::Loaded
     ));
     assert!(
@@ -168,7 +169,7 @@ async fn file_cache_round_trip_and_corrupt_tarball() {
     let bytes = std::fs::read(&entry.tarball).unwrap();
     std::fs::write(&entry.tarball, &bytes[..bytes.len() / 2]).unwrap();
     daemon.remove(&tag, true).await.unwrap();
-    match file::load(&daemon, dir.path(), &tag).await.unwrap() {
+    match file::load(&daemon, dir.path(), &tag, &hash).await.unwrap() {
         Lookup::Corrupt {
             moved_to: Some(moved),
             ..
@@ -180,7 +181,7 @@ async fn file_cache_round_trip_and_corrupt_tarball() {
     }
     assert!(daemon.inspect(&tag).await.unwrap().is_none());
     assert!(matches!(
-        file::load(&daemon, dir.path(), &tag).await.unwrap(),
+        file::load(&daemon, dir.path(), &tag, &hash).await.unwrap(),
         Lookup::Missing
     ));
 }
@@ -230,4 +231,21 @@ async fn registry_push_lookup_and_pull() {
         down.is_err(),
         "a registry that is down is an error, not a miss: {down:?}"
     );
+}
+
+/// A file the daemon reads and refuses ("invalid tar header", sent in its answer's
+/// stream) is the file's fault, not a daemon that cannot be reached.
+#[tokio::test]
+async fn a_tarball_the_daemon_refuses_is_not_an_unreachable_daemon() {
+    let daemon = daemon().await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("garbage.tar");
+    let garbage: Vec<u8> = (0..20_000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    std::fs::write(&path, garbage).unwrap();
+    match daemon.import(&path).await {
+        Err(DockerError::Request { .. }) => {}
+        other => panic!("expected the daemon to refuse the file, got {other:?}"),
+    }
 }

@@ -1,7 +1,9 @@
 //! The cache tiers, asked in order for a step's image: daemon (inspect by tag) → file
-//! cache (tarball + checksum) → registry (asked without pulling) → build. A tier that
-//! fails — a corrupt tarball, a registry that is down — is reported as a warning and
-//! skipped, never fatal by itself.
+//! cache (tarball + checksum) → registry (asked without pulling) → build. An image is
+//! taken from a tier only when its `io.kiln.hash` label is the step's hash: a tarball or
+//! a registry tag holding another image is rejected (the tarball moved aside, the tag a
+//! pull applied removed). A tier that fails — a corrupt tarball, another image, a
+//! registry that is down — is reported as a warning and skipped, never fatal by itself.
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -116,16 +118,39 @@ impl Tiers {
             }
         }
         if matches!(start, Source::Daemon | Source::File) {
-            match file::load(&self.daemon, &self.cache_dir, &analysis.image).await {
+            let loaded = file::load(
+                &self.daemon,
+                &self.cache_dir,
+                &analysis.image,
+                &analysis.hash,
+            );
+            match loaded.await {
                 Ok(Lookup::Loaded) => return Ok((Source::File, warnings)),
                 Ok(Lookup::Missing) => {}
-                Ok(Lookup::Corrupt { reason, moved_to }) => warnings.push(format!(
-                    "file cache: the tarball of {} is corrupt ({reason}); moved to {}",
-                    analysis.image,
-                    moved_to
-                        .map(|p| p.display().to_string())
-                        .unwrap_or_else(|| "nowhere (could not move it)".to_owned())
-                )),
+                Ok(Lookup::Corrupt {
+                    problem,
+                    moved_to,
+                    untag_failed,
+                }) => {
+                    warnings.push(format!(
+                        "file cache: the tarball of {} is {} ({problem}); moved to {}",
+                        analysis.image,
+                        if problem.is_corrupt() {
+                            "corrupt"
+                        } else {
+                            "not used"
+                        },
+                        moved_to
+                            .map(|p| p.display().to_string())
+                            .unwrap_or_else(|| "nowhere (could not move it)".to_owned())
+                    ));
+                    if let Some(e) = untag_failed {
+                        warnings.push(format!(
+                            "file cache: the tag {} the load gave another image stays: {e}",
+                            analysis.image
+                        ));
+                    }
+                }
                 Err(e) => warnings.push(format!("file cache skipped: {e}")),
             }
         }
@@ -134,7 +159,7 @@ impl Tiers {
         {
             let remote = remote_name(registry, &analysis.image);
             match self.registry_lookup(&remote).await {
-                Ok(true) => match self.pull(&remote, &analysis.image).await {
+                Ok(true) => match self.pull(&remote, analysis, &mut warnings).await {
                     Ok(()) => return Ok((Source::Registry, warnings)),
                     Err(e) => warnings.push(format!("registry skipped: {e}")),
                 },
@@ -153,9 +178,35 @@ impl Tiers {
         Ok((Source::Built, warnings))
     }
 
-    async fn pull(&self, remote: &str, local: &str) -> Result<(), BuildError> {
+    /// Pulls `remote` and tags it as the step's image, if it is the step's image: its
+    /// `io.kiln.hash` label is the step's hash. Otherwise the tag the pull applied is
+    /// removed again (only the tag: the image stays if another tag or a container uses
+    /// it) and the step's image is left alone.
+    async fn pull(
+        &self,
+        remote: &str,
+        analysis: &Analysis,
+        warnings: &mut Warnings,
+    ) -> Result<(), BuildError> {
         self.daemon.pull(remote).await?;
-        self.daemon.tag(remote, local).await?;
+        let found = self
+            .daemon
+            .inspect(remote)
+            .await?
+            .and_then(|info| info.labels.get(labels::HASH).cloned());
+        if found.as_deref() != Some(analysis.hash.as_str()) {
+            if let Err(e) = self.daemon.remove(remote, false).await {
+                warnings.push(format!(
+                    "registry: the tag {remote} the pull gave another image stays: {e}"
+                ));
+            }
+            return Err(BuildError::WrongImage {
+                image: remote.to_owned(),
+                expected: analysis.hash.clone(),
+                found,
+            });
+        }
+        self.daemon.tag(remote, &analysis.image).await?;
         Ok(())
     }
 

@@ -1,15 +1,19 @@
 //! The file cache: images saved as `<dir>/<name>.tar` with a `<name>.tar.sha256`
 //! checksum sidecar. Written to a temporary name and renamed, under a per-image lock, so
-//! a reader never sees half a file; a tarball whose checksum does not match is moved
-//! aside and reported, never loaded.
+//! a reader never sees half a file. A tarball is loaded only when it matches its
+//! checksum, holds one image tagged with exactly the expected name (loading it moves no
+//! other tag) and that image's `io.kiln.hash` label is the step's hash; any other is
+//! moved aside and reported, never loaded again.
 
 use std::fs::{self, File};
 use std::io::{BufReader, Read};
 use std::path::{Path, PathBuf};
 
+use miette::Diagnostic;
 use sha2::{Digest, Sha256};
+use thiserror::Error;
 
-use crate::docker::{Daemon, DockerError};
+use crate::docker::{ArchiveContents, Daemon, DockerError, labels, read_archive, short_reference};
 use crate::hash::HashingWriter;
 
 /// The files of one cached image.
@@ -30,9 +34,19 @@ impl Entry {
         }
     }
 
-    /// Both files are there (not yet verified).
+    /// The tarball is there with a checksum sidecar that holds a digest (neither
+    /// verified yet). A sidecar that is empty or holds something else is a miss, which
+    /// the next save writes again.
     pub fn present(&self) -> bool {
-        self.tarball.is_file() && self.checksum.is_file()
+        self.tarball.is_file() && self.digest().is_some()
+    }
+
+    /// The digest the sidecar holds (`<64 hex>  <file name>`), if it holds one.
+    pub fn digest(&self) -> Option<String> {
+        let text = fs::read_to_string(&self.checksum).ok()?;
+        let digest = text.split_whitespace().next()?;
+        (digest.len() == 64 && digest.bytes().all(|b| b.is_ascii_hexdigit()))
+            .then(|| digest.to_ascii_lowercase())
     }
 
     /// Removes temporary files a killed writer left (`<file>.tmp-<pid>`). Called under
@@ -76,13 +90,98 @@ impl Entry {
 #[derive(Debug)]
 pub enum Lookup {
     Loaded,
+    /// No tarball, or one without a sidecar holding a digest (an interrupted write).
     Missing,
-    /// The tarball did not match its checksum (or could not be read); it was moved to
-    /// `moved_to` and the next tier should be asked.
+    /// The tarball is corrupt or holds another image; it was moved to `moved_to` and
+    /// the next tier should be asked.
     Corrupt {
-        reason: String,
+        problem: Box<BadTarball>,
         moved_to: Option<PathBuf>,
+        /// Removing the tag a load gave the wrong image failed (the tag stays).
+        untag_failed: Option<Box<DockerError>>,
     },
+}
+
+/// Why a cached tarball is not used.
+#[derive(Debug, Error, Diagnostic)]
+pub enum BadTarball {
+    #[error("checksum {actual} does not match {expected}")]
+    #[diagnostic(code(kiln::cache::checksum))]
+    Checksum { actual: String, expected: String },
+
+    #[error("cannot read it: {source}")]
+    #[diagnostic(code(kiln::cache::unreadable))]
+    Unreadable {
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// Not a `docker save` tarball kiln can read.
+    #[error("{source}")]
+    #[diagnostic(code(kiln::cache::not_an_image))]
+    NotAnImage {
+        #[source]
+        source: DockerError,
+    },
+
+    /// The daemon read it and refused it ("invalid tar header").
+    #[error("the daemon refused it: {source}")]
+    #[diagnostic(code(kiln::cache::refused))]
+    Refused {
+        #[source]
+        source: DockerError,
+    },
+
+    #[error("it holds {count} images, not one")]
+    #[diagnostic(code(kiln::cache::images))]
+    Images { count: usize },
+
+    #[error("it does not hold `{expected}`: it is tagged {}", listed(found))]
+    #[diagnostic(code(kiln::cache::wrong_tag))]
+    NotTagged {
+        expected: String,
+        found: Vec<String>,
+    },
+
+    /// Loading it would move tags of other images.
+    #[error("loading it would also tag {}", listed(others))]
+    #[diagnostic(code(kiln::cache::other_tags))]
+    OtherTags { others: Vec<String> },
+
+    #[error("it holds another image: its {} label is {}, not the step's hash `{expected}`", labels::HASH, found.as_ref().map(|f| format!("`{f}`")).unwrap_or_else(|| "missing".to_owned()))]
+    #[diagnostic(code(kiln::cache::wrong_image))]
+    WrongHash {
+        expected: String,
+        found: Option<String>,
+    },
+
+    #[error("it loaded, but does not hold `{image}`")]
+    #[diagnostic(code(kiln::cache::not_loaded))]
+    NotLoaded { image: String },
+}
+
+impl BadTarball {
+    /// Damaged, as opposed to holding another image than its name says.
+    pub fn is_corrupt(&self) -> bool {
+        matches!(
+            self,
+            BadTarball::Checksum { .. }
+                | BadTarball::Unreadable { .. }
+                | BadTarball::NotAnImage { .. }
+                | BadTarball::Refused { .. }
+        )
+    }
+}
+
+/// `` `a`, `b` `` (or `no tag`).
+fn listed(tags: &[String]) -> String {
+    if tags.is_empty() {
+        return "with no tag".to_owned();
+    }
+    tags.iter()
+        .map(|t| format!("`{t}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Removes a temporary file when dropped, unless it was kept (renamed into place).
@@ -172,46 +271,108 @@ fn file_name(path: &Path) -> String {
         .unwrap_or_default()
 }
 
-/// Checks the cached tarball of `image` against its checksum and loads it.
-pub async fn load(daemon: &Daemon, dir: &Path, image: &str) -> Result<Lookup, DockerError> {
+/// Loads the cached tarball of `image`, the image of the step whose hash is `hash`, if
+/// it can be trusted: it matches its checksum, holds one image, tagged `image` and
+/// nothing else (so that loading it moves no other tag), whose `io.kiln.hash` label is
+/// `hash`. Checked again in the daemon after the load; an image that fails has the tag
+/// the load gave it removed. A tarball that fails is moved aside. An error only when
+/// the daemon could not be asked: the file may well be fine, and stays.
+pub async fn load(
+    daemon: &Daemon,
+    dir: &Path,
+    image: &str,
+    hash: &str,
+) -> Result<Lookup, DockerError> {
     let entry = Entry::new(dir, image);
     if !entry.tarball.is_file() {
         return Ok(Lookup::Missing);
     }
     let _lock = entry.lock().map_err(|e| io_error(&entry.lock, e))?;
-    let expected = fs::read_to_string(&entry.checksum)
-        .ok()
-        .and_then(|s| s.split_whitespace().next().map(str::to_owned));
-    let Some(expected) = expected else {
+    let Some(expected) = entry.digest() else {
         // A tarball without a sidecar is an interrupted write: not trusted.
         return Ok(Lookup::Missing);
     };
     let tarball = entry.tarball.clone();
-    let actual = tokio::task::spawn_blocking(move || file_sha256(&tarball))
-        .await
-        .map_err(|e| io_error(&entry.tarball, std::io::Error::other(e)))?;
-    let reason = match actual {
-        Ok(actual) if actual == expected => None,
-        Ok(actual) => Some(format!("checksum {actual} does not match {expected}")),
-        Err(e) => Some(e.to_string()),
-    };
-    if let Some(reason) = reason {
-        let moved_to = move_aside(&entry);
-        return Ok(Lookup::Corrupt { reason, moved_to });
+    let (wanted, step_hash) = (image.to_owned(), hash.to_owned());
+    let checked = tokio::task::spawn_blocking(move || {
+        let actual = file_sha256(&tarball).map_err(|source| BadTarball::Unreadable { source })?;
+        if actual != expected {
+            return Err(BadTarball::Checksum { actual, expected });
+        }
+        let contents =
+            read_archive(&tarball).map_err(|source| BadTarball::NotAnImage { source })?;
+        trusted(&contents, &wanted, &step_hash)
+    })
+    .await
+    .map_err(|e| io_error(&entry.tarball, std::io::Error::other(e)))?;
+    if let Err(problem) = checked {
+        return Ok(corrupt(&entry, problem, None));
     }
-    let reason = match daemon.import(&entry.tarball).await {
-        // The daemon could not be asked: the file may well be fine.
+    match daemon.import(&entry.tarball).await {
+        Ok(()) => {}
         Err(e @ DockerError::Unreachable { .. }) => return Err(e),
-        Err(e) => e.to_string(),
-        // It matched its checksum, so it is what was saved under this name; a daemon
-        // that still lacks the image was given another image's file.
-        Ok(()) => match daemon.inspect(image).await? {
-            Some(_) => return Ok(Lookup::Loaded),
-            None => format!("it loaded, but does not hold `{image}`"),
-        },
+        Err(source) => return Ok(corrupt(&entry, BadTarball::Refused { source }, None)),
+    }
+    let Some(info) = daemon.inspect(image).await? else {
+        let problem = BadTarball::NotLoaded {
+            image: image.to_owned(),
+        };
+        return Ok(corrupt(&entry, problem, None));
     };
-    let moved_to = move_aside(&entry);
-    Ok(Lookup::Corrupt { reason, moved_to })
+    let found = info.labels.get(labels::HASH);
+    if found.map(String::as_str) == Some(hash) {
+        return Ok(Lookup::Loaded);
+    }
+    let problem = BadTarball::WrongHash {
+        expected: hash.to_owned(),
+        found: found.cloned(),
+    };
+    // Only the tag the load applied: the image stays if another tag or a container
+    // uses it.
+    let untag_failed = daemon.remove(image, false).await.err();
+    Ok(corrupt(&entry, problem, untag_failed))
+}
+
+/// Whether a tarball holding `contents` may be loaded for `image` of step hash `hash`.
+fn trusted(contents: &ArchiveContents, image: &str, hash: &str) -> Result<(), BadTarball> {
+    if contents.images.len() != 1 {
+        return Err(BadTarball::Images {
+            count: contents.images.len(),
+        });
+    }
+    let expected = short_reference(image);
+    if !contents.tags.contains(&expected) {
+        return Err(BadTarball::NotTagged {
+            expected: image.to_owned(),
+            found: contents.tags.iter().cloned().collect(),
+        });
+    }
+    let others: Vec<String> = contents
+        .tags
+        .iter()
+        .filter(|t| **t != expected)
+        .cloned()
+        .collect();
+    if !others.is_empty() {
+        return Err(BadTarball::OtherTags { others });
+    }
+    let found = contents.images[0].get(labels::HASH);
+    if found.map(String::as_str) != Some(hash) {
+        return Err(BadTarball::WrongHash {
+            expected: hash.to_owned(),
+            found: found.cloned(),
+        });
+    }
+    Ok(())
+}
+
+/// Moves the tarball aside and says why.
+fn corrupt(entry: &Entry, problem: BadTarball, untag_failed: Option<DockerError>) -> Lookup {
+    Lookup::Corrupt {
+        problem: Box::new(problem),
+        moved_to: move_aside(entry),
+        untag_failed: untag_failed.map(Box::new),
+    }
 }
 
 /// Renames a bad tarball to `<name>.tar.corrupt` (and its sidecar alongside) so that it
@@ -256,7 +417,11 @@ mod tests {
             fs::write(dir.path().join(name), "half").unwrap();
         }
         fs::write(&entry.tarball, "kept").unwrap();
-        fs::write(&entry.checksum, "kept").unwrap();
+        fs::write(
+            &entry.checksum,
+            format!("{}  {}\n", "0".repeat(64), file_name(&entry.tarball)),
+        )
+        .unwrap();
         entry.remove_stale_temps();
         assert!(!dir.path().join(&stale_tar).exists());
         assert!(!dir.path().join(&stale_sum).exists());
@@ -265,5 +430,80 @@ mod tests {
             "another image's write is not ours"
         );
         assert!(entry.present(), "the cached image itself stays");
+    }
+
+    #[test]
+    fn a_sidecar_without_a_digest_is_a_miss() {
+        let dir = tempfile::tempdir().unwrap();
+        let entry = Entry::new(dir.path(), "kiln-test/x:flavor-step_0123");
+        fs::write(&entry.tarball, "tar").unwrap();
+        for sidecar in ["", "\n", "not-a-digest  x.tar\n", &"g".repeat(64)] {
+            fs::write(&entry.checksum, sidecar).unwrap();
+            assert!(!entry.present(), "{sidecar:?}");
+        }
+        let digest = "0a".repeat(32);
+        fs::write(&entry.checksum, format!("{digest}  x.tar\n")).unwrap();
+        assert!(entry.present());
+        assert_eq!(entry.digest(), Some(digest));
+    }
+
+    fn contents(tags: &[&str], hashes: &[&str]) -> ArchiveContents {
+        ArchiveContents {
+            tags: tags.iter().map(|t| t.to_string()).collect(),
+            images: hashes
+                .iter()
+                .map(|h| [(labels::HASH.to_owned(), h.to_string())].into())
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn only_one_image_tagged_with_the_name_alone_and_carrying_the_hash_is_trusted() {
+        let image = "kiln:f-release_0123";
+        assert!(trusted(&contents(&[image], &["h"]), image, "h").is_ok());
+        // docker.io's long form is the same name.
+        assert!(
+            trusted(
+                &contents(&[image], &["h"]),
+                "docker.io/library/kiln:f-release_0123",
+                "h"
+            )
+            .is_ok()
+        );
+        let problem = |tags: &[&str], hashes: &[&str]| {
+            trusted(&contents(tags, hashes), image, "h").unwrap_err()
+        };
+        assert!(matches!(
+            problem(&[image], &["h", "h"]),
+            BadTarball::Images { count: 2 }
+        ));
+        assert!(matches!(
+            problem(&[image], &[]),
+            BadTarball::Images { count: 0 }
+        ));
+        assert!(matches!(
+            problem(&["kiln:f-base_0123"], &["h"]),
+            BadTarball::NotTagged { .. }
+        ));
+        assert!(matches!(problem(&[], &["h"]), BadTarball::NotTagged { .. }));
+        match problem(&[image, "myapp:latest"], &["h"]) {
+            BadTarball::OtherTags { others } => assert_eq!(others, ["myapp:latest"]),
+            other => panic!("{other:?}"),
+        }
+        match problem(&[image], &["other"]) {
+            BadTarball::WrongHash { found, expected } => {
+                assert_eq!((found.as_deref(), expected.as_str()), (Some("other"), "h"))
+            }
+            other => panic!("{other:?}"),
+        }
+        let unlabelled = ArchiveContents {
+            tags: [image.to_owned()].into(),
+            images: vec![Default::default()],
+        };
+        let error = trusted(&unlabelled, image, "h").unwrap_err();
+        assert!(
+            error.to_string().contains("io.kiln.hash label is missing"),
+            "{error}"
+        );
     }
 }

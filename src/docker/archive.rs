@@ -1,10 +1,16 @@
-//! Images as tarballs: `docker save` and `docker load` through the API.
+//! Images as tarballs: `docker save` and `docker load` through the API, and what a
+//! tarball would give the daemon — its tags and its images' labels — read without
+//! loading it.
 
-use std::io::Write;
+use std::collections::{BTreeSet, HashMap};
+use std::fs::File;
+use std::io::{BufReader, Read, Write};
 use std::path::Path;
 
 use bollard::query_parameters::ImportImageOptionsBuilder;
 use futures_util::StreamExt;
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
 use tokio_util::io::ReaderStream;
 
 use super::client::Daemon;
@@ -45,8 +51,10 @@ impl Daemon {
             .import_image_stream(options, ReaderStream::new(file), None);
         while let Some(item) = stream.next().await {
             item.map_err(|e| match e {
-                // The daemon read the file and refused it.
-                bollard::errors::Error::DockerResponseServerError { .. } => {
+                // The daemon read the file and refused it: in its answer's status, or
+                // in the stream it answered with ("invalid tar header").
+                bollard::errors::Error::DockerResponseServerError { .. }
+                | bollard::errors::Error::DockerStreamError { .. } => {
                     DockerError::request("loading", &shown, e)
                 }
                 // The daemon was not reached or the connection broke: not the file's fault.
@@ -57,5 +65,269 @@ impl Daemon {
             })?;
         }
         Ok(())
+    }
+}
+
+/// What loading a `docker save` tarball would give the daemon.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ArchiveContents {
+    /// Every tag loading it would apply, in docker's short form (see
+    /// [`short_reference`]): the `RepoTags` of manifest.json, the legacy `repositories`
+    /// file, and the image names of index.json (a daemon with the containerd image store
+    /// reads those).
+    pub tags: BTreeSet<String>,
+    /// The labels of each image manifest.json lists, in its order.
+    pub images: Vec<HashMap<String, String>>,
+}
+
+/// The most a metadata file of a tarball (manifest, image config) may take: they are a
+/// few kilobytes; a bigger one is not read into memory.
+const METADATA_LIMIT: u64 = 16 << 20;
+
+/// Reads the tags and image labels of the `docker save` tarball at `path`, without
+/// loading it. Blocking: walks every tar header (skipping the layers by seeking).
+pub fn read_archive(path: &Path) -> Result<ArchiveContents, DockerError> {
+    let unreadable = |source| DockerError::ArchiveRead {
+        path: path.to_owned(),
+        source,
+    };
+    const MANIFEST: &str = "manifest.json";
+    const REPOSITORIES: &str = "repositories";
+    const INDEX: &str = "index.json";
+    let mut found = members(path, |name| [MANIFEST, REPOSITORIES, INDEX].contains(&name))
+        .map_err(unreadable)?;
+    let manifest = found
+        .remove(MANIFEST)
+        .ok_or_else(|| DockerError::ArchiveIncomplete {
+            path: path.to_owned(),
+            missing: MANIFEST.to_owned(),
+        })?;
+    let items: Vec<ManifestItem> = decode(path, MANIFEST, &manifest)?;
+    let mut tags: BTreeSet<String> = items
+        .iter()
+        .flat_map(|item| item.repo_tags.iter().flatten())
+        .map(|tag| short_reference(tag))
+        .collect();
+    if let Some(data) = found.get(REPOSITORIES) {
+        let repositories: HashMap<String, HashMap<String, String>> =
+            decode(path, REPOSITORIES, data)?;
+        for (repository, named) in repositories {
+            tags.extend(
+                named
+                    .keys()
+                    .map(|tag| short_reference(&format!("{repository}:{tag}"))),
+            );
+        }
+    }
+    if let Some(data) = found.get(INDEX) {
+        let index: Index = decode(path, INDEX, data)?;
+        tags.extend(
+            index
+                .manifests
+                .iter()
+                .filter_map(|m| m.annotations.get("io.containerd.image.name"))
+                .map(|name| short_reference(name)),
+        );
+    }
+    let configs: Vec<String> = items.iter().map(|i| member_name(&i.config)).collect();
+    let blobs = members(path, |name| configs.iter().any(|c| c == name)).map_err(unreadable)?;
+    let images = configs
+        .iter()
+        .map(|config| {
+            let data = blobs
+                .get(config)
+                .ok_or_else(|| DockerError::ArchiveIncomplete {
+                    path: path.to_owned(),
+                    missing: config.clone(),
+                })?;
+            let image: ImageConfig = decode(path, config, data)?;
+            Ok(image.config.and_then(|c| c.labels).unwrap_or_default())
+        })
+        .collect::<Result<_, DockerError>>()?;
+    Ok(ArchiveContents { tags, images })
+}
+
+/// `docker.io/library/kiln:x` and `library/kiln:x` → `kiln:x`: the form `docker save`
+/// writes and `docker images` shows. Other references are returned as they are.
+pub fn short_reference(reference: &str) -> String {
+    let rest = reference
+        .strip_prefix("docker.io/")
+        .or_else(|| reference.strip_prefix("index.docker.io/"))
+        .unwrap_or(reference);
+    match rest.strip_prefix("library/") {
+        Some(name) if !name.contains('/') => name.to_owned(),
+        _ => rest.to_owned(),
+    }
+}
+
+#[derive(Deserialize)]
+struct ManifestItem {
+    #[serde(rename = "Config")]
+    config: String,
+    #[serde(rename = "RepoTags", default)]
+    repo_tags: Option<Vec<String>>,
+}
+
+#[derive(Deserialize)]
+struct Index {
+    #[serde(default)]
+    manifests: Vec<IndexManifest>,
+}
+
+#[derive(Deserialize)]
+struct IndexManifest {
+    #[serde(default)]
+    annotations: HashMap<String, String>,
+}
+
+#[derive(Deserialize)]
+struct ImageConfig {
+    #[serde(default)]
+    config: Option<ContainerConfig>,
+}
+
+#[derive(Deserialize)]
+struct ContainerConfig {
+    #[serde(rename = "Labels", default)]
+    labels: Option<HashMap<String, String>>,
+}
+
+fn decode<T: DeserializeOwned>(path: &Path, file: &str, data: &[u8]) -> Result<T, DockerError> {
+    serde_json::from_slice(data).map_err(|source| DockerError::ArchiveJson {
+        path: path.to_owned(),
+        file: file.to_owned(),
+        source,
+    })
+}
+
+/// A member's name as manifest.json writes it (`./x.json` → `x.json`).
+fn member_name(name: &str) -> String {
+    name.trim_start_matches("./").to_owned()
+}
+
+/// The content of the members of the tar at `path` that `wanted` picks. Every header is
+/// read, so a tar that is not one fails here.
+fn members(
+    path: &Path,
+    wanted: impl Fn(&str) -> bool,
+) -> std::io::Result<HashMap<String, Vec<u8>>> {
+    let mut archive = tar::Archive::new(BufReader::new(File::open(path)?));
+    let mut found = HashMap::new();
+    for entry in archive.entries_with_seek()? {
+        let mut entry = entry?;
+        let name = member_name(&entry.path()?.to_string_lossy());
+        if !wanted(&name) {
+            continue;
+        }
+        let size = entry.size();
+        if size > METADATA_LIMIT {
+            return Err(std::io::Error::other(format!(
+                "`{name}` takes {size} bytes, more than any metadata file of `docker save`"
+            )));
+        }
+        let mut data = Vec::with_capacity(size as usize);
+        entry.read_to_end(&mut data)?;
+        found.insert(name, data);
+    }
+    Ok(found)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn short_references_are_the_ones_docker_save_writes() {
+        assert_eq!(short_reference("docker.io/library/kiln:x"), "kiln:x");
+        assert_eq!(short_reference("library/kiln:x"), "kiln:x");
+        assert_eq!(short_reference("docker.io/team/kiln:x"), "team/kiln:x");
+        assert_eq!(
+            short_reference("127.0.0.1:5000/library/kiln:x"),
+            "127.0.0.1:5000/library/kiln:x"
+        );
+        assert_eq!(short_reference("kiln:x"), "kiln:x");
+    }
+
+    /// A tar of `files` (name, content).
+    fn tar_file(dir: &Path, files: &[(&str, &str)]) -> std::path::PathBuf {
+        let mut builder = tar::Builder::new(Vec::new());
+        for (name, content) in files {
+            let mut header = tar::Header::new_gnu();
+            header.set_size(content.len() as u64);
+            header.set_mode(0o644);
+            header.set_cksum();
+            builder
+                .append_data(&mut header, name, content.as_bytes())
+                .unwrap();
+        }
+        let path = dir.join("image.tar");
+        std::fs::write(&path, builder.into_inner().unwrap()).unwrap();
+        path
+    }
+
+    #[test]
+    fn reads_every_tag_loading_would_apply_and_the_labels() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = tar_file(
+            dir.path(),
+            &[
+                ("abc/layer.tar", "layer"),
+                (
+                    "abc.json",
+                    r#"{"config": {"Labels": {"io.kiln.hash": "h"}}}"#,
+                ),
+                (
+                    "manifest.json",
+                    r#"[{"Config": "abc.json", "RepoTags": ["kiln:a"], "Layers": ["abc/layer.tar"]}]"#,
+                ),
+                ("repositories", r#"{"kiln": {"b": "abc"}}"#),
+                (
+                    "index.json",
+                    r#"{"manifests": [{"annotations": {"io.containerd.image.name": "docker.io/library/kiln:c"}}]}"#,
+                ),
+            ],
+        );
+        let contents = read_archive(&path).unwrap();
+        assert_eq!(
+            contents.tags.iter().map(String::as_str).collect::<Vec<_>>(),
+            ["kiln:a", "kiln:b", "kiln:c"]
+        );
+        assert_eq!(
+            contents.images,
+            [HashMap::from([("io.kiln.hash".to_owned(), "h".to_owned())])]
+        );
+    }
+
+    #[test]
+    fn what_is_not_a_docker_save_tarball_says_why() {
+        let dir = tempfile::tempdir().unwrap();
+        let garbage = dir.path().join("garbage.tar");
+        std::fs::write(&garbage, vec![0x5a; 4096]).unwrap();
+        assert!(
+            matches!(read_archive(&garbage), Err(DockerError::ArchiveRead { .. })),
+            "{:?}",
+            read_archive(&garbage)
+        );
+        let plain = tar_file(dir.path(), &[("hello.txt", "hello")]);
+        assert!(matches!(
+            read_archive(&plain),
+            Err(DockerError::ArchiveIncomplete { missing, .. }) if missing == "manifest.json"
+        ));
+        let no_config = tar_file(
+            dir.path(),
+            &[(
+                "manifest.json",
+                r#"[{"Config": "gone.json", "RepoTags": []}]"#,
+            )],
+        );
+        assert!(matches!(
+            read_archive(&no_config),
+            Err(DockerError::ArchiveIncomplete { missing, .. }) if missing == "gone.json"
+        ));
+        let bad_json = tar_file(dir.path(), &[("manifest.json", "{")]);
+        assert!(matches!(
+            read_archive(&bad_json),
+            Err(DockerError::ArchiveJson { .. })
+        ));
     }
 }

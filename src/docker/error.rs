@@ -123,6 +123,31 @@ pub enum DockerError {
         #[source]
         source: std::io::Error,
     },
+
+    /// A tarball that cannot be read as a tar (a bad header, a read error).
+    #[error("cannot read `{}` as a tar: {source}", path.display())]
+    #[diagnostic(code(kiln::docker::archive_read))]
+    ArchiveRead {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// A JSON file of a `docker save` tarball (manifest.json, an image config,
+    /// `repositories`, index.json) that does not decode.
+    #[error("the `{file}` of `{}` is not what `docker save` writes: {source}", path.display())]
+    #[diagnostic(code(kiln::docker::archive_json))]
+    ArchiveJson {
+        path: PathBuf,
+        file: String,
+        #[source]
+        source: serde_json::Error,
+    },
+
+    /// A tar without a file every `docker save` tarball has.
+    #[error("`{}` is not a `docker save` tarball: it has no `{missing}`", path.display())]
+    #[diagnostic(code(kiln::docker::archive_incomplete))]
+    ArchiveIncomplete { path: PathBuf, missing: String },
 }
 
 /// Why a request to the daemon (or through it, to a registry) failed.

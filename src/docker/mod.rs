@@ -12,6 +12,7 @@ pub mod labels;
 mod registry;
 mod text;
 
+pub use archive::{ArchiveContents, read_archive, short_reference};
 pub use build::{BuildRequest, ContextWriter, TAIL_LINES};
 pub use client::Daemon;
 pub use container::{ContainerInfo, ContainerSpec, ExecOutcome, ExecRequest, MountSpec};
