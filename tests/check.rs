@@ -852,3 +852,77 @@ fn a_result_from_a_removed_environment_is_never_cached() {
         text(&again)
     );
 }
+
+/// Artifacts are copied as what they are inside the entity folder: a symlink out of it
+/// (`_data/leak -> /etc/hostname`) is skipped and named, a link loop is a link, a FIFO
+/// is not read (it would block for ever). Before, the leak copied a host file into the
+/// job record and the loop hung kiln at 100 % CPU.
+#[test]
+fn artifacts_never_leave_the_entity_folder_nor_hang() {
+    let kiln = Kiln::new("artifacts", &["checkenv", "checkenv-debug"], None);
+    kiln.add_to_flavor(
+        "checkenv",
+        r#"
+    check "art" {
+        image "release"
+        entities "data/*/metadata.yml" key="key"
+        mount "data" "/data"
+        run "true"
+        artifacts "_data/**"
+    }
+"#,
+    );
+    let data = kiln.path("data/e1/_data");
+    std::fs::create_dir_all(&data).unwrap();
+    std::fs::write(kiln.path("data/e1/metadata.yml"), "key: e1\n").unwrap();
+    std::fs::write(data.join("ok.txt"), "fine\n").unwrap();
+    std::os::unix::fs::symlink("/etc/hostname", data.join("leak")).unwrap();
+    std::os::unix::fs::symlink(".", data.join("loop")).unwrap();
+    let fifo = std::process::Command::new("mkfifo")
+        .arg(data.join("pipe"))
+        .status()
+        .unwrap();
+    assert!(fifo.success());
+    kiln.ok(&["build", "--flavor", "checkenv"]);
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("kiln"))
+        .arg("--workspace")
+        .arg(kiln.root())
+        .args(["check", "--flavor", "checkenv", "--check", "art"])
+        .env("NO_COLOR", "1")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if started.elapsed().as_secs() > 60 {
+            let _ = child.kill();
+            panic!("kiln hung copying artifacts");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    assert!(
+        text(&output).contains("_data/leak: a symlink to /etc/hostname leaves the entity folder"),
+        "{}",
+        text(&output)
+    );
+    let artifacts = kiln.jobs().pop().unwrap().join("artifacts/e1/_data");
+    assert_eq!(
+        std::fs::read_to_string(artifacts.join("ok.txt")).unwrap(),
+        "fine\n"
+    );
+    assert!(
+        std::fs::symlink_metadata(artifacts.join("leak")).is_err(),
+        "no host file in the job record"
+    );
+    assert!(
+        std::fs::symlink_metadata(artifacts.join("loop"))
+            .unwrap()
+            .file_type()
+            .is_symlink(),
+        "the loop is kept as the link it is"
+    );
+    assert!(std::fs::symlink_metadata(artifacts.join("pipe")).is_err());
+}

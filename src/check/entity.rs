@@ -119,12 +119,16 @@ fn walk(
     for entry in entries {
         let entry = entry.map_err(|e| io(root, dir, e))?;
         let path = entry.path();
-        let file_type = std::fs::metadata(&path).map_err(|e| io(root, &path, e))?;
+        // What the entry is itself: a symlink (contributed data) is neither walked, so
+        // a link loop or a link out of the repository means nothing, nor taken as
+        // metadata, which could name any file of the host.
+        let file_type = entry.file_type().map_err(|e| io(root, &path, e))?;
         if file_type.is_dir() {
             if !SKIPPED.iter().any(|s| entry.file_name() == *s) {
                 walk(root, &path, matcher, out)?;
             }
-        } else if let Ok(relative) = path.strip_prefix(root)
+        } else if file_type.is_file()
+            && let Ok(relative) = path.strip_prefix(root)
             && matcher.is_match(relative)
         {
             out.push(path);

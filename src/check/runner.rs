@@ -2,15 +2,17 @@
 //! (or take its result from the cache), and record the results of the whole check.
 
 use std::collections::{BTreeMap, HashMap};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use globset::{Glob, GlobSetBuilder};
+use globset::{Glob, GlobSet, GlobSetBuilder};
 use minijinja::{Environment, UndefinedBehavior, Value};
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
+use super::artifacts::{self, Limits};
 use super::cache::{KeyInputs, ResultCache, cache_key};
 use super::entity::{Entity, discover};
 use super::error::CheckError;
@@ -232,11 +234,27 @@ impl CheckRunner {
             });
         }
         let class = classify(&check.outcome, outcome.exit_code, outcome.timed_out);
-        let artifacts = copy_artifacts(
-            &task.entity.folder,
-            check,
-            &self.job.dir.join("artifacts").join(&task.entity.key),
-        )?;
+        let artifacts = if check.artifacts.is_empty() {
+            Vec::new()
+        } else {
+            let globs = artifact_globs(check)?;
+            let folder = task.entity.folder.clone();
+            let target = self.job.dir.join("artifacts").join(&task.entity.key);
+            let stop = cancel.clone();
+            let copied = tokio::task::spawn_blocking(move || {
+                artifacts::copy(&folder, &globs, &target, Limits::default(), &stop)
+            })
+            .await
+            .map_err(|source| CheckError::Task {
+                entity: task.id.to_string(),
+                source,
+            })??;
+            for skipped in &copied.skipped {
+                tracing::warn!("{}: artifact not copied: {skipped}", task.id);
+                let _ = writeln!(log, "kiln: artifact not copied: {skipped}");
+            }
+            copied.files
+        };
         let result = EntityResult {
             key: task.entity.key.clone(),
             check: check_id,
@@ -472,17 +490,15 @@ fn render(id: &EntityId, template: &str, values: &Value) -> Result<String, Check
 
 /// Copies the files of `folder` matching the check's artifact globs into `target`,
 /// keeping their relative paths; returns those paths.
-fn copy_artifacts(folder: &Path, check: &Check, target: &Path) -> Result<Vec<String>, CheckError> {
-    if check.artifacts.is_empty() {
-        return Ok(Vec::new());
-    }
+/// The check's artifact globs, as one set.
+fn artifact_globs(check: &Check) -> Result<GlobSet, CheckError> {
     let mut builder = GlobSetBuilder::new();
     for glob in &check.artifacts {
         if let Ok(glob) = Glob::new(&glob.value) {
             builder.add(glob);
         }
     }
-    let set = builder.build().map_err(|source| CheckError::Glob {
+    builder.build().map_err(|source| CheckError::Glob {
         glob: check
             .artifacts
             .iter()
@@ -490,34 +506,7 @@ fn copy_artifacts(folder: &Path, check: &Check, target: &Path) -> Result<Vec<Str
             .collect::<Vec<_>>()
             .join(" "),
         source,
-    })?;
-    let mut copied = Vec::new();
-    let mut stack = vec![folder.to_owned()];
-    while let Some(dir) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&dir) else {
-            continue;
-        };
-        for entry in entries.flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                stack.push(path);
-                continue;
-            }
-            let Ok(relative) = path.strip_prefix(folder) else {
-                continue;
-            };
-            if set.is_match(relative) {
-                let to = target.join(relative);
-                if let Some(parent) = to.parent() {
-                    std::fs::create_dir_all(parent).map_err(|e| io(parent, e))?;
-                }
-                std::fs::copy(&path, &to).map_err(|e| io(&path, e))?;
-                copied.push(relative.display().to_string());
-            }
-        }
-    }
-    copied.sort();
-    Ok(copied)
+    })
 }
 
 /// `uid:gid` of the user kiln runs as.
