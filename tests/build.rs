@@ -1196,3 +1196,68 @@ fn an_empty_sidecar_is_a_miss_that_save_rewrites() {
         "the checksum is written again: {sidecar:?}"
     );
 }
+
+/// Two `kiln build --save` at once on one workspace: the second waits for the first's
+/// lock on each image and reuses what it got, instead of building and saving it again.
+#[test]
+fn two_builds_at_once_build_and_save_each_image_once() {
+    let kiln = Kiln::new("twobuilds", &[], None);
+    std::fs::create_dir_all(kiln.path("flavors/t/slow")).unwrap();
+    // New content each run, so that no layer cached by an earlier run makes it quick.
+    std::fs::write(
+        kiln.path("flavors/t/slow/nonce"),
+        format!("{:?}", std::time::SystemTime::now()),
+    )
+    .unwrap();
+    std::fs::write(
+        kiln.path("flavors/t/slow/Dockerfile"),
+        "FROM scratch\nCOPY busybox /bin/busybox\nCOPY nonce /nonce\nRUN [\"/bin/busybox\", \"sleep\", \"3\"]\n",
+    )
+    .unwrap();
+    std::fs::write(
+        kiln.path("flavors/t/flavor.kdl"),
+        "flavor \"t\" {\n    step \"slow\" { include \"/bin/busybox\" as=\"busybox\"; }\n}\n",
+    )
+    .unwrap();
+    let spawn = || {
+        std::process::Command::new(assert_cmd::cargo::cargo_bin("kiln"))
+            .arg("--workspace")
+            .arg(kiln.root())
+            .args(["build", "--save", "--json"])
+            .env("NO_COLOR", "1")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let first = spawn();
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let second = spawn();
+    let first = first.wait_with_output().unwrap();
+    let second = second.wait_with_output().unwrap();
+    assert_eq!(first.status.code(), Some(0), "{}", text(&first));
+    assert_eq!(second.status.code(), Some(0), "{}", text(&second));
+    let jobs = kiln.jobs();
+    assert_eq!(jobs.len(), 2, "{jobs:?}");
+    let mut tiers: Vec<String> = jobs
+        .iter()
+        .map(|job| common::sandbox::summary(job)["t/slow"].clone())
+        .collect();
+    tiers.sort();
+    assert_eq!(tiers, ["built", "daemon"], "built once, reused once");
+    // One save wrote the tarball; the other found it there.
+    let written: Vec<bool> = [&first, &second]
+        .iter()
+        .flat_map(|output| {
+            String::from_utf8_lossy(&output.stdout)
+                .lines()
+                .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+                .filter(|event| event["result"]["type"] == "saved")
+                .map(|event| event["result"]["written"].as_bool().unwrap())
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let mut written = written;
+    written.sort();
+    assert_eq!(written, [false, true], "saved once");
+}

@@ -36,6 +36,10 @@ pub struct Tiers {
     /// Set once the first registry question of the run was answered: until then the
     /// others wait, so steps asking at once do not all hit a registry that is down.
     pub registry_asked: Arc<tokio::sync::OnceCell<()>>,
+    /// Where a run holds a lock for each image it is getting (`.kiln/locks`): a second
+    /// run on the workspace (two `kiln build --save` at once) waits for the first and
+    /// reuses its image instead of building it again.
+    pub lock_dir: PathBuf,
 }
 
 /// Something a tier reported without failing the step.
@@ -108,7 +112,9 @@ impl Tiers {
         cancel: &CancellationToken,
     ) -> Result<(Source, Warnings), BuildError> {
         let mut warnings = Warnings::new();
-        if start == Source::Daemon {
+        let (_held, waited) = self.hold(&analysis.image).await?;
+        // Another run got the image while this one waited: the daemon has it now.
+        if start == Source::Daemon || waited {
             match self.daemon.inspect(&analysis.image).await {
                 Ok(Some(info)) if has_hash(&info.labels, &analysis.hash) => {
                     return Ok((Source::Daemon, warnings));
@@ -176,6 +182,35 @@ impl Tiers {
             warnings.push(retried);
         }
         Ok((Source::Built, warnings))
+    }
+
+    /// The lock of `image`, waiting while another run holds it; whether it waited.
+    /// (Dropping the future, as cancellation does, stops the wait.)
+    async fn hold(&self, image: &str) -> Result<(std::fs::File, bool), BuildError> {
+        std::fs::create_dir_all(&self.lock_dir).map_err(|e| io(&self.lock_dir, e))?;
+        let path = self
+            .lock_dir
+            .join(format!("{}.lock", crate::cache::file::file_stem(image)));
+        let file = std::fs::File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| io(&path, e))?;
+        let mut waited = false;
+        loop {
+            match file.try_lock() {
+                Ok(()) => return Ok((file, waited)),
+                Err(std::fs::TryLockError::WouldBlock) => {
+                    if !waited {
+                        tracing::info!("{image}: another kiln is getting it; waiting");
+                    }
+                    waited = true;
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                }
+                Err(std::fs::TryLockError::Error(e)) => return Err(io(&path, e)),
+            }
+        }
     }
 
     /// Pulls `remote` and tags it as the step's image, if it is the step's image: its
@@ -272,8 +307,10 @@ impl Tiers {
         }
     }
 
-    /// Writes the image to the file cache unless it is there already.
+    /// Writes the image to the file cache unless it is there already (also when
+    /// another run saved it while this one waited for the image's lock).
     pub async fn save(&self, analysis: &Analysis) -> Result<bool, BuildError> {
+        let _held = self.hold(&analysis.image).await?;
         if file::Entry::new(&self.cache_dir, &analysis.image).present() {
             return Ok(false);
         }

@@ -450,6 +450,7 @@ pub(super) async fn tiers(workspace: &Workspace) -> Result<Tiers, CliError> {
             .map(|r| r.value.clone()),
         registry_failed: Default::default(),
         registry_asked: Default::default(),
+        lock_dir: workspace.settings.state_dir.join("locks"),
     })
 }
 
