@@ -1261,3 +1261,50 @@ fn two_builds_at_once_build_and_save_each_image_once() {
     written.sort();
     assert_eq!(written, [false, true], "saved once");
 }
+
+/// Transparent args are passed to the build but never logged: not with RUST_LOG=trace
+/// (the Docker client's debug lines print each request's query, build args included),
+/// not in a failing build's error, the events, or any file of the job record.
+#[test]
+fn a_transparent_arg_appears_in_no_output_or_file() {
+    const SECRET: &str = "Pa55w0rdInProxyUrl";
+    let kiln = Kiln::new("secret", &[], None);
+    for (step, run) in [("good", "true"), ("bad", "false")] {
+        std::fs::create_dir_all(kiln.path(&format!("flavors/s/{step}"))).unwrap();
+        std::fs::write(
+            kiln.path(&format!("flavors/s/{step}/Dockerfile")),
+            format!(
+                "FROM scratch\nARG HTTP_PROXY\nCOPY busybox /bin/busybox\nRUN [\"/bin/busybox\", \"{run}\"]\n"
+            ),
+        )
+        .unwrap();
+    }
+    std::fs::write(
+        kiln.path("flavors/s/flavor.kdl"),
+        "flavor \"s\" {\n    step \"good\" {\n        include \"/bin/busybox\" as=\"busybox\"\n        arg \"HTTP_PROXY\" env=\"HTTP_PROXY\" transparent=#true\n    }\n    step \"bad\" {\n        include \"/bin/busybox\" as=\"busybox\"\n        arg \"HTTP_PROXY\" env=\"HTTP_PROXY\" transparent=#true\n    }\n}\n",
+    )
+    .unwrap();
+    let output = kiln
+        .command()
+        .args(["-vvv", "build", "--json", "--keep-going", "--force-rebuild"])
+        .env("RUST_LOG", "trace")
+        .env(
+            "HTTP_PROXY",
+            format!("http://user:{SECRET}@proxy.invalid:3128"),
+        )
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1), "the bad step fails");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("TRACE"), "trace logging was on");
+    assert!(!String::from_utf8_lossy(&output.stdout).contains(SECRET));
+    assert!(!stderr.contains(SECRET), "stderr leaks the secret");
+    for file in walk(&kiln.path(".kiln")) {
+        let bytes = std::fs::read(&file).unwrap_or_default();
+        assert!(
+            !String::from_utf8_lossy(&bytes).contains(SECRET),
+            "{} leaks the secret",
+            file.display()
+        );
+    }
+}

@@ -5,6 +5,9 @@ use std::io::IsTerminal;
 use clap::ValueEnum;
 use miette::{Diagnostic, GraphicalReportHandler, GraphicalTheme};
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::filter::FilterFn;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
 
 /// `--color`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
@@ -66,5 +69,14 @@ pub fn init_logging(verbose: u8, quiet: bool, color: bool) {
         .with_ansi(color)
         .with_target(false)
         .without_time()
+        .finish()
+        .with(FilterFn::new(no_request_details))
         .try_init();
+}
+
+/// Whatever RUST_LOG asks for, the Docker client's debug and trace lines never show:
+/// they print each request's URI and query, which hold the build args — transparent
+/// ones too, such as a proxy URL with a password, which kiln promises never to log.
+fn no_request_details(meta: &tracing::Metadata<'_>) -> bool {
+    !(meta.target().starts_with("bollard") && *meta.level() > tracing::Level::INFO)
 }
