@@ -926,3 +926,58 @@ fn artifacts_never_leave_the_entity_folder_nor_hang() {
     );
     assert!(std::fs::symlink_metadata(artifacts.join("pipe")).is_err());
 }
+
+/// A command printing 30 MB leaves a log of at most 10 MiB: its head and tail with a
+/// line saying what was cut. Keys that differ only in characters a file name cannot
+/// hold (`big one`, `big_one`) keep a log each.
+#[test]
+fn logs_are_bounded_and_never_shared() {
+    let kiln = Kiln::new("biglog", &["checkenv", "checkenv-debug"], None);
+    kiln.add_to_flavor(
+        "checkenv",
+        r#"
+    check "big" {
+        image "release"
+        entities "data/*/metadata.yml" key="key"
+        mount "data" "/data"
+        run "sh" "-c" "yes kiln-output-line | head -c 30000000; echo THE-END"
+    }
+"#,
+    );
+    for (folder, key) in [("one", "big one"), ("two", "big_one")] {
+        std::fs::create_dir_all(kiln.path(&format!("data/{folder}"))).unwrap();
+        std::fs::write(
+            kiln.path(&format!("data/{folder}/metadata.yml")),
+            format!("key: \"{key}\"\n"),
+        )
+        .unwrap();
+    }
+    kiln.ok(&["build", "--flavor", "checkenv"]);
+    kiln.ok(&["check", "--flavor", "checkenv", "--check", "big"]);
+    let logs: Vec<std::path::PathBuf> = std::fs::read_dir(kiln.jobs().pop().unwrap().join("logs"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("check-checkenv-big-")
+        })
+        .collect();
+    assert_eq!(logs.len(), 2, "one log per key: {logs:?}");
+    for log in &logs {
+        let size = std::fs::metadata(log).unwrap().len();
+        assert!(
+            size <= 10 * 1024 * 1024 + 200,
+            "{} is {size} bytes",
+            log.display()
+        );
+        let text = std::fs::read_to_string(log).unwrap();
+        assert!(text.starts_with("kiln-output-line\n"));
+        assert!(
+            text.contains("bytes of output cut here"),
+            "says what was cut"
+        );
+        assert!(text.trim_end().ends_with("THE-END"), "keeps the tail");
+    }
+}

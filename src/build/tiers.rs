@@ -15,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 use crate::cache::file::{self, Lookup};
 use crate::docker::{BuildRequest, Daemon, DockerError, labels};
 use crate::hash;
+use crate::job::{CappedLog, LOG_LIMIT};
 
 use super::analysis::Analysis;
 use super::dockerfile::{self, RENDERED_PATH};
@@ -279,7 +280,7 @@ impl Tiers {
         if let Some(dir) = paths.log.parent() {
             std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
         }
-        let mut log = std::fs::File::create(&paths.log).map_err(|e| io(&paths.log, e))?;
+        let mut log = CappedLog::create(&paths.log, LOG_LIMIT).map_err(|e| io(&paths.log, e))?;
         let mut retried = None;
         loop {
             let context = analysis.context.clone();

@@ -21,7 +21,7 @@ use super::pool::{EnvKey, Pool};
 use super::results::{EntityResult, History, NotDone, RESULTS_FORMAT_VERSION, RunResults};
 use crate::docker::{Daemon, ExecRequest, MountSpec};
 use crate::hash::{self, ContextSpec, StepInputs};
-use crate::job::JobRecord;
+use crate::job::{CappedLog, JobRecord, LOG_LIMIT};
 use crate::model::{Check, CheckId, EntityId, StepId, Workspace};
 
 /// Lines of output kept in memory and in the results.
@@ -180,15 +180,15 @@ impl CheckRunner {
             .iter()
             .map(|arg| render(&task.id, &arg.value, &values))
             .collect::<Result<Vec<_>, _>>()?;
-        let log_path = self.job.dir.join("logs").join(format!(
-            "check-{}-{}.log",
-            task.id.check.stem(),
-            crate::cache::file::file_stem(&task.entity.key)
-        ));
+        let log_path = self
+            .job
+            .dir
+            .join("logs")
+            .join(log_name(&task.id.check.stem(), &task.entity.key));
         if let Some(dir) = log_path.parent() {
             std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
         }
-        let mut log = std::fs::File::create(&log_path).map_err(|e| io(&log_path, e))?;
+        let mut log = CappedLog::create(&log_path, LOG_LIMIT).map_err(|e| io(&log_path, e))?;
         let started = SystemTime::now();
         let outcome = self
             .daemon
@@ -202,7 +202,7 @@ impl CheckRunner {
                 },
                 &mut log,
                 TAIL_LINES,
-                check.timeout.as_ref().map(|t| t.value),
+                Some(check.timeout.as_ref().map_or(DEFAULT_TIMEOUT, |t| t.value)),
                 cancel,
             )
             .await?;
@@ -490,6 +490,22 @@ fn render(id: &EntityId, template: &str, values: &Value) -> Result<String, Check
 
 /// Copies the files of `folder` matching the check's artifact globs into `target`,
 /// keeping their relative paths; returns those paths.
+/// The timeout of a check that declares none: a command that never ends must not hold
+/// a CI job until the CI kills it.
+pub const DEFAULT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60 * 60);
+
+/// `check-<check>-<key>.log`; a key that is not a plain file name as it is (`a b`, `é`)
+/// gets a short hash of itself, so two keys never share a log.
+fn log_name(check: &str, key: &str) -> String {
+    let stem = crate::cache::file::file_stem(key);
+    if stem == key {
+        format!("check-{check}-{stem}.log")
+    } else {
+        let hash = hash::sha256_hex(key.as_bytes());
+        format!("check-{check}-{stem}-{}.log", &hash[..8])
+    }
+}
+
 /// The check's artifact globs, as one set.
 fn artifact_globs(check: &Check) -> Result<GlobSet, CheckError> {
     let mut builder = GlobSetBuilder::new();
