@@ -4,6 +4,8 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use tokio_util::sync::CancellationToken;
+
 use crate::hash::{self, Context, ContextSpec, Manifest, StepInputs};
 use crate::model::{ArgValue, Step};
 
@@ -33,9 +35,10 @@ pub fn analyze(
     step: &Step,
     dependencies: &[(String, String)],
     skip: Vec<PathBuf>,
+    cancel: &CancellationToken,
 ) -> Result<Analysis, BuildError> {
     let spec = ContextSpec::for_step(step, skip);
-    let context = hash::collect(&spec)?;
+    let context = hash::collect_until(&spec, cancel)?;
     let dockerfile = read(&step.dockerfile.value)?;
     let mut hashed_args = Vec::new();
     let mut build_args = Vec::new();

@@ -10,6 +10,7 @@ use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
 use crate::engine::NodeError;
+use crate::hash::HashError;
 use crate::job::JobRecord;
 use crate::model::{StepId, Workspace};
 
@@ -91,6 +92,7 @@ impl Builder {
         id: &StepId,
         forced: bool,
         needs: &[&Image],
+        cancel: &CancellationToken,
     ) -> Result<Located, NodeError> {
         let step = self.declaration(id)?.clone();
         let hashes: Vec<(String, String)> = needs
@@ -104,12 +106,16 @@ impl Builder {
         let repository = self.workspace.settings.repository.clone();
         let skip = self.workspace.settings.own_dirs();
         let flavor = id.flavor.clone();
+        let stop = cancel.clone();
         let analysis = tokio::task::spawn_blocking(move || {
-            analyze(&repository, &flavor, &step, &hashes, skip)
+            analyze(&repository, &flavor, &step, &hashes, skip, &stop)
         })
         .await
         .map_err(NodeError::message)?
-        .map_err(NodeError::from_diagnostic)?;
+        .map_err(|e| match e {
+            BuildError::Hash(HashError::Cancelled) => NodeError::cancelled(),
+            other => NodeError::from_diagnostic(other),
+        })?;
         if let Some(job) = &self.job
             && let Err(e) = job.write_json(&job.manifest(&id.stem()), &analysis.manifest)
         {

@@ -20,6 +20,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
+use tokio_util::sync::CancellationToken;
 
 use super::digest::{BUF_SIZE, Digest, hash_file};
 use super::error::HashError;
@@ -97,15 +98,27 @@ impl Context {
 /// Walks the context folder and the includes, applies the ignore rules and hashes
 /// every file (in parallel, on rayon's pool).
 pub fn collect(spec: &ContextSpec) -> Result<Context, HashError> {
+    collect_until(spec, &CancellationToken::new())
+}
+
+/// [`collect`], stopping with [`HashError::Cancelled`] soon after `cancel` trips (between
+/// two reads of a file: a large context does not hold an interrupted run).
+pub fn collect_until(spec: &ContextSpec, cancel: &CancellationToken) -> Result<Context, HashError> {
     // In path order (the map's); an indexed parallel iterator keeps that order.
     let pending: Vec<(String, Pending)> = gather(spec)?.into_iter().collect();
+    let stop = || cancel.is_cancelled();
     let files = pending
         .into_par_iter()
         .map_init(
             || vec![0u8; BUF_SIZE],
             |buf, (path, p)| {
-                let (digest, size) =
-                    hash_file(&p.source, buf).map_err(|e| HashError::read(&p.source, e))?;
+                let (digest, size) = hash_file(&p.source, buf, &stop).map_err(|e| {
+                    if stop() {
+                        HashError::Cancelled
+                    } else {
+                        HashError::read(&p.source, e)
+                    }
+                })?;
                 Ok(ContextFile {
                     path,
                     source: p.source,

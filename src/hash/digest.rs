@@ -23,12 +23,20 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(sha256(bytes))
 }
 
-/// sha256 and length of the file at `path`, read through `buf`.
-pub(crate) fn hash_file(path: &Path, buf: &mut [u8]) -> io::Result<(Digest, u64)> {
+/// sha256 and length of the file at `path`, read through `buf`; between two reads it
+/// stops with a [`Cancelled`] error once `stop` says so.
+pub(crate) fn hash_file(
+    path: &Path,
+    buf: &mut [u8],
+    stop: &dyn Fn() -> bool,
+) -> io::Result<(Digest, u64)> {
     let mut file = File::open(path)?;
     let mut hasher = Sha256::new();
     let mut size = 0u64;
     loop {
+        if stop() {
+            return Err(io::Error::other(Cancelled));
+        }
         let n = match file.read(buf) {
             Ok(0) => break,
             Ok(n) => n,
@@ -40,6 +48,18 @@ pub(crate) fn hash_file(path: &Path, buf: &mut [u8]) -> io::Result<(Digest, u64)
     }
     Ok((hasher.finalize().into(), size))
 }
+
+/// The error a stopped [`hash_file`] returns inside its `io::Error`.
+#[derive(Debug)]
+pub(crate) struct Cancelled;
+
+impl std::fmt::Display for Cancelled {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("cancelled")
+    }
+}
+
+impl std::error::Error for Cancelled {}
 
 /// Hashes what passes through it on the way to `inner` (a file being written), so a
 /// checksum needs no second read.
@@ -98,7 +118,7 @@ mod tests {
         let content: Vec<u8> = (0..10_000u32).map(|i| (i % 251) as u8).collect();
         std::fs::write(&path, &content).unwrap();
         let mut buf = vec![0; 4096];
-        let (digest, size) = hash_file(&path, &mut buf).unwrap();
+        let (digest, size) = hash_file(&path, &mut buf, &|| false).unwrap();
         assert_eq!(digest, sha256(&content));
         assert_eq!(size, content.len() as u64);
     }

@@ -9,6 +9,10 @@ use thiserror::Error;
 
 #[derive(Debug, Error, Diagnostic)]
 pub enum HashError {
+    #[error("hashing was cancelled")]
+    #[diagnostic(code(kiln::hash::cancelled))]
+    Cancelled,
+
     #[error("build context `{}` is not a folder", path.display())]
     #[diagnostic(
         code(kiln::hash::context_missing),

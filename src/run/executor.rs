@@ -80,16 +80,22 @@ impl Executor {
     /// loads, pulls or builds it.
     async fn step(&self, step: &StepId, forced: bool, ctx: &RunContext<'_, Output>) -> Ran {
         let needs: Vec<&Image> = ctx.deps.iter().filter_map(|(_, o)| o.image()).collect();
-        Ok(match self.builder.analyze(step, forced, &needs).await? {
-            Located::Done(image) if self.builder.policy.plan_only => {
-                Step::Done(Output::Planned(image))
-            }
-            Located::Done(image) => Step::Done(Output::Image(image)),
-            Located::Obtain(obtain) => Step::Expand(Expansion {
-                nodes: Vec::new(),
-                join: Node::Obtain(Arc::new(obtain)),
-            }),
-        })
+        Ok(
+            match self
+                .builder
+                .analyze(step, forced, &needs, &ctx.cancel)
+                .await?
+            {
+                Located::Done(image) if self.builder.policy.plan_only => {
+                    Step::Done(Output::Planned(image))
+                }
+                Located::Done(image) => Step::Done(Output::Image(image)),
+                Located::Obtain(obtain) => Step::Expand(Expansion {
+                    nodes: Vec::new(),
+                    join: Node::Obtain(Arc::new(obtain)),
+                }),
+            },
+        )
     }
 
     /// Reads a check's entities: one node each, after its environment's step, and the

@@ -40,6 +40,7 @@ pub fn state(workspace: &Workspace, work: &Plan) -> State {
             step,
             &deps,
             workspace.settings.own_dirs(),
+            &tokio_util::sync::CancellationToken::new(),
         ) {
             Ok(analysis) => analysis.hash,
             Err(e) => format!("error: {e}"),
