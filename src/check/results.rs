@@ -257,17 +257,7 @@ fn ackrep_yaml(run: &RunResults) -> Result<String, ResultsError> {
 }
 
 fn write_atomic(path: &Path, data: &[u8]) -> Result<(), ResultsError> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(|e| write_error(dir, e))?;
-    }
-    let mut name = path.file_name().unwrap_or_default().to_os_string();
-    name.push(format!(".tmp-{}", std::process::id()));
-    let temp = path.with_file_name(name);
-    std::fs::write(&temp, data).map_err(|e| write_error(&temp, e))?;
-    std::fs::rename(&temp, path).map_err(|e| {
-        let _ = std::fs::remove_file(&temp);
-        write_error(path, e)
-    })
+    crate::job::write_atomic(path, data).map_err(|e| write_error(path, e))
 }
 
 fn write_error(path: &Path, source: std::io::Error) -> ResultsError {

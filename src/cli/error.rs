@@ -132,6 +132,19 @@ pub enum CliError {
         source: std::io::Error,
     },
 
+    #[error("the job record is incomplete: cannot write `{}`: {source}", path.display())]
+    #[diagnostic(
+        code(kiln::cli::record_incomplete),
+        help(
+            "the run itself went on, but what it did is not all recorded (is the disk full?); free space or set `job-dir` in kiln.kdl, then run again"
+        )
+    )]
+    RecordIncomplete {
+        path: PathBuf,
+        #[source]
+        source: std::sync::Arc<std::io::Error>,
+    },
+
     #[error("interrupted: running work was stopped")]
     #[diagnostic(
         code(kiln::cli::interrupted),
@@ -171,6 +184,7 @@ impl CliError {
             | CliError::Internal(_)
             | CliError::CleanIncomplete { .. }
             | CliError::JobRecord { .. }
+            | CliError::RecordIncomplete { .. }
             | CliError::Output(_) => EXIT_FAILURE,
         }
     }

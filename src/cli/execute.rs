@@ -194,8 +194,10 @@ pub async fn execute(
         );
     }
     drop(err);
+    // Keys are only known to be unknown when discovery and recording went through.
+    let failed = report.failures().next().is_some() || summary.record_failed.is_some();
     for key in &options.check.keys {
-        if !report.cancelled && !summary.entities().any(|r| &r.key == key) {
+        if !report.cancelled && !failed && !summary.entities().any(|r| &r.key == key) {
             tracing::warn!("no entity has the key `{key}`");
         }
     }
@@ -243,6 +245,12 @@ fn outcome(summary: Summary, options: &RunOptions, cancelled: bool) -> Result<Su
         return Err(CliError::Failed {
             failed,
             total: summary.nodes.len(),
+        });
+    }
+    if let Some((path, source)) = &summary.record_failed {
+        return Err(CliError::RecordIncomplete {
+            path: path.clone(),
+            source: Arc::clone(source),
         });
     }
     let incomplete: usize = summary

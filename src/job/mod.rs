@@ -4,4 +4,4 @@ pub mod log;
 pub mod record;
 
 pub use log::{CappedLog, LOG_LIMIT};
-pub use record::{JobRecord, timestamp};
+pub use record::{JobRecord, timestamp, write_atomic};

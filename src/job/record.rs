@@ -54,12 +54,26 @@ impl JobRecord {
 
     /// Writes `value` as pretty JSON to `path` inside the record.
     pub fn write_json(&self, path: &Path, value: &impl Serialize) -> std::io::Result<()> {
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir)?;
-        }
         let text = serde_json::to_string_pretty(value).map_err(std::io::Error::other)?;
-        std::fs::write(path, text + "\n")
+        write_atomic(path, (text + "\n").as_bytes())
     }
+}
+
+/// Writes `data` to `path` whole or not at all: to a temporary name beside it, then
+/// renamed; a failed write (a full disk) leaves neither a half file nor the temporary
+/// one. (Not synced: it guards against a failed or killed writer, not a power cut.)
+pub fn write_atomic(path: &Path, data: &[u8]) -> std::io::Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(format!(".tmp-{}", std::process::id()));
+    let temp = path.with_file_name(name);
+    let result = std::fs::write(&temp, data).and_then(|()| std::fs::rename(&temp, path));
+    if result.is_err() {
+        let _ = std::fs::remove_file(&temp);
+    }
+    result
 }
 
 /// `20261122T210500Z`: sortable, safe in file names.

@@ -15,9 +15,11 @@ use crate::engine::{Event, Subscriber};
 /// lines, `parent`, `duration_ms`, a failure's `log` and a success's `result`.
 pub const EVENTS_FORMAT_VERSION: u32 = 2;
 
-/// Writes each event as one line of JSON; a write error stops the writing, never the run.
+/// Writes each event as one line of JSON; a write error stops the writing, never the run
+/// (the first one is kept for [`JsonLines::take_error`]).
 pub struct JsonLines {
     out: Option<Box<dyn Write + Send>>,
+    failed: Option<std::io::Error>,
     /// Flush after every event (a pipe someone follows), or only at the end (a file).
     flush_each: bool,
 }
@@ -27,6 +29,7 @@ impl JsonLines {
     pub fn stdout() -> Self {
         Self {
             out: Some(Box::new(std::io::stdout())),
+            failed: None,
             flush_each: true,
         }
     }
@@ -35,6 +38,7 @@ impl JsonLines {
     pub fn file(path: &Path) -> std::io::Result<Self> {
         Ok(Self {
             out: Some(Box::new(BufWriter::new(File::create(path)?))),
+            failed: None,
             flush_each: false,
         })
     }
@@ -43,6 +47,7 @@ impl JsonLines {
     pub fn to_writer(out: impl Write + Send + 'static) -> Self {
         Self {
             out: Some(Box::new(out)),
+            failed: None,
             flush_each: true,
         }
     }
@@ -56,9 +61,19 @@ impl JsonLines {
             .and_then(|()| out.write_all(b"\n"))
             .and_then(|()| if self.flush_each { out.flush() } else { Ok(()) });
         if let Err(e) = written {
-            tracing::warn!("cannot write events: {e}");
-            self.out = None;
+            self.fail(e);
         }
+    }
+
+    fn fail(&mut self, error: std::io::Error) {
+        tracing::warn!("cannot write events: {error}");
+        self.out = None;
+        self.failed.get_or_insert(error);
+    }
+
+    /// The first write that failed, if one did.
+    pub fn take_error(&mut self) -> Option<std::io::Error> {
+        self.failed.take()
     }
 }
 
@@ -77,8 +92,10 @@ impl<O: Serialize> Subscriber<O> for JsonLines {
 
     fn finished(&mut self, cancelled: bool) {
         self.write(&serde_json::json!({ "kind": "run-finished", "cancelled": cancelled }));
-        if let Some(out) = self.out.as_mut() {
-            let _ = out.flush();
+        if let Some(out) = self.out.as_mut()
+            && let Err(e) = out.flush()
+        {
+            self.fail(e);
         }
     }
 }

@@ -4,6 +4,8 @@
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
+use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Serialize;
@@ -82,6 +84,9 @@ pub struct Summary {
     /// The node each row began with, to put rows in graph order at the end.
     #[serde(skip)]
     first: Vec<NodeId>,
+    /// The job record could not be written whole (a full disk): the file, and why.
+    #[serde(skip)]
+    pub record_failed: Option<(PathBuf, Arc<std::io::Error>)>,
 }
 
 impl Summary {
