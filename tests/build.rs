@@ -1363,3 +1363,94 @@ fn an_interrupt_stops_the_hashing_of_a_large_context() {
     let output = child.wait_with_output().unwrap();
     assert_eq!(output.status.code(), Some(130), "{}", text(&output));
 }
+
+/// A socket in front of the real daemon that breaks the connection carrying a build
+/// one second after the build request went through: the daemon, as far as kiln can
+/// tell, went away mid-build.
+fn breaking_proxy(dir: &std::path::Path) -> std::path::PathBuf {
+    use std::io::{Read, Write};
+    use std::os::unix::net::{UnixListener, UnixStream};
+    let path = dir.join("docker.sock");
+    let listener = UnixListener::bind(&path).unwrap();
+    std::thread::spawn(move || {
+        for client in listener.incoming() {
+            let Ok(client) = client else { return };
+            let Ok(daemon) = UnixStream::connect("/var/run/docker.sock") else {
+                return;
+            };
+            let (mut from_daemon, mut to_client) =
+                (daemon.try_clone().unwrap(), client.try_clone().unwrap());
+            std::thread::spawn(move || {
+                let _ = std::io::copy(&mut from_daemon, &mut to_client);
+            });
+            let (mut from_client, mut to_daemon) = (client, daemon);
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 64 * 1024];
+                let mut seen = Vec::new();
+                loop {
+                    let n = match from_client.read(&mut buf) {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => n,
+                    };
+                    if to_daemon.write_all(&buf[..n]).is_err() {
+                        return;
+                    }
+                    seen.extend_from_slice(&buf[..n.min(4096)]);
+                    if String::from_utf8_lossy(&seen).contains("/build?") {
+                        let (client, daemon) = (
+                            from_client.try_clone().unwrap(),
+                            to_daemon.try_clone().unwrap(),
+                        );
+                        std::thread::spawn(move || {
+                            std::thread::sleep(std::time::Duration::from_secs(1));
+                            let _ = client.shutdown(std::net::Shutdown::Both);
+                            let _ = daemon.shutdown(std::net::Shutdown::Both);
+                        });
+                        seen.clear();
+                    } else if seen.len() > 8192 {
+                        seen.drain(..4096);
+                    }
+                }
+            });
+        }
+    });
+    path
+}
+
+/// A daemon that goes away mid-build is reported as such, not as the Dockerfile line
+/// that was running failing.
+#[test]
+fn a_daemon_lost_mid_build_is_not_a_failed_dockerfile_line() {
+    let kiln = Kiln::new("lostdaemon", &[], None);
+    std::fs::create_dir_all(kiln.path("flavors/d/slow")).unwrap();
+    std::fs::write(
+        kiln.path("flavors/d/slow/nonce"),
+        format!("{:?}", std::time::SystemTime::now()),
+    )
+    .unwrap();
+    std::fs::write(
+        kiln.path("flavors/d/slow/Dockerfile"),
+        "FROM scratch\nCOPY busybox /bin/busybox\nCOPY nonce /nonce\nRUN [\"/bin/busybox\", \"sleep\", \"5\"]\n",
+    )
+    .unwrap();
+    std::fs::write(
+        kiln.path("flavors/d/flavor.kdl"),
+        "flavor \"d\" {\n    step \"slow\" { include \"/bin/busybox\" as=\"busybox\"; }\n}\n",
+    )
+    .unwrap();
+    let sockets = tempfile::tempdir().unwrap();
+    let socket = breaking_proxy(sockets.path());
+    let output = kiln
+        .command()
+        .arg("build")
+        .env("DOCKER_HOST", format!("unix://{}", socket.display()))
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    let shown = text(&output);
+    assert!(
+        shown.contains("kiln::docker::unreachable") && shown.contains("building `"),
+        "{shown}"
+    );
+    assert!(!shown.contains("kiln::docker::build_failed"), "{shown}");
+}

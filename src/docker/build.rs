@@ -123,11 +123,33 @@ impl Daemon {
                         failure = Some(detail);
                     }
                 }
-                Err(e) => {
-                    let message = match e {
-                        bollard::errors::Error::DockerStreamError { error } => error,
-                        other => other.to_string(),
-                    };
+                // The daemon reporting the build failed.
+                Err(bollard::errors::Error::DockerStreamError { error }) => {
+                    let _ = writeln!(log, "{error}");
+                    failure = Some(error);
+                    break;
+                }
+                // The connection broke: the daemon went away (a restart, a crash), which
+                // says nothing about the Dockerfile.
+                Err(
+                    source @ (bollard::errors::Error::IOError { .. }
+                    | bollard::errors::Error::HyperResponseError { .. }
+                    | bollard::errors::Error::HyperLegacyError { .. }
+                    | bollard::errors::Error::RequestTimeoutError
+                    | bollard::errors::Error::SocketNotFoundError(_)),
+                ) => {
+                    let _ = writeln!(log, "kiln: the connection to the daemon broke: {source}");
+                    let _ = log.flush();
+                    drop(stream);
+                    let _ = writer.await;
+                    return Err(DockerError::Unreachable {
+                        during: Some(format!("building `{}`", request.tag)),
+                        source,
+                    });
+                }
+                // Anything else the daemon answered: the build failed.
+                Err(other) => {
+                    let message = other.to_string();
                     let _ = writeln!(log, "{message}");
                     failure = Some(message);
                     break;
