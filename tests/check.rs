@@ -981,3 +981,445 @@ fn logs_are_bounded_and_never_shared() {
         assert!(text.trim_end().ends_with("THE-END"), "keeps the tail");
     }
 }
+
+/// A tiny tmpfs mounted over a folder for as long as it lives.
+struct FullDisk(std::path::PathBuf);
+
+impl FullDisk {
+    /// Mounts 16 KiB at `dir` and fills it.
+    fn at(dir: &Path) -> FullDisk {
+        std::fs::create_dir_all(dir).unwrap();
+        let mounted = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=16k", "tmpfs"])
+            .arg(dir)
+            .status()
+            .unwrap();
+        assert!(
+            mounted.success(),
+            "mounting a tmpfs (the tests run as root)"
+        );
+        let disk = FullDisk(dir.to_owned());
+        let mut n = 0;
+        while std::fs::write(dir.join(format!("fill{n}")), vec![0u8; 1024]).is_ok() {
+            n += 1;
+        }
+        disk
+    }
+
+    /// Every file left below the mount but the filling.
+    fn files(&self) -> Vec<String> {
+        let mut files = Vec::new();
+        let mut stack = vec![self.0.clone()];
+        while let Some(dir) = stack.pop() {
+            for entry in std::fs::read_dir(&dir).unwrap().flatten() {
+                let path = entry.path();
+                if path.is_dir() {
+                    stack.push(path);
+                } else if !entry.file_name().to_string_lossy().starts_with("fill") {
+                    let size = std::fs::metadata(&path).unwrap().len();
+                    files.push(format!("{} ({size} bytes)", path.display()));
+                }
+            }
+        }
+        files
+    }
+}
+
+impl Drop for FullDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.0)
+            .status();
+    }
+}
+
+/// A full job folder: the run fails with `record_incomplete` (it exited 0 with an empty
+/// summary.json), and no half-written or temporary file is left (a check left
+/// results.json.tmp-* and said "no entity has the key").
+#[test]
+fn a_full_job_folder_fails_the_run_and_leaves_no_half_files() {
+    let kiln = Kiln::new("fulldisk", &["checkenv", "checkenv-debug"], None);
+    kiln.add_to_flavor(
+        "checkenv",
+        r#"
+    check "quick" {
+        image "release"
+        entities "data/*/metadata.yml" key="key"
+        mount "data" "/data"
+        run "true"
+    }
+"#,
+    );
+    std::fs::create_dir_all(kiln.path("data/e1")).unwrap();
+    std::fs::write(kiln.path("data/e1/metadata.yml"), "key: e1\n").unwrap();
+    kiln.ok(&["build", "--flavor", "checkenv"]);
+    let disk = FullDisk::at(&kiln.path(".kiln/jobs"));
+    let build = kiln
+        .command()
+        .args(["build", "--flavor", "checkenv"])
+        .output()
+        .unwrap();
+    assert_eq!(build.status.code(), Some(1), "{}", text(&build));
+    assert!(
+        text(&build).contains("kiln::cli::record_incomplete"),
+        "{}",
+        text(&build)
+    );
+    let check = kiln
+        .command()
+        .args(["check", "--flavor", "checkenv", "--check", "quick", "e1"])
+        .output()
+        .unwrap();
+    assert_eq!(check.status.code(), Some(1), "{}", text(&check));
+    assert!(
+        !text(&check).contains("no entity has the key"),
+        "{}",
+        text(&check)
+    );
+    // Whole files (summary, results) are whole or absent; streams (events, logs) may
+    // stop short, which the run said.
+    let files = disk.files();
+    assert!(
+        files
+            .iter()
+            .all(|f| !(f.contains(".tmp-") || f.contains(".json (") && f.ends_with("(0 bytes)"))),
+        "no temporary file, no empty summary or results: {files:?}"
+    );
+}
+
+/// A check killed with SIGKILL cannot remove its environment container; the next run on
+/// the workspace finds it (not kept, no run holds its lease) and removes it.
+#[test]
+fn the_containers_of_a_killed_run_are_removed_by_the_next_run() {
+    let kiln = Kiln::new("killed", &["checkenv", "checkenv-debug"], None);
+    kiln.add_to_flavor(
+        "checkenv",
+        r#"
+    check "slow" {
+        image "release"
+        entities "data/*/metadata.yml" key="key"
+        mount "data" "/data"
+        run "sleep" "60"
+    }
+"#,
+    );
+    // Another environment (slot): a run of it does not touch checkenv's containers for
+    // any other reason.
+    kiln.add_to_flavor(
+        "checkenv-debug",
+        r#"
+    check "quick" {
+        image "release"
+        entities "data/*/metadata.yml" key="key"
+        run "true"
+    }
+"#,
+    );
+    std::fs::create_dir_all(kiln.path("data/e1")).unwrap();
+    std::fs::write(kiln.path("data/e1/metadata.yml"), "key: e1\n").unwrap();
+    kiln.ok(&["build"]);
+    let mut slow = std::process::Command::new(assert_cmd::cargo::cargo_bin("kiln"))
+        .arg("--workspace")
+        .arg(kiln.root())
+        .args(["check", "--flavor", "checkenv", "--check", "slow"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let owner = kiln::check::pool::owner(&kiln.root().canonicalize().unwrap());
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let daemon = runtime.block_on(common::docker::daemon());
+    let containers = || {
+        runtime
+            .block_on(daemon.containers_with_label(kiln::docker::labels::OWNER, &owner))
+            .unwrap()
+    };
+    let started = std::time::Instant::now();
+    let orphan = loop {
+        assert!(started.elapsed().as_secs() < 60, "no container started");
+        if let Some(container) = containers().into_iter().next() {
+            break container.id;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    slow.kill().unwrap();
+    slow.wait().unwrap();
+    assert!(
+        containers().iter().any(|c| c.id == orphan),
+        "a killed run leaves its container"
+    );
+    kiln.ok(&[
+        "check",
+        "--flavor",
+        "checkenv-debug",
+        "--check",
+        "quick",
+        "--force",
+    ]);
+    let left = containers();
+    assert!(
+        left.iter().all(|c| c.id != orphan),
+        "the next run removed the orphan: {left:?}"
+    );
+}
+
+/// A Unix socket in front of the Docker daemon that passes everything through until
+/// [`HungDaemon::hang`], then stops answering as a hung daemon does: it takes new
+/// connections and never answers them, and forwards nothing more on the open ones,
+/// which it never closes.
+struct HungDaemon {
+    dir: tempfile::TempDir,
+    hung: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl HungDaemon {
+    fn start() -> HungDaemon {
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let dir = tempfile::tempdir().unwrap();
+        let listener =
+            std::os::unix::net::UnixListener::bind(dir.path().join("docker.sock")).unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let hung = Arc::new(AtomicBool::new(false));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (hung_, stop_) = (Arc::clone(&hung), Arc::clone(&stop));
+        std::thread::spawn(move || {
+            let mut held = Vec::new();
+            while !stop_.load(Ordering::Relaxed) {
+                let Ok((client, _)) = listener.accept() else {
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                    continue;
+                };
+                client.set_nonblocking(false).unwrap();
+                if hung_.load(Ordering::Relaxed) {
+                    held.push(client);
+                    continue;
+                }
+                let daemon =
+                    std::os::unix::net::UnixStream::connect("/var/run/docker.sock").unwrap();
+                for (from, to) in [
+                    (client.try_clone().unwrap(), daemon.try_clone().unwrap()),
+                    (daemon, client),
+                ] {
+                    let (hung, stop) = (Arc::clone(&hung_), Arc::clone(&stop_));
+                    std::thread::spawn(move || pump(from, to, &hung, &stop));
+                }
+            }
+        });
+        HungDaemon { dir, hung, stop }
+    }
+
+    /// DOCKER_HOST for it.
+    fn address(&self) -> String {
+        format!("unix://{}", self.dir.path().join("docker.sock").display())
+    }
+
+    fn hang(&self) {
+        self.hung.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+impl Drop for HungDaemon {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// Copies `from` to `to` until the daemon hangs, then swallows what comes; holds both
+/// open until `stop`.
+fn pump(
+    mut from: std::os::unix::net::UnixStream,
+    mut to: std::os::unix::net::UnixStream,
+    hung: &std::sync::atomic::AtomicBool,
+    stop: &std::sync::atomic::AtomicBool,
+) {
+    use std::io::{Read, Write};
+    use std::sync::atomic::Ordering;
+    from.set_read_timeout(Some(std::time::Duration::from_millis(100)))
+        .unwrap();
+    let mut buffer = vec![0u8; 64 * 1024];
+    let mut open = true;
+    while !stop.load(Ordering::Relaxed) {
+        if !open {
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            continue;
+        }
+        match from.read(&mut buffer) {
+            Ok(0) => open = false,
+            Ok(n) if !hung.load(Ordering::Relaxed) => {
+                if to.write_all(&buffer[..n]).is_err() {
+                    open = false;
+                }
+            }
+            Ok(_) => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
+            Err(_) => open = false,
+        }
+    }
+}
+
+/// A workspace with its images built, and a check `hang` of one entity whose command
+/// prints `started` and sleeps; `timeout` is the check's timeout line, if any.
+fn hang_workspace(test: &str, timeout: &str) -> Kiln {
+    let kiln = workspace(test);
+    kiln.add_to_flavor(
+        "checkenv",
+        &format!(
+            r#"
+    check "hang" {{
+        image "release"
+        entities "data/entities/hel*/metadata.yml" key="key"
+        run "sh" "-c" "echo started; sleep 600"
+        {timeout}
+    }}
+"#
+        ),
+    );
+    kiln.ok(&["build", "--flavor", "checkenv"]);
+    kiln
+}
+
+/// `kiln check --check hang` through `daemon`, with `env`; returns once its command
+/// printed `started`, with the files its stdout and stderr go to.
+fn start_hang_check(
+    kiln: &Kiln,
+    daemon: &HungDaemon,
+    env: &[(&str, &str)],
+) -> (std::process::Child, std::path::PathBuf) {
+    let stderr = kiln.path("stderr.txt");
+    let mut command = std::process::Command::new(assert_cmd::cargo::cargo_bin("kiln"));
+    command
+        .arg("--workspace")
+        .arg(kiln.root())
+        .args(["check", "--flavor", "checkenv", "--check", "hang"])
+        .env_remove("RUST_LOG")
+        .env_remove("KILN_DOCKER_TIMEOUT")
+        .env("NO_COLOR", "1")
+        .env("DOCKER_HOST", daemon.address())
+        .envs(env.iter().copied())
+        .stdout(std::fs::File::create(kiln.path("stdout.txt")).unwrap())
+        .stderr(std::fs::File::create(&stderr).unwrap());
+    let mut child = command.spawn().unwrap();
+    let started = std::time::Instant::now();
+    loop {
+        let printed = kiln.jobs().iter().any(|job| {
+            std::fs::read_dir(job.join("logs"))
+                .into_iter()
+                .flatten()
+                .flatten()
+                .any(|log| std::fs::read_to_string(log.path()).is_ok_and(|t| t.contains("started")))
+        });
+        if printed {
+            return (child, stderr);
+        }
+        if started.elapsed().as_secs() > 60 || child.try_wait().unwrap().is_some() {
+            let _ = child.kill();
+            panic!(
+                "the command never started: {}",
+                std::fs::read_to_string(&stderr).unwrap_or_default()
+            );
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// Waits for `child` at most `limit` (then kills it): its exit code and how long it
+/// took; `None` when it was still running.
+fn exit_within(
+    child: &mut std::process::Child,
+    limit: std::time::Duration,
+) -> (Option<i32>, std::time::Duration) {
+    let started = std::time::Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return (status.code(), started.elapsed());
+        }
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            return (None, started.elapsed());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// A daemon that hangs while a command runs: the command's 3 s timeout is kiln's clock,
+/// and killing it waits for the daemon at most the grace (5 s), so the run ends in
+/// seconds, naming the daemon that did not answer. (It took 8 minutes: every call after
+/// the timeout — the kill, the final inspect, the pool's shutdown — waited out bollard's
+/// 2 minutes.)
+#[test]
+fn a_timeout_holds_when_the_daemon_hangs_mid_command() {
+    let kiln = hang_workspace("hang-timeout", r#"timeout "3s""#);
+    let daemon = HungDaemon::start();
+    let (mut child, stderr) = start_hang_check(&kiln, &daemon, &[("KILN_DOCKER_TIMEOUT", "10")]);
+    daemon.hang();
+    let (code, took) = exit_within(&mut child, std::time::Duration::from_secs(60));
+    let shown = std::fs::read_to_string(stderr).unwrap();
+    assert!(
+        code.is_some(),
+        "still running {took:?} after the daemon hung:\n{shown}"
+    );
+    // 3 s timeout + 5 s grace for the kill + 5 s for the pool to list its containers.
+    assert!(took.as_secs() < 20, "took {took:?}:\n{shown}");
+    assert_eq!(code, Some(1), "{shown}");
+    assert!(
+        shown.contains("kiln::docker::not_answering")
+            && shown.contains(&daemon.address())
+            && shown.contains("timed out after 3s"),
+        "{shown}"
+    );
+}
+
+/// A command without output on a daemon that stops answering: each silence of
+/// KILN_DOCKER_TIMEOUT the daemon is pinged, and one that does not answer ends the run.
+/// (It waited for the command's output forever.)
+#[test]
+fn a_daemon_that_hangs_under_a_silent_command_is_reported() {
+    let kiln = hang_workspace("hang-silent", "");
+    let daemon = HungDaemon::start();
+    let (mut child, stderr) = start_hang_check(&kiln, &daemon, &[("KILN_DOCKER_TIMEOUT", "3")]);
+    daemon.hang();
+    let (code, took) = exit_within(&mut child, std::time::Duration::from_secs(60));
+    let shown = std::fs::read_to_string(stderr).unwrap();
+    assert!(
+        code.is_some(),
+        "still running {took:?} after the daemon hung:\n{shown}"
+    );
+    // 3 s of silence + 3 s for the ping + 3 s for the pool to list its containers.
+    assert!(took.as_secs() < 20, "took {took:?}:\n{shown}");
+    assert_eq!(code, Some(1), "{shown}");
+    assert!(
+        shown.contains("kiln::docker::not_answering")
+            && shown.contains(&daemon.address())
+            && shown.contains("did not answer within 3 s (running a command"),
+        "{shown}"
+    );
+}
+
+/// Ctrl-C while the daemon hangs, with the default timeouts: the first interrupt ends
+/// the run within seconds (it ended 8 minutes later).
+#[test]
+fn an_interrupt_ends_a_run_whose_daemon_hangs() {
+    let kiln = hang_workspace("hang-interrupt", "");
+    let daemon = HungDaemon::start();
+    let (mut child, stderr) = start_hang_check(&kiln, &daemon, &[]);
+    daemon.hang();
+    // SAFETY: kill only sends a signal to the child's pid.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGINT) }, 0);
+    let (code, took) = exit_within(&mut child, std::time::Duration::from_secs(60));
+    let shown = std::fs::read_to_string(stderr).unwrap();
+    assert!(
+        code.is_some(),
+        "still running {took:?} after the interrupt:\n{shown}"
+    );
+    // 5 s grace for the kill + 5 s for the pool to list its containers.
+    assert!(took.as_secs() < 20, "took {took:?}:\n{shown}");
+    assert_eq!(code, Some(130), "{shown}");
+}

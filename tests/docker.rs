@@ -249,3 +249,56 @@ async fn a_tarball_the_daemon_refuses_is_not_an_unreachable_daemon() {
         other => panic!("expected the daemon to refuse the file, got {other:?}"),
     }
 }
+
+/// A daemon whose socket takes connections and never answers: kiln reports it, naming
+/// its address, within KILN_DOCKER_TIMEOUT (here 2 s) rather than bollard's 2 minutes
+/// for each call (negotiating the version, then the ping).
+#[test]
+fn a_daemon_that_never_answers_is_named_within_the_timeout() {
+    let kiln = common::sandbox::Kiln::new("silent-daemon", &["slc"], None);
+    let socket = kiln.path("docker.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for connection in listener.incoming() {
+            held.push(connection);
+        }
+    });
+    let address = format!("unix://{}", socket.display());
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("kiln"))
+        .arg("--workspace")
+        .arg(kiln.root())
+        .args(["build", "--flavor", "slc"])
+        .env_remove("RUST_LOG")
+        .env("NO_COLOR", "1")
+        .env("DOCKER_HOST", &address)
+        .env("KILN_DOCKER_TIMEOUT", "2")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(kiln.path("stderr.txt")).unwrap())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break Some(status);
+        }
+        if started.elapsed().as_secs() > 30 {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    let took = started.elapsed();
+    let shown = std::fs::read_to_string(kiln.path("stderr.txt")).unwrap();
+    assert!(status.is_some(), "still waiting after {took:?}:\n{shown}");
+    assert!(took.as_secs() < 10, "took {took:?}:\n{shown}");
+    assert_eq!(status.unwrap().code(), Some(1), "{shown}");
+    assert!(
+        shown.contains("kiln::docker::not_answering")
+            && shown.contains(&format!(
+                "the Docker daemon at {address} did not answer within 2 s"
+            )),
+        "{shown}"
+    );
+}

@@ -72,6 +72,8 @@ pub struct Pool {
     cells: Mutex<HashMap<String, Arc<OnceCell<Used>>>>,
     /// The environment slots containers were asked for.
     slots: Mutex<HashSet<String>>,
+    /// Set once the containers of killed runs were removed.
+    swept: OnceCell<()>,
     started: AtomicUsize,
 }
 
@@ -90,6 +92,7 @@ impl Pool {
             leases,
             cells: Mutex::new(HashMap::new()),
             slots: Mutex::new(HashSet::new()),
+            swept: OnceCell::new(),
             started: AtomicUsize::new(0),
         }
     }
@@ -111,6 +114,7 @@ impl Pool {
     }
 
     async fn start(&self, key: &EnvKey, fingerprint: &str) -> Result<Used, DockerError> {
+        self.swept.get_or_init(|| self.sweep()).await;
         let mut adopted = None;
         for container in self
             .daemon
@@ -166,12 +170,47 @@ impl Pool {
                 (labels::FINGERPRINT.to_owned(), fingerprint.to_owned()),
                 (labels::ENV_IMAGE.to_owned(), key.image_id.clone()),
                 (labels::LEASE.to_owned(), lease.name().to_owned()),
+                (labels::KEPT.to_owned(), self.keep.to_string()),
             ]),
             mounts: key.mounts.clone(),
             env: key.env.clone(),
         };
         let id = self.daemon.start_container(&spec).await?;
         Ok(Used { id, lease })
+    }
+
+    /// Removes the containers a killed run left: not kept, and no run holds their
+    /// lease. (A kept one is adopted or replaced like any other.)
+    async fn sweep(&self) {
+        let containers = match self
+            .daemon
+            .containers_with_label(labels::OWNER, &self.owner)
+            .await
+        {
+            Ok(containers) => containers,
+            Err(e) => {
+                tracing::warn!("{e}");
+                return;
+            }
+        };
+        for container in containers
+            .iter()
+            .filter(|c| c.labels.get(labels::KEPT).is_none_or(|kept| kept != "true"))
+        {
+            match self.remove_unused(container).await {
+                Ok(true) => tracing::info!(
+                    "removed the environment container {} a killed run left",
+                    short(&container.id)
+                ),
+                Ok(false) => {}
+                // Each removal would wait as long: the rest are left for later.
+                Err(e @ DockerError::NotAnswering { .. }) => {
+                    tracing::warn!("{e}");
+                    return;
+                }
+                Err(e) => tracing::warn!("{e}"),
+            }
+        }
     }
 
     /// Removes `container` unless another run holds its lease; whether it did.
@@ -241,8 +280,14 @@ impl Pool {
                     .get(labels::ENV_SLOT)
                     .is_some_and(|slot| slots.contains(slot))
         }) {
-            if let Err(e) = self.remove_unused(container).await {
-                tracing::warn!("{e}");
+            match self.remove_unused(container).await {
+                Ok(_) => {}
+                // Each removal would wait as long: the rest are left to `kiln clean`.
+                Err(e @ DockerError::NotAnswering { .. }) => {
+                    tracing::warn!("{e}");
+                    return;
+                }
+                Err(e) => tracing::warn!("{e}"),
             }
         }
     }

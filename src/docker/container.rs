@@ -121,11 +121,17 @@ impl Daemon {
             options = options.name(name);
         }
         let created = self
-            .docker
-            .create_container(Some(options.build()), body)
-            .await
+            .answer(
+                || format!("creating a container of `{}`", spec.image),
+                self.docker.create_container(Some(options.build()), body),
+            )
+            .await?
             .map_err(|e| DockerError::request("creating a container of", &spec.image, e))?;
-        if let Err(e) = self.docker.start_container(&created.id, None).await {
+        let start = self.answer(
+            || format!("starting the container {}", short(&created.id)),
+            self.docker.start_container(&created.id, None),
+        );
+        if let Err(e) = start.await? {
             let _ = self.remove_container(&created.id).await;
             return Err(DockerError::request(
                 "starting a container of",
@@ -149,9 +155,11 @@ impl Daemon {
             .filters(&filters)
             .build();
         let containers = self
-            .docker
-            .list_containers(Some(options))
-            .await
+            .answer(
+                || format!("listing the containers labelled `{label}={value}`"),
+                self.docker.list_containers(Some(options)),
+            )
+            .await?
             .map_err(|e| DockerError::request("listing containers labelled", label, e))?;
         Ok(containers
             .into_iter()
@@ -170,7 +178,13 @@ impl Daemon {
             .force(true)
             .v(true)
             .build();
-        match self.docker.remove_container(id, Some(options)).await {
+        match self
+            .answer(
+                || format!("removing the container {}", short(id)),
+                self.docker.remove_container(id, Some(options)),
+            )
+            .await?
+        {
             Ok(()) => Ok(()),
             Err(e) if is_not_found(&e) => Ok(()),
             Err(e) => Err(DockerError::request("removing container", id, e)),
@@ -179,7 +193,13 @@ impl Daemon {
 
     /// Whether a container still runs; `false` once it is gone.
     pub async fn container_running(&self, id: &str) -> Result<bool, DockerError> {
-        match self.docker.inspect_container(id, None).await {
+        match self
+            .answer(
+                || format!("inspecting the container {}", short(id)),
+                self.docker.inspect_container(id, None),
+            )
+            .await?
+        {
             Ok(info) => Ok(info.state.and_then(|s| s.running) == Some(true)),
             Err(e) if is_not_found(&e) => Ok(false),
             Err(e) => Err(DockerError::request("inspecting container", id, e)),
@@ -188,6 +208,12 @@ impl Daemon {
 
     /// Runs `request` in `container`, writing all its output to `log` and keeping the last
     /// `tail_lines` lines; kills it at `timeout` or when `cancel` trips.
+    ///
+    /// The timeout and the cancellation are kiln's clock: the command is then killed
+    /// within [`Daemon::grace`], or the daemon reported as not answering. While the
+    /// command is silent, the daemon is pinged every [`Daemon::answer_within`]; one that
+    /// stops answering ends the exec as [`DockerError::NotAnswering`], the command's fate
+    /// unknown.
     pub async fn exec(
         &self,
         container: &str,
@@ -204,9 +230,11 @@ impl Daemon {
             .map(|(k, v)| format!("{k}={v}"))
             .collect();
         let group = GroupFile::new();
-        let created = self
-            .docker
-            .create_exec(
+        let running = || format!("running a command in the container {}", short(container));
+        let mut tail = Tail::new(tail_lines);
+        let create = self.answer(
+            running,
+            self.docker.create_exec(
                 container,
                 CreateExecOptions {
                     attach_stdout: Some(true),
@@ -217,30 +245,59 @@ impl Daemon {
                     working_dir: request.workdir.clone(),
                     ..Default::default()
                 },
-            )
-            .await
-            .map_err(|e| DockerError::request("running a command in", container, e))?;
-        let results = self
-            .docker
-            .start_exec(&created.id, Some(StartExecOptions::default()))
-            .await
-            .map_err(|e| DockerError::request("running a command in", container, e))?;
-        let StartExecResults::Attached { mut output, .. } = results else {
-            return Err(DockerError::request(
-                "running a command in",
-                container,
-                "the daemon detached it",
-            ));
+            ),
+        );
+        let created = tokio::select! {
+            created = create => created?
+                .map_err(|e| DockerError::request("running a command in", container, e))?,
+            // Nothing started: nothing to kill.
+            () = cancel.cancelled() => {
+                tail.push(b"kiln: cancelled before the command started\n");
+                return Ok(ExecOutcome {
+                    exit_code: None,
+                    timed_out: false,
+                    cancelled: true,
+                    kill_failed: false,
+                    tail: tail.finish(),
+                    duration: started.elapsed(),
+                });
+            }
         };
-        let mut tail = Tail::new(tail_lines);
+        let start = self.answer(
+            running,
+            self.docker
+                .start_exec(&created.id, Some(StartExecOptions::default())),
+        );
+        let mut output = tokio::select! {
+            results = start => match results?
+                .map_err(|e| DockerError::request("running a command in", container, e))?
+            {
+                StartExecResults::Attached { output, .. } => Some(output),
+                StartExecResults::Detached => {
+                    return Err(DockerError::request(
+                        "running a command in",
+                        container,
+                        "the daemon detached it",
+                    ));
+                }
+            },
+            // The daemon may have started it: killed below like any cancelled command.
+            () = cancel.cancelled() => None,
+        };
         let deadline = timeout.map(|t| tokio::time::Instant::now() + t);
         let mut timed_out = false;
-        let mut cancelled = false;
-        loop {
+        let mut cancelled = output.is_none();
+        while let Some(stream) = output.as_mut() {
             let next = tokio::select! {
-                next = output.next() => next,
+                next = stream.next() => next,
                 () = sleep_until(deadline) => { timed_out = true; break; }
                 () = cancel.cancelled() => { cancelled = true; break; }
+                waited = self.silent() => {
+                    let error = self.not_answering(waited, running());
+                    let _ = writeln!(log, "\nkiln: {error}; the command may still run");
+                    let _ = log.flush();
+                    return Err(error);
+                }
             };
             match next {
                 Some(Ok(chunk)) => {
@@ -255,89 +312,156 @@ impl Daemon {
                 None => break,
             }
         }
-        let mut kill_failed = false;
+        drop(output);
         if timed_out || cancelled {
-            let reason = if timed_out { "timed out" } else { "cancelled" };
+            let reason = if timed_out {
+                format!(
+                    "timed out after {}",
+                    humantime::format_duration(timeout.unwrap_or_default())
+                )
+            } else {
+                "cancelled".to_owned()
+            };
             let _ = writeln!(
                 log,
-                "\nkiln: {reason} after {:.1}s; killing the command",
+                "\nkiln: {reason} at {:.1}s; killing the command",
                 started.elapsed().as_secs_f64()
             );
             tail.end_line();
             tail.push(format!("kiln: {reason}; the command was killed\n").as_bytes());
-            kill_failed = !self.kill_exec(container, &created.id, &group).await;
+            // However the daemon fares, this ends within the grace.
+            let stop_by = tokio::time::Instant::now() + self.grace();
+            let killing = || {
+                format!(
+                    "killing the command that {reason} in the container {}",
+                    short(container)
+                )
+            };
+            let killed = self
+                .kill_exec(container, &created.id, &group, stop_by, killing)
+                .await;
+            let _ = log.flush();
+            let kill_failed = match killed {
+                Ok(killed) => !killed,
+                Err(error) => {
+                    let _ = writeln!(log, "kiln: {error}; the command may still run");
+                    let _ = log.flush();
+                    return Err(error);
+                }
+            };
+            // A killed command's exit code is not its own: the daemon is not asked.
+            return Ok(ExecOutcome {
+                exit_code: None,
+                timed_out,
+                cancelled,
+                kill_failed,
+                tail: tail.finish(),
+                duration: started.elapsed(),
+            });
         }
         let _ = log.flush();
         let inspect = self
-            .docker
-            .inspect_exec(&created.id)
-            .await
+            .answer(
+                || format!("inspecting a command in the container {}", short(container)),
+                self.docker.inspect_exec(&created.id),
+            )
+            .await?
             .map_err(|e| DockerError::request("inspecting a command in", container, e))?;
         Ok(ExecOutcome {
-            exit_code: if timed_out || cancelled {
-                None
-            } else {
-                inspect.exit_code
-            },
+            exit_code: inspect.exit_code,
             timed_out,
             cancelled,
-            kill_failed,
+            kill_failed: false,
             tail: tail.finish(),
             duration: started.elapsed(),
         })
     }
 
     /// Kills an exec's process group from inside its container; true once the exec no
-    /// longer runs.
-    async fn kill_exec(&self, container: &str, exec: &str, group: &GroupFile) -> bool {
-        if !self.exec_running(exec).await.unwrap_or(true) {
-            return true;
+    /// longer runs, false when it still runs (or the kill could not be started). Every
+    /// call ends by `stop_by`: a daemon that does not answer by then is
+    /// [`DockerError::NotAnswering`], `during` saying what kiln was doing.
+    async fn kill_exec(
+        &self,
+        container: &str,
+        exec: &str,
+        group: &GroupFile,
+        stop_by: tokio::time::Instant,
+        during: impl Fn() -> String,
+    ) -> Result<bool, DockerError> {
+        if !self
+            .exec_running(exec, stop_by, &during)
+            .await?
+            .unwrap_or(true)
+        {
+            return Ok(true);
         }
         let killer = self
-            .docker
-            .create_exec(
-                container,
-                CreateExecOptions::<String> {
-                    cmd: Some(group.kill()),
-                    // Whatever user the command runs as, root in its container may signal it.
-                    user: Some("0".to_owned()),
-                    ..Default::default()
-                },
+            .answer_by(
+                stop_by,
+                &during,
+                self.docker.create_exec(
+                    container,
+                    CreateExecOptions::<String> {
+                        cmd: Some(group.kill()),
+                        // Whatever user the command runs as, root in its container may
+                        // signal it.
+                        user: Some("0".to_owned()),
+                        ..Default::default()
+                    },
+                ),
             )
-            .await;
+            .await?;
         let Ok(killer) = killer else {
-            return false;
+            return Ok(false);
         };
-        if self
-            .docker
-            .start_exec(
+        let start = self.answer_by(
+            stop_by,
+            &during,
+            self.docker.start_exec(
                 &killer.id,
                 Some(StartExecOptions {
                     detach: true,
                     ..Default::default()
                 }),
-            )
-            .await
-            .is_err()
-        {
-            return false;
+            ),
+        );
+        if start.await?.is_err() {
+            return Ok(false);
         }
-        for _ in 0..40 {
-            match self.exec_running(exec).await {
-                Some(false) => return true,
+        let wait_until = (tokio::time::Instant::now() + KILL_WAIT).min(stop_by);
+        loop {
+            match self.exec_running(exec, stop_by, &during).await? {
+                Some(false) => return Ok(true),
+                None => return Ok(false),
+                Some(true) if tokio::time::Instant::now() >= wait_until => return Ok(false),
                 Some(true) => tokio::time::sleep(Duration::from_millis(50)).await,
-                None => return false,
             }
         }
-        false
     }
 
-    /// Whether an exec still runs; `None` when the daemon does not say.
-    async fn exec_running(&self, exec: &str) -> Option<bool> {
-        let inspect = self.docker.inspect_exec(exec).await.ok()?;
-        Some(inspect.running == Some(true))
+    /// Whether an exec still runs, asked by `stop_by`; `None` when the daemon answers
+    /// with an error.
+    async fn exec_running(
+        &self,
+        exec: &str,
+        stop_by: tokio::time::Instant,
+        during: impl FnOnce() -> String,
+    ) -> Result<Option<bool>, DockerError> {
+        let inspect = self
+            .answer_by(stop_by, during, self.docker.inspect_exec(exec))
+            .await?;
+        Ok(inspect.ok().map(|i| i.running == Some(true)))
     }
 }
+
+/// The first 12 digits of a container id, as docker shows it.
+fn short(id: &str) -> &str {
+    &id[..id.len().min(12)]
+}
+
+/// How long a killed command's exec may still be reported running.
+const KILL_WAIT: Duration = Duration::from_secs(2);
 
 /// Where an exec's wrapper writes the pid (in the container's pid namespace) of the
 /// process group the command leads. `/dev/shm` is a tmpfs docker gives every container,

@@ -19,6 +19,23 @@ pub enum DockerError {
         source: bollard::errors::Error,
     },
 
+    /// The daemon's socket took the request, and nothing came back in time.
+    #[error("the Docker daemon at {address} did not answer within {seconds} s ({during})")]
+    #[diagnostic(
+        code(kiln::docker::not_answering),
+        help(
+            "the daemon is hung or overloaded (`docker info` against it tells which); once it answers again, `kiln clean` removes containers a run could not\nKILN_DOCKER_TIMEOUT sets how many seconds kiln waits for a daemon call to answer (default 30)"
+        )
+    )]
+    NotAnswering {
+        /// DOCKER_HOST, or the default socket.
+        address: String,
+        /// How long kiln waited for the answer.
+        seconds: u64,
+        /// What kiln was doing (e.g. "inspecting `x`").
+        during: String,
+    },
+
     #[error("building `{tag}` failed{}: {message}", instruction.as_ref().map(|i| format!(" at `{i}`")).unwrap_or_default())]
     #[diagnostic(
         code(kiln::docker::build_failed),

@@ -20,7 +20,13 @@ pub struct ImageInfo {
 impl Daemon {
     /// The image named `reference`, or `None` if the daemon has none.
     pub async fn inspect(&self, reference: &str) -> Result<Option<ImageInfo>, DockerError> {
-        match self.docker.inspect_image(reference).await {
+        match self
+            .answer(
+                || format!("inspecting `{reference}`"),
+                self.docker.inspect_image(reference),
+            )
+            .await?
+        {
             Ok(image) => Ok(Some(ImageInfo {
                 id: image.id.unwrap_or_default(),
                 labels: image.config.and_then(|c| c.labels).unwrap_or_default(),
@@ -38,10 +44,12 @@ impl Daemon {
             .repo(repo)
             .tag(tag)
             .build();
-        self.docker
-            .tag_image(source, Some(options))
-            .await
-            .map_err(|e| DockerError::request("tagging", target, e))
+        self.answer(
+            || format!("tagging `{target}`"),
+            self.docker.tag_image(source, Some(options)),
+        )
+        .await?
+        .map_err(|e| DockerError::request("tagging", target, e))
     }
 
     /// Ids and tags of the images carrying `label=value` (or just `label` when `value`
@@ -62,9 +70,11 @@ impl Daemon {
             .filters(&filters)
             .build();
         let images = self
-            .docker
-            .list_images(Some(options))
-            .await
+            .answer(
+                || format!("listing images labelled `{label}`"),
+                self.docker.list_images(Some(options)),
+            )
+            .await?
             .map_err(|e| DockerError::request("listing", label, e))?;
         Ok(images
             .into_iter()
@@ -86,9 +96,11 @@ impl Daemon {
             .noprune(true)
             .build();
         match self
-            .docker
-            .remove_image(reference, Some(options), None)
-            .await
+            .answer(
+                || format!("removing `{reference}`"),
+                self.docker.remove_image(reference, Some(options), None),
+            )
+            .await?
         {
             Ok(_) => Ok(()),
             Err(e) if is_not_found(&e) => Ok(()),

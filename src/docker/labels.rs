@@ -25,3 +25,7 @@ pub const ENV_IMAGE: &str = "io.kiln.env-image";
 /// The lease of an environment container: runs using it hold a lock of that name
 /// (`check::lease`), so that another run never removes it under them.
 pub const LEASE: &str = "io.kiln.lease";
+/// On an environment container started by a run that keeps its containers
+/// (`--keep-env`, `kiln watch`): `true`. Others left behind belong to a run that was
+/// killed, and the next run removes them.
+pub const KEPT: &str = "io.kiln.kept";

@@ -14,11 +14,13 @@ impl Daemon {
     /// Whether the registry holds `reference`, asked through the daemon's distribution
     /// endpoint: nothing is pulled. An unreachable registry is an error, not "absent".
     pub async fn registry_has(&self, reference: &str) -> Result<bool, DockerError> {
-        match self
-            .docker
-            .inspect_registry_image(reference, credentials(reference)?)
-            .await
-        {
+        // The daemon asks the registry: as long as that takes, while the daemon answers.
+        let asked = self.watch(
+            || format!("asking the registry for `{reference}`"),
+            self.docker
+                .inspect_registry_image(reference, credentials(reference)?),
+        );
+        match asked.await? {
             Ok(_) => Ok(true),
             Err(e) if is_not_found(&e) => Ok(false),
             Err(e) if e.to_string().contains("manifest unknown") => Ok(false),
@@ -35,7 +37,8 @@ impl Daemon {
         let mut stream = self
             .docker
             .create_image(Some(options), None, credentials(reference)?);
-        while let Some(item) = stream.next().await {
+        let pulling = || format!("pulling `{reference}`");
+        while let Some(item) = self.watch(pulling, stream.next()).await? {
             let info = item.map_err(|e| registry_error("pulling", reference, e))?;
             if let Some(message) = info.error_detail.and_then(|d| d.message) {
                 return Err(registry_error("pulling", reference, message));
@@ -50,7 +53,8 @@ impl Daemon {
         let mut stream = self
             .docker
             .push_image(repo, Some(options), credentials(reference)?);
-        while let Some(item) = stream.next().await {
+        let pushing = || format!("pushing `{reference}`");
+        while let Some(item) = self.watch(pushing, stream.next()).await? {
             let info = item.map_err(|e| registry_error("pushing", reference, e))?;
             if let Some(message) = info.error_detail.and_then(|d| d.message) {
                 return Err(registry_error("pushing", reference, message));
