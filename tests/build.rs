@@ -472,6 +472,14 @@ fn an_unreachable_daemon_is_a_clear_error() {
         stderr.contains("DOCKER_HOST"),
         "the help names DOCKER_HOST: {stderr}"
     );
+    // An empty DOCKER_HOST means unset, as for the docker CLI.
+    let empty = kiln
+        .command()
+        .env("DOCKER_HOST", "")
+        .args(["plan", "--flavor", "slc"])
+        .output()
+        .unwrap();
+    assert_eq!(empty.status.code(), Some(0), "{}", text(&empty));
 }
 
 #[test]
