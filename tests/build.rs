@@ -1210,23 +1210,7 @@ fn an_empty_sidecar_is_a_miss_that_save_rewrites() {
 #[test]
 fn two_builds_at_once_build_and_save_each_image_once() {
     let kiln = Kiln::new("twobuilds", &[], None);
-    std::fs::create_dir_all(kiln.path("flavors/t/slow")).unwrap();
-    // New content each run, so that no layer cached by an earlier run makes it quick.
-    std::fs::write(
-        kiln.path("flavors/t/slow/nonce"),
-        format!("{:?}", std::time::SystemTime::now()),
-    )
-    .unwrap();
-    std::fs::write(
-        kiln.path("flavors/t/slow/Dockerfile"),
-        "FROM scratch\nCOPY busybox /bin/busybox\nCOPY nonce /nonce\nRUN [\"/bin/busybox\", \"sleep\", \"3\"]\n",
-    )
-    .unwrap();
-    std::fs::write(
-        kiln.path("flavors/t/flavor.kdl"),
-        "flavor \"t\" {\n    step \"slow\" { include \"/bin/busybox\" as=\"busybox\"; }\n}\n",
-    )
-    .unwrap();
+    sleeping_step(&kiln, "t", 3);
     let spawn = || {
         std::process::Command::new(assert_cmd::cargo::cargo_bin("kiln"))
             .arg("--workspace")
@@ -1430,22 +1414,7 @@ fn breaking_proxy(dir: &std::path::Path) -> std::path::PathBuf {
 #[test]
 fn a_daemon_lost_mid_build_is_not_a_failed_dockerfile_line() {
     let kiln = Kiln::new("lostdaemon", &[], None);
-    std::fs::create_dir_all(kiln.path("flavors/d/slow")).unwrap();
-    std::fs::write(
-        kiln.path("flavors/d/slow/nonce"),
-        format!("{:?}", std::time::SystemTime::now()),
-    )
-    .unwrap();
-    std::fs::write(
-        kiln.path("flavors/d/slow/Dockerfile"),
-        "FROM scratch\nCOPY busybox /bin/busybox\nCOPY nonce /nonce\nRUN [\"/bin/busybox\", \"sleep\", \"5\"]\n",
-    )
-    .unwrap();
-    std::fs::write(
-        kiln.path("flavors/d/flavor.kdl"),
-        "flavor \"d\" {\n    step \"slow\" { include \"/bin/busybox\" as=\"busybox\"; }\n}\n",
-    )
-    .unwrap();
+    sleeping_step(&kiln, "d", 5);
     let sockets = tempfile::tempdir().unwrap();
     let socket = breaking_proxy(sockets.path());
     let output = kiln
@@ -1461,4 +1430,30 @@ fn a_daemon_lost_mid_build_is_not_a_failed_dockerfile_line() {
         "{shown}"
     );
     assert!(!shown.contains("kiln::docker::build_failed"), "{shown}");
+}
+
+/// Flavor `flavor` with one step, `slow`, whose build sleeps `seconds` — of new content
+/// each time, so that no layer an earlier run cached makes it quick.
+fn sleeping_step(kiln: &Kiln, flavor: &str, seconds: u32) {
+    let dir = kiln.path(&format!("flavors/{flavor}/slow"));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("nonce"),
+        format!("{:?}", std::time::SystemTime::now()),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("Dockerfile"),
+        format!(
+            "FROM scratch\nCOPY busybox /bin/busybox\nCOPY nonce /nonce\nRUN [\"/bin/busybox\", \"sleep\", \"{seconds}\"]\n"
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        kiln.path(&format!("flavors/{flavor}/flavor.kdl")),
+        format!(
+            "flavor \"{flavor}\" {{\n    step \"slow\" {{ include \"/bin/busybox\" as=\"busybox\"; }}\n}}\n"
+        ),
+    )
+    .unwrap();
 }

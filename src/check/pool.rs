@@ -179,19 +179,21 @@ impl Pool {
         Ok(Used { id, lease })
     }
 
+    /// The workspace's environment containers; `None` (and a warning) when the daemon
+    /// cannot list them.
+    async fn own_containers(&self) -> Option<Vec<ContainerInfo>> {
+        self.daemon
+            .containers_with_label(labels::OWNER, &self.owner)
+            .await
+            .inspect_err(|e| tracing::warn!("{e}"))
+            .ok()
+    }
+
     /// Removes the containers a killed run left: not kept, and no run holds their
     /// lease. (A kept one is adopted or replaced like any other.)
     async fn sweep(&self) {
-        let containers = match self
-            .daemon
-            .containers_with_label(labels::OWNER, &self.owner)
-            .await
-        {
-            Ok(containers) => containers,
-            Err(e) => {
-                tracing::warn!("{e}");
-                return;
-            }
+        let Some(containers) = self.own_containers().await else {
+            return;
         };
         for container in containers
             .iter()
@@ -263,16 +265,8 @@ impl Pool {
             return;
         }
         let slots: HashSet<String> = self.slots.lock().await.drain().collect();
-        let containers = match self
-            .daemon
-            .containers_with_label(labels::OWNER, &self.owner)
-            .await
-        {
-            Ok(containers) => containers,
-            Err(e) => {
-                tracing::warn!("{e}");
-                return;
-            }
+        let Some(containers) = self.own_containers().await else {
+            return;
         };
         for container in containers.iter().filter(|c| {
             used.contains(&c.id)
