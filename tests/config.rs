@@ -347,3 +347,215 @@ fn a_name_too_long_for_an_image_tag_is_reported() {
     ]);
     assert!(error_codes(dir.path()).is_empty());
 }
+
+// Limits (issue 16 item 4): every input has a depth and size limit and gets a diagnostic,
+// never a crash. Each of these crashed, panicked or was accepted before.
+
+/// `{a,{a,…{a,a}…}}`, `levels` deep: globset's compile_matcher panics at 160.
+fn nested_glob(levels: usize) -> String {
+    let mut glob = "a".to_owned();
+    for _ in 0..levels {
+        glob = format!("{{a,{glob}}}");
+    }
+    glob
+}
+
+const ENV_FLAVOR: &str = "flavors/env/flavor.kdl";
+
+fn env_flavor(entities: &str, run: &str) -> String {
+    format!(
+        r#"flavor "env" {{
+    step "base" {{ include "/bin/busybox" as="busybox"; }}
+    check "models" {{
+        image "base"
+        entities "{entities}" key="id"
+        run "{run}"
+    }}
+}}
+"#
+    )
+}
+
+#[test]
+fn a_kiln_kdl_nested_too_deep_is_a_diagnostic_not_a_stack_overflow() {
+    // 8 KB of nested braces aborted kiln (exit 134).
+    let text = "a{".repeat(2700) + &"}".repeat(2700);
+    let dir = workspace(&[("kiln.kdl", &text)]);
+    let errors = kiln::config::load(dir.path()).unwrap_err();
+    let codes = error_codes(dir.path());
+    assert_eq!(codes, ["kiln::config::too_deep"]);
+    match &errors.errors[0] {
+        kiln::config::ConfigError::TooDeep {
+            span, depth, limit, ..
+        } => {
+            assert_eq!(*limit, kiln::config::limits::MAX_NESTING);
+            assert_eq!(*depth, limit + 1);
+            // The label points at the brace that opens the level too many.
+            assert_eq!(span.offset(), 2 * limit + 1);
+        }
+        other => panic!("{other:?}"),
+    }
+    // Up to the limit is fine (an unknown node, not a crash).
+    let depth = kiln::config::limits::MAX_NESTING;
+    let text = "a{".repeat(depth) + &"}".repeat(depth);
+    let dir = workspace(&[("kiln.kdl", &text)]);
+    assert_eq!(error_codes(dir.path()), ["kiln::config::unknown_node"]);
+}
+
+#[test]
+fn nested_block_comments_and_garbage_are_diagnostics_not_a_stack_overflow() {
+    let comments = "/*".repeat(1000) + &"*/".repeat(1000);
+    let dir = workspace(&[("kiln.kdl", &comments)]);
+    assert_eq!(error_codes(dir.path()), ["kiln::config::too_deep"]);
+    // Each stray `}` made the parser recurse once more, resuming after an error.
+    let garbage = "}".repeat(20_000);
+    let dir = workspace(&[("kiln.kdl", &garbage)]);
+    let codes = error_codes(dir.path());
+    assert_eq!(
+        codes.first().map(String::as_str),
+        Some("kiln::config::syntax")
+    );
+    // Thousands of syntax errors: the first are shown, the rest counted.
+    assert_eq!(codes.len(), kiln::config::limits::MAX_ERRORS + 1);
+    assert_eq!(codes.last().unwrap(), "kiln::config::too_many_errors");
+}
+
+#[test]
+fn a_configuration_file_over_the_size_limit_is_refused_before_parsing() {
+    let limit = kiln::config::limits::MAX_CONFIG_BYTES as usize;
+    let text = format!("jobs 4\n// {}\n", "x".repeat(limit));
+    let dir = workspace(&[("kiln.kdl", &text)]);
+    let errors = kiln::config::load(dir.path()).unwrap_err();
+    assert!(
+        matches!(&errors.errors[..], [kiln::config::ConfigError::TooLarge { path, size, .. }]
+            if path == "kiln.kdl" && *size == text.len() as u64),
+        "{errors:?}"
+    );
+}
+
+#[test]
+fn thousands_of_duplicates_are_counted_not_all_reported() {
+    // Each reported diagnostic is drawn by reading its file up to its span: 25,000 of
+    // them on one file took 10 s, 100,000 took minutes.
+    let text = "jobs 4\n".repeat(5000);
+    let dir = workspace(&[("kiln.kdl", &text)]);
+    let errors = kiln::config::load(dir.path()).unwrap_err();
+    let shown = kiln::config::limits::MAX_ERRORS;
+    assert_eq!(errors.errors.len(), shown + 1);
+    assert!(
+        matches!(errors.errors[shown], kiln::config::ConfigError::TooManyErrors { omitted, .. } if omitted == 4999 - shown),
+        "{:?}",
+        errors.errors[shown]
+    );
+    assert_eq!(errors.total(), 4999);
+    assert_eq!(
+        errors.to_string(),
+        "4999 configuration errors in the workspace"
+    );
+}
+
+#[test]
+fn a_long_dependency_cycle_labels_a_few_of_its_edges() {
+    let n = 300;
+    let mut flavor = String::from("flavor \"f\" {\n");
+    for i in 0..n {
+        flavor.push_str(&format!(
+            "  step \"s{i}\" {{ context \"ctx\"; needs \"s{}\"; }}\n",
+            (i + 1) % n
+        ));
+    }
+    flavor.push_str("}\n");
+    let dir = workspace(&[
+        ("flavors/f/flavor.kdl", &flavor),
+        ("flavors/f/ctx/Dockerfile", "FROM scratch\n"),
+    ]);
+    let errors = kiln::config::load(dir.path()).unwrap_err();
+    match &errors.errors[..] {
+        [kiln::config::ConfigError::Cycle { edges, path, .. }] => {
+            assert!(edges.len() <= 12, "{} labels", edges.len());
+            assert!(path.starts_with("s0 → s1 → "), "{path}");
+            assert!(path.ends_with("s299 → s0"), "{path}");
+            assert!(
+                path.contains(&format!("… {} more steps …", n - 13)),
+                "{path}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn a_glob_nested_too_deep_is_a_diagnostic_at_its_value_not_a_panic() {
+    let glob = format!("data/**/{}", nested_glob(160));
+    let dir = workspace(&[
+        (ENV_FLAVOR, &env_flavor(&glob, "true")),
+        ("flavors/env/base/Dockerfile", "FROM scratch\n"),
+    ]);
+    let errors = kiln::config::load(dir.path()).unwrap_err();
+    match &errors.errors[..] {
+        [kiln::config::ConfigError::InvalidValue { reason, span, .. }] => {
+            assert!(reason.contains("nest 160 deep"), "{reason}");
+            let text = std::fs::read_to_string(dir.path().join(ENV_FLAVOR)).unwrap();
+            assert_eq!(&text[span.offset()..span.offset() + 9], "\"data/**/");
+        }
+        other => panic!("{other:?}"),
+    }
+    // A workflow's flavor pattern: `validate` panicked compiling it.
+    let dir = workspace(&[
+        (ENV_FLAVOR, &env_flavor("data/*/meta.yml", "true")),
+        ("flavors/env/base/Dockerfile", "FROM scratch\n"),
+        (
+            "workflows/ci.kdl",
+            &format!(
+                "workflow \"ci\" {{\n    build flavor=\"{}\"\n}}\n",
+                nested_glob(160)
+            ),
+        ),
+    ]);
+    assert_eq!(error_codes(dir.path()), ["kiln::config::invalid_value"]);
+}
+
+#[test]
+fn a_flavor_pattern_nested_too_deep_selects_nothing_with_a_reason() {
+    // `kiln graph --flavor '{a,{a,…}}'` panicked.
+    let dir = workspace(&[
+        (ENV_FLAVOR, &env_flavor("data/*/meta.yml", "true")),
+        ("flavors/env/base/Dockerfile", "FROM scratch\n"),
+    ]);
+    let ws = kiln::config::load(dir.path()).unwrap();
+    let error = kiln::plan::flavors(&ws, &[nested_glob(160)]).unwrap_err();
+    assert!(
+        matches!(&error, kiln::plan::PlanError::UnknownFlavor { help, .. } if help.contains("nest 160 deep")),
+        "{error:?}"
+    );
+    assert_eq!(
+        kiln::plan::flavors(&ws, &["{e,x}nv".to_owned()])
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+#[test]
+fn a_run_template_beyond_the_limits_is_a_diagnostic() {
+    // minijinja overflows the stack on a few thousand chained operators.
+    let template = format!("{{{{ {}1 }}}}", "-".repeat(5000));
+    let dir = workspace(&[
+        (ENV_FLAVOR, &env_flavor("data/*/meta.yml", &template)),
+        ("flavors/env/base/Dockerfile", "FROM scratch\n"),
+    ]);
+    let errors = kiln::config::load(dir.path()).unwrap_err();
+    assert!(
+        matches!(&errors.errors[..], [kiln::config::ConfigError::InvalidValue { what, .. }] if what == "template"),
+        "{errors:?}"
+    );
+    // An ordinary one passes.
+    let dir = workspace(&[
+        (
+            ENV_FLAVOR,
+            &env_flavor("data/*/meta.yml", "{{ entity.dir }}/run.sh"),
+        ),
+        ("flavors/env/base/Dockerfile", "FROM scratch\n"),
+    ]);
+    kiln::config::load(dir.path()).unwrap();
+}

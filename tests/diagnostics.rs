@@ -69,6 +69,7 @@ broken! {
     workflow_references,
     many_errors,
     check_missing_parts,
+    too_deep,
 }
 
 #[test]
@@ -96,4 +97,56 @@ fn many_errors_are_reported_at_once_across_files() {
         stderr.contains("configuration errors in the workspace"),
         "{stderr}"
     );
+}
+
+#[test]
+fn thousands_of_duplicate_settings_are_reported_in_seconds() {
+    // Drawing each diagnostic reads the file up to its span: 20,000 duplicates of one
+    // setting took 83 s (debug build) and 9 MB of them minutes; the first 100 are shown.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("kiln.kdl"), "jobs 4\n".repeat(20_000)).unwrap();
+    let output = Command::cargo_bin("kiln")
+        .unwrap()
+        .args(["--color", "never", "validate", "--workspace"])
+        .arg(dir.path())
+        .env_remove("RUST_LOG")
+        .timeout(std::time::Duration::from_secs(30))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("19899 more configuration errors not shown"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("error: 19999 configuration errors in the workspace"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn graph_with_a_flavor_pattern_nested_too_deep_is_a_diagnostic_not_a_panic() {
+    let mut glob = "a".to_owned();
+    for _ in 0..160 {
+        glob = format!("{{a,{glob}}}");
+    }
+    let output = Command::cargo_bin("kiln")
+        .unwrap()
+        .args([
+            "--color",
+            "never",
+            "graph",
+            "--flavor",
+            &glob,
+            "--workspace",
+        ])
+        .arg(fixtures().join("../../.."))
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(stderr.contains("kiln::plan::unknown_flavor"), "{stderr}");
+    assert!(stderr.contains("nest 160 deep"), "{stderr}");
 }

@@ -137,3 +137,84 @@ fn the_example_data_repository_has_nine_entities_and_eight_models() {
     assert_eq!(found.len(), 8, "{found:?}");
     assert!(found.iter().all(|e| e.fields["type"] == "system_model"));
 }
+
+// Limits (issue 16 item 4): a contributed metadata file or a glob cannot crash discovery.
+
+#[test]
+fn kdl_metadata_nested_too_deep_is_an_error_naming_the_file_not_a_stack_overflow() {
+    // 2.4 KB nested 600 deep aborted `kiln check` (and `kiln watch`, leaving its
+    // container behind).
+    let deep = format!(
+        "id \"deep\"\ntype \"model\"\n{}{}\n",
+        "a{".repeat(600),
+        "}".repeat(600)
+    );
+    let error = entities(&[("data/x/meta.kdl", &deep)]).unwrap_err();
+    assert!(
+        matches!(&error, CheckError::MetadataLimit { path, .. } if path.ends_with("data/x/meta.kdl")),
+        "{error:?}"
+    );
+    assert!(
+        format!("{:?}", miette::Report::new(error)).contains("nest 65 deep at line 3"),
+        "the cause says where"
+    );
+    // Garbage that made the parser recurse once per character is a syntax error.
+    let garbage = format!("id \"g\"\n{}", "}".repeat(20_000));
+    let error = entities(&[("data/x/meta.kdl", &garbage)]).unwrap_err();
+    assert!(
+        matches!(&error, CheckError::Metadata { path, .. } if path.ends_with("data/x/meta.kdl")),
+        "{error:?}"
+    );
+    // Nesting kiln does not read is fine within the limit.
+    let nested = format!(
+        "id \"n\"\ntype \"model\"\n{}{}\n",
+        "a{".repeat(10),
+        "}".repeat(10)
+    );
+    assert_eq!(entities(&[("data/x/meta.kdl", &nested)]).unwrap()[0].0, "n");
+}
+
+#[test]
+fn deep_yaml_and_json_metadata_are_errors_not_a_crash() {
+    let deep = "[".repeat(10_000);
+    for file in ["data/x/meta.yml", "data/x/meta.json"] {
+        let error = entities(&[(file, &deep)]).unwrap_err();
+        assert!(
+            matches!(&error, CheckError::Metadata { path, .. } if path.ends_with(file)),
+            "{file}: {error:?}"
+        );
+    }
+}
+
+#[test]
+fn a_metadata_file_over_the_size_limit_is_refused_before_reading_it_whole() {
+    let limit = kiln::config::limits::MAX_METADATA_BYTES as usize;
+    let big = format!("id: big\ntype: model\n# {}\n", "x".repeat(limit));
+    let error = entities(&[("data/x/meta.yml", &big)]).unwrap_err();
+    assert!(
+        matches!(&error, CheckError::MetadataLimit { path, source, .. }
+            if path.ends_with("data/x/meta.yml")
+                && matches!(**source, kiln::config::limits::LimitError::TooLarge { .. })),
+        "{error:?}"
+    );
+}
+
+#[test]
+fn an_entity_glob_beyond_the_limits_is_an_error_naming_the_check_not_a_panic() {
+    let dir = workspace(&[
+        ("flavors/env/flavor.kdl", FLAVOR),
+        ("flavors/env/base/Dockerfile", "FROM scratch\n"),
+    ]);
+    let ws = kiln::config::load(dir.path()).unwrap();
+    let mut check = ws.flavor("env").unwrap().checks[0].clone();
+    let mut glob = "a".to_owned();
+    for _ in 0..160 {
+        glob = format!("{{a,{glob}}}");
+    }
+    check.entities.glob.value = format!("data/**/{glob}");
+    let error = discover(&ws.root, &check).unwrap_err();
+    assert!(
+        matches!(&error, CheckError::EntityGlob { check, .. } if check == "models"),
+        "{error:?}"
+    );
+}

@@ -4,9 +4,10 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use globset::{Glob, GlobMatcher};
+use globset::GlobSet;
 
 use super::error::{CheckError, MetadataError};
+use crate::config::limits::{LimitError, MAX_METADATA_BYTES, MAX_NESTING, parse_kdl, read_limited};
 use crate::model::Check;
 
 /// One entity of a data repository.
@@ -27,12 +28,12 @@ const SKIPPED: &[&str] = &[".git", ".kiln", "target", "node_modules"];
 /// The entities of `check` under `root`, sorted by key.
 pub fn discover(root: &Path, check: &Check) -> Result<Vec<Entity>, CheckError> {
     let glob = check.entities.glob.value.as_str();
-    let matcher = Glob::new(glob)
-        .map_err(|source| CheckError::Glob {
-            glob: glob.to_owned(),
-            source,
-        })?
-        .compile_matcher();
+    let matcher = crate::config::glob::matcher(glob).map_err(|source| CheckError::EntityGlob {
+        check: check.name.value.clone(),
+        glob: glob.to_owned(),
+        help: source.help(),
+        source: Box::new(source),
+    })?;
     // Walk from the glob's literal prefix, not the whole workspace.
     let prefix: PathBuf = glob
         .split('/')
@@ -108,7 +109,7 @@ fn unsafe_key(key: &str) -> Option<&'static str> {
 fn walk(
     root: &Path,
     dir: &Path,
-    matcher: &GlobMatcher,
+    matcher: &GlobSet,
     out: &mut Vec<PathBuf>,
 ) -> Result<(), CheckError> {
     let entries = match std::fs::read_dir(dir) {
@@ -137,14 +138,25 @@ fn walk(
     Ok(())
 }
 
-/// The scalar fields of a metadata file; nested values are left out.
+/// The scalar fields of a metadata file; nested values are left out. The file is at
+/// most [`MAX_METADATA_BYTES`]; YAML and JSON nest at most 128 deep (their parsers'
+/// limit), KDL within [`crate::config::limits`].
 pub fn read_metadata(path: &Path) -> Result<BTreeMap<String, String>, CheckError> {
     let shown = path.display().to_string();
     let bad = |source: MetadataError| CheckError::Metadata {
         path: shown.clone(),
         source,
     };
-    let text = std::fs::read_to_string(path).map_err(|e| bad(e.into()))?;
+    let beyond = |source: LimitError| CheckError::MetadataLimit {
+        path: shown.clone(),
+        help: format!(
+            "metadata files are at most {MAX_METADATA_BYTES} bytes; in KDL, `{{ … }}` blocks nest at most {MAX_NESTING} deep (kiln reads only the top-level fields). A contributed file like this one needs fixing at its source"
+        ),
+        source: Box::new(source),
+    };
+    let text = read_limited(path, MAX_METADATA_BYTES)
+        .map_err(|e| bad(e.into()))?
+        .map_err(beyond)?;
     let extension = path
         .extension()
         .and_then(|e| e.to_str())
@@ -161,7 +173,9 @@ pub fn read_metadata(path: &Path) -> Result<BTreeMap<String, String>, CheckError
             scalars(value).ok_or_else(|| bad(MetadataError::NotAMap("an object")))
         }
         "kdl" => {
-            let doc: kdl::KdlDocument = text.parse().map_err(|e: kdl::KdlError| bad(e.into()))?;
+            let doc = parse_kdl(&text)
+                .map_err(beyond)?
+                .map_err(|e| bad(e.into()))?;
             Ok(doc
                 .nodes()
                 .iter()

@@ -61,6 +61,27 @@ pub enum CheckError {
         source: globset::Error,
     },
 
+    #[error("check `{check}`: cannot use the entity glob `{glob}`")]
+    #[diagnostic(code(kiln::check::entity_glob))]
+    EntityGlob {
+        check: String,
+        glob: String,
+        #[source]
+        source: Box<crate::config::glob::GlobError>,
+        #[help]
+        help: String,
+    },
+
+    #[error("entity metadata `{path}` is beyond what kiln reads")]
+    #[diagnostic(code(kiln::check::metadata_limit))]
+    MetadataLimit {
+        path: String,
+        #[source]
+        source: Box<crate::config::limits::LimitError>,
+        #[help]
+        help: String,
+    },
+
     #[error("cannot read or write `{path}`")]
     #[diagnostic(code(kiln::check::io))]
     Io {

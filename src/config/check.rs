@@ -86,6 +86,9 @@ pub fn decode(r: &mut Reader, node: &KdlNode, root: &Path) -> Option<Check> {
             "run" => {
                 r.shape(child, &RUN);
                 run = r.args_from(child, 0, "command");
+                if !valid_templates(r, &run) {
+                    run.clear();
+                }
             }
             "env" => {
                 r.shape(child, &ENV);
@@ -161,7 +164,7 @@ pub fn decode(r: &mut Reader, node: &KdlNode, root: &Path) -> Option<Check> {
     if image.is_none() {
         missing("image", "image \"release\"");
     }
-    if entities.is_none() {
+    if entities.is_none() && !children.iter().any(|c| c.name().value() == "entities") {
         missing("entities", "entities \"data/*/metadata.yml\" key=\"key\"");
     }
     if run.is_empty() && !children.iter().any(|c| c.name().value() == "run") {
@@ -184,19 +187,37 @@ pub fn decode(r: &mut Reader, node: &KdlNode, root: &Path) -> Option<Check> {
     })
 }
 
+/// Whether `glob` compiles within the limits of [`super::glob`]; reports it if not.
 fn valid_glob(r: &mut Reader, glob: &Spanned<String>) -> bool {
-    match globset::Glob::new(&glob.value) {
+    match super::glob::matcher(&glob.value) {
         Ok(_) => true,
         Err(e) => {
-            r.invalid(
-                glob.loc.span,
-                "glob",
-                e.kind().to_string(),
-                "globs use `*`, `**`, `?`, `[abc]` and `{a,b}`",
-            );
+            r.invalid(glob.loc.span, "glob", e.to_string(), e.help());
             false
         }
     }
+}
+
+/// Whether each of `args` is a template within the limits of [`super::template`];
+/// reports those that are not.
+fn valid_templates(r: &mut Reader, args: &[Spanned<String>]) -> bool {
+    let mut valid = true;
+    for arg in args {
+        if let Err(limit) = super::template::check(&arg.value) {
+            r.invalid(
+                arg.loc.span,
+                "template",
+                limit.to_string(),
+                format!(
+                    "`{{{{ … }}}}` and `{{% … %}}` tags are at most {} bytes, with brackets and blocks nested at most {} deep; keep the command simple and move logic into a script",
+                    super::template::MAX_TAG_BYTES,
+                    super::template::MAX_TEMPLATE_NESTING
+                ),
+            );
+            valid = false;
+        }
+    }
+    valid
 }
 
 fn container_path(r: &mut Reader, path: &Spanned<String>) -> bool {

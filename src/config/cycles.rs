@@ -10,6 +10,9 @@ use super::error::{ConfigError, Note};
 use crate::model::Sources;
 use crate::model::{Flavor, Loc};
 
+/// The most edges of one cycle a diagnostic labels.
+const MAX_CYCLE_EDGES: usize = 12;
+
 pub fn check(flavors: &[Flavor], sources: &Sources, errors: &mut Vec<ConfigError>) {
     for flavor in flavors {
         let mut graph: DiGraph<usize, Loc> = DiGraph::new();
@@ -40,7 +43,7 @@ pub fn check(flavors: &[Flavor], sources: &Sources, errors: &mut Vec<ConfigError
             {
                 continue;
             }
-            errors.push(report(flavor, &graph, &nodes, &members, sources));
+            errors.push(report(flavor, &graph, &nodes, &index, &members, sources));
         }
     }
 }
@@ -51,11 +54,14 @@ fn report(
     flavor: &Flavor,
     graph: &DiGraph<usize, Loc>,
     nodes: &[NodeIndex],
+    index: &HashMap<&str, usize>,
     members: &BTreeSet<usize>,
     sources: &Sources,
 ) -> ConfigError {
     let start = *members.iter().next().expect("a cycle has members");
     let mut path = vec![start];
+    // Where each step is on `path`, so that the walk stays linear in the cycle's length.
+    let mut position: HashMap<usize, usize> = HashMap::from([(start, 0)]);
     let mut edges: Vec<Loc> = Vec::new();
     let mut current = start;
     loop {
@@ -63,13 +69,13 @@ fn report(
         // either closes it or reaches a step not yet on the path.
         let mut next = None;
         for need in &flavor.steps[current].needs {
-            let Some(j) = flavor.steps.iter().position(|s| s.name.value == need.value) else {
+            let Some(&j) = index.get(need.as_str()) else {
                 continue;
             };
             if !members.contains(&j) {
                 continue;
             }
-            if j == start || !path.contains(&j) {
+            if j == start || !position.contains_key(&j) {
                 next = Some((j, need.loc));
                 break;
             }
@@ -88,12 +94,13 @@ fn report(
             path.push(j);
             break;
         }
-        if let Some(pos) = path.iter().position(|&p| p == j) {
+        if let Some(&pos) = position.get(&j) {
             path.drain(..pos);
             edges.drain(..pos);
             path.push(j);
             break;
         }
+        position.insert(j, path.len());
         path.push(j);
         current = j;
     }
@@ -104,7 +111,10 @@ fn report(
     let main = edges[0].source;
     let mut labels = Vec::new();
     let mut elsewhere = Vec::new();
-    for (k, loc) in edges.iter().enumerate() {
+    // A long cycle shows its first edges and the one that closes it: each label costs
+    // a pass over its file when the diagnostic is drawn.
+    let shown = |k: usize| k + 1 < MAX_CYCLE_EDGES || k + 1 == edges.len();
+    for (k, loc) in edges.iter().enumerate().filter(|(k, _)| shown(*k)) {
         let text = format!("{}. `{}` needs `{}`", k + 1, names[k], names[k + 1]);
         if loc.source == main {
             labels.push(LabeledSpan::at(loc.span, text));
@@ -119,7 +129,16 @@ fn report(
     ConfigError::Cycle {
         src: sources.named(main),
         edges: labels,
-        path: names.join(" → "),
+        path: if edges.len() > MAX_CYCLE_EDGES {
+            format!(
+                "{} → … {} more steps … → {}",
+                names[..MAX_CYCLE_EDGES].join(" → "),
+                names.len() - 2 - MAX_CYCLE_EDGES,
+                names[names.len() - 2..].join(" → ")
+            )
+        } else {
+            names.join(" → ")
+        },
         help: format!(
             "steps of flavor `{}` must not need themselves, directly or through others; remove one of these `needs`",
             flavor.name.value

@@ -224,6 +224,67 @@ pub enum ConfigError {
         help: String,
     },
 
+    #[error("`{path}` is {size} bytes, more than kiln reads ({limit} bytes)")]
+    #[diagnostic(
+        code(kiln::config::too_large),
+        help(
+            "configuration files are at most {limit} bytes (docs/language.md, \"Limits\"); check that this is the file you meant"
+        )
+    )]
+    TooLarge { path: String, size: u64, limit: u64 },
+
+    #[error("{what} nest {depth} deep, more than {limit}")]
+    #[diagnostic(code(kiln::config::too_deep))]
+    TooDeep {
+        #[source_code]
+        src: Src,
+        #[label("level {depth} opens here")]
+        span: SourceSpan,
+        what: String,
+        depth: usize,
+        limit: usize,
+        #[help]
+        help: String,
+    },
+
+    #[error("`{path}` is too complex to parse safely")]
+    #[diagnostic(
+        code(kiln::config::too_complex),
+        help(
+            "kiln bounds the stack its KDL parser may use; real configuration files stay far below. Check that this is the file you meant"
+        )
+    )]
+    TooComplex {
+        path: String,
+        #[source]
+        source: super::limits::LimitError,
+    },
+
+    #[error("{omitted} more configuration error{} not shown", if *omitted == 1 { "" } else { "s" })]
+    #[diagnostic(
+        code(kiln::config::too_many_errors),
+        help(
+            "kiln shows the first {shown} errors of a load; fix those and run `kiln validate` again"
+        )
+    )]
+    TooManyErrors { omitted: usize, shown: usize },
+
+    #[error("the mount `{path}` holds the Docker daemon's socket `{socket}`")]
+    #[diagnostic(
+        code(kiln::config::docker_socket),
+        help(
+            "with the socket, an entity's command controls the daemon, and through it the machine (read-only does not stop it); mount a narrower folder, or set `allow-docker-socket #true` in kiln.kdl if the check really needs the daemon"
+        )
+    )]
+    DockerSocketMount {
+        #[source_code]
+        src: Src,
+        #[label("holds the daemon's socket")]
+        span: SourceSpan,
+        path: String,
+        socket: String,
+    },
+
     #[error("{what} `{path}` escapes the workspace {how}")]
     #[diagnostic(code(kiln::config::path_escapes))]
     PathEscapes {
@@ -278,11 +339,39 @@ pub struct Note {
     pub span: SourceSpan,
 }
 
-/// All configuration errors of one load, in the order they were found.
+/// All configuration errors of one load, in the order they were found; past
+/// [`MAX_ERRORS`](super::limits::MAX_ERRORS), the last one counts the rest
+/// ([`ConfigError::TooManyErrors`]).
 #[derive(Debug, Error, Diagnostic)]
-#[error("{} configuration error{} in the workspace", errors.len(), if errors.len() == 1 { "" } else { "s" })]
+#[error("{} configuration error{} in the workspace", self.total(), if self.total() == 1 { "" } else { "s" })]
 #[diagnostic(code(kiln::config::invalid))]
 pub struct ConfigErrors {
     #[related]
     pub errors: Vec<ConfigError>,
+}
+
+impl ConfigErrors {
+    /// Keeps the first [`MAX_ERRORS`](super::limits::MAX_ERRORS) of `errors` and counts
+    /// the rest: rendering each diagnostic reads its file up to its span, so thousands
+    /// of them on a large file would take minutes.
+    pub fn new(mut errors: Vec<ConfigError>) -> Self {
+        let shown = super::limits::MAX_ERRORS;
+        if errors.len() > shown {
+            let omitted = errors.len() - shown;
+            errors.truncate(shown);
+            errors.push(ConfigError::TooManyErrors { omitted, shown });
+        }
+        Self { errors }
+    }
+
+    /// How many errors the load found, shown or not.
+    pub fn total(&self) -> usize {
+        self.errors
+            .iter()
+            .map(|e| match e {
+                ConfigError::TooManyErrors { omitted, .. } => *omitted,
+                _ => 1,
+            })
+            .sum()
+    }
 }

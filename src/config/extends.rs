@@ -105,10 +105,18 @@ fn resolve_one(
 fn merge(base: &Flavor, derived: Flavor) -> Flavor {
     fn overlay<T: Clone>(base: &[T], own: Vec<T>, key: impl Fn(&T) -> &str) -> Vec<T> {
         let mut out: Vec<T> = base.to_vec();
+        let mut at: std::collections::HashMap<String, usize> = base
+            .iter()
+            .enumerate()
+            .map(|(i, b)| (key(b).to_owned(), i))
+            .collect();
         for item in own {
-            match out.iter_mut().find(|b| key(b) == key(&item)) {
-                Some(slot) => *slot = item,
-                None => out.push(item),
+            match at.get(key(&item)) {
+                Some(&i) => out[i] = item,
+                None => {
+                    at.insert(key(&item).to_owned(), out.len());
+                    out.push(item);
+                }
             }
         }
         out

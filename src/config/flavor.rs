@@ -7,7 +7,7 @@ use kdl::{KdlDocument, KdlNode};
 use super::check;
 use super::error::ConfigError;
 use super::grammar;
-use super::reader::{Reader, Shape, name_span};
+use super::reader::{Reader, Seen, Shape, name_span};
 use crate::model::{ArgValue, BuildArg, Flavor, Goal, Include, Spanned, Step};
 
 const FLAVOR: Shape = Shape::args(&["name"]).props(&["extends"]).children();
@@ -65,35 +65,32 @@ fn decode_flavor(r: &mut Reader, node: &KdlNode, dir: &Path, root: &Path) -> Opt
         goals: Vec::new(),
         checks: Vec::new(),
     };
+    let (mut steps, mut goals, mut checks) = (Seen::default(), Seen::default(), Seen::default());
     for child in children {
         match child.name().value() {
             "description" => flavor.description = text(r, child),
             "step" => {
                 if let Some(step) = decode_step(r, child, &flavor) {
-                    if let Some(first) = flavor.step(&step.name) {
-                        duplicate(r, "step", &first.name, &step.name);
-                    } else {
-                        flavor.steps.push(step);
+                    match steps.first(&step.name, flavor.steps.len()) {
+                        Some(first) => duplicate(r, "step", &flavor.steps[first].name, &step.name),
+                        None => flavor.steps.push(step),
                     }
                 }
             }
             "goal" => {
                 if let Some(goal) = decode_goal(r, child) {
-                    if let Some(first) = flavor.goal(&goal.name) {
-                        duplicate(r, "goal", &first.name, &goal.name);
-                    } else {
-                        flavor.goals.push(goal);
+                    match goals.first(&goal.name, flavor.goals.len()) {
+                        Some(first) => duplicate(r, "goal", &flavor.goals[first].name, &goal.name),
+                        None => flavor.goals.push(goal),
                     }
                 }
             }
             "check" => {
                 if let Some(check) = check::decode(r, child, root) {
-                    match flavor
-                        .checks
-                        .iter()
-                        .find(|c| c.name.value == check.name.value)
-                    {
-                        Some(first) => duplicate(r, "check", &first.name, &check.name),
+                    match checks.first(&check.name, flavor.checks.len()) {
+                        Some(first) => {
+                            duplicate(r, "check", &flavor.checks[first].name, &check.name)
+                        }
                         None => flavor.checks.push(check),
                     }
                 }
@@ -151,6 +148,7 @@ fn decode_step(r: &mut Reader, node: &KdlNode, flavor: &Flavor) -> Option<Step> 
         name,
     };
     let mut dockerfile = None;
+    let (mut targets, mut args) = (Seen::default(), Seen::default());
     for child in children {
         match child.name().value() {
             "description" => step.description = text(r, child),
@@ -172,12 +170,13 @@ fn decode_step(r: &mut Reader, node: &KdlNode, flavor: &Flavor) -> Option<Step> 
                 let Some(include) = decode_include(r, child, &flavor.dir) else {
                     continue;
                 };
-                match step
-                    .includes
-                    .iter()
-                    .find(|i| i.target.value == include.target.value)
-                {
-                    Some(first) => duplicate(r, "include target", &first.target, &include.target),
+                match targets.first(&include.target, step.includes.len()) {
+                    Some(first) => duplicate(
+                        r,
+                        "include target",
+                        &step.includes[first].target,
+                        &include.target,
+                    ),
                     None => step.includes.push(include),
                 }
             }
@@ -185,21 +184,16 @@ fn decode_step(r: &mut Reader, node: &KdlNode, flavor: &Flavor) -> Option<Step> 
                 let Some(arg) = decode_arg(r, child) else {
                     continue;
                 };
-                match step.args.iter().find(|a| a.name.value == arg.name.value) {
-                    Some(first) => duplicate(r, "build arg", &first.name, &arg.name),
+                match args.first(&arg.name, step.args.len()) {
+                    Some(first) => duplicate(r, "build arg", &step.args[first].name, &arg.name),
                     None => step.args.push(arg),
                 }
             }
             "ignore" => {
                 r.shape(child, &IGNORE);
                 for glob in r.args_from(child, 0, "glob") {
-                    if let Err(e) = globset::Glob::new(&glob.value) {
-                        r.invalid(
-                            glob.loc.span,
-                            "ignore glob",
-                            e.kind().to_string(),
-                            "globs use `*`, `**`, `?`, `[abc]` and `{a,b}`",
-                        );
+                    if let Err(e) = super::glob::matcher(&glob.value) {
+                        r.invalid(glob.loc.span, "ignore glob", e.to_string(), e.help());
                     } else {
                         step.ignore.push(glob);
                     }

@@ -3,7 +3,15 @@
 //! exactly these names.
 
 /// Top level of `kiln.kdl`.
-pub const SETTINGS: &[&str] = &["registry", "repository", "cache-dir", "job-dir", "jobs"];
+pub const SETTINGS: &[&str] = &[
+    "registry",
+    "repository",
+    "cache-dir",
+    "job-dir",
+    "jobs",
+    "allow-outside-workspace",
+    "allow-docker-socket",
+];
 
 /// Top level of `flavors/<name>/flavor.kdl`.
 pub const FLAVOR_FILE: &[&str] = &["flavor"];

@@ -1,12 +1,15 @@
 //! Configuration: reading `kiln.kdl`, `flavors/*/flavor.kdl` and `workflows/*.kdl` into
 //! the typed [`crate::model`], reporting every error of the whole workspace at once.
 
+mod boundaries;
 mod check;
 mod cycles;
 mod error;
 mod extends;
 mod flavor;
+pub mod glob;
 pub mod grammar;
+pub mod limits;
 mod paths;
 mod reader;
 mod references;
@@ -14,6 +17,7 @@ mod settings;
 
 mod suggest;
 mod syntax;
+pub mod template;
 mod workflow;
 mod workflow_refs;
 
@@ -46,11 +50,11 @@ pub fn find_root(start: &Path) -> Option<PathBuf> {
 
 /// Loads and validates the workspace at `root`.
 pub fn load(root: &Path) -> Result<Workspace, ConfigErrors> {
-    let root = root.canonicalize().map_err(|source| ConfigErrors {
-        errors: vec![ConfigError::Read {
+    let root = root.canonicalize().map_err(|source| {
+        ConfigErrors::new(vec![ConfigError::Read {
             path: root.display().to_string(),
             source,
-        }],
+        }])
     })?;
     let mut loader = Loader {
         root: root.clone(),
@@ -70,6 +74,14 @@ pub fn load(root: &Path) -> Result<Workspace, ConfigErrors> {
     references::check(&flavors, &sources, &mut errors);
     cycles::check(&flavors, &sources, &mut errors);
     paths::check(&root, &flavors, &sources, &mut errors);
+    boundaries::check(
+        &root,
+        &settings,
+        &flavors,
+        &workflows,
+        &sources,
+        &mut errors,
+    );
     workflow_refs::check(&workflows, &flavors, &sources, &mut errors);
 
     if errors.is_empty() {
@@ -81,7 +93,7 @@ pub fn load(root: &Path) -> Result<Workspace, ConfigErrors> {
             sources,
         })
     } else {
-        Err(ConfigErrors { errors })
+        Err(ConfigErrors::new(errors))
     }
 }
 
@@ -94,8 +106,20 @@ struct Loader {
 impl Loader {
     /// Reads and parses one file, recording its source; `None` on read or syntax errors.
     fn parse(&mut self, path: PathBuf) -> Option<(crate::model::SourceId, kdl::KdlDocument)> {
-        let text = match std::fs::read_to_string(&path) {
-            Ok(text) => text,
+        let text = match limits::read_limited(&path, limits::MAX_CONFIG_BYTES) {
+            Ok(Ok(text)) => text,
+            Ok(Err(limit)) => {
+                let size = match limit {
+                    limits::LimitError::TooLarge { size, .. } => size,
+                    _ => 0,
+                };
+                self.errors.push(ConfigError::TooLarge {
+                    path: display_path(&self.root, &path),
+                    size,
+                    limit: limits::MAX_CONFIG_BYTES,
+                });
+                return None;
+            }
             Err(source) => {
                 self.errors.push(ConfigError::Read {
                     path: display_path(&self.root, &path),
@@ -141,6 +165,7 @@ impl Loader {
 
     fn flavors(&mut self) -> Vec<Flavor> {
         let mut flavors: Vec<Flavor> = Vec::new();
+        let mut seen = reader::Seen::default();
         for dir in sorted_entries(&self.root.join(FLAVORS_DIR), |p| p.is_dir()) {
             let file = dir.join(FLAVOR_FILE);
             if !file.is_file() {
@@ -157,9 +182,9 @@ impl Loader {
             let Some(flavor) = flavor::decode(&mut r, &doc, &dir, root) else {
                 continue;
             };
-            match flavors.iter().find(|f| f.name.value == flavor.name.value) {
+            match seen.first(&flavor.name, flavors.len()) {
                 Some(first) => {
-                    let error = self.duplicate("flavor", &first.name, &flavor.name);
+                    let error = self.duplicate("flavor", &flavors[first].name, &flavor.name);
                     self.errors.push(error);
                 }
                 None => flavors.push(flavor),
@@ -170,6 +195,7 @@ impl Loader {
 
     fn workflows(&mut self) -> Vec<Workflow> {
         let mut workflows: Vec<Workflow> = Vec::new();
+        let mut seen = reader::Seen::default();
         let files = sorted_entries(&self.root.join(WORKFLOWS_DIR), |p| {
             p.is_file() && p.extension().is_some_and(|e| e == "kdl")
         });
@@ -179,12 +205,10 @@ impl Loader {
             };
             let (mut r, _) = self.reader(id);
             for workflow in workflow::decode(&mut r, &doc) {
-                match workflows
-                    .iter()
-                    .find(|w| w.name.value == workflow.name.value)
-                {
+                match seen.first(&workflow.name, workflows.len()) {
                     Some(first) => {
-                        let error = self.duplicate("workflow", &first.name, &workflow.name);
+                        let error =
+                            self.duplicate("workflow", &workflows[first].name, &workflow.name);
                         self.errors.push(error);
                     }
                     None => workflows.push(workflow),

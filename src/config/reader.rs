@@ -73,6 +73,23 @@ impl Shape {
     }
 }
 
+/// Names seen so far in one list (steps of a flavor, args of a step, …) and where, so
+/// that finding a duplicate takes constant time rather than a scan of the list.
+#[derive(Debug, Default)]
+pub struct Seen(std::collections::HashMap<String, usize>);
+
+impl Seen {
+    /// The index of the first item named `name`; if there is none, records `index` as
+    /// that item.
+    pub fn first(&mut self, name: &str, index: usize) -> Option<usize> {
+        if let Some(&first) = self.0.get(name) {
+            return Some(first);
+        }
+        self.0.insert(name.to_owned(), index);
+        None
+    }
+}
+
 /// Decoding context for one file: where values come from and where errors go.
 pub struct Reader<'a> {
     pub id: SourceId,
@@ -323,6 +340,18 @@ impl<'a> Reader<'a> {
                     "a boolean",
                     type_name(other),
                 );
+                None
+            }
+        }
+    }
+
+    /// Positional argument `index` as a boolean.
+    pub fn arg_bool(&mut self, node: &KdlNode, index: usize, what: &str) -> Option<bool> {
+        let entry = positional(node).nth(index)?;
+        match entry.value() {
+            KdlValue::Bool(b) => Some(*b),
+            other => {
+                self.wrong_type(node, entry, what, "a boolean", type_name(other));
                 None
             }
         }

@@ -2,6 +2,8 @@
 //! environments. Only what a flavor declares itself is checked here; inherited steps
 //! were checked in their own flavor.
 
+use std::collections::HashSet;
+
 use super::error::ConfigError;
 use super::suggest;
 use crate::model::Sources;
@@ -11,6 +13,7 @@ pub fn check(flavors: &[Flavor], sources: &Sources, errors: &mut Vec<ConfigError
     for flavor in flavors {
         let own = flavor.name.as_str();
         let steps: Vec<&str> = flavor.steps.iter().map(|s| s.name.as_str()).collect();
+        let known: HashSet<&str> = steps.iter().copied().collect();
         let unknown_step = |owner: String, name: &Spanned<String>| ConfigError::UnknownStep {
             src: sources.named(name.loc.source),
             span: name.loc.span,
@@ -21,7 +24,7 @@ pub fn check(flavors: &[Flavor], sources: &Sources, errors: &mut Vec<ConfigError
         };
         for step in flavor.steps.iter().filter(|s| s.declared_in == own) {
             for need in &step.needs {
-                if flavor.step(need).is_none() {
+                if !known.contains(need.as_str()) {
                     errors.push(unknown_step(format!("step `{}`", step.name.value), need));
                 }
             }
@@ -32,7 +35,7 @@ pub fn check(flavors: &[Flavor], sources: &Sources, errors: &mut Vec<ConfigError
             .filter(|g| g.name.loc.source == flavor.source)
         {
             for step in &goal.steps {
-                if flavor.step(step).is_none() {
+                if !known.contains(step.as_str()) {
                     errors.push(unknown_step(format!("goal `{}`", goal.name.value), step));
                 }
             }
@@ -42,7 +45,7 @@ pub fn check(flavors: &[Flavor], sources: &Sources, errors: &mut Vec<ConfigError
             .iter()
             .filter(|c| c.name.loc.source == flavor.source)
         {
-            if flavor.step(&check.image).is_none() {
+            if !known.contains(check.image.as_str()) {
                 errors.push(unknown_step(
                     format!("check `{}`", check.name.value),
                     &check.image,

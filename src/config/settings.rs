@@ -56,6 +56,16 @@ pub fn decode(r: &mut Reader, doc: &KdlDocument, root: &Path) -> Settings {
                     settings.jobs = Some(jobs.value as usize);
                 }
             }
+            "allow-outside-workspace" => {
+                if let Some(allow) = r.arg_bool(node, 0, "allow-outside-workspace") {
+                    settings.allow_outside_workspace = allow;
+                }
+            }
+            "allow-docker-socket" => {
+                if let Some(allow) = r.arg_bool(node, 0, "allow-docker-socket") {
+                    settings.allow_docker_socket = allow;
+                }
+            }
             _ => unreachable!("filtered by grammar::SETTINGS"),
         }
     }

@@ -4,11 +4,14 @@ use kdl::KdlDocument;
 use miette::SourceSpan;
 
 use super::error::ConfigError;
+use super::limits::{self, LimitError, Nesting};
 use crate::model::SourceFile;
 
-/// Parses a file as KDL v2; on failure, one diagnostic per problem the parser found.
+/// Parses a file as KDL v2 within [`limits`]; on failure, one diagnostic per problem the
+/// parser found, or the one limit the text exceeds.
 pub fn parse(file: &SourceFile) -> Result<KdlDocument, Vec<ConfigError>> {
-    KdlDocument::parse_v2(&file.text).map_err(|error| {
+    let parsed = limits::parse_kdl(&file.text).map_err(|limit| vec![refused(file, limit)])?;
+    parsed.map_err(|error| {
         error
             .diagnostics
             .into_iter()
@@ -24,6 +27,37 @@ pub fn parse(file: &SourceFile) -> Result<KdlDocument, Vec<ConfigError>> {
             })
             .collect()
     })
+}
+
+/// The diagnostic for a text refused before parsing.
+fn refused(file: &SourceFile, limit: LimitError) -> ConfigError {
+    match limit {
+        LimitError::TooDeep {
+            what,
+            depth,
+            limit,
+            offset,
+            ..
+        } => ConfigError::TooDeep {
+            src: file.named(),
+            span: SourceSpan::from((offset, if what == Nesting::Blocks { 1 } else { 2 })),
+            what: what.to_string(),
+            depth,
+            limit,
+            help: match what {
+                Nesting::Blocks => format!(
+                    "kiln files need a few levels (flavor → step → …); `{{ … }}` blocks may nest at most {limit} deep: close the blocks you opened"
+                ),
+                Nesting::Comments => format!(
+                    "close each `/*` with `*/`; block comments may nest at most {limit} deep"
+                ),
+            },
+        },
+        other => ConfigError::TooComplex {
+            path: file.display.clone(),
+            source: other,
+        },
+    }
 }
 
 /// The parser sometimes reports a span from the start of an enclosing node to where it

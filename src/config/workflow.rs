@@ -45,20 +45,20 @@ fn decode_workflow(r: &mut Reader, node: &KdlNode) -> Option<Workflow> {
         params: Vec::new(),
         tasks: Vec::new(),
     };
+    let mut params = super::reader::Seen::default();
     for child in children {
         let keyword = child.name().value();
         if keyword == "description" {
             workflow.description = text(r, child);
         } else if keyword == "param" {
             if let Some(param) = decode_param(r, child) {
-                match workflow
-                    .params
-                    .iter()
-                    .find(|p| p.name.value == param.name.value)
-                {
-                    Some(first) => {
-                        super::flavor::duplicate(r, "parameter", &first.name, &param.name)
-                    }
+                match params.first(&param.name, workflow.params.len()) {
+                    Some(first) => super::flavor::duplicate(
+                        r,
+                        "parameter",
+                        &workflow.params[first].name,
+                        &param.name,
+                    ),
                     None => workflow.params.push(param),
                 }
             }

@@ -1,9 +1,8 @@
 //! What a workflow names: flavors (by name or glob), goals, checks and its own
 //! parameters inside `{{ … }}`.
 
-use globset::Glob;
-
 use super::error::ConfigError;
+use super::glob::GlobError;
 use super::suggest;
 use crate::model::Sources;
 use crate::model::{Flavor, Spanned, TaskKind, Workflow};
@@ -33,12 +32,19 @@ pub fn check(
             let matched = match select(&pattern, flavors) {
                 Ok(matched) => matched,
                 Err(e) => {
+                    let help = match e {
+                        GlobError::Invalid(_) => {
+                            "name a flavor, or match several with a glob such as \"*\" or \"sci-*\""
+                                .to_owned()
+                        }
+                        _ => e.help(),
+                    };
                     errors.push(ConfigError::invalid(
                         sources.named(task.flavor.loc.source),
                         task.flavor.loc.span,
                         "flavor pattern",
-                        e.kind().to_string(),
-                        "name a flavor, or match several with a glob such as \"*\" or \"sci-*\"",
+                        e.to_string(),
+                        help,
                     ));
                     continue;
                 }
@@ -100,8 +106,8 @@ pub fn is_glob(pattern: &str) -> bool {
 }
 
 /// The flavors a name or glob selects, in name order.
-pub fn select<'f>(pattern: &str, flavors: &'f [Flavor]) -> Result<Vec<&'f Flavor>, globset::Error> {
-    let matcher = Glob::new(pattern)?.compile_matcher();
+pub fn select<'f>(pattern: &str, flavors: &'f [Flavor]) -> Result<Vec<&'f Flavor>, GlobError> {
+    let matcher = super::glob::matcher(pattern)?;
     Ok(flavors
         .iter()
         .filter(|f| matcher.is_match(f.name.as_str()))

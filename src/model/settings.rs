@@ -28,6 +28,10 @@ pub struct Settings {
     pub jobs: Option<usize>,
     /// kiln's own state folder, `<root>/.kiln` (absolute).
     pub state_dir: PathBuf,
+    /// Entity globs and the paths workflows write may leave the workspace.
+    pub allow_outside_workspace: bool,
+    /// A check may mount the Docker daemon's socket (or a folder holding it).
+    pub allow_docker_socket: bool,
 }
 
 impl Settings {
@@ -39,6 +43,8 @@ impl Settings {
             job_dir: root.join(DEFAULT_JOB_DIR),
             jobs: None,
             state_dir: root.join(STATE_DIR),
+            allow_outside_workspace: false,
+            allow_docker_socket: false,
         }
     }
 

@@ -1,6 +1,7 @@
 //! Choosing flavors and goals: what `--flavor` and `--goal` select.
 
 use crate::config;
+use crate::config::glob::GlobError;
 use crate::model::{Flavor, StepId, Workspace};
 
 use super::error::PlanError;
@@ -26,11 +27,16 @@ pub fn flavors<'w>(
     }
     let mut chosen: Vec<&Flavor> = Vec::new();
     for pattern in patterns {
-        let matched = config::select(pattern, &workspace.flavors).map_err(|source| {
-            PlanError::InvalidPattern {
+        let matched = config::select(pattern, &workspace.flavors).map_err(|e| match e {
+            GlobError::Invalid(source) => PlanError::InvalidPattern {
                 pattern: pattern.clone(),
                 source,
-            }
+            },
+            // Beyond the glob limits: it selects nothing, and the help says why.
+            limit => PlanError::UnknownFlavor {
+                pattern: pattern.clone(),
+                help: format!("the pattern cannot be used: {limit}; {}", limit.help()),
+            },
         })?;
         if matched.is_empty() {
             let names: Vec<&str> = workspace.flavors.iter().map(|f| f.name.as_str()).collect();
