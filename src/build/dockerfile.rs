@@ -22,6 +22,10 @@ pub struct RenderError {
     pub help: String,
 }
 
+/// The work a template may do when rendered (minijinja's fuel): far more than any
+/// Dockerfile or check command needs, far less than a loop that never ends.
+pub const TEMPLATE_FUEL: u64 = 1_000_000;
+
 /// Renders `template` (the Dockerfile at `path`, shown as `shown`) with the image names
 /// of the steps it needs. Besides each name as a variable, `images` maps every needed
 /// step name to its image, for names that are not identifiers (`{{ images["a-b"] }}`).
@@ -31,7 +35,20 @@ pub fn render(
     template: &str,
     images: &[(String, String)],
 ) -> Result<String, Box<RenderError>> {
+    // A Dockerfile is the user's, but kiln renders it: within the limits its templates
+    // are checked against, and with a budget of work (a loop over `range(10**9)` ends).
+    if let Err(limit) = crate::config::template::check(template) {
+        return Err(Box::new(RenderError {
+            step: step.to_owned(),
+            message: limit.to_string(),
+            src: NamedSource::new(shown, Arc::new(template.to_owned())),
+            span: Some((limit.offset(), 0).into()),
+            label: "here".to_owned(),
+            help: "kiln renders Dockerfiles as templates with limits on size and nesting; write the Dockerfile plainer".to_owned(),
+        }));
+    }
     let mut env = Environment::new();
+    env.set_fuel(Some(TEMPLATE_FUEL));
     env.set_undefined_behavior(UndefinedBehavior::Strict);
     if let Ok(syntax) = minijinja::syntax::SyntaxConfig::builder()
         .keep_trailing_newline(true)
@@ -116,6 +133,21 @@ pub const RENDERED_PATH: &str = ".kiln/Dockerfile";
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_endless_or_deeply_nested_template_is_an_error_not_a_hang() {
+        let endless = "FROM scratch\n{% for i in range(10000) %}{% for j in range(10000) %}RUN true\n{% endfor %}{% endfor %}";
+        let started = std::time::Instant::now();
+        let error = render("s", "Dockerfile", endless, &[]).unwrap_err();
+        assert!(error.message.contains("fuel"), "{}", error.message);
+        assert!(started.elapsed().as_secs() < 10, "stopped by its budget");
+        let deep = format!("FROM {}{}", "{{ (".repeat(1), "(".repeat(200))
+            + "1"
+            + &")".repeat(201)
+            + " }}";
+        let error = render("s", "Dockerfile", &deep, &[]).unwrap_err();
+        assert!(error.message.contains("nest"), "{}", error.message);
+    }
 
     fn images() -> Vec<(String, String)> {
         vec![

@@ -15,6 +15,7 @@ mod tiers;
 pub use analysis::{Analysis, analyze};
 pub use builder::{BuildPolicy, Builder, Image, Located, Obtain};
 pub use clean::{Cleaned, NotRemoved, remove_images};
+pub use dockerfile::TEMPLATE_FUEL;
 pub use error::BuildError;
 pub use export::{Exported, export};
 pub use source::Source;

@@ -479,6 +479,7 @@ fn template_values(root: &Path, entity: &Entity, mounts: &[MountSpec]) -> Value 
 
 fn render(id: &EntityId, template: &str, values: &Value) -> Result<String, CheckError> {
     let mut env = Environment::new();
+    env.set_fuel(Some(crate::build::TEMPLATE_FUEL));
     env.set_undefined_behavior(UndefinedBehavior::Strict);
     env.render_str(template, values)
         .map_err(|source| CheckError::Template {
