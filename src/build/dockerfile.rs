@@ -141,10 +141,7 @@ mod tests {
         let error = render("s", "Dockerfile", endless, &[]).unwrap_err();
         assert!(error.message.contains("fuel"), "{}", error.message);
         assert!(started.elapsed().as_secs() < 10, "stopped by its budget");
-        let deep = format!("FROM {}{}", "{{ (".repeat(1), "(".repeat(200))
-            + "1"
-            + &")".repeat(201)
-            + " }}";
+        let deep = format!("FROM {{{{ {}1{} }}}}", "(".repeat(200), ")".repeat(200));
         let error = render("s", "Dockerfile", &deep, &[]).unwrap_err();
         assert!(error.message.contains("nest"), "{}", error.message);
     }
