@@ -16,7 +16,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use tokio::sync::{Mutex, OnceCell};
 
@@ -72,8 +72,8 @@ pub struct Pool {
     cells: Mutex<HashMap<String, Arc<OnceCell<Used>>>>,
     /// The environment slots containers were asked for.
     slots: Mutex<HashSet<String>>,
-    /// Set once the containers of killed runs were removed.
-    swept: OnceCell<()>,
+    /// Set once the containers of killed runs were looked for (with the first start).
+    swept: AtomicBool,
     started: AtomicUsize,
 }
 
@@ -92,7 +92,7 @@ impl Pool {
             leases,
             cells: Mutex::new(HashMap::new()),
             slots: Mutex::new(HashSet::new()),
-            swept: OnceCell::new(),
+            swept: AtomicBool::new(false),
             started: AtomicUsize::new(0),
         }
     }
@@ -114,13 +114,15 @@ impl Pool {
     }
 
     async fn start(&self, key: &EnvKey, fingerprint: &str) -> Result<Used, DockerError> {
-        self.swept.get_or_init(|| self.sweep()).await;
-        let mut adopted = None;
-        for container in self
+        let mut containers = self
             .daemon
             .containers_with_label(labels::OWNER, &self.owner)
-            .await?
-        {
+            .await?;
+        if !self.swept.swap(true, Ordering::Relaxed) {
+            containers = self.sweep(containers).await;
+        }
+        let mut adopted = None;
+        for container in containers {
             if container.labels.get(labels::ENV_SLOT) != Some(&key.slot) {
                 continue;
             }
@@ -189,30 +191,40 @@ impl Pool {
             .ok()
     }
 
-    /// Removes the containers a killed run left: not kept, and no run holds their
-    /// lease. (A kept one is adopted or replaced like any other.)
-    async fn sweep(&self) {
-        let Some(containers) = self.own_containers().await else {
-            return;
-        };
-        for container in containers
-            .iter()
-            .filter(|c| c.labels.get(labels::KEPT).is_none_or(|kept| kept != "true"))
-        {
-            match self.remove_unused(container).await {
+    /// Removes, of `containers`, those a killed run left: not kept, and no run holds
+    /// their lease; the others. (A kept one is adopted or replaced like any other.)
+    async fn sweep(&self, containers: Vec<ContainerInfo>) -> Vec<ContainerInfo> {
+        let mut left = Vec::with_capacity(containers.len());
+        let mut containers = containers.into_iter();
+        for container in containers.by_ref() {
+            if container
+                .labels
+                .get(labels::KEPT)
+                .is_some_and(|kept| kept == "true")
+            {
+                left.push(container);
+                continue;
+            }
+            match self.remove_unused(&container).await {
                 Ok(true) => tracing::info!(
                     "removed the environment container {} a killed run left",
                     short(&container.id)
                 ),
-                Ok(false) => {}
+                Ok(false) => left.push(container),
                 // Each removal would wait as long: the rest are left for later.
                 Err(e @ DockerError::NotAnswering { .. }) => {
                     tracing::warn!("{e}");
-                    return;
+                    left.push(container);
+                    break;
                 }
-                Err(e) => tracing::warn!("{e}"),
+                Err(e) => {
+                    tracing::warn!("{e}");
+                    left.push(container);
+                }
             }
         }
+        left.extend(containers);
+        left
     }
 
     /// Removes `container` unless another run holds its lease; whether it did.
