@@ -6,7 +6,7 @@ mod common;
 use std::os::unix::fs::PermissionsExt;
 
 use common::docker::Registry;
-use common::sandbox::{Kiln, text, with_result};
+use common::sandbox::{Kiln, exit_within, text, with_result};
 
 /// Every one of the 11 steps: the goals whose closure is the whole flavor.
 const ALL: &[&str] = &[
@@ -380,15 +380,9 @@ fn interrupt_stops_the_build_and_leaves_no_partial_files() {
         ),
     )
     .unwrap();
-    let child = std::process::Command::new(assert_cmd::cargo::cargo_bin("kiln"))
-        .args([
-            "--workspace",
-            kiln.root().to_str().unwrap(),
-            "build",
-            "--save",
-            "--json",
-        ])
-        .env("NO_COLOR", "1")
+    let child = kiln
+        .process()
+        .args(["build", "--save", "--json"])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -634,11 +628,9 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
 /// Starts `kiln ARGS` in the workspace, waits until a temporary file shows up in
 /// `watched`, interrupts it, and returns its exit code.
 fn interrupt_when_writing(kiln: &Kiln, args: &[&str], watched: &std::path::Path) -> Option<i32> {
-    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("kiln"))
-        .arg("--workspace")
-        .arg(kiln.root())
+    let mut child = kiln
+        .process()
         .args(args)
-        .env_remove("RUST_LOG")
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
@@ -1212,11 +1204,8 @@ fn two_builds_at_once_build_and_save_each_image_once() {
     let kiln = Kiln::new("twobuilds", &[], None);
     sleeping_step(&kiln, "t", 3);
     let spawn = || {
-        std::process::Command::new(assert_cmd::cargo::cargo_bin("kiln"))
-            .arg("--workspace")
-            .arg(kiln.root())
+        kiln.process()
             .args(["build", "--save", "--json"])
-            .env("NO_COLOR", "1")
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
             .spawn()
@@ -1324,9 +1313,8 @@ fn an_interrupt_stops_the_hashing_of_a_large_context() {
             .set_len(8 << 30)
             .unwrap();
     }
-    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("kiln"))
-        .arg("--workspace")
-        .arg(kiln.root())
+    let mut child = kiln
+        .process()
         .arg("build")
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
@@ -1339,19 +1327,13 @@ fn an_interrupt_stops_the_hashing_of_a_large_context() {
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
     std::thread::sleep(std::time::Duration::from_millis(1000));
-    let interrupted = std::time::Instant::now();
     let sent = std::process::Command::new("kill")
         .args(["-INT", &child.id().to_string()])
         .status()
         .unwrap();
     assert!(sent.success());
-    while child.try_wait().unwrap().is_none() {
-        if interrupted.elapsed().as_secs() > 20 {
-            let _ = child.kill();
-            panic!("kiln still hashing 20 s after Ctrl-C");
-        }
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+    let (code, _) = exit_within(&mut child, std::time::Duration::from_secs(20));
+    assert!(code.is_some(), "kiln still hashing 20 s after Ctrl-C");
     let output = child.wait_with_output().unwrap();
     assert_eq!(output.status.code(), Some(130), "{}", text(&output));
 }

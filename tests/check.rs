@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
-use common::sandbox::{Kiln, copy_dir, text};
+use common::sandbox::{Kiln, copy_dir, exit_within, text};
 use serde_json::Value;
 
 /// A workspace with the checkenv flavors and the example data repository.
@@ -312,11 +312,9 @@ fn chown_all(path: &Path, uid: u32, gid: u32) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_terminated_run_removes_its_containers() {
     let kiln = workspace("check-term");
-    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("kiln"))
-        .arg("--workspace")
-        .arg(kiln.root())
+    let mut child = kiln
+        .process()
         .args(["check", "--flavor", "checkenv", "slow_solver"])
-        .env_remove("RUST_LOG")
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
@@ -743,11 +741,9 @@ fn two_runs_at_once_do_not_tear_down_each_others_environment() {
     let args = [
         "check", "--flavor", "checkenv", "--check", "pair", "--force", "-j", "2",
     ];
-    let first = std::process::Command::new(assert_cmd::cargo::cargo_bin("kiln"))
-        .arg("--workspace")
-        .arg(kiln.root())
+    let first = kiln
+        .process()
         .args(args)
-        .env("NO_COLOR", "1")
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -809,11 +805,9 @@ fn a_result_from_a_removed_environment_is_never_cached() {
     std::fs::write(kiln.path("data/e1/metadata.yml"), "key: e1\n").unwrap();
     kiln.ok(&["build", "--flavor", "checkenv"]);
     let args = ["check", "--flavor", "checkenv", "--check", "lost"];
-    let run = std::process::Command::new(assert_cmd::cargo::cargo_bin("kiln"))
-        .arg("--workspace")
-        .arg(kiln.root())
+    let run = kiln
+        .process()
         .args(args)
-        .env("NO_COLOR", "1")
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -884,23 +878,15 @@ fn artifacts_never_leave_the_entity_folder_nor_hang() {
         .unwrap();
     assert!(fifo.success());
     kiln.ok(&["build", "--flavor", "checkenv"]);
-    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("kiln"))
-        .arg("--workspace")
-        .arg(kiln.root())
+    let mut child = kiln
+        .process()
         .args(["check", "--flavor", "checkenv", "--check", "art"])
-        .env("NO_COLOR", "1")
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let started = std::time::Instant::now();
-    while child.try_wait().unwrap().is_none() {
-        if started.elapsed().as_secs() > 60 {
-            let _ = child.kill();
-            panic!("kiln hung copying artifacts");
-        }
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
+    let (code, _) = exit_within(&mut child, std::time::Duration::from_secs(60));
+    assert!(code.is_some(), "kiln hung copying artifacts");
     let output = child.wait_with_output().unwrap();
     assert_eq!(output.status.code(), Some(0), "{}", text(&output));
     assert!(
@@ -1119,9 +1105,8 @@ fn the_containers_of_a_killed_run_are_removed_by_the_next_run() {
     std::fs::create_dir_all(kiln.path("data/e1")).unwrap();
     std::fs::write(kiln.path("data/e1/metadata.yml"), "key: e1\n").unwrap();
     kiln.ok(&["build"]);
-    let mut slow = std::process::Command::new(assert_cmd::cargo::cargo_bin("kiln"))
-        .arg("--workspace")
-        .arg(kiln.root())
+    let mut slow = kiln
+        .process()
         .args(["check", "--flavor", "checkenv", "--check", "slow"])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
@@ -1293,14 +1278,10 @@ fn start_hang_check(
     env: &[(&str, &str)],
 ) -> (std::process::Child, std::path::PathBuf) {
     let stderr = kiln.path("stderr.txt");
-    let mut command = std::process::Command::new(assert_cmd::cargo::cargo_bin("kiln"));
+    let mut command = kiln.process();
     command
-        .arg("--workspace")
-        .arg(kiln.root())
         .args(["check", "--flavor", "checkenv", "--check", "hang"])
-        .env_remove("RUST_LOG")
         .env_remove("KILN_DOCKER_TIMEOUT")
-        .env("NO_COLOR", "1")
         .env("DOCKER_HOST", daemon.address())
         .envs(env.iter().copied())
         .stdout(std::fs::File::create(kiln.path("stdout.txt")).unwrap())
@@ -1329,26 +1310,6 @@ fn start_hang_check(
     }
 }
 
-/// Waits for `child` at most `limit` (then kills it): its exit code and how long it
-/// took; `None` when it was still running.
-fn exit_within(
-    child: &mut std::process::Child,
-    limit: std::time::Duration,
-) -> (Option<i32>, std::time::Duration) {
-    let started = std::time::Instant::now();
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            return (status.code(), started.elapsed());
-        }
-        if started.elapsed() > limit {
-            let _ = child.kill();
-            let _ = child.wait();
-            return (None, started.elapsed());
-        }
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-}
-
 /// A daemon that hangs while a command runs: the command's 3 s timeout is kiln's clock,
 /// and killing it waits for the daemon at most the grace (5 s), so the run ends in
 /// seconds, naming the daemon that did not answer. (It took 8 minutes: every call after
@@ -1357,23 +1318,11 @@ fn exit_within(
 #[test]
 fn a_timeout_holds_when_the_daemon_hangs_mid_command() {
     let kiln = hang_workspace("hang-timeout", r#"timeout "3s""#);
-    let daemon = HungDaemon::start();
-    let (mut child, stderr) = start_hang_check(&kiln, &daemon, &[("KILN_DOCKER_TIMEOUT", "10")]);
-    daemon.hang();
-    let (code, took) = exit_within(&mut child, std::time::Duration::from_secs(60));
-    let shown = std::fs::read_to_string(stderr).unwrap();
-    assert!(
-        code.is_some(),
-        "still running {took:?} after the daemon hung:\n{shown}"
-    );
     // 3 s timeout + 5 s grace for the kill + 5 s for the pool to list its containers.
-    assert!(took.as_secs() < 20, "took {took:?}:\n{shown}");
-    assert_eq!(code, Some(1), "{shown}");
-    assert!(
-        shown.contains("kiln::docker::not_answering")
-            && shown.contains(&daemon.address())
-            && shown.contains("timed out after 3s"),
-        "{shown}"
+    hang_ends_the_run(
+        &kiln,
+        &[("KILN_DOCKER_TIMEOUT", "10")],
+        "timed out after 3s",
     );
 }
 
@@ -1383,8 +1332,19 @@ fn a_timeout_holds_when_the_daemon_hangs_mid_command() {
 #[test]
 fn a_daemon_that_hangs_under_a_silent_command_is_reported() {
     let kiln = hang_workspace("hang-silent", "");
+    // 3 s of silence + 3 s for the ping + 3 s for the pool to list its containers.
+    hang_ends_the_run(
+        &kiln,
+        &[("KILN_DOCKER_TIMEOUT", "3")],
+        "did not answer within 3 s (running a command",
+    );
+}
+
+/// Starts the `hang` check with `env`, makes the daemon hang, and expects the run to
+/// end within 20 s with exit 1, naming the daemon that did not answer and `says`.
+fn hang_ends_the_run(kiln: &Kiln, env: &[(&str, &str)], says: &str) {
     let daemon = HungDaemon::start();
-    let (mut child, stderr) = start_hang_check(&kiln, &daemon, &[("KILN_DOCKER_TIMEOUT", "3")]);
+    let (mut child, stderr) = start_hang_check(kiln, &daemon, env);
     daemon.hang();
     let (code, took) = exit_within(&mut child, std::time::Duration::from_secs(60));
     let shown = std::fs::read_to_string(stderr).unwrap();
@@ -1392,13 +1352,12 @@ fn a_daemon_that_hangs_under_a_silent_command_is_reported() {
         code.is_some(),
         "still running {took:?} after the daemon hung:\n{shown}"
     );
-    // 3 s of silence + 3 s for the ping + 3 s for the pool to list its containers.
     assert!(took.as_secs() < 20, "took {took:?}:\n{shown}");
     assert_eq!(code, Some(1), "{shown}");
     assert!(
         shown.contains("kiln::docker::not_answering")
             && shown.contains(&daemon.address())
-            && shown.contains("did not answer within 3 s (running a command"),
+            && shown.contains(says),
         "{shown}"
     );
 }

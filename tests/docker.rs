@@ -265,35 +265,21 @@ fn a_daemon_that_never_answers_is_named_within_the_timeout() {
         }
     });
     let address = format!("unix://{}", socket.display());
-    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("kiln"))
-        .arg("--workspace")
-        .arg(kiln.root())
+    let mut child = kiln
+        .process()
         .args(["build", "--flavor", "slc"])
-        .env_remove("RUST_LOG")
-        .env("NO_COLOR", "1")
         .env("DOCKER_HOST", &address)
         .env("KILN_DOCKER_TIMEOUT", "2")
         .stdout(std::process::Stdio::null())
         .stderr(std::fs::File::create(kiln.path("stderr.txt")).unwrap())
         .spawn()
         .unwrap();
-    let started = std::time::Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break Some(status);
-        }
-        if started.elapsed().as_secs() > 30 {
-            let _ = child.kill();
-            let _ = child.wait();
-            break None;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    };
-    let took = started.elapsed();
+    let (status, took) =
+        common::sandbox::exit_within(&mut child, std::time::Duration::from_secs(30));
     let shown = std::fs::read_to_string(kiln.path("stderr.txt")).unwrap();
     assert!(status.is_some(), "still waiting after {took:?}:\n{shown}");
     assert!(took.as_secs() < 10, "took {took:?}:\n{shown}");
-    assert_eq!(status.unwrap().code(), Some(1), "{shown}");
+    assert_eq!(status, Some(1), "{shown}");
     assert!(
         shown.contains("kiln::docker::not_answering")
             && shown.contains(&format!(

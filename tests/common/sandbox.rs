@@ -57,7 +57,13 @@ impl Kiln {
     }
 
     pub fn command(&self) -> Command {
-        let mut cmd = Command::cargo_bin("kiln").unwrap();
+        Command::from_std(self.process())
+    }
+
+    /// [`Kiln::command`] as a plain process, for a test that spawns kiln to signal it,
+    /// or to run it beside another.
+    pub fn process(&self) -> std::process::Command {
+        let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("kiln"));
         cmd.current_dir(self.root())
             .env_remove("RUST_LOG")
             .env_remove("KILN_WORKSPACE")
@@ -177,5 +183,25 @@ pub fn copy_dir(from: &Path, to: &Path) {
         } else {
             std::fs::copy(entry.path(), &target).unwrap();
         }
+    }
+}
+
+/// Waits for `child` at most `limit` (then kills it): its exit code and how long it
+/// took; `None` when it was still running.
+pub fn exit_within(
+    child: &mut std::process::Child,
+    limit: std::time::Duration,
+) -> (Option<i32>, std::time::Duration) {
+    let started = std::time::Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return (status.code(), started.elapsed());
+        }
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            return (None, started.elapsed());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
     }
 }
