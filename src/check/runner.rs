@@ -129,12 +129,14 @@ impl CheckRunner {
         let folder = task.entity.folder.clone();
         let ignore: Vec<String> = check.artifacts.iter().map(|a| a.value.clone()).collect();
         let skip = self.workspace.settings.own_dirs();
-        let entity_hash = tokio::task::spawn_blocking(move || entity_hash(&folder, ignore, skip))
-            .await
-            .map_err(|source| CheckError::Task {
-                entity: task.id.to_string(),
-                source,
-            })??;
+        let stop = cancel.clone();
+        let entity_hash =
+            tokio::task::spawn_blocking(move || entity_hash(&folder, ignore, skip, &stop))
+                .await
+                .map_err(|source| CheckError::Task {
+                    entity: task.id.to_string(),
+                    source,
+                })??;
         let user = self.options.user.clone().unwrap_or_else(host_user);
         let check_id = task.id.check.to_string();
         let key = cache_key(&KeyInputs {
@@ -415,21 +417,28 @@ pub(crate) fn declaration(check: &Check) -> String {
 }
 
 /// The content hash of an entity's folder (paths, contents, exec bits), leaving out the
-/// artifacts a check writes there and kiln's own folders (`skip`).
+/// artifacts a check writes there and kiln's own folders (`skip`); stops soon after
+/// `cancel` trips, as a build context's hashing does.
 pub(crate) fn entity_hash(
     folder: &Path,
     ignore: Vec<String>,
     skip: Vec<PathBuf>,
+    cancel: &CancellationToken,
 ) -> Result<String, CheckError> {
-    let context = hash::collect(&ContextSpec {
+    let spec = ContextSpec {
         context: folder.to_owned(),
         includes: Vec::new(),
         ignore,
         skip,
-    })
-    .map_err(|source| CheckError::EntityHash {
-        path: folder.display().to_string(),
-        source,
+    };
+    let context = hash::collect_until(&spec, cancel).map_err(|source| match source {
+        hash::HashError::Cancelled => CheckError::Cancelled {
+            entity: folder.display().to_string(),
+        },
+        source => CheckError::EntityHash {
+            path: folder.display().to_string(),
+            source,
+        },
     })?;
     Ok(hash::step_hash(&StepInputs {
         dockerfile: b"",

@@ -4,6 +4,8 @@
 
 use std::collections::BTreeMap;
 
+use tokio_util::sync::CancellationToken;
+
 use crate::build::analyze;
 use crate::check::runner::{declaration, entity_hash};
 use crate::check::{discover, environment_of};
@@ -40,7 +42,7 @@ pub fn state(workspace: &Workspace, work: &Plan) -> State {
             step,
             &deps,
             workspace.settings.own_dirs(),
-            &tokio_util::sync::CancellationToken::new(),
+            &CancellationToken::new(),
         ) {
             Ok(analysis) => analysis.hash,
             Err(e) => format!("error: {e}"),
@@ -58,8 +60,13 @@ pub fn state(workspace: &Workspace, work: &Plan) -> State {
             Ok(entities) => {
                 for entity in entities {
                     let ignore = declared.artifacts.iter().map(|a| a.value.clone()).collect();
-                    let hash = entity_hash(&entity.folder, ignore, workspace.settings.own_dirs())
-                        .unwrap_or_else(|e| format!("error: {e}"));
+                    let hash = entity_hash(
+                        &entity.folder,
+                        ignore,
+                        workspace.settings.own_dirs(),
+                        &CancellationToken::new(),
+                    )
+                    .unwrap_or_else(|e| format!("error: {e}"));
                     let environment = environment_of(flavor, declared, &entity);
                     state.insert(
                         format!("{id}/{}", entity.key),
