@@ -26,7 +26,7 @@ fn main() {
     );
 
     let spec = ContextSpec {
-        context: dir.path().to_owned(),
+        context: Some(dir.path().to_owned()),
         includes: vec![],
         ignore: vec![],
         skip: vec![],

@@ -61,7 +61,10 @@ fn decodes_steps_with_their_defaults() {
     let sci = ws.flavor("sci").unwrap();
     assert_eq!(sci.description.as_deref(), Some("Scientific environment"));
     let base = sci.step("base").unwrap();
-    assert_eq!(base.context.value, root.join("flavors/sci/base"));
+    assert_eq!(
+        base.context.as_ref().unwrap().value,
+        root.join("flavors/sci/base")
+    );
     assert_eq!(
         base.dockerfile.value,
         root.join("flavors/sci/base/Dockerfile")
@@ -191,12 +194,15 @@ fn derived_flavor_replaces_one_step_and_inherits_the_rest() {
     );
     let deps = custom.step("deps").unwrap();
     assert_eq!(deps.declared_in, "sci-custom");
-    assert_eq!(deps.context.value, root.join("flavors/sci-custom/deps"));
+    assert_eq!(
+        deps.context.as_ref().unwrap().value,
+        root.join("flavors/sci-custom/deps")
+    );
     assert_eq!(deps.args[0].value, ArgValue::Literal("bdf".into()));
     let base = custom.step("base").unwrap();
     assert_eq!(base.declared_in, "sci");
     assert_eq!(
-        base.context.value,
+        base.context.as_ref().unwrap().value,
         root.join("flavors/sci/base"),
         "inherited paths stay the base's"
     );
@@ -558,4 +564,154 @@ fn a_run_template_beyond_the_limits_is_a_diagnostic() {
         ("flavors/env/base/Dockerfile", "FROM scratch\n"),
     ]);
     kiln::config::load(dir.path()).unwrap();
+}
+
+/// EXASLCT's layout: step folders under `flavor_base/`, each sent as `<step>/` in a
+/// context made of includes, with shared folders mapped in.
+const EXASLCT_LAYOUT: &[(&str, &str)] = &[
+    ("ext/scripts/install.sh", "true\n"),
+    (
+        "flavors/py/flavor_base/udfclient_deps/Dockerfile",
+        "FROM scratch\n",
+    ),
+    (
+        "flavors/py/flavor_base/udfclient_deps/packages/apt",
+        "curl\n",
+    ),
+    (
+        "flavors/py/flavor_base/language_deps/Dockerfile",
+        "FROM {{ udfclient_deps }}\n",
+    ),
+    ("flavors/py/other/Dockerfile.custom", "FROM scratch\n"),
+    (
+        "flavors/py/flavor.kdl",
+        r#"flavor "py" {
+    step "udfclient_deps" { include "../../ext/scripts" as="scripts"; }
+    step "language_deps" { needs "udfclient_deps"; }
+    step "custom" {
+        context #null
+        dockerfile "other/Dockerfile.custom"
+        include "../../ext/scripts" as="scripts"
+    }
+    step-folders "flavor_base" layout="subfolder"
+}
+"#,
+    ),
+];
+
+#[test]
+fn subfolder_layout_makes_contexts_of_includes() {
+    let dir = workspace(EXASLCT_LAYOUT);
+    let ws = kiln::config::load(dir.path()).unwrap();
+    let root = dir.path().canonicalize().unwrap();
+    let flavor = &ws.flavors[0];
+    let step = flavor.step("udfclient_deps").unwrap();
+    assert!(step.context.is_none(), "no context folder");
+    let base = root.join("flavors/py/flavor_base/udfclient_deps");
+    assert_eq!(step.dockerfile.value, base.join("Dockerfile"));
+    let includes: Vec<(std::path::PathBuf, &str)> = step
+        .includes
+        .iter()
+        .map(|i| (i.source.value.clone(), i.target.value.as_str()))
+        .collect();
+    assert_eq!(
+        includes,
+        vec![
+            (base.clone(), "udfclient_deps"),
+            (root.join("flavors/py/../../ext/scripts"), "scripts"),
+        ]
+    );
+    let custom = flavor.step("custom").unwrap();
+    assert!(custom.context.is_none());
+    assert_eq!(
+        custom.includes.len(),
+        1,
+        "an explicit context replaces the layout's"
+    );
+    assert_eq!(
+        custom.dockerfile.value,
+        root.join("flavors/py/other/Dockerfile.custom")
+    );
+
+    // The context holds the step folder as a subfolder plus the mapped folder.
+    let spec = kiln::hash::ContextSpec::for_step(step, Vec::new());
+    let context = kiln::hash::collect(&spec).unwrap();
+    let paths: Vec<&str> = context.files.iter().map(|f| f.path.as_str()).collect();
+    assert_eq!(
+        paths,
+        [
+            "scripts/install.sh",
+            "udfclient_deps/Dockerfile",
+            "udfclient_deps/packages/apt"
+        ]
+    );
+}
+
+#[test]
+fn step_folders_without_layout_only_move_the_default_context() {
+    let dir = workspace(&[
+        ("flavors/a/steps/base/Dockerfile", "FROM scratch\n"),
+        (
+            "flavors/a/flavor.kdl",
+            "flavor \"a\" { step-folders \"steps\"; step \"base\"; }",
+        ),
+    ]);
+    let ws = kiln::config::load(dir.path()).unwrap();
+    let step = ws.flavors[0].step("base").unwrap();
+    let root = dir.path().canonicalize().unwrap();
+    assert_eq!(
+        step.context.as_ref().unwrap().value,
+        root.join("flavors/a/steps/base")
+    );
+    assert!(step.includes.is_empty());
+}
+
+#[test]
+fn layout_mistakes_are_one_error_each() {
+    let codes = |kdl: &str, files: &[(&str, &str)]| {
+        let mut all = vec![("flavors/a/flavor.kdl", kdl)];
+        all.extend_from_slice(files);
+        let dir = workspace(&all);
+        error_codes(dir.path())
+    };
+    // An empty context: one error, not a second one about a default path never written.
+    assert_eq!(
+        codes("flavor \"a\" { step \"s\" { context \"\"; } }", &[]),
+        ["kiln::config::invalid_value"]
+    );
+    // A context of includes needs a Dockerfile.
+    assert_eq!(
+        codes(
+            "flavor \"a\" { step \"s\" { context #null; include \"x\"; } }",
+            &[("flavors/a/x", "")]
+        ),
+        ["kiln::config::missing_value"]
+    );
+    // A missing step folder is one error, not also its Dockerfile.
+    assert_eq!(
+        codes(
+            "flavor \"a\" { step-folders \"base\" layout=\"subfolder\"; step \"s\"; }",
+            &[("flavors/a/base/", "")]
+        ),
+        ["kiln::config::path_missing"]
+    );
+    // A misspelt layout.
+    assert_eq!(
+        codes(
+            "flavor \"a\" { step-folders \".\" layout=\"subfolders\"; step \"s\"; }",
+            &[("flavors/a/s/Dockerfile", "FROM scratch\n")]
+        ),
+        ["kiln::config::invalid_value"]
+    );
+    // The step folder's name is taken inside the context.
+    assert_eq!(
+        codes(
+            "flavor \"a\" { step-folders \".\" layout=\"subfolder\"; step \"s\" { include \"x\" as=\"s\"; } }",
+            &[
+                ("flavors/a/s/Dockerfile", "FROM scratch\n"),
+                ("flavors/a/x", "")
+            ]
+        ),
+        ["kiln::config::duplicate"]
+    );
 }

@@ -24,7 +24,7 @@ fn tree(root: &Path, files: &[(&str, &str)]) {
 
 fn spec(context: &Path) -> ContextSpec {
     ContextSpec {
-        context: context.to_owned(),
+        context: Some(context.to_owned()),
         includes: vec![],
         ignore: vec![],
         skip: vec![],

@@ -426,7 +426,7 @@ pub(crate) fn entity_hash(
     cancel: &CancellationToken,
 ) -> Result<String, CheckError> {
     let spec = ContextSpec {
-        context: folder.to_owned(),
+        context: Some(folder.to_owned()),
         includes: Vec::new(),
         ignore,
         skip,

@@ -7,11 +7,12 @@ use kdl::{KdlDocument, KdlNode};
 use super::check;
 use super::error::ConfigError;
 use super::grammar;
-use super::reader::{Reader, Seen, Shape, name_span};
-use crate::model::{ArgValue, BuildArg, Flavor, Goal, Include, Spanned, Step};
+use super::reader::{Reader, Seen, Shape, name_span, positional};
+use crate::model::{ArgValue, BuildArg, Flavor, Goal, Include, IncludeOrigin, Spanned, Step};
 
 const FLAVOR: Shape = Shape::args(&["name"]).props(&["extends"]).children();
 const STEP: Shape = Shape::args(&["name"]).children();
+const STEP_FOLDERS: Shape = Shape::args(&["path"]).props(&["layout"]);
 const GOAL: Shape = Shape::args(&["name"]).props(&["default"]).children();
 const TEXT: Shape = Shape::args(&["text"]);
 const PATH: Shape = Shape::args(&["path"]);
@@ -55,6 +56,18 @@ fn decode_flavor(r: &mut Reader, node: &KdlNode, dir: &Path, root: &Path) -> Opt
     let extends = r.prop(node, "extends");
     let children = r.children(node, grammar::FLAVOR, &format!("flavor `{}`", name.value));
     r.at_most_once(&children, "description");
+    r.at_most_once(&children, "step-folders");
+    // Read before the steps, which it gives their default folders, wherever it stands.
+    let folders = children
+        .iter()
+        .find(|c| c.name().value() == "step-folders")
+        .map_or_else(
+            || StepFolders {
+                dir: dir.to_owned(),
+                layout: Layout::Context,
+            },
+            |node| step_folders(r, node, dir),
+        );
     let mut flavor = Flavor {
         name,
         description: None,
@@ -69,8 +82,9 @@ fn decode_flavor(r: &mut Reader, node: &KdlNode, dir: &Path, root: &Path) -> Opt
     for child in children {
         match child.name().value() {
             "description" => flavor.description = text(r, child),
+            "step-folders" => {}
             "step" => {
-                if let Some(step) = decode_step(r, child, &flavor) {
+                if let Some(step) = decode_step(r, child, &flavor, &folders) {
                     match steps.first(&step.name, flavor.steps.len()) {
                         Some(first) => duplicate(r, "step", &flavor.steps[first].name, &step.name),
                         None => flavor.steps.push(step),
@@ -128,18 +142,68 @@ pub fn text(r: &mut Reader, node: &KdlNode) -> Option<String> {
     r.arg(node, 0, "text").map(|t| t.value)
 }
 
-fn decode_step(r: &mut Reader, node: &KdlNode, flavor: &Flavor) -> Option<Step> {
+/// Where a flavor's step folders live and what they are (`step-folders`).
+struct StepFolders {
+    /// The folder holding one folder per step (absolute).
+    dir: std::path::PathBuf,
+    layout: Layout,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Layout {
+    /// A step's folder is its build context (kiln's default).
+    Context,
+    /// A step's context is made of includes, its folder going in as `<step>/`
+    /// (EXASLCT's layout).
+    Subfolder,
+}
+
+fn step_folders(r: &mut Reader, node: &KdlNode, dir: &Path) -> StepFolders {
+    let path = path_arg(r, node, &STEP_FOLDERS);
+    let layout = match r.prop(node, "layout") {
+        None => Layout::Context,
+        Some(layout) => match layout.value.as_str() {
+            "context" => Layout::Context,
+            "subfolder" => Layout::Subfolder,
+            other => {
+                r.invalid(
+                    layout.loc.span,
+                    "step-folders layout",
+                    format!("`{other}` is not a layout"),
+                    format!(
+                        "layout is \"context\" (a step's folder is its context) or \"subfolder\" (the context is made of includes, the step's folder going in as <step>/){}",
+                        super::closest(other, ["context", "subfolder"])
+                            .map(|best| format!("; did you mean `{best}`?"))
+                            .unwrap_or_default()
+                    ),
+                );
+                Layout::Context
+            }
+        },
+    };
+    StepFolders {
+        dir: path.map_or_else(|| dir.to_owned(), |p| dir.join(p.value)),
+        layout,
+    }
+}
+
+fn decode_step(
+    r: &mut Reader,
+    node: &KdlNode,
+    flavor: &Flavor,
+    folders: &StepFolders,
+) -> Option<Step> {
     r.shape(node, &STEP);
     let name = r.name(node, "step")?;
     let children = r.children(node, grammar::STEP, &format!("step `{}`", name.value));
     for once in ["description", "context", "dockerfile"] {
         r.at_most_once(&children, once);
     }
-    let default_context = Spanned::new(flavor.dir.join(&name.value), name.loc);
+    let folder = Spanned::new(folders.dir.join(&name.value), name.loc);
     let mut step = Step {
         description: None,
         declared_in: flavor.name.value.clone(),
-        context: default_context,
+        context: None,
         dockerfile: Spanned::new(Default::default(), name.loc),
         needs: Vec::new(),
         includes: Vec::new(),
@@ -147,15 +211,36 @@ fn decode_step(r: &mut Reader, node: &KdlNode, flavor: &Flavor) -> Option<Step> 
         ignore: Vec::new(),
         name,
     };
+    // The context as declared: `None` when not, `Some(None)` for `context #null` or a
+    // value already reported as wrong.
+    let mut context: Option<Option<Spanned<std::path::PathBuf>>> = None;
     let mut dockerfile = None;
     let (mut targets, mut args) = (Seen::default(), Seen::default());
+    // The layout's step folder goes into the context unless the step names its own.
+    let declares_context = children.iter().any(|c| c.name().value() == "context");
+    if folders.layout == Layout::Subfolder && !declares_context {
+        let include = Include {
+            source: folder.clone(),
+            target: Spanned::new(step.name.value.clone(), step.name.loc),
+            origin: IncludeOrigin::StepFolder,
+        };
+        targets.first(&include.target, 0);
+        step.includes.push(include);
+    }
     for child in children {
         match child.name().value() {
             "description" => step.description = text(r, child),
             "context" => {
-                if let Some(path) = path_arg(r, child, &PATH) {
-                    step.context = Spanned::new(flavor.dir.join(&path.value), path.loc);
-                }
+                let null = positional(child)
+                    .next()
+                    .is_some_and(|e| e.value().is_null());
+                context = Some(if null {
+                    r.shape(child, &PATH);
+                    None
+                } else {
+                    path_arg(r, child, &PATH)
+                        .map(|path| Spanned::new(flavor.dir.join(&path.value), path.loc))
+                });
             }
             "dockerfile" => {
                 if let Some(path) = path_arg(r, child, &PATH) {
@@ -202,9 +287,44 @@ fn decode_step(r: &mut Reader, node: &KdlNode, flavor: &Flavor) -> Option<Step> 
             _ => unreachable!("filtered by grammar::STEP"),
         }
     }
-    step.dockerfile = dockerfile
-        .unwrap_or_else(|| Spanned::new(step.context.value.join("Dockerfile"), step.context.loc));
+    let context_node = children_named(node, "context");
+    step.context = match (context, folders.layout) {
+        (Some(declared), _) => declared,
+        (None, Layout::Context) => Some(folder.clone()),
+        (None, Layout::Subfolder) => None,
+    };
+    step.dockerfile = match (dockerfile, &step.context, context_node) {
+        (Some(dockerfile), _, _) => dockerfile,
+        (None, Some(context), _) => Spanned::new(context.value.join("Dockerfile"), context.loc),
+        (None, None, None) => Spanned::new(folder.value.join("Dockerfile"), folder.loc),
+        (None, None, Some(context_node)) => {
+            // `context #null` without a Dockerfile: nothing to default to. A wrong
+            // context value is reported already; the Dockerfile stays unknown.
+            if positional(context_node)
+                .next()
+                .is_some_and(|e| e.value().is_null())
+            {
+                r.push(ConfigError::MissingValue {
+                    src: r.src(),
+                    span: name_span(context_node),
+                    node: format!("step `{}`", step.name.value),
+                    what: "a `dockerfile`".to_owned(),
+                    help: "a context made of includes has no folder to find a Dockerfile in; name it: dockerfile \"path/to/Dockerfile\"".to_owned(),
+                });
+            }
+            Spanned::new(Default::default(), step.name.loc)
+        }
+    };
     Some(step)
+}
+
+/// The last child of `node` named `name`.
+fn children_named<'n>(node: &'n KdlNode, name: &str) -> Option<&'n KdlNode> {
+    node.children()?
+        .nodes()
+        .iter()
+        .rev()
+        .find(|c| c.name().value() == name)
 }
 
 fn path_arg(r: &mut Reader, node: &KdlNode, shape: &Shape) -> Option<Spanned<String>> {
@@ -215,7 +335,7 @@ fn path_arg(r: &mut Reader, node: &KdlNode, shape: &Shape) -> Option<Spanned<Str
             path.loc.span,
             "path",
             "the path is empty",
-            "write \".\" for the flavor's own folder",
+            "write \".\" for the flavor's own folder (`context #null`: a context made of the includes only)",
         );
         return None;
     }
@@ -260,7 +380,11 @@ fn decode_include(r: &mut Reader, node: &KdlNode, dir: &Path) -> Option<Include>
         );
         return None;
     }
-    Some(Include { source, target })
+    Some(Include {
+        source,
+        target,
+        origin: IncludeOrigin::Declared,
+    })
 }
 
 fn decode_arg(r: &mut Reader, node: &KdlNode) -> Option<BuildArg> {

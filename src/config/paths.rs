@@ -6,7 +6,7 @@
 use std::path::{Component, Path, PathBuf};
 
 use super::error::ConfigError;
-use crate::model::{Flavor, Spanned};
+use crate::model::{Flavor, IncludeOrigin, Spanned};
 use crate::model::{Sources, display_path};
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -24,24 +24,33 @@ pub fn check(root: &Path, flavors: &[Flavor], sources: &Sources, errors: &mut Ve
             .iter()
             .filter(|s| s.declared_in == flavor.name.value)
         {
-            let context_ok =
-                checker.check(&flavor.dir, &step.context, "context", Kind::Folder, errors);
-            // A missing context already explains a missing default Dockerfile.
-            if context_ok || step.dockerfile.loc != step.context.loc {
+            // A missing context or step folder already explains a missing default
+            // Dockerfile in it: only one error for the two.
+            let mut base_missing = None;
+            if let Some(context) = &step.context
+                && !checker.check(&flavor.dir, context, "context", Kind::Folder, errors)
+            {
+                base_missing = Some(context.loc);
+            }
+            for include in &step.includes {
+                let (what, kind) = match include.origin {
+                    IncludeOrigin::Declared => ("included path", Kind::Any),
+                    IncludeOrigin::StepFolder => ("step folder", Kind::Folder),
+                };
+                if !checker.check(&flavor.dir, &include.source, what, kind, errors)
+                    && include.origin == IncludeOrigin::StepFolder
+                {
+                    base_missing = Some(include.source.loc);
+                }
+            }
+            // Empty: unknown after an error reported already.
+            let known = !step.dockerfile.value.as_os_str().is_empty();
+            if known && base_missing != Some(step.dockerfile.loc) {
                 checker.check(
                     &flavor.dir,
                     &step.dockerfile,
                     "Dockerfile",
                     Kind::File,
-                    errors,
-                );
-            }
-            for include in &step.includes {
-                checker.check(
-                    &flavor.dir,
-                    &include.source,
-                    "included path",
-                    Kind::Any,
                     errors,
                 );
             }
@@ -99,7 +108,7 @@ impl Checker<'_> {
                     span,
                     what: what.to_owned(),
                     path: display_path(self.root, &normal),
-                    help: "paths in flavor.kdl are relative to the flavor's folder (check paths to the workspace root); a step's context defaults to ./<step> and its Dockerfile to <context>/Dockerfile".to_owned(),
+                    help: "paths in flavor.kdl are relative to the flavor's folder (check paths to the workspace root); a step's folder defaults to ./<step> (or <step-folders>/<step>), its context to that folder and its Dockerfile to <folder>/Dockerfile".to_owned(),
                 });
                 return false;
             }

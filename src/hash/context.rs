@@ -30,8 +30,8 @@ use super::relpath::{self, parents};
 /// What goes into a build context.
 #[derive(Debug, Clone, Default)]
 pub struct ContextSpec {
-    /// The context folder (absolute).
-    pub context: PathBuf,
+    /// The context folder (absolute); `None`: the context is made of the includes only.
+    pub context: Option<PathBuf>,
     /// Extra host files or folders (absolute) and where they go inside the context
     /// (relative, `/`-separated).
     pub includes: Vec<(PathBuf, String)>,
@@ -47,7 +47,7 @@ impl ContextSpec {
     /// The context of a step as the configuration declares it.
     pub fn for_step(step: &crate::model::Step, skip: Vec<PathBuf>) -> Self {
         ContextSpec {
-            context: step.context.value.clone(),
+            context: step.context.as_ref().map(|c| c.value.clone()),
             includes: step
                 .includes
                 .iter()
@@ -143,38 +143,44 @@ struct Pending {
 
 /// Every file of the context, by path, before hashing.
 fn gather(spec: &ContextSpec) -> Result<BTreeMap<String, Pending>, HashError> {
-    let root = match fs::canonicalize(&spec.context) {
-        Ok(root) if root.is_dir() => root,
-        _ => {
-            return Err(HashError::ContextMissing {
-                path: spec.context.clone(),
-            });
-        }
-    };
-    let dockerignore_path = root.join(".dockerignore");
-    let dockerignore = match fs::read_to_string(&dockerignore_path) {
-        Ok(text) => Some(text),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => None,
-        Err(e) => return Err(HashError::read(&dockerignore_path, e)),
-    };
-    let rules = IgnoreRules::new(
-        &spec.ignore,
-        dockerignore
-            .as_deref()
-            .map(|text| (dockerignore_path.as_path(), text)),
-    )?;
-
     let mut files = BTreeMap::new();
-    let skip = skipped_below(&spec.skip, &root);
-    let mut walker = Walker {
-        rules: &rules,
-        skip: &skip,
-        root: &root,
-        scope: Scope::Context,
-        include: None,
-        out: &mut files,
+    let rules = match &spec.context {
+        Some(context) => {
+            let root = match fs::canonicalize(context) {
+                Ok(root) if root.is_dir() => root,
+                _ => {
+                    return Err(HashError::ContextMissing {
+                        path: context.clone(),
+                    });
+                }
+            };
+            let dockerignore_path = root.join(".dockerignore");
+            let dockerignore = match fs::read_to_string(&dockerignore_path) {
+                Ok(text) => Some(text),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+                Err(e) => return Err(HashError::read(&dockerignore_path, e)),
+            };
+            let rules = IgnoreRules::new(
+                &spec.ignore,
+                dockerignore
+                    .as_deref()
+                    .map(|text| (dockerignore_path.as_path(), text)),
+            )?;
+            let skip = skipped_below(&spec.skip, &root);
+            let mut walker = Walker {
+                rules: &rules,
+                skip: &skip,
+                root: &root,
+                scope: Scope::Context,
+                include: None,
+                out: &mut files,
+            };
+            walker.walk(&root, "", &mut vec![root.clone()])?;
+            rules
+        }
+        // A context made of includes: no folder, so no `.dockerignore` either.
+        None => IgnoreRules::new(&spec.ignore, None)?,
     };
-    walker.walk(&root, "", &mut vec![root.clone()])?;
 
     for (index, (source, target)) in spec.includes.iter().enumerate() {
         let target = relpath::normalize(target).map_err(|_| HashError::IncludeTarget {
@@ -490,7 +496,7 @@ mod tests {
         write(&ctx, "tool", "placeholder");
         write(dir.path(), "host/tool", "real tool");
         let spec = ContextSpec {
-            context: ctx,
+            context: Some(ctx),
             includes: vec![(dir.path().join("host/tool"), "tool".into())],
             ignore: vec![],
             skip: vec![],
@@ -509,7 +515,7 @@ mod tests {
         write(dir.path(), "a/x", "1");
         write(dir.path(), "b/x", "2");
         let spec = ContextSpec {
-            context: ctx,
+            context: Some(ctx),
             includes: vec![
                 (dir.path().join("a"), "lib".into()),
                 (dir.path().join("b"), "lib".into()),
@@ -531,7 +537,7 @@ mod tests {
         write(&ctx, "lib/x", "1");
         write(dir.path(), "lib", "a file");
         let spec = ContextSpec {
-            context: ctx,
+            context: Some(ctx),
             includes: vec![(dir.path().join("lib"), "lib".into())],
             ignore: vec![],
             skip: vec![],
@@ -547,7 +553,7 @@ mod tests {
     fn missing_context_and_include() {
         let dir = tempfile::tempdir().unwrap();
         let spec = ContextSpec {
-            context: dir.path().join("nope"),
+            context: Some(dir.path().join("nope")),
             ..Default::default()
         };
         assert!(matches!(
@@ -555,7 +561,7 @@ mod tests {
             HashError::ContextMissing { .. }
         ));
         let spec = ContextSpec {
-            context: dir.path().to_owned(),
+            context: Some(dir.path().to_owned()),
             includes: vec![(dir.path().join("nope"), "x".into())],
             ignore: vec![],
             skip: vec![],
@@ -565,7 +571,7 @@ mod tests {
             HashError::IncludeMissing { .. }
         ));
         let spec = ContextSpec {
-            context: dir.path().to_owned(),
+            context: Some(dir.path().to_owned()),
             includes: vec![(dir.path().to_owned(), "../x".into())],
             ignore: vec![],
             skip: vec![],
@@ -585,7 +591,7 @@ mod tests {
         std::os::unix::fs::symlink("/nonexistent", ctx.join("dangling.tmp")).unwrap();
         std::os::unix::fs::symlink("/etc", ctx.join("out.tmp")).unwrap();
         let spec = ContextSpec {
-            context: ctx.to_owned(),
+            context: Some(ctx.to_owned()),
             includes: vec![],
             ignore: vec!["*.tmp".into()],
             skip: vec![],
@@ -601,7 +607,7 @@ mod tests {
         std::os::unix::fs::symlink("b", ctx.join("a")).unwrap();
         std::os::unix::fs::symlink("a", ctx.join("b")).unwrap();
         let spec = ContextSpec {
-            context: ctx.to_owned(),
+            context: Some(ctx.to_owned()),
             ..Default::default()
         };
         let err = collect(&spec).unwrap_err();
@@ -613,7 +619,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         write(dir.path(), "a/f", "x");
         let spec = ContextSpec {
-            context: dir.path().to_owned(),
+            context: Some(dir.path().to_owned()),
             ..Default::default()
         };
         let before = collect(&spec).unwrap();

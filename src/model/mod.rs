@@ -17,6 +17,6 @@ pub use ids::{CheckId, EntityId, StepId};
 pub use loc::{Loc, SourceId, Spanned};
 pub use settings::{DEFAULT_CACHE_DIR, DEFAULT_JOB_DIR, DEFAULT_REPOSITORY, Settings};
 pub use source::{SourceFile, Sources, display_path};
-pub use step::{ArgValue, BuildArg, Include, Step};
+pub use step::{ArgValue, BuildArg, Include, IncludeOrigin, Step};
 pub use workflow::{Param, ReportOutputs, Task, TaskKind, Workflow};
 pub use workspace::Workspace;

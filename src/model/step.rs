@@ -12,13 +12,17 @@ pub struct Step {
     /// The flavor whose `flavor.kdl` declared this step (differs from the owning
     /// flavor for steps a derived flavor inherits).
     pub declared_in: String,
-    /// Build context folder (absolute; may not exist if validation failed).
-    pub context: Spanned<PathBuf>,
-    /// Dockerfile template (absolute).
+    /// Build context folder (absolute; may not exist if validation failed). `None`: the
+    /// context is made of the includes only (`context #null`, or a flavor whose
+    /// `step-folders` have `layout="subfolder"`).
+    pub context: Option<Spanned<PathBuf>>,
+    /// Dockerfile template (absolute). Empty when an error already reported makes it
+    /// unknown.
     pub dockerfile: Spanned<PathBuf>,
     /// Steps of the same flavor this one is built on, in declaration order.
     pub needs: Vec<Spanned<String>>,
-    /// Extra files or folders mapped into the build context.
+    /// Extra files or folders mapped into the build context (with `layout="subfolder"`,
+    /// the step's own folder first).
     pub includes: Vec<Include>,
     pub args: Vec<BuildArg>,
     /// Globs of context files left out of the context and the hash.
@@ -32,6 +36,17 @@ pub struct Include {
     pub source: Spanned<PathBuf>,
     /// Relative path inside the context.
     pub target: Spanned<String>,
+    pub origin: IncludeOrigin,
+}
+
+/// Why a path is in a step's context.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IncludeOrigin {
+    /// An `include` the step declares.
+    Declared,
+    /// The step's own folder, which `step-folders … layout="subfolder"` puts into the
+    /// context as `<step>/` (EXASLCT's layout).
+    StepFolder,
 }
 
 /// A `--build-arg`.

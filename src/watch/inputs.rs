@@ -34,7 +34,9 @@ impl Inputs {
             let Some(step) = workspace.find_step(&id) else {
                 continue;
             };
-            roots.insert(step.context.value.clone());
+            if let Some(context) = &step.context {
+                roots.insert(context.value.clone());
+            }
             roots.insert(step.dockerfile.value.clone());
             for include in &step.includes {
                 roots.insert(include.source.value.clone());
