@@ -70,6 +70,7 @@ broken! {
     many_errors,
     check_missing_parts,
     too_deep,
+    dockerfile_mistakes,
 }
 
 #[test]

@@ -16,6 +16,7 @@ use crate::model::{StepId, Workspace};
 
 use super::analysis::{Analysis, analyze};
 use super::error::BuildError;
+use super::preflight;
 use super::source::Source;
 use super::tiers::{NodePaths, Tiers, Warnings};
 
@@ -126,6 +127,9 @@ impl Builder {
             .locate(&analysis, forced, self.policy.force_pull)
             .await;
         let analysis = Arc::new(analysis);
+        if source == Source::Built {
+            self.preflight(id, &analysis, &images)?;
+        }
         if source == Source::Daemon || self.policy.plan_only {
             return Ok(Located::Done(image(
                 id, analysis, source, image_id, warnings,
@@ -143,6 +147,35 @@ impl Builder {
             images,
             warnings,
         }))
+    }
+
+    /// Checks the Dockerfile of a step about to be built (or that `kiln plan` says would
+    /// be) against its context: a mistake fails the node before the build starts.
+    fn preflight(
+        &self,
+        id: &StepId,
+        analysis: &Analysis,
+        images: &[(String, String)],
+    ) -> Result<(), NodeError> {
+        let step = self.declaration(id)?;
+        let shown = crate::model::display_path(&self.workspace.root, &step.dockerfile.value);
+        let problems = preflight::check(
+            &preflight::Dockerfile {
+                step: &id.step,
+                shown: &shown,
+                template: &analysis.dockerfile,
+                images,
+            },
+            analysis.context.files.iter().map(|f| f.path.as_str()),
+        );
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(NodeError::from_diagnostic(preflight::Problems {
+                step: id.step.clone(),
+                problems,
+            }))
+        }
     }
 
     /// Loads, pulls or builds the image.

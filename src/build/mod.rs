@@ -1,6 +1,6 @@
-//! Building steps: analysis (hash, image name), Dockerfile rendering, the cache tiers,
-//! the builder that gets one step's image, and the image tasks (save, push, export,
-//! clean).
+//! Building steps: analysis (hash, image name), Dockerfile rendering and its checks
+//! before a build, the cache tiers, the builder that gets one step's image, and the
+//! image tasks (save, push, export, clean).
 
 mod analysis;
 mod builder;
@@ -9,6 +9,7 @@ pub mod dockerfile;
 mod error;
 mod export;
 pub mod naming;
+pub mod preflight;
 mod source;
 mod tiers;
 

@@ -27,6 +27,16 @@ pub enum CliError {
     #[diagnostic(transparent)]
     Plan(#[from] PlanError),
 
+    /// Dockerfiles that would fail their builds, found by `kiln validate`.
+    #[error("{} problem{} in Dockerfiles", problems.len(), if problems.len() == 1 { "" } else { "s" })]
+    #[diagnostic(
+        code(kiln::cli::dockerfiles),
+        help("each would fail its step's build; the problems are above")
+    )]
+    Dockerfiles {
+        problems: Vec<crate::build::preflight::Problem>,
+    },
+
     #[error("no kiln workspace at or above `{}`", start.display())]
     #[diagnostic(
         code(kiln::cli::no_workspace),
@@ -169,6 +179,7 @@ impl CliError {
         match self {
             CliError::Config(_)
             | CliError::Plan(_)
+            | CliError::Dockerfiles { .. }
             | CliError::NoWorkspace { .. }
             | CliError::MissingWorkspace { .. }
             | CliError::NothingToCheck

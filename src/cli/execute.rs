@@ -172,28 +172,16 @@ pub async fn execute(
         checks.pool.shutdown().await;
     }
     if options.build.plan_only {
-        return if report.cancelled {
-            Err(CliError::Interrupted)
-        } else {
-            Ok(summary)
-        };
+        if report.cancelled {
+            return Err(CliError::Interrupted);
+        }
+        // What would fail (a Dockerfile mistake, an unreadable context): the caller
+        // shows the plan and fails after it.
+        print_failures(&report, console.color);
+        return Ok(summary);
     }
     show(&summary, options, console, job.as_ref());
-    let mut err = std::io::stderr().lock();
-    for (node, error) in report.failures() {
-        // A load, pull or build continues its step's analysis: name the step.
-        let continued = node
-            .expanded_from
-            .and_then(|from| report.get(from))
-            .filter(|from| matches!(from.state, NodeState::Expanded { added: 1, .. }));
-        let id = continued.map_or(&node.id, |from| &from.id);
-        let _ = write!(
-            err,
-            "\n{id} failed:\n{}",
-            render_failure(error, console.color)
-        );
-    }
-    drop(err);
+    print_failures(&report, console.color);
     // Keys are only known to be unknown when discovery and recording went through.
     let failed = report.failures().next().is_some() || summary.record_failed.is_some();
     for key in &options.check.keys {
@@ -429,6 +417,20 @@ fn result_line(result: &EntityResult, width: usize, console: Console, verbose: b
         }
     }
     line
+}
+
+/// Each failed node's error on stderr, named by its step when a load, pull or build
+/// continued the step's analysis.
+fn print_failures(report: &engine::Report<plan::Node, Output>, color: bool) {
+    let mut err = std::io::stderr().lock();
+    for (node, error) in report.failures() {
+        let continued = node
+            .expanded_from
+            .and_then(|from| report.get(from))
+            .filter(|from| matches!(from.state, NodeState::Expanded { added: 1, .. }));
+        let id = continued.map_or(&node.id, |from| &from.id);
+        let _ = write!(err, "\n{id} failed:\n{}", render_failure(error, color));
+    }
 }
 
 /// A failed node's error: the diagnostic that caused it (code, labels, help) rather than

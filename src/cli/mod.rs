@@ -184,6 +184,13 @@ fn report(error: &CliError, color: bool) {
             }
             text.push_str(&format!("error: {errors}; nothing was run\n"));
         }
+        CliError::Dockerfiles { problems } => {
+            for problem in problems {
+                text.push_str(&render(problem, color));
+                text.push('\n');
+            }
+            text.push_str(&format!("error: {error}; nothing was run\n"));
+        }
         other => text.push_str(&render(other, color)),
     }
     eprint!("{text}");

@@ -67,12 +67,17 @@ pub async fn run(
             warnings: &row.warnings,
         })
         .collect();
+    let failed = planned.iter().filter(|p| p.source == "failed").count();
+    let failure = (failed > 0).then_some(CliError::Failed {
+        failed,
+        total: planned.len(),
+    });
     if args.json {
         let text =
             serde_json::to_string_pretty(&serde_json::json!({ "format": 1, "nodes": planned }))
                 .map_err(|e| CliError::Internal(e.to_string()))?;
         writeln!(out, "{text}")?;
-        return Ok(());
+        return failure.map_or(Ok(()), Err);
     }
     let width = planned
         .iter()
@@ -102,5 +107,5 @@ pub async fn run(
         planned.len(),
         if planned.len() == 1 { "" } else { "s" }
     )?;
-    Ok(())
+    failure.map_or(Ok(()), Err)
 }

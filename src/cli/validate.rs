@@ -1,4 +1,5 @@
-//! `kiln validate`: load everything, report all errors, or say what was found.
+//! `kiln validate`: load everything, check every step's Dockerfile against its context,
+//! report all errors, or say what was found.
 
 use std::io::Write;
 
@@ -6,6 +7,10 @@ use super::CliError;
 use crate::model::Workspace;
 
 pub fn run(workspace: &Workspace, quiet: bool, out: &mut impl Write) -> Result<(), CliError> {
+    let problems = crate::build::preflight::check_workspace(workspace);
+    if !problems.is_empty() {
+        return Err(CliError::Dockerfiles { problems });
+    }
     if quiet {
         return Ok(());
     }

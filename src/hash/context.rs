@@ -132,6 +132,12 @@ pub fn collect_until(spec: &ContextSpec, cancel: &CancellationToken) -> Result<C
     Ok(Context { files })
 }
 
+/// The paths of the files [`collect`] would hash, without reading them: what a build
+/// context will hold, for checking a Dockerfile against it.
+pub fn list(spec: &ContextSpec) -> Result<Vec<String>, HashError> {
+    Ok(gather(spec)?.into_keys().collect())
+}
+
 /// A file found by the walk, not hashed yet.
 #[derive(Debug)]
 struct Pending {

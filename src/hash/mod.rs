@@ -22,7 +22,7 @@ mod manifest;
 mod relpath;
 mod tar;
 
-pub use context::{Context, ContextFile, ContextSpec, collect, collect_until};
+pub use context::{Context, ContextFile, ContextSpec, collect, collect_until, list};
 pub use digest::{Digest, HashingWriter, sha256, sha256_hex};
 pub use error::HashError;
 pub use manifest::{

@@ -1,0 +1,439 @@
+//! What is checked of a step before it is built: its Dockerfile renders (every
+//! `{{ name }}` is a step it `needs`), and every local source of a `COPY` or `ADD` is in
+//! the build context kiln will send. Docker finds both only mid-build ("COPY failed: file
+//! not found in build context"); `kiln validate` and `kiln plan` find them first, and a
+//! build checks a step before sending its context.
+//!
+//! The check is conservative: a source it cannot decide (a variable, a URL, a stage or
+//! image after `--from`, a here-document, a pattern Docker's and globset's syntax read
+//! differently, a Dockerfile the parser does not take) is left to Docker.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use globset::GlobBuilder;
+use miette::{Diagnostic, NamedSource, SourceSpan};
+use parse_dockerfile::{Instruction, Source as CopySource};
+use thiserror::Error;
+
+use super::dockerfile::{self, RENDERED_PATH, RenderError};
+use super::naming::image_name;
+use crate::hash::{self, ContextSpec, HashError};
+use crate::model::{Flavor, Step, Workspace, display_path};
+
+/// A `COPY`/`ADD` source that is not in the build context.
+#[derive(Debug, Error, Diagnostic)]
+#[error(
+    "`{instruction}` in the Dockerfile of step `{step}` copies `{path}`, which is not in its build context"
+)]
+#[diagnostic(code(kiln::build::copy_source_missing))]
+pub struct SourceMissing {
+    pub step: String,
+    pub instruction: &'static str,
+    pub path: String,
+    #[source_code]
+    pub src: NamedSource<Arc<String>>,
+    #[label("not in the context")]
+    pub span: SourceSpan,
+    #[help]
+    pub help: String,
+}
+
+/// One problem found in a step's Dockerfile before its build.
+#[derive(Debug, Error, Diagnostic)]
+pub enum Problem {
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Render(Box<RenderError>),
+
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    SourceMissing(Box<SourceMissing>),
+
+    /// The context cannot be listed (a symlink leading out of it, an unreadable folder).
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Context(#[from] HashError),
+
+    #[error("cannot read the Dockerfile `{path}`")]
+    #[diagnostic(code(kiln::build::dockerfile_unreadable))]
+    Unreadable {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Every problem of one step's Dockerfile, as one error of its node.
+#[derive(Debug, Error, Diagnostic)]
+#[error("the Dockerfile of step `{step}` would fail its build: {}", problems.first().map(ToString::to_string).unwrap_or_default())]
+#[diagnostic(
+    code(kiln::build::dockerfile_check),
+    help("found before the build; `kiln validate` lists these for every step")
+)]
+pub struct Problems {
+    pub step: String,
+    #[related]
+    pub problems: Vec<Problem>,
+}
+
+/// A step's Dockerfile as kiln will send it.
+pub struct Dockerfile<'a> {
+    pub step: &'a str,
+    /// The Dockerfile's path as shown to the user.
+    pub shown: &'a str,
+    /// The template as written.
+    pub template: &'a str,
+    /// The image name of each step it needs, by step name.
+    pub images: &'a [(String, String)],
+}
+
+/// Renders the Dockerfile and checks its `COPY`/`ADD` sources against `context` (the
+/// paths of the files the build context will hold).
+pub fn check<'c>(
+    dockerfile: &Dockerfile<'_>,
+    context: impl IntoIterator<Item = &'c str>,
+) -> Vec<Problem> {
+    let rendered = match dockerfile::render(
+        dockerfile.step,
+        dockerfile.shown,
+        dockerfile.template,
+        dockerfile.images,
+    ) {
+        Ok(rendered) => rendered,
+        Err(e) => return vec![Problem::Render(e)],
+    };
+    let entries = Entries::of(context);
+    let Ok(parsed) = parse_dockerfile::parse(&rendered) else {
+        // Docker says what is wrong with the syntax, with its own parser's view.
+        return Vec::new();
+    };
+    let mut problems = Vec::new();
+    for instruction in &parsed.instructions {
+        let (name, options, sources) = match instruction {
+            Instruction::Copy(copy) => ("COPY", &copy.options, &copy.src),
+            Instruction::Add(add) => ("ADD", &add.options, &add.src),
+            _ => continue,
+        };
+        if options.iter().any(|flag| flag.name.value == "from") {
+            continue;
+        }
+        for source in sources {
+            let CopySource::Path(path) = source else {
+                continue;
+            };
+            if entries.has(&path.value) != Some(false) {
+                continue;
+            }
+            let span = locate(
+                dockerfile.template,
+                &rendered,
+                path.span.clone(),
+                &path.value,
+            );
+            let src = match span {
+                Some(_) => dockerfile.template.to_owned(),
+                None => rendered.clone(),
+            };
+            let shown = match span {
+                Some(_) => dockerfile.shown.to_owned(),
+                None => format!("{} (rendered)", dockerfile.shown),
+            };
+            problems.push(Problem::SourceMissing(Box::new(SourceMissing {
+                step: dockerfile.step.to_owned(),
+                instruction: name,
+                path: path.value.to_string(),
+                src: NamedSource::new(shown, Arc::new(src)),
+                span: span.unwrap_or_else(|| (path.span.start, path.span.len()).into()),
+                help: entries.help(dockerfile.step, &path.value),
+            })));
+        }
+    }
+    problems
+}
+
+/// Checks the Dockerfile of every step of the workspace against the context it would
+/// be sent with (listed, not hashed), as `kiln validate` does: the problems of all
+/// steps at once. A step's needed images are named as they would be, without hashes.
+pub fn check_workspace(workspace: &Workspace) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    for flavor in &workspace.flavors {
+        for step in &flavor.steps {
+            problems.extend(check_step(workspace, flavor, step));
+        }
+    }
+    problems
+}
+
+fn check_step(workspace: &Workspace, flavor: &Flavor, step: &Step) -> Vec<Problem> {
+    let spec = ContextSpec::for_step(step, workspace.settings.own_dirs());
+    let context = match hash::list(&spec) {
+        Ok(context) => context,
+        Err(e) => return vec![Problem::Context(e)],
+    };
+    let template = match std::fs::read_to_string(&step.dockerfile.value) {
+        Ok(template) => template,
+        Err(source) => {
+            return vec![Problem::Unreadable {
+                path: display_path(&workspace.root, &step.dockerfile.value),
+                source,
+            }];
+        }
+    };
+    let repository = &workspace.settings.repository;
+    let images: Vec<(String, String)> = step
+        .needs
+        .iter()
+        .map(|need| {
+            let name = image_name(repository, &flavor.name.value, &need.value, "");
+            (need.value.clone(), name)
+        })
+        .collect();
+    let shown = display_path(&workspace.root, &step.dockerfile.value);
+    check(
+        &Dockerfile {
+            step: &step.name.value,
+            shown: &shown,
+            template: &template,
+            images: &images,
+        },
+        context.iter().map(String::as_str),
+    )
+}
+
+/// The files of a context and every folder above them, as Docker's `COPY` sees them.
+struct Entries {
+    files: BTreeSet<String>,
+    folders: BTreeSet<String>,
+}
+
+impl Entries {
+    fn of<'c>(context: impl IntoIterator<Item = &'c str>) -> Self {
+        let mut files = BTreeSet::new();
+        let mut folders = BTreeSet::new();
+        for path in context {
+            if path == RENDERED_PATH {
+                continue;
+            }
+            let mut end = 0;
+            while let Some(slash) = path[end..].find('/') {
+                end += slash;
+                folders.insert(path[..end].to_owned());
+                end += 1;
+            }
+            files.insert(path.to_owned());
+        }
+        Entries { files, folders }
+    }
+
+    /// Whether a `COPY` source names something in the context; `None` when that is for
+    /// Docker to decide.
+    fn has(&self, source: &str) -> Option<bool> {
+        if source.contains('$') || source.contains("://") || source.starts_with("git@") {
+            return None;
+        }
+        let path = clean(source);
+        if path.is_empty() {
+            return Some(true);
+        }
+        if !path.contains(['*', '?', '[', '\\']) {
+            return Some(self.files.contains(&path) || self.folders.contains(&path));
+        }
+        // Docker matches patterns with Go's `filepath.Match` (`*` stops at `/`); globset
+        // reads `{a,b}` and `**` differently, so those are Docker's to decide.
+        if path.contains(['{', '}']) || path.contains("**") {
+            return None;
+        }
+        let glob = GlobBuilder::new(&path)
+            .literal_separator(true)
+            .backslash_escape(true)
+            .build()
+            .ok()?
+            .compile_matcher();
+        Some(
+            self.files
+                .iter()
+                .chain(&self.folders)
+                .any(|entry| glob.is_match(entry)),
+        )
+    }
+
+    /// What to say about a missing `source` of step `step`'s Dockerfile.
+    fn help(&self, step: &str, source: &str) -> String {
+        let path = clean(source);
+        let entries = || self.files.iter().chain(&self.folders).map(String::as_str);
+        let name = path.rsplit('/').next().unwrap_or_default();
+        let same_name = || entries().find(|e| e.rsplit('/').next() == Some(name));
+        let first = match crate::config::closest(&path, entries())
+            .or_else(|| same_name().map(str::to_owned))
+        {
+            Some(best) => format!("Did you mean `{best}`?"),
+            None => {
+                let top: Vec<String> = entries()
+                    .filter(|p| !p.contains('/'))
+                    .take(8)
+                    .map(|p| format!("`{p}`"))
+                    .collect();
+                if top.is_empty() {
+                    "The build context is empty.".to_owned()
+                } else {
+                    format!("The context's top level holds {}.", top.join(", "))
+                }
+            }
+        };
+        let second = if path.split('/').next() == Some(step) && !self.folders.contains(step) {
+            format!(
+                "The step's folder is the root of its context here; for EXASLCT's layout, where it goes in as `{step}/`, write step-folders \"…\" layout=\"subfolder\" in flavor.kdl."
+            )
+        } else {
+            "A step's context is its folder plus its `include`s, minus `ignore` and .dockerignore."
+                .to_owned()
+        };
+        format!("{first} {second}")
+    }
+}
+
+/// A `COPY` source as a path inside the context: Docker takes `/a`, `./a` and `a/` as
+/// `a`, and `..` never leaves the context.
+fn clean(source: &str) -> String {
+    let mut parts: Vec<&str> = Vec::new();
+    for part in source.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            part => parts.push(part),
+        }
+    }
+    parts.join("/")
+}
+
+/// Where `value` (at `at` in the rendered Dockerfile) stands in the template as written:
+/// on the same line when rendering left that line as it was, else its only occurrence.
+fn locate(
+    template: &str,
+    rendered: &str,
+    at: std::ops::Range<usize>,
+    value: &str,
+) -> Option<SourceSpan> {
+    let line = rendered[..at.start].matches('\n').count();
+    let start_of = |text: &str, n: usize| -> Option<usize> {
+        if n == 0 {
+            return Some(0);
+        }
+        text.match_indices('\n').nth(n - 1).map(|(i, _)| i + 1)
+    };
+    let line_of = |text: &str, start: usize| -> String {
+        text[start..]
+            .split('\n')
+            .next()
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let rendered_start = start_of(rendered, line)?;
+    if let Some(template_start) = start_of(template, line)
+        && line_of(template, template_start) == line_of(rendered, rendered_start)
+    {
+        let offset = template_start + (at.start - rendered_start);
+        return Some((offset, at.len()).into());
+    }
+    let mut found = template.match_indices(value);
+    match (found.next(), found.next()) {
+        (Some((offset, _)), None) => Some((offset, value.len()).into()),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn problems(template: &str, context: &[&str]) -> Vec<Problem> {
+        let images = [("base".to_owned(), "kiln:f-base_0123".to_owned())];
+        check(
+            &Dockerfile {
+                step: "deps",
+                shown: "flavors/f/deps/Dockerfile",
+                template,
+                images: &images,
+            },
+            context.iter().copied(),
+        )
+    }
+
+    fn missing(template: &str, context: &[&str]) -> Vec<String> {
+        problems(template, context)
+            .into_iter()
+            .map(|p| match p {
+                Problem::SourceMissing(m) => m.path,
+                other => panic!("not a missing source: {other}"),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn sources_in_the_context_pass() {
+        let context = ["a.txt", "scripts/install.sh", "deps/packages/apt"];
+        let ok = "FROM {{ base }}\nCOPY a.txt /a\nCOPY scripts /s\nCOPY ./scripts/ /s\nCOPY /a.txt /b\n\
+                  COPY [\"deps/packages\", \"/p\"]\nCOPY scr* /x\nCOPY deps/*/apt /y\nADD a.txt /z\nCOPY . /all\n";
+        assert_eq!(missing(ok, &context), Vec::<String>::new());
+    }
+
+    #[test]
+    fn a_missing_source_is_reported_at_its_place_in_the_template() {
+        let template = "FROM {{ base }}\nCOPY a.txt b.txt /x/\nADD --chown=1 nope/ /y\n";
+        let found = problems(template, &["a.txt"]);
+        assert_eq!(found.len(), 2);
+        let Problem::SourceMissing(first) = &found[0] else {
+            panic!("{:?}", found[0])
+        };
+        assert_eq!(first.path, "b.txt");
+        assert_eq!(first.instruction, "COPY");
+        let offset = first.span.offset();
+        assert_eq!(&template[offset..offset + first.span.len()], "b.txt");
+        assert!(
+            first.help.contains("Did you mean `a.txt`"),
+            "{}",
+            first.help
+        );
+        let Problem::SourceMissing(second) = &found[1] else {
+            panic!()
+        };
+        assert_eq!(second.instruction, "ADD");
+    }
+
+    #[test]
+    fn what_docker_decides_is_left_to_docker() {
+        let template = "FROM {{ base }}\nARG D=x\nCOPY $D /x\nCOPY --from={{ base }} /nope /x\n\
+                        ADD https://example.com/f /f\nCOPY <<EOF /f\nhi\nEOF\nCOPY {a,b}* /x\nCOPY **/x /x\n";
+        assert_eq!(missing(template, &["a.txt"]), Vec::<String>::new());
+        assert!(missing("FROM scratch\nCOPY nope* /x\n", &["a.txt"]) == ["nope*"]);
+    }
+
+    #[test]
+    fn a_step_folder_path_hints_at_the_subfolder_layout() {
+        let found = problems("FROM scratch\nCOPY deps/packages /p\n", &["packages/apt"]);
+        let Problem::SourceMissing(m) = &found[0] else {
+            panic!()
+        };
+        assert!(m.help.contains("layout=\"subfolder\""), "{}", m.help);
+    }
+
+    #[test]
+    fn an_undeclared_image_name_is_a_render_problem() {
+        let found = problems("FROM {{ other }}\n", &[]);
+        assert!(matches!(found[..], [Problem::Render(_)]), "{found:?}");
+    }
+
+    #[test]
+    fn a_line_changed_by_rendering_is_found_by_its_text() {
+        let template = "FROM {{ base }}\n{% if true %}COPY gone /x{% endif %}\n";
+        let found = problems(template, &[]);
+        let Problem::SourceMissing(m) = &found[0] else {
+            panic!()
+        };
+        let offset = m.span.offset();
+        assert_eq!(&template[offset..offset + 4], "gone");
+    }
+}
