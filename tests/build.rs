@@ -1439,3 +1439,61 @@ fn sleeping_step(kiln: &Kiln, flavor: &str, seconds: u32) {
     )
     .unwrap();
 }
+
+#[test]
+fn build_info_puts_exaslcts_files_in_every_image_and_is_an_input() {
+    let kiln = Kiln::new("build-info", &["slc"], None);
+    let before = planned(&kiln);
+    kiln.add_to_flavor("slc", "build-info #true");
+    let after = planned(&kiln);
+    for (step, (_, hash, _)) in &before {
+        assert_ne!(&after[step].1, hash, "{step}: the setting is an input");
+    }
+
+    let built = kiln.build(&["build", "-g", "release"]);
+    assert!(built.values().all(|r| r == "built"), "{built:?}");
+    let image = &after["release"].0;
+    let run = |args: &[&str]| {
+        let output = std::process::Command::new("docker")
+            .args([
+                "run",
+                "--rm",
+                "--network",
+                "none",
+                "--entrypoint",
+                "/bin/busybox",
+                image,
+            ])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{}", text(&output));
+        String::from_utf8(output.stdout).unwrap()
+    };
+    // The release image holds its own files and, through its parents, theirs.
+    let listed = run(&["ls", "/build_info/image_info", "/build_info/dockerfiles"]);
+    for step in [
+        "release",
+        "flavor_customization",
+        "language_deps",
+        "udfclient_deps",
+    ] {
+        assert_eq!(
+            listed.matches(&format!("slc-{step}\n")).count(),
+            2,
+            "{step}: {listed}"
+        );
+    }
+    let info: serde_json::Value =
+        serde_json::from_str(&run(&["cat", "/build_info/image_info/slc-release"])).unwrap();
+    assert_eq!(info["step"], "release");
+    assert_eq!(
+        info["depends_on"]["flavor_customization"],
+        after["flavor_customization"].0.as_str()
+    );
+    let dockerfile = run(&["cat", "/build_info/dockerfiles/slc-release"]);
+    assert!(
+        dockerfile.contains(&format!("FROM {}", after["flavor_customization"].0)),
+        "the rendered Dockerfile: {dockerfile}"
+    );
+}

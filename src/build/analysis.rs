@@ -9,6 +9,7 @@ use tokio_util::sync::CancellationToken;
 use crate::hash::{self, Context, ContextSpec, Manifest, StepInputs};
 use crate::model::{ArgValue, Step};
 
+use super::build_info::{self, BuildInfo};
 use super::error::BuildError;
 use super::naming::image_name;
 
@@ -26,14 +27,19 @@ pub struct Analysis {
     pub dockerfile: String,
     /// Build args passed to the daemon: image-changing and transparent ones.
     pub build_args: Vec<(String, String)>,
+    /// The `/build_info` files of a flavor with `build-info #true`: hashed with the
+    /// context, sent besides it.
+    pub build_info: Option<BuildInfo>,
 }
 
-/// Analyses `step` of `flavor`, given the hash of each step it needs (by step name).
+/// Analyses `step` of `flavor`, given the hash of each step it needs (by step name);
+/// with `with_build_info`, its image gets EXASLCT's `/build_info` files.
 pub fn analyze(
     repository: &str,
     flavor: &str,
     step: &Step,
     dependencies: &[(String, String)],
+    with_build_info: bool,
     skip: Vec<PathBuf>,
     cancel: &CancellationToken,
 ) -> Result<Analysis, BuildError> {
@@ -68,11 +74,43 @@ pub fn analyze(
             }
         }
     }
+    let build_info = if with_build_info {
+        let images: Vec<(String, String)> = dependencies
+            .iter()
+            .map(|(need, hash)| (need.clone(), image_name(repository, flavor, need, hash)))
+            .collect();
+        let inputs = build_info::Inputs {
+            flavor,
+            step: &step.name.value,
+            description: step.description.as_deref(),
+            template: &dockerfile,
+            images: &images,
+            args: &hashed_args,
+        };
+        Some(BuildInfo::new(
+            &inputs,
+            &step.dockerfile.value.display().to_string(),
+        )?)
+    } else {
+        None
+    };
+    // The generated files are inputs like the context's own.
+    let with_generated;
+    let hashed = match &build_info {
+        Some(info) => {
+            let mut files = context.files.clone();
+            files.extend(info.hashed());
+            files.sort_by(|a, b| a.path.cmp(&b.path));
+            with_generated = Context { files };
+            &with_generated
+        }
+        None => &context,
+    };
     let manifest = hash::step_hash(&StepInputs {
         dockerfile: dockerfile.as_bytes(),
         args: hashed_args,
         dependencies: dependencies.to_vec(),
-        context: &context,
+        context: hashed,
     });
     Ok(Analysis {
         flavor: flavor.to_owned(),
@@ -83,6 +121,7 @@ pub fn analyze(
         context: Arc::new(context),
         dockerfile,
         build_args,
+        build_info,
     })
 }
 

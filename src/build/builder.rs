@@ -107,9 +107,18 @@ impl Builder {
         let repository = self.workspace.settings.repository.clone();
         let skip = self.workspace.settings.own_dirs();
         let flavor = id.flavor.clone();
+        let build_info = self.workspace.build_info(&flavor);
         let stop = cancel.clone();
         let analysis = tokio::task::spawn_blocking(move || {
-            analyze(&repository, &flavor, &step, &hashes, skip, &stop)
+            analyze(
+                &repository,
+                &flavor,
+                &step,
+                &hashes,
+                build_info,
+                skip,
+                &stop,
+            )
         })
         .await
         .map_err(NodeError::message)?

@@ -3,6 +3,7 @@
 //! image tasks (save, push, export, clean).
 
 mod analysis;
+pub mod build_info;
 mod builder;
 mod clean;
 pub mod dockerfile;

@@ -267,11 +267,14 @@ impl Tiers {
             &analysis.dockerfile,
             dependencies,
         )?;
-        // One LABEL instruction: the classic builder makes a container per label passed
-        // through the API, about a second each.
         if !rendered.ends_with('\n') {
             rendered.push('\n');
         }
+        if analysis.build_info.is_some() {
+            rendered.push_str(super::build_info::INSTRUCTION);
+        }
+        // One LABEL instruction: the classic builder makes a container per label passed
+        // through the API, about a second each.
         rendered.push_str(&label_instruction(&image_labels(
             analysis,
             &paths.description,
@@ -284,6 +287,7 @@ impl Tiers {
         let mut retried = None;
         loop {
             let context = analysis.context.clone();
+            let build_info = analysis.build_info.clone();
             let dockerfile = rendered.clone();
             let request = BuildRequest {
                 tag: analysis.image.clone(),
@@ -291,7 +295,11 @@ impl Tiers {
                 args: analysis.build_args.iter().cloned().collect(),
                 labels: HashMap::new(),
                 context: Box::new(move |out| {
-                    hash::write_tar(&context, &[(RENDERED_PATH, dockerfile.as_bytes())], out)
+                    let mut extras = vec![(RENDERED_PATH, dockerfile.as_bytes())];
+                    if let Some(info) = &build_info {
+                        extras.extend(info.extras());
+                    }
+                    hash::write_tar(&context, &extras, out)
                 }),
             };
             match self.daemon.build(request, &mut log, cancel).await {

@@ -123,6 +123,7 @@ fn merge(base: &Flavor, derived: Flavor) -> Flavor {
     }
     Flavor {
         description: derived.description.or_else(|| base.description.clone()),
+        build_info: derived.build_info.or(base.build_info),
         steps: overlay(&base.steps, derived.steps, |s| s.name.as_str()),
         goals: overlay(&base.goals, derived.goals, |g| g.name.as_str()),
         checks: overlay(&base.checks, derived.checks, |c| c.name.as_str()),

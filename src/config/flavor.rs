@@ -15,6 +15,7 @@ const STEP: Shape = Shape::args(&["name"]).children();
 const STEP_FOLDERS: Shape = Shape::args(&["path"]).props(&["layout"]);
 const GOAL: Shape = Shape::args(&["name"]).props(&["default"]).children();
 const TEXT: Shape = Shape::args(&["text"]);
+const SWITCH: Shape = Shape::args(&["enabled"]);
 const PATH: Shape = Shape::args(&["path"]);
 const NEEDS: Shape = Shape::list("step name");
 const STEPS: Shape = Shape::list("step name");
@@ -57,6 +58,7 @@ fn decode_flavor(r: &mut Reader, node: &KdlNode, dir: &Path, root: &Path) -> Opt
     let children = r.children(node, grammar::FLAVOR, &format!("flavor `{}`", name.value));
     r.at_most_once(&children, "description");
     r.at_most_once(&children, "step-folders");
+    r.at_most_once(&children, "build-info");
     // Read before the steps, which it gives their default folders, wherever it stands.
     let folders = children
         .iter()
@@ -77,12 +79,17 @@ fn decode_flavor(r: &mut Reader, node: &KdlNode, dir: &Path, root: &Path) -> Opt
         steps: Vec::new(),
         goals: Vec::new(),
         checks: Vec::new(),
+        build_info: None,
     };
     let (mut steps, mut goals, mut checks) = (Seen::default(), Seen::default(), Seen::default());
     for child in children {
         match child.name().value() {
             "description" => flavor.description = text(r, child),
             "step-folders" => {}
+            "build-info" => {
+                r.shape(child, &SWITCH);
+                flavor.build_info = r.arg_bool(child, 0, "build-info");
+            }
             "step" => {
                 if let Some(step) = decode_step(r, child, &flavor, &folders) {
                     match steps.first(&step.name, flavor.steps.len()) {

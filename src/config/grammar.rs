@@ -16,7 +16,14 @@ pub const SETTINGS: &[&str] = &[
 /// Top level of `flavors/<name>/flavor.kdl`.
 pub const FLAVOR_FILE: &[&str] = &["flavor"];
 /// Inside `flavor`.
-pub const FLAVOR: &[&str] = &["description", "step-folders", "step", "goal", "check"];
+pub const FLAVOR: &[&str] = &[
+    "description",
+    "step-folders",
+    "build-info",
+    "step",
+    "goal",
+    "check",
+];
 /// Inside `step`.
 pub const STEP: &[&str] = &[
     "description",

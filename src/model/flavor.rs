@@ -17,6 +17,10 @@ pub struct Flavor {
     pub steps: Vec<Step>,
     pub goals: Vec<Goal>,
     pub checks: Vec<Check>,
+    /// `build-info #true`: every image of the flavor carries `/build_info/image_info/`
+    /// and `/build_info/dockerfiles/` files as EXASLCT's do. `None`: not said here (a
+    /// derived flavor then follows its base); off unless said.
+    pub build_info: Option<bool>,
 }
 
 /// A named target: building it builds its steps and everything they need.

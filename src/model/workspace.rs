@@ -23,6 +23,13 @@ impl Workspace {
     }
 
     /// The check `check` of flavor `flavor`.
+    /// Whether the images of `flavor` carry EXASLCT's `/build_info` files.
+    pub fn build_info(&self, flavor: &str) -> bool {
+        self.flavor(flavor)
+            .and_then(|f| f.build_info)
+            .unwrap_or(false)
+    }
+
     pub fn check(&self, flavor: &str, check: &str) -> Option<&super::Check> {
         self.flavor(flavor)
             .and_then(|f| f.checks.iter().find(|c| c.name.as_str() == check))

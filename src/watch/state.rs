@@ -41,6 +41,7 @@ pub fn state(workspace: &Workspace, work: &Plan) -> State {
             &id.flavor,
             step,
             &deps,
+            workspace.build_info(&id.flavor),
             workspace.settings.own_dirs(),
             &CancellationToken::new(),
         ) {
