@@ -928,25 +928,7 @@ fn two_steps(kiln: &Kiln, flavor: &str) {
 
 /// What `kiln plan` says of each step: step name → (image, hash, source).
 fn planned(kiln: &Kiln) -> std::collections::BTreeMap<String, (String, String, String)> {
-    let output = kiln.command().args(["plan", "--json"]).output().unwrap();
-    assert!(output.status.success(), "{}", text(&output));
-    let value: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
-    value["nodes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|n| {
-            let node = n["node"].as_str().unwrap();
-            (
-                node.rsplit_once('/').unwrap().1.to_owned(),
-                (
-                    n["image"].as_str().unwrap().to_owned(),
-                    n["hash"].as_str().unwrap().to_owned(),
-                    n["source"].as_str().unwrap().to_owned(),
-                ),
-            )
-        })
-        .collect()
+    planned_with(kiln, &[])
 }
 
 /// Writes the checksum sidecar of `tarball` the way `kiln save` does.
@@ -1496,4 +1478,98 @@ fn build_info_puts_exaslcts_files_in_every_image_and_is_an_input() {
         dockerfile.contains(&format!("FROM {}", after["flavor_customization"].0)),
         "the rendered Dockerfile: {dockerfile}"
     );
+}
+
+#[test]
+fn shortcut_gets_only_the_goal_unless_something_on_its_needs_is_built() {
+    let kiln = Kiln::new("shortcut", &["slc"], None);
+    let goal = ["build", "--shortcut", "-g", "release"];
+    kiln.build(&["build", "--save", "-g", "release"]);
+    kiln.ok(&["clean", "--all"]);
+    let tags = || {
+        let output = std::process::Command::new("docker")
+            .args(["images", &kiln.repository, "--format", "{{.Tag}}"])
+            .output()
+            .unwrap();
+        let mut steps: Vec<String> = String::from_utf8(output.stdout)
+            .unwrap()
+            .lines()
+            .map(|tag| {
+                tag.rsplit_once('_')
+                    .unwrap()
+                    .0
+                    .trim_start_matches("slc-")
+                    .to_owned()
+            })
+            .collect();
+        steps.sort();
+        steps
+    };
+
+    // kiln plan says what it will leave where it is.
+    let plan = planned_with(&kiln, &["--shortcut", "-g", "release"]);
+    let left: Vec<&String> = plan
+        .iter()
+        .filter(|(_, (_, _, source))| source == "shortcut")
+        .map(|(step, _)| step)
+        .collect();
+    assert_eq!(left.len(), 6, "{plan:?}");
+    assert_eq!(plan["release"].2, "file");
+
+    let loaded = kiln.build(&goal);
+    assert_eq!(with_result(&loaded, "file"), ["slc/release"], "{loaded:?}");
+    assert_eq!(with_result(&loaded, "shortcut").len(), 6, "{loaded:?}");
+    assert_eq!(tags(), ["release"], "only the goal is in the daemon");
+
+    // A change to the goal: its build needs the images it is built on, only those.
+    let file = kiln.path("flavors/slc/release/release.txt");
+    std::fs::write(&file, "changed\n").unwrap();
+    let rebuilt = kiln.build(&goal);
+    assert_eq!(
+        with_result(&rebuilt, "built"),
+        ["slc/release"],
+        "{rebuilt:?}"
+    );
+    assert_eq!(
+        tags(),
+        [
+            "build_run",
+            "flavor_base_deps",
+            "flavor_customization",
+            "release",
+            "release"
+        ],
+        "the direct needs were loaded for the build, nothing below them"
+    );
+}
+
+/// What `kiln plan ARGS` says of each step: step name → (image, hash, source).
+fn planned_with(
+    kiln: &Kiln,
+    args: &[&str],
+) -> std::collections::BTreeMap<String, (String, String, String)> {
+    let output = kiln
+        .command()
+        .args(["plan", "--json"])
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", text(&output));
+    let value: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    value["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| {
+            let node = n["node"].as_str().unwrap();
+            (
+                node.rsplit_once('/').unwrap().1.to_owned(),
+                (
+                    n["image"].as_str().unwrap().to_owned(),
+                    n["hash"].as_str().unwrap().to_owned(),
+                    n["source"].as_str().unwrap().to_owned(),
+                ),
+            )
+        })
+        .collect()
 }

@@ -29,6 +29,8 @@ pub struct Obtain {
     pub source: Source,
     /// Each needed step's name and image, for the Dockerfile template.
     pub images: Vec<(String, String)>,
+    /// Needed images `--shortcut` left where they are: a build loads them first.
+    pub deferred: Vec<Arc<Obtain>>,
     pub warnings: Warnings,
 }
 
@@ -47,6 +49,22 @@ pub struct Image {
     pub warnings: Vec<String>,
     #[serde(skip)]
     pub analysis: Arc<Analysis>,
+    /// `--shortcut` left the image in its tier (`tier` is the file cache or the
+    /// registry): nothing needs it in the daemon unless a step built on it is built.
+    #[serde(skip)]
+    pub deferred: Option<Arc<Obtain>>,
+}
+
+impl Image {
+    /// What a run says of where the image came from: its tier, or `shortcut` when it
+    /// was left there.
+    pub fn result(&self) -> &'static str {
+        if self.deferred.is_some() {
+            "shortcut"
+        } else {
+            self.tier.as_str()
+        }
+    }
 }
 
 /// What the analysis found.
@@ -67,6 +85,9 @@ pub struct BuildPolicy {
     pub no_build: bool,
     /// Only say where each image would come from (`kiln plan`).
     pub plan_only: bool,
+    /// Leave an image in the file cache or the registry when the plan does not want it
+    /// itself and no step built on it is built (EXASLCT's behaviour).
+    pub shortcut: bool,
 }
 
 /// Gets the images of steps, for every node of a run.
@@ -92,6 +113,7 @@ impl Builder {
         &self,
         id: &StepId,
         forced: bool,
+        wanted: bool,
         needs: &[&Image],
         cancel: &CancellationToken,
     ) -> Result<Located, NodeError> {
@@ -139,6 +161,20 @@ impl Builder {
         if source == Source::Built {
             self.preflight(id, &analysis, &images)?;
         }
+        let deferred = needs.iter().filter_map(|i| i.deferred.clone()).collect();
+        let obtain = Obtain {
+            step: id.clone(),
+            analysis: Arc::clone(&analysis),
+            source,
+            images,
+            deferred,
+            warnings: warnings.clone(),
+        };
+        if self.policy.shortcut && !wanted && matches!(source, Source::File | Source::Registry) {
+            let mut image = image(id, analysis, source, image_id, warnings);
+            image.deferred = Some(Arc::new(obtain));
+            return Ok(Located::Done(image));
+        }
         if source == Source::Daemon || self.policy.plan_only {
             return Ok(Located::Done(image(
                 id, analysis, source, image_id, warnings,
@@ -149,13 +185,7 @@ impl Builder {
                 images: vec![analysis.image.clone()],
             }));
         }
-        Ok(Located::Obtain(Obtain {
-            step: id.clone(),
-            analysis,
-            source,
-            images,
-            warnings,
-        }))
+        Ok(Located::Obtain(obtain))
     }
 
     /// Checks the Dockerfile of a step about to be built (or that `kiln plan` says would
@@ -208,18 +238,10 @@ impl Builder {
             ),
             description: step.description.clone(),
         };
-        let obtained = self.tiers.obtain(
-            &obtain.analysis,
-            obtain.source,
-            &obtain.images,
-            self.policy.no_build,
-            &paths,
-            cancel,
-        );
         // A load or pull of a large image stops on an interrupt too (a build does by
         // itself, with the token).
         let (source, more) = cancel
-            .run_until_cancelled(obtained)
+            .run_until_cancelled(self.obtain_with_needs(obtain, &paths, cancel))
             .await
             .ok_or_else(NodeError::cancelled)?
             .map_err(|e| match e {
@@ -245,6 +267,79 @@ impl Builder {
     }
 }
 
+impl Builder {
+    /// Gets the image; before a build, the needed images `--shortcut` left in their
+    /// tiers are loaded or pulled (a build is `FROM` them). A step that could be loaded
+    /// needs none of them, unless its tiers fail and it is built after all.
+    async fn obtain_with_needs(
+        &self,
+        obtain: &Obtain,
+        paths: &NodePaths,
+        cancel: &CancellationToken,
+    ) -> Result<(Source, Warnings), BuildError> {
+        let tiers = &self.tiers;
+        if obtain.source != Source::Built && !obtain.deferred.is_empty() {
+            let only_load = tiers
+                .obtain(
+                    &obtain.analysis,
+                    obtain.source,
+                    &obtain.images,
+                    true,
+                    paths,
+                    cancel,
+                )
+                .await;
+            match only_load {
+                Err(BuildError::NoBuild { .. }) if !self.policy.no_build => {}
+                done => return done,
+            }
+        }
+        let mut warnings = Warnings::new();
+        for need in &obtain.deferred {
+            tracing::info!(
+                "{}: loading {} first, which --shortcut had left in its tier",
+                obtain.step,
+                need.analysis.image
+            );
+            // Never built here: its tier had it when the run looked.
+            let (_, more) = tiers
+                .obtain(
+                    &need.analysis,
+                    Source::Daemon,
+                    &need.images,
+                    true,
+                    paths,
+                    cancel,
+                )
+                .await
+                .map_err(|e| match e {
+                    BuildError::NoBuild { .. } => BuildError::ShortcutGone {
+                        image: need.analysis.image.clone(),
+                        tier: match need.source {
+                            Source::Registry => "registry",
+                            _ => "file cache",
+                        }
+                        .to_owned(),
+                    },
+                    other => other,
+                })?;
+            warnings.extend(more);
+        }
+        let (source, more) = tiers
+            .obtain(
+                &obtain.analysis,
+                obtain.source,
+                &obtain.images,
+                self.policy.no_build,
+                paths,
+                cancel,
+            )
+            .await?;
+        warnings.extend(more);
+        Ok((source, warnings))
+    }
+}
+
 fn image(
     step: &StepId,
     analysis: Arc<Analysis>,
@@ -263,5 +358,6 @@ fn image(
         image_id,
         warnings,
         analysis,
+        deferred: None,
     }
 }

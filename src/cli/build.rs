@@ -42,6 +42,11 @@ pub struct CacheArgs {
     /// Pull from the registry even when the daemon or the file cache has the image
     #[arg(long)]
     pub force_pull: bool,
+    /// Get only the images the run itself needs (goals, saves, pushes, exports, check
+    /// environments): a step below them stays in the file cache or the registry unless
+    /// a step built on it has to be built
+    #[arg(long)]
+    pub shortcut: bool,
 }
 
 impl CacheArgs {
@@ -117,6 +122,7 @@ impl BuildArgs {
                 force_pull: self.cache.force_pull,
                 no_build: self.no_build,
                 plan_only: false,
+                shortcut: self.cache.shortcut,
             },
             ..RunOptions::default()
         }

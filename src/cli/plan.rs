@@ -32,6 +32,9 @@ struct Planned<'a> {
     hash: &'a str,
     /// Where the image would come from: `daemon`, `file`, `registry` or `built`.
     source: &'a str,
+    /// Why a `shortcut` image is left where it is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    detail: Option<&'a str>,
     warnings: &'a [String],
 }
 
@@ -51,6 +54,7 @@ pub async fn run(
             force_pull: args.cache.force_pull,
             no_build: false,
             plan_only: true,
+            shortcut: args.cache.shortcut,
         },
         ..RunOptions::default()
     };
@@ -64,6 +68,7 @@ pub async fn run(
             image: row.image.as_deref().unwrap_or_default(),
             hash: row.hash.as_deref().unwrap_or_default(),
             source: &row.result,
+            detail: row.detail.as_deref(),
             warnings: &row.warnings,
         })
         .collect();
@@ -93,6 +98,9 @@ pub async fn run(
             p.source
         };
         writeln!(out, "{:<width$}  {:<8}  {}", p.node, from, p.image)?;
+        if let Some(detail) = p.detail {
+            writeln!(out, "{:<width$}  {detail}", "")?;
+        }
         for warning in p.warnings {
             writeln!(out, "{:<width$}  warning: {warning}", "")?;
         }

@@ -101,7 +101,7 @@ impl Subscriber<Output> for Progress {
                             ("31", "FAIL ", format!(": {}", result.class))
                         }
                     },
-                    Some(Output::Image(image)) => ("32", "done ", format!(" [{}]", image.tier)),
+                    Some(Output::Image(image)) => ("32", "done ", format!(" [{}]", image.result())),
                     _ => ("32", "done ", String::new()),
                 };
                 self.line(format!(

@@ -21,7 +21,8 @@ pub type Graph = RunGraph<Node>;
 /// that order. Fails on a `--force-rebuild-from` step no planned step has (a typo
 /// would otherwise force nothing, silently).
 pub fn build(workspace: &Workspace, plan: &Plan) -> Result<Graph, PlanError> {
-    let needs = step_closure(workspace, &wanted_steps(workspace, plan));
+    let wanted: HashSet<StepId> = wanted_steps(workspace, plan).into_iter().collect();
+    let needs = step_closure(workspace, &wanted.iter().cloned().collect::<Vec<_>>());
     let order = topological(&needs);
     let forced = forced(&order, &needs, &plan.force)?;
     let mut graph = Graph::new();
@@ -30,6 +31,7 @@ pub fn build(workspace: &Workspace, plan: &Plan) -> Result<Graph, PlanError> {
         let node = graph.add(Node::Step {
             step: step.clone(),
             forced: forced.contains(step),
+            wanted: wanted.contains(step),
         });
         for need in &needs[step] {
             // Every step's needs come before it in `order`: the edge ascends.

@@ -19,7 +19,13 @@ use super::work::CleanScope;
 pub enum Node {
     /// Hash a step and find where its image is; unless the daemon has it, the node
     /// continues as an [`Node::Obtain`] (an expansion that adds only its join).
-    Step { step: StepId, forced: bool },
+    Step {
+        step: StepId,
+        forced: bool,
+        /// The plan needs this step's image itself (a goal, a save, push or export, a
+        /// check's environment), not only as what another step is built on.
+        wanted: bool,
+    },
     /// Load, pull or build a step's image.
     Obtain(Arc<Obtain>),
     /// Read a check's entities; expands into one [`Node::Entity`] each and a

@@ -234,6 +234,7 @@ impl Summary {
             "daemon",
             "file",
             "registry",
+            "shortcut",
             "done",
             "incomplete",
             "failed",
@@ -248,6 +249,7 @@ impl Summary {
                         "daemon" => "from the daemon",
                         "file" => "from files",
                         "registry" => "from the registry",
+                        "shortcut" => "left in their tier (--shortcut)",
                         other => other,
                     }
                 ));
@@ -274,7 +276,16 @@ fn fill(row: &mut Row, output: &Output) {
     match output {
         Output::Image(image) | Output::Planned(image) => {
             row.node = image.step.to_string();
-            row.result = image.tier.to_string();
+            row.result = image.result().to_owned();
+            if image.deferred.is_some() {
+                row.detail = Some(format!(
+                    "in the {} (--shortcut): loaded only if a step built on it is built",
+                    match image.tier {
+                        crate::build::Source::Registry => "registry",
+                        _ => "file cache",
+                    }
+                ));
+            }
             row.image = Some(image.tag.clone());
             row.hash = Some(image.hash.clone());
             row.image_id = image.image_id.clone();

@@ -54,7 +54,11 @@ impl engine::Executor<Node> for Executor {
 
     async fn run(&self, node: &Node, ctx: RunContext<'_, Output>) -> Ran {
         match node {
-            Node::Step { step, forced } => self.step(step, *forced, &ctx).await,
+            Node::Step {
+                step,
+                forced,
+                wanted,
+            } => self.step(step, *forced, *wanted, &ctx).await,
             Node::Obtain(obtain) => Ok(Step::Done(Output::Image(
                 self.builder.obtain(obtain, &ctx.cancel).await?,
             ))),
@@ -78,12 +82,18 @@ impl engine::Executor<Node> for Executor {
 impl Executor {
     /// Analyses a step; unless its image is at hand, the step continues as the node that
     /// loads, pulls or builds it.
-    async fn step(&self, step: &StepId, forced: bool, ctx: &RunContext<'_, Output>) -> Ran {
+    async fn step(
+        &self,
+        step: &StepId,
+        forced: bool,
+        wanted: bool,
+        ctx: &RunContext<'_, Output>,
+    ) -> Ran {
         let needs: Vec<&Image> = ctx.deps.iter().filter_map(|(_, o)| o.image()).collect();
         Ok(
             match self
                 .builder
-                .analyze(step, forced, &needs, &ctx.cancel)
+                .analyze(step, forced, wanted, &needs, &ctx.cancel)
                 .await?
             {
                 Located::Done(image) if self.builder.policy.plan_only => {
