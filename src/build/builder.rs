@@ -51,8 +51,20 @@ pub struct Image {
     pub analysis: Arc<Analysis>,
     /// `--shortcut` left the image in its tier (`tier` is the file cache or the
     /// registry): nothing needs it in the daemon unless a step built on it is built.
-    #[serde(skip)]
+    /// Events show it as `"shortcut": true`.
+    #[serde(
+        rename = "shortcut",
+        serialize_with = "left_in_tier",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub deferred: Option<Arc<Obtain>>,
+}
+
+fn left_in_tier<S: serde::Serializer>(
+    deferred: &Option<Arc<Obtain>>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serializer.serialize_bool(deferred.is_some())
 }
 
 impl Image {
