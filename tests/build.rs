@@ -165,19 +165,9 @@ fn two_checkouts_at_different_paths_give_identical_tags() {
     let nested = b.path().join("some/deeper/checkout");
     common::sandbox::copy_dir(a.root(), &nested);
     let plan = |root: &std::path::Path| {
-        let output = assert_cmd::Command::cargo_bin("kiln")
-            .unwrap()
-            .args(["--workspace", root.to_str().unwrap(), "plan", "--json"])
-            .args(&ALL[1..])
-            .output()
-            .unwrap();
-        assert!(output.status.success(), "{}", text(&output));
-        let value: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
-        value["nodes"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|n| n["image"].as_str().unwrap().to_owned())
+        planned_at(root, &ALL[1..])
+            .into_iter()
+            .map(|(_, (image, _, _))| image)
             .collect::<Vec<_>>()
     };
     let here = plan(a.root());
@@ -1548,9 +1538,18 @@ fn planned_with(
     kiln: &Kiln,
     args: &[&str],
 ) -> std::collections::BTreeMap<String, (String, String, String)> {
-    let output = kiln
-        .command()
-        .args(["plan", "--json"])
+    planned_at(kiln.root(), args)
+        .into_iter()
+        .map(|(node, planned)| (node.rsplit_once('/').unwrap().1.to_owned(), planned))
+        .collect()
+}
+
+/// What `kiln plan ARGS` says of each node of the workspace at `root`, in its order:
+/// (node, (image, hash, source)).
+fn planned_at(root: &std::path::Path, args: &[&str]) -> Vec<(String, (String, String, String))> {
+    let output = assert_cmd::Command::cargo_bin("kiln")
+        .unwrap()
+        .args(["--workspace", root.to_str().unwrap(), "plan", "--json"])
         .args(args)
         .output()
         .unwrap();
@@ -1561,14 +1560,10 @@ fn planned_with(
         .unwrap()
         .iter()
         .map(|n| {
-            let node = n["node"].as_str().unwrap();
+            let field = |name: &str| n[name].as_str().unwrap().to_owned();
             (
-                node.rsplit_once('/').unwrap().1.to_owned(),
-                (
-                    n["image"].as_str().unwrap().to_owned(),
-                    n["hash"].as_str().unwrap().to_owned(),
-                    n["source"].as_str().unwrap().to_owned(),
-                ),
+                field("node"),
+                (field("image"), field("hash"), field("source")),
             )
         })
         .collect()
