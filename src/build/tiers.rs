@@ -284,6 +284,7 @@ impl Tiers {
             .build_retrying(analysis, &rendered, None, &mut log, cancel, &mut retried)
             .await?;
         let labels = image_labels(analysis, &paths.description);
+        let started = std::time::Instant::now();
         match self
             .daemon
             .label_image(&built, &labels, &analysis.image)
@@ -292,7 +293,8 @@ impl Tiers {
             Ok(labelled) => {
                 let _ = writeln!(
                     log,
-                    "kiln: labels applied by a config-only load: {labelled} (the build's {built} stays untagged, as the layer cache)"
+                    "kiln: labels applied by a config-only load in {} ms: {labelled} (the build's {built} stays untagged, as the layer cache)",
+                    started.elapsed().as_millis()
                 );
             }
             Err(RelabelError::Docker(
