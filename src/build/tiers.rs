@@ -299,7 +299,10 @@ impl Tiers {
             }
             Err(RelabelError::Docker(
                 e @ (DockerError::Unreachable { .. } | DockerError::NotAnswering { .. }),
-            )) => return Err(e.into()),
+            )) => {
+                let _ = writeln!(log, "kiln: labelling {built} failed: {e}");
+                return Err(e.into());
+            }
             Err(e) => {
                 let _ = writeln!(
                     log,
