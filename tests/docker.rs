@@ -22,7 +22,8 @@ fn request(
         .map(|(p, c, m)| (p.to_owned(), c, m))
         .collect();
     BuildRequest {
-        tag: tag.to_owned(),
+        name: tag.to_owned(),
+        tag: Some(tag.to_owned()),
         dockerfile: "Dockerfile".to_owned(),
         args: HashMap::new(),
         labels: HashMap::from([

@@ -13,7 +13,7 @@ use std::sync::{Arc, OnceLock};
 use tokio_util::sync::CancellationToken;
 
 use crate::cache::file::{self, Lookup};
-use crate::docker::{BuildRequest, Daemon, DockerError, labels};
+use crate::docker::{BuildRequest, Daemon, DockerError, RelabelError, labels};
 use crate::hash;
 use crate::job::{CappedLog, LOG_LIMIT};
 
@@ -246,14 +246,18 @@ impl Tiers {
         Ok(())
     }
 
-    /// Builds the image of `analysis`; a note when the build had to be retried.
+    /// Builds the image of `analysis` and labels it; a note when a build had to be
+    /// retried.
     ///
-    /// A classic build fails now and then on a layer the daemon lost: when a
-    /// concurrent removal pruned a cached parent layer mid-build (`unable to find
-    /// image`), or on Docker's empty-layer bug, where a COPY follows one that changed
-    /// nothing (`failed to get layer …: layer does not exist`, moby/moby#37965,
-    /// #40591; kiln's contexts, all mtimes 0, make such COPYs common). Both succeed
-    /// when tried again, so kiln tries once more before it fails the step.
+    /// The build runs without kiln's labels and without a tag; the image it made (named
+    /// by the build's output) gets the labels by a config-only load
+    /// ([`Daemon::label_image`], tens of milliseconds, where a `LABEL` instruction costs
+    /// the classic builder a container and a commit, about a second), and the result the
+    /// step's tag. The unlabelled image stays untagged, as the builder's instruction
+    /// cache. Should the load not work (a daemon with the containerd image store wants
+    /// the layers' blobs), the image is built again with a `LABEL` instruction appended
+    /// — the builder's cache makes that the `LABEL` step only — and the log says why. The
+    /// step's tag is never put on an image without the labels.
     async fn build(
         &self,
         analysis: &Analysis,
@@ -273,24 +277,83 @@ impl Tiers {
         if analysis.build_info.is_some() {
             rendered.push_str(super::build_info::INSTRUCTION);
         }
-        // One LABEL instruction: the classic builder makes a container per label passed
-        // through the API, about a second each.
-        rendered.push_str(&label_instruction(&image_labels(
-            analysis,
-            &paths.description,
-        )));
         write(&paths.rendered, rendered.as_bytes())?;
         if let Some(dir) = paths.log.parent() {
             std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
         }
         let mut log = CappedLog::create(&paths.log, LOG_LIMIT).map_err(|e| io(&paths.log, e))?;
         let mut retried = None;
+        let built = self
+            .build_retrying(analysis, &rendered, None, &mut log, cancel, &mut retried)
+            .await?;
+        let labels = image_labels(analysis, &paths.description);
+        let started = std::time::Instant::now();
+        match self
+            .daemon
+            .label_image(&built, &labels, &analysis.image)
+            .await
+        {
+            Ok(labelled) => {
+                let _ = writeln!(
+                    log,
+                    "kiln: labels applied by a config-only load in {} ms: {labelled} (the build's {built} stays untagged, as the layer cache)",
+                    started.elapsed().as_millis()
+                );
+            }
+            Err(RelabelError::Docker(
+                e @ (DockerError::Unreachable { .. } | DockerError::NotAnswering { .. }),
+            )) => {
+                let _ = writeln!(log, "kiln: labelling {built} failed: {e}");
+                return Err(e.into());
+            }
+            Err(e) => {
+                let _ = writeln!(
+                    log,
+                    "kiln: labels not applied to {built} by a config-only load ({e}); building again with a LABEL instruction"
+                );
+                tracing::debug!("{}: labelling by a LABEL instruction: {e}", analysis.image);
+                rendered.push_str(&labels::instruction(&labels));
+                write(&paths.rendered, rendered.as_bytes())?;
+                self.build_retrying(
+                    analysis,
+                    &rendered,
+                    Some(analysis.image.clone()),
+                    &mut log,
+                    cancel,
+                    &mut retried,
+                )
+                .await?;
+            }
+        }
+        Ok(retried)
+    }
+
+    /// Builds `dockerfile` in the step's context, tagged `tag` (or untagged); the image
+    /// id.
+    ///
+    /// A classic build fails now and then on a layer the daemon lost: when a
+    /// concurrent removal pruned a cached parent layer mid-build (`unable to find
+    /// image`), or on Docker's empty-layer bug, where a COPY follows one that changed
+    /// nothing (`failed to get layer …: layer does not exist`, moby/moby#37965,
+    /// #40591; kiln's contexts, all mtimes 0, make such COPYs common). Both succeed
+    /// when tried again, so kiln tries once more (once a step: `retried` holds the
+    /// note) before it fails the step.
+    async fn build_retrying(
+        &self,
+        analysis: &Analysis,
+        dockerfile: &str,
+        tag: Option<String>,
+        log: &mut CappedLog,
+        cancel: &CancellationToken,
+        retried: &mut Option<String>,
+    ) -> Result<String, BuildError> {
         loop {
             let context = analysis.context.clone();
             let build_info = analysis.build_info.clone();
-            let dockerfile = rendered.clone();
+            let dockerfile = dockerfile.to_owned();
             let request = BuildRequest {
-                tag: analysis.image.clone(),
+                name: analysis.image.clone(),
+                tag: tag.clone(),
                 dockerfile: RENDERED_PATH.to_owned(),
                 args: analysis.build_args.iter().cloned().collect(),
                 labels: HashMap::new(),
@@ -302,14 +365,14 @@ impl Tiers {
                     hash::write_tar(&context, &extras, out)
                 }),
             };
-            match self.daemon.build(request, &mut log, cancel).await {
-                Ok(_) => return Ok(retried),
+            match self.daemon.build(request, log, cancel).await {
+                Ok(id) => return Ok(id),
                 Err(DockerError::BuildFailed { message, .. })
                     if retried.is_none() && !cancel.is_cancelled() && lost_layer(&message) =>
                 {
                     let note = format!("retried once after the daemon lost a layer: {message}");
                     let _ = writeln!(log, "kiln: {note}");
-                    retried = Some(note);
+                    *retried = Some(note);
                 }
                 Err(e) => return Err(e.into()),
             }
@@ -387,6 +450,9 @@ fn has_hash(labels: &HashMap<String, String>, hash: &str) -> bool {
     labels.get(labels::HASH).map(String::as_str) == Some(hash)
 }
 
+/// The labels kiln gives the image of `analysis`. A description's line breaks become
+/// spaces: a label is one line, whether a config-only load or a `LABEL` instruction
+/// puts it on the image.
 pub(crate) fn image_labels(
     analysis: &Analysis,
     description: &Option<String>,
@@ -404,30 +470,14 @@ pub(crate) fn image_labels(
         (labels::OCI_VENDOR.to_owned(), "kiln".to_owned()),
     ]);
     if let Some(description) = description {
-        map.insert(labels::OCI_DESCRIPTION.to_owned(), description.clone());
+        map.insert(labels::OCI_DESCRIPTION.to_owned(), one_line(description));
     }
     map
 }
 
-/// `LABEL "k"="v" …` sorted by key, quoted the way the Dockerfile parser reads it.
-fn label_instruction(labels: &HashMap<String, String>) -> String {
-    let quote = |s: &str| {
-        let escaped: String = s
-            .chars()
-            .map(|c| if c == '\n' || c == '\r' { ' ' } else { c })
-            .collect::<String>()
-            .replace('\\', "\\\\")
-            .replace('"', "\\\"")
-            .replace('$', "\\$");
-        format!("\"{escaped}\"")
-    };
-    let mut pairs: Vec<(&String, &String)> = labels.iter().collect();
-    pairs.sort();
-    let body: Vec<String> = pairs
-        .iter()
-        .map(|(k, v)| format!("{}={}", quote(k), quote(v)))
-        .collect();
-    format!("LABEL {}\n", body.join(" "))
+/// `text` with each line break (`\n`, `\r`) a space.
+fn one_line(text: &str) -> String {
+    text.replace(['\n', '\r'], " ")
 }
 
 fn write(path: &Path, data: &[u8]) -> Result<(), BuildError> {
@@ -451,17 +501,10 @@ fn lost_layer(message: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use super::one_line;
 
     #[test]
-    fn labels_become_one_quoted_instruction() {
-        let labels = HashMap::from([
-            ("b.key".to_owned(), "say \"hi\" $HOME\nnext".to_owned()),
-            ("a.key".to_owned(), r"back\slash".to_owned()),
-        ]);
-        assert_eq!(
-            label_instruction(&labels),
-            "LABEL \"a.key\"=\"back\\\\slash\" \"b.key\"=\"say \\\"hi\\\" \\$HOME next\"\n"
-        );
+    fn a_label_is_one_line() {
+        assert_eq!(one_line("two\nlines\r\nhere"), "two lines  here");
     }
 }

@@ -20,8 +20,11 @@ pub const TAIL_LINES: usize = 20;
 pub type ContextWriter = Box<dyn FnOnce(&mut dyn Write) -> std::io::Result<()> + Send>;
 
 pub struct BuildRequest {
-    /// `repo:tag` to give the image.
-    pub tag: String,
+    /// The image's name, for messages (`repo:tag`).
+    pub name: String,
+    /// `repo:tag` to give the image; `None` leaves it untagged (the build's aux output
+    /// names it).
+    pub tag: Option<String>,
     /// Path of the (rendered) Dockerfile inside the context tar.
     pub dockerfile: String,
     pub args: HashMap<String, String>,
@@ -78,14 +81,16 @@ impl Daemon {
             producer(&mut out)?;
             out.flush()
         });
-        let options = BuildImageOptionsBuilder::default()
+        let mut options = BuildImageOptionsBuilder::default()
             .dockerfile(&request.dockerfile)
-            .t(&request.tag)
             .buildargs(&request.args)
             .labels(&request.labels)
             .rm(true)
-            .forcerm(true)
-            .build();
+            .forcerm(true);
+        if let Some(tag) = &request.tag {
+            options = options.t(tag);
+        }
+        let options = options.build();
         let body = body_stream(tokio_stream_from(receiver));
         let mut stream = self.docker.build_image(options, None, Some(body));
         let mut tail: VecDeque<String> = VecDeque::with_capacity(TAIL_LINES);
@@ -143,7 +148,7 @@ impl Daemon {
                     drop(stream);
                     let _ = writer.await;
                     return Err(DockerError::Unreachable {
-                        during: Some(format!("building `{}`", request.tag)),
+                        during: Some(format!("building `{}`", request.name)),
                         source,
                     });
                 }
@@ -171,22 +176,19 @@ impl Daemon {
         if let Some(message) = failure {
             let tail: Vec<String> = tail.into_iter().collect();
             return Err(DockerError::BuildFailed {
-                tag: request.tag,
+                tag: request.name,
                 instruction,
                 message,
                 tail: tail.join("\n"),
             });
         }
-        match image_id {
-            Some(id) => Ok(id),
+        let no_image =
+            || DockerError::request("building", &request.name, "the daemon reported no image");
+        match (image_id, &request.tag) {
+            (Some(id), _) => Ok(id),
             // Old daemons without aux ids: the tag was applied, ask for it.
-            None => self
-                .inspect(&request.tag)
-                .await?
-                .map(|i| i.id)
-                .ok_or_else(|| {
-                    DockerError::request("building", &request.tag, "the daemon reported no image")
-                }),
+            (None, Some(tag)) => self.inspect(tag).await?.map(|i| i.id).ok_or_else(no_image),
+            (None, None) => Err(no_image()),
         }
     }
 }

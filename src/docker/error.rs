@@ -167,6 +167,70 @@ pub enum DockerError {
     ArchiveIncomplete { path: PathBuf, missing: String },
 }
 
+/// Why a built image could not be labelled by a config-only load (`relabel.rs`). kiln
+/// then builds it again with a `LABEL` instruction, so none of these fails a step by
+/// itself.
+#[derive(Debug, Error, Diagnostic)]
+pub enum RelabelError {
+    /// A daemon call (inspect, history, load, tag) failed.
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Docker(#[from] DockerError),
+
+    /// `inspect_image` did not say something an image config needs.
+    #[error("the daemon's description of `{image}` has no `{field}`")]
+    #[diagnostic(
+        code(kiln::docker::relabel_incomplete),
+        help(
+            "the daemon describes images unlike Docker Engine's image store; kiln labels with a LABEL instruction instead"
+        )
+    )]
+    Incomplete { image: String, field: &'static str },
+
+    #[error("cannot write the labelled config of `{image}`: {source}")]
+    #[diagnostic(code(kiln::docker::relabel_encode))]
+    Encode {
+        image: String,
+        #[source]
+        source: serde_json::Error,
+    },
+
+    #[error("cannot write the config-only tarball of `{image}`: {source}")]
+    #[diagnostic(code(kiln::docker::relabel_archive))]
+    Archive {
+        image: String,
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// The load succeeded, and the daemon has no image of the config's digest.
+    #[error("loading the labelled config of `{image}` gave no image `{expected}`")]
+    #[diagnostic(
+        code(kiln::docker::relabel_not_loaded),
+        help(
+            "a daemon with the containerd image store names images by their manifest, and wants the layers' blobs"
+        )
+    )]
+    NotLoaded { image: String, expected: String },
+
+    #[error(
+        "the labelled image `{loaded}` has other layers than the built `{image}` ({found} against {built})"
+    )]
+    #[diagnostic(code(kiln::docker::relabel_layers))]
+    OtherLayers {
+        image: String,
+        loaded: String,
+        /// How many layers the built image has.
+        built: usize,
+        /// How many the loaded one has.
+        found: usize,
+    },
+
+    #[error("the labelled image `{loaded}` lacks the label `{key}`, or has another value")]
+    #[diagnostic(code(kiln::docker::relabel_label))]
+    LabelMissing { loaded: String, key: String },
+}
+
 /// Why a request to the daemon (or through it, to a registry) failed.
 #[derive(Debug, Error)]
 pub enum RequestFailure {

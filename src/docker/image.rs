@@ -89,7 +89,8 @@ impl Daemon {
     /// Removes an image (by tag: only that tag, unless it is the last). Absent is fine.
     /// Its untagged parent images stay (`noprune`): they are the daemon's layer cache,
     /// which a build running at the same time may be about to use — pruning them under
-    /// it fails that build with "failed to get digest". `docker image prune` frees them.
+    /// it fails that build with "failed to get digest". `docker image prune` frees them,
+    /// and the unlabelled images builds leave untagged too (see `relabel.rs`).
     pub async fn remove(&self, reference: &str, force: bool) -> Result<(), DockerError> {
         let options = RemoveImageOptionsBuilder::default()
             .force(force)

@@ -1,4 +1,7 @@
-//! Labels kiln puts on what it creates, so it can find and remove them.
+//! Labels kiln puts on what it creates, so it can find and remove them, and the one
+//! `LABEL` instruction that writes a set of them.
+
+use std::collections::HashMap;
 
 /// Present on every image kiln builds.
 pub const MANAGED: &str = "io.kiln.managed";
@@ -29,3 +32,45 @@ pub const LEASE: &str = "io.kiln.lease";
 /// (`--keep-env`, `kiln watch`): `true`. Others left behind belong to a run that was
 /// killed, and the next run removes them.
 pub const KEPT: &str = "io.kiln.kept";
+
+/// `LABEL "k"="v" …` sorted by key, quoted the way the Dockerfile parser reads it, with
+/// a newline: the instruction kiln appends to a rendered Dockerfile when it cannot label
+/// an image by a config-only load (`relabel.rs`), and the history entry such a load
+/// writes. One instruction for every label: the classic builder makes a container per
+/// label passed through the build API, about a second each.
+pub fn instruction(labels: &HashMap<String, String>) -> String {
+    let quote = |s: &str| {
+        let escaped: String = s
+            .chars()
+            .map(|c| if c == '\n' || c == '\r' { ' ' } else { c })
+            .collect::<String>()
+            .replace('\\', "\\\\")
+            .replace('"', "\\\"")
+            .replace('$', "\\$");
+        format!("\"{escaped}\"")
+    };
+    let mut pairs: Vec<(&String, &String)> = labels.iter().collect();
+    pairs.sort();
+    let body: Vec<String> = pairs
+        .iter()
+        .map(|(k, v)| format!("{}={}", quote(k), quote(v)))
+        .collect();
+    format!("LABEL {}\n", body.join(" "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_become_one_quoted_instruction() {
+        let labels = HashMap::from([
+            ("b.key".to_owned(), "say \"hi\" $HOME\nnext".to_owned()),
+            ("a.key".to_owned(), r"back\slash".to_owned()),
+        ]);
+        assert_eq!(
+            instruction(&labels),
+            "LABEL \"a.key\"=\"back\\\\slash\" \"b.key\"=\"say \\\"hi\\\" \\$HOME next\"\n"
+        );
+    }
+}

@@ -1,5 +1,6 @@
 //! The Docker daemon through bollard (never the docker CLI): connect, build, inspect,
-//! tag, save/load, push/pull, list and remove by label.
+//! tag, save/load, push/pull, list and remove by label, label a built image by a
+//! config-only load.
 
 mod archive;
 mod build;
@@ -10,11 +11,12 @@ mod error;
 mod image;
 pub mod labels;
 mod registry;
+mod relabel;
 mod text;
 
 pub use archive::{ArchiveContents, read_archive, short_reference};
 pub use build::{BuildRequest, ContextWriter, TAIL_LINES};
 pub use client::Daemon;
 pub use container::{ContainerInfo, ContainerSpec, ExecOutcome, ExecRequest, MountSpec};
-pub use error::{DockerError, RequestFailure};
+pub use error::{DockerError, RelabelError, RequestFailure};
 pub use image::{ImageInfo, split_reference};
