@@ -282,7 +282,7 @@ impl Tiers {
             std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
         }
         let mut log = CappedLog::create(&paths.log, LOG_LIMIT).map_err(|e| io(&paths.log, e))?;
-        let mut retried = None;
+        let mut retried = Retries::default();
         let built = self
             .build_retrying(analysis, &rendered, None, &mut log, cancel, &mut retried)
             .await?;
@@ -325,7 +325,7 @@ impl Tiers {
                 .await?;
             }
         }
-        Ok(retried)
+        Ok(retried.note())
     }
 
     /// Builds `dockerfile` in the step's context, tagged `tag` (or untagged); the image
@@ -336,8 +336,11 @@ impl Tiers {
     /// image`), or on Docker's empty-layer bug, where a COPY follows one that changed
     /// nothing (`failed to get layer …: layer does not exist`, moby/moby#37965,
     /// #40591; kiln's contexts, all mtimes 0, make such COPYs common). Both succeed
-    /// when tried again, so kiln tries once more (once a step: `retried` holds the
-    /// note) before it fails the step.
+    /// when tried again: the retry reuses the layers the failed attempt committed and
+    /// gets past that instruction. A Dockerfile may hold several such spots, so kiln
+    /// tries again as long as each attempt fails further on than the one before (a
+    /// different instruction), at most [`LOST_LAYER_RETRIES`] times a step; `retried`
+    /// holds the note.
     async fn build_retrying(
         &self,
         analysis: &Analysis,
@@ -345,7 +348,7 @@ impl Tiers {
         tag: Option<String>,
         log: &mut CappedLog,
         cancel: &CancellationToken,
-        retried: &mut Option<String>,
+        retried: &mut Retries,
     ) -> Result<String, BuildError> {
         loop {
             let context = analysis.context.clone();
@@ -367,12 +370,23 @@ impl Tiers {
             };
             match self.daemon.build(request, log, cancel).await {
                 Ok(id) => return Ok(id),
-                Err(DockerError::BuildFailed { message, .. })
-                    if retried.is_none() && !cancel.is_cancelled() && lost_layer(&message) =>
+                Err(DockerError::BuildFailed {
+                    message,
+                    instruction,
+                    ..
+                }) if !cancel.is_cancelled()
+                    && lost_layer(&message)
+                    && retried.attempts < LOST_LAYER_RETRIES
+                    && (retried.attempts == 0 || retried.last_failed != instruction) =>
                 {
-                    let note = format!("retried once after the daemon lost a layer: {message}");
-                    let _ = writeln!(log, "kiln: {note}");
-                    *retried = Some(note);
+                    let at = instruction.as_deref().unwrap_or("an instruction");
+                    let _ = writeln!(
+                        log,
+                        "kiln: retried after the daemon lost a layer at `{at}`: {message}"
+                    );
+                    retried.attempts += 1;
+                    retried.last_failed = instruction;
+                    retried.last_message = message;
                 }
                 Err(e) => return Err(e.into()),
             }
@@ -494,7 +508,35 @@ fn io(path: &Path, e: std::io::Error) -> BuildError {
     }
 }
 
-/// Whether a build failed because the daemon lost a layer it had: worth one retry.
+/// How often a step's build may be tried again after the daemon lost a layer.
+const LOST_LAYER_RETRIES: u32 = 5;
+
+/// The lost-layer retries of one step's build.
+#[derive(Debug, Default)]
+struct Retries {
+    attempts: u32,
+    /// The instruction the last attempt failed at: the next must get further.
+    last_failed: Option<String>,
+    last_message: String,
+}
+
+impl Retries {
+    /// The warning a step gets when its build was retried.
+    fn note(&self) -> Option<String> {
+        (self.attempts > 0).then(|| {
+            format!(
+                "retried {} after the daemon lost a layer (moby/moby#37965): {}",
+                match self.attempts {
+                    1 => "once".to_owned(),
+                    n => format!("{n} times"),
+                },
+                self.last_message
+            )
+        })
+    }
+}
+
+/// Whether a build failed because the daemon lost a layer it had: worth a retry.
 fn lost_layer(message: &str) -> bool {
     message.contains("layer does not exist") || message.contains("unable to find image")
 }
