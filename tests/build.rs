@@ -1576,3 +1576,49 @@ fn planned_at(root: &std::path::Path, args: &[&str]) -> Vec<(String, (String, St
         })
         .collect()
 }
+
+#[test]
+fn a_forced_rebuild_runs_every_instruction_again() {
+    let kiln = Kiln::new("fresh", &[], None);
+    let dir = kiln.path("flavors/f/stamp");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("Dockerfile"),
+        "FROM scratch\nCOPY busybox /bin/busybox\nRUN [\"/bin/busybox\", \"sh\", \"-c\", \"/bin/busybox date +%s%N > /stamp\"]\n",
+    )
+    .unwrap();
+    std::fs::write(
+        kiln.path("flavors/f/flavor.kdl"),
+        "flavor \"f\" { step \"stamp\" { include \"/bin/busybox\" as=\"busybox\"; } }\n",
+    )
+    .unwrap();
+    let image = || planned(&kiln)["stamp"].0.clone();
+    let stamp = || {
+        let output = std::process::Command::new("docker")
+            .args([
+                "run",
+                "--rm",
+                "--network",
+                "none",
+                "--entrypoint",
+                "/bin/busybox",
+            ])
+            .args([image().as_str(), "cat", "/stamp"])
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{}", text(&output));
+        String::from_utf8(output.stdout).unwrap()
+    };
+    kiln.build(&["build"]);
+    let first = stamp();
+    // Gone from the daemon, built again: the layer cache answers the RUN.
+    kiln.ok(&["clean", "--all"]);
+    assert_eq!(kiln.build(&["build"])["f/stamp"], "built");
+    assert_eq!(stamp(), first, "an ordinary build takes the cached layer");
+    // Forced: the RUN runs again.
+    assert_eq!(
+        kiln.build(&["build", "--force-rebuild"])["f/stamp"],
+        "built"
+    );
+    assert_ne!(stamp(), first, "--force-rebuild ran the RUN again");
+}

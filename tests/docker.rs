@@ -30,6 +30,7 @@ fn request(
             (labels::MANAGED.to_owned(), "true".to_owned()),
             (labels::STEP.to_owned(), "hello".to_owned()),
         ]),
+        no_cache: false,
         context: Box::new(move |out| {
             let refs: Vec<(&str, &[u8], u32)> = owned
                 .iter()

@@ -189,6 +189,7 @@ fn plain_build(
         dockerfile: ".kiln/Dockerfile".to_owned(),
         args: HashMap::new(),
         labels: HashMap::new(),
+        no_cache: false,
         context: Box::new(move |out| {
             kiln::hash::write_tar(
                 &context,

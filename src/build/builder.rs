@@ -18,7 +18,7 @@ use super::analysis::{Analysis, analyze};
 use super::error::BuildError;
 use super::preflight;
 use super::source::Source;
-use super::tiers::{NodePaths, Tiers, Warnings};
+use super::tiers::{Build, NodePaths, Tiers, Warnings};
 
 /// What getting a step's image needs once the analysis is done.
 #[derive(Debug)]
@@ -31,6 +31,8 @@ pub struct Obtain {
     pub images: Vec<(String, String)>,
     /// Needed images `--shortcut` left where they are: a build loads them first.
     pub deferred: Vec<Arc<Obtain>>,
+    /// `--force-rebuild`: a build runs every instruction anew.
+    pub forced: bool,
     pub warnings: Warnings,
 }
 
@@ -180,6 +182,7 @@ impl Builder {
             source,
             images,
             deferred,
+            forced,
             warnings: warnings.clone(),
         };
         if self.policy.shortcut && !wanted && matches!(source, Source::File | Source::Registry) {
@@ -296,7 +299,7 @@ impl Builder {
                     &obtain.analysis,
                     obtain.source,
                     &obtain.images,
-                    true,
+                    Build::Forbidden,
                     paths,
                     cancel,
                 )
@@ -319,7 +322,7 @@ impl Builder {
                     &need.analysis,
                     Source::Daemon,
                     &need.images,
-                    true,
+                    Build::Forbidden,
                     paths,
                     cancel,
                 )
@@ -337,12 +340,19 @@ impl Builder {
                 })?;
             warnings.extend(more);
         }
+        let build = if self.policy.no_build {
+            Build::Forbidden
+        } else if obtain.forced {
+            Build::Fresh
+        } else {
+            Build::Cached
+        };
         let (source, more) = tiers
             .obtain(
                 &obtain.analysis,
                 obtain.source,
                 &obtain.images,
-                self.policy.no_build,
+                build,
                 paths,
                 cancel,
             )

@@ -21,4 +21,4 @@ pub use dockerfile::TEMPLATE_FUEL;
 pub use error::BuildError;
 pub use export::{Exported, export};
 pub use source::Source;
-pub use tiers::{NodePaths, Tiers, Warnings};
+pub use tiers::{Build, NodePaths, Tiers, Warnings};

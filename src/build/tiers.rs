@@ -100,15 +100,14 @@ impl Tiers {
 
     /// Gets the image into the daemon from `start` — the tier [`Tiers::locate`] chose —
     /// or the tiers after it: a tier that fails is a warning and the next is asked; the
-    /// last is a build (an error with `no_build`). `dependencies` maps each needed step's
-    /// name to its image name.
-    #[allow(clippy::too_many_arguments)]
+    /// last is a build, as `build` says. `dependencies` maps each needed step's name to
+    /// its image name.
     pub async fn obtain(
         &self,
         analysis: &Analysis,
         start: Source,
         dependencies: &[(String, String)],
-        no_build: bool,
+        build: Build,
         paths: &NodePaths,
         cancel: &CancellationToken,
     ) -> Result<(Source, Warnings), BuildError> {
@@ -174,12 +173,16 @@ impl Tiers {
                 Err(e) => warnings.push(format!("registry skipped: {e}")),
             }
         }
-        if no_build {
+        if build == Build::Forbidden {
             return Err(BuildError::NoBuild {
                 images: vec![analysis.image.clone()],
             });
         }
-        if let Some(retried) = self.build(analysis, dependencies, paths, cancel).await? {
+        let fresh = build == Build::Fresh;
+        if let Some(retried) = self
+            .build(analysis, dependencies, fresh, paths, cancel)
+            .await?
+        {
             warnings.push(retried);
         }
         Ok((Source::Built, warnings))
@@ -257,11 +260,13 @@ impl Tiers {
     /// cache. Should the load not work (a daemon with the containerd image store wants
     /// the layers' blobs), the image is built again with a `LABEL` instruction appended
     /// — the builder's cache makes that the `LABEL` step only — and the log says why. The
-    /// step's tag is never put on an image without the labels.
+    /// step's tag is never put on an image without the labels. `fresh`: the daemon's
+    /// layer cache answers no instruction (a forced rebuild runs every `RUN` again).
     async fn build(
         &self,
         analysis: &Analysis,
         dependencies: &[(String, String)],
+        fresh: bool,
         paths: &NodePaths,
         cancel: &CancellationToken,
     ) -> Result<Option<String>, BuildError> {
@@ -282,7 +287,10 @@ impl Tiers {
             std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
         }
         let mut log = CappedLog::create(&paths.log, LOG_LIMIT).map_err(|e| io(&paths.log, e))?;
-        let mut retried = Retries::default();
+        let mut retried = Attempts {
+            fresh,
+            ..Attempts::default()
+        };
         let built = self
             .build_retrying(analysis, &rendered, None, &mut log, cancel, &mut retried)
             .await?;
@@ -314,6 +322,8 @@ impl Tiers {
                 tracing::debug!("{}: labelling by a LABEL instruction: {e}", analysis.image);
                 rendered.push_str(&labels::instruction(&labels));
                 write(&paths.rendered, rendered.as_bytes())?;
+                // The layers were just made: only the LABEL step is new.
+                retried.fresh = false;
                 self.build_retrying(
                     analysis,
                     &rendered,
@@ -348,7 +358,7 @@ impl Tiers {
         tag: Option<String>,
         log: &mut CappedLog,
         cancel: &CancellationToken,
-        retried: &mut Retries,
+        retried: &mut Attempts,
     ) -> Result<String, BuildError> {
         loop {
             let context = analysis.context.clone();
@@ -360,6 +370,8 @@ impl Tiers {
                 dockerfile: RENDERED_PATH.to_owned(),
                 args: analysis.build_args.iter().cloned().collect(),
                 labels: HashMap::new(),
+                // Only the first attempt: a retry takes the layers it just made.
+                no_cache: retried.fresh && retried.attempts == 0,
                 context: Box::new(move |out| {
                     let mut extras = vec![(RENDERED_PATH, dockerfile.as_bytes())];
                     if let Some(info) = &build_info {
@@ -508,19 +520,33 @@ fn io(path: &Path, e: std::io::Error) -> BuildError {
     }
 }
 
+/// What getting a step's image may do once no tier has it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Build {
+    /// Fail (`--no-build`; an image `--shortcut` left in a tier).
+    Forbidden,
+    /// Build, the daemon's layer cache answering what it can.
+    Cached,
+    /// Build every instruction anew (`--force-rebuild`): the layer cache answers none.
+    Fresh,
+}
+
 /// How often a step's build may be tried again after the daemon lost a layer.
 const LOST_LAYER_RETRIES: u32 = 5;
 
-/// The lost-layer retries of one step's build.
+/// The attempts of one step's build.
 #[derive(Debug, Default)]
-struct Retries {
+struct Attempts {
+    /// The first attempt builds without the daemon's layer cache.
+    fresh: bool,
+    /// Retries after the daemon lost a layer, so far.
     attempts: u32,
     /// The instruction the last attempt failed at: the next must get further.
     last_failed: Option<String>,
     last_message: String,
 }
 
-impl Retries {
+impl Attempts {
     /// The warning a step gets when its build was retried.
     fn note(&self) -> Option<String> {
         (self.attempts > 0).then(|| {

@@ -29,6 +29,8 @@ pub struct BuildRequest {
     pub dockerfile: String,
     pub args: HashMap<String, String>,
     pub labels: HashMap<String, String>,
+    /// Build every instruction anew: the daemon's layer cache answers none.
+    pub no_cache: bool,
     pub context: ContextWriter,
 }
 
@@ -85,6 +87,7 @@ impl Daemon {
             .dockerfile(&request.dockerfile)
             .buildargs(&request.args)
             .labels(&request.labels)
+            .nocache(request.no_cache)
             .rm(true)
             .forcerm(true);
         if let Some(tag) = &request.tag {
