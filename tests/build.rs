@@ -6,7 +6,7 @@ mod common;
 use std::os::unix::fs::PermissionsExt;
 
 use common::docker::Registry;
-use common::sandbox::{Kiln, exit_within, text, with_result};
+use common::sandbox::{Kiln, exit_within, planned_at, text, with_result};
 
 /// Every one of the 11 steps: the goals whose closure is the whole flavor.
 const ALL: &[&str] = &[
@@ -1322,53 +1322,13 @@ fn an_interrupt_stops_the_hashing_of_a_large_context() {
 /// one second after the build request went through: the daemon, as far as kiln can
 /// tell, went away mid-build.
 fn breaking_proxy(dir: &std::path::Path) -> std::path::PathBuf {
-    use std::io::{Read, Write};
-    use std::os::unix::net::{UnixListener, UnixStream};
-    let path = dir.join("docker.sock");
-    let listener = UnixListener::bind(&path).unwrap();
-    std::thread::spawn(move || {
-        for client in listener.incoming() {
-            let Ok(client) = client else { return };
-            let Ok(daemon) = UnixStream::connect("/var/run/docker.sock") else {
-                return;
-            };
-            let (mut from_daemon, mut to_client) =
-                (daemon.try_clone().unwrap(), client.try_clone().unwrap());
-            std::thread::spawn(move || {
-                let _ = std::io::copy(&mut from_daemon, &mut to_client);
-            });
-            let (mut from_client, mut to_daemon) = (client, daemon);
-            std::thread::spawn(move || {
-                let mut buf = [0u8; 64 * 1024];
-                let mut seen = Vec::new();
-                loop {
-                    let n = match from_client.read(&mut buf) {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => n,
-                    };
-                    if to_daemon.write_all(&buf[..n]).is_err() {
-                        return;
-                    }
-                    seen.extend_from_slice(&buf[..n.min(4096)]);
-                    if String::from_utf8_lossy(&seen).contains("/build?") {
-                        let (client, daemon) = (
-                            from_client.try_clone().unwrap(),
-                            to_daemon.try_clone().unwrap(),
-                        );
-                        std::thread::spawn(move || {
-                            std::thread::sleep(std::time::Duration::from_secs(1));
-                            let _ = client.shutdown(std::net::Shutdown::Both);
-                            let _ = daemon.shutdown(std::net::Shutdown::Both);
-                        });
-                        seen.clear();
-                    } else if seen.len() > 8192 {
-                        seen.drain(..4096);
-                    }
-                }
-            });
+    common::proxy::daemon_proxy(dir, |seen| {
+        if seen.contains("/build?") {
+            common::proxy::Act::BreakAfter(std::time::Duration::from_secs(1))
+        } else {
+            common::proxy::Act::Pass
         }
-    });
-    path
+    })
 }
 
 /// A daemon that goes away mid-build is reported as such, not as the Dockerfile line
@@ -1549,31 +1509,6 @@ fn planned_with(
     planned_at(kiln.root(), args)
         .into_iter()
         .map(|(node, planned)| (node.rsplit_once('/').unwrap().1.to_owned(), planned))
-        .collect()
-}
-
-/// What `kiln plan ARGS` says of each node of the workspace at `root`, in its order:
-/// (node, (image, hash, source)).
-fn planned_at(root: &std::path::Path, args: &[&str]) -> Vec<(String, (String, String, String))> {
-    let output = assert_cmd::Command::cargo_bin("kiln")
-        .unwrap()
-        .args(["--workspace", root.to_str().unwrap(), "plan", "--json"])
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(output.status.success(), "{}", text(&output));
-    let value: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
-    value["nodes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|n| {
-            let field = |name: &str| n[name].as_str().unwrap().to_owned();
-            (
-                field("node"),
-                (field("image"), field("hash"), field("source")),
-            )
-        })
         .collect()
 }
 

@@ -44,22 +44,10 @@ fn flavor(kiln: &Kiln, flavor: &str) {
 
 /// What `kiln plan` says of each step: step name → (image, hash).
 fn planned(kiln: &Kiln) -> HashMap<String, (String, String)> {
-    let output = kiln.command().args(["plan", "--json"]).output().unwrap();
-    assert!(output.status.success(), "{}", text(&output));
-    let value: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
-    value["nodes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|n| {
-            let node = n["node"].as_str().unwrap();
-            (
-                node.rsplit_once('/').unwrap().1.to_owned(),
-                (
-                    n["image"].as_str().unwrap().to_owned(),
-                    n["hash"].as_str().unwrap().to_owned(),
-                ),
-            )
+    common::sandbox::planned_at(kiln.root(), &[])
+        .into_iter()
+        .map(|(node, (image, hash, _))| {
+            (node.rsplit_once('/').unwrap().1.to_owned(), (image, hash))
         })
         .collect()
 }
@@ -347,47 +335,15 @@ fn a_refused_config_only_load_falls_back_to_a_label_step() {
 /// daemon with the containerd image store gives a tarball without the layers' blobs,
 /// and passes everything else through.
 fn refusing_loads(dir: &Path) -> std::path::PathBuf {
-    use std::io::{Read, Write};
-    use std::os::unix::net::{UnixListener, UnixStream};
-    let path = dir.join("docker.sock");
-    let listener = UnixListener::bind(&path).unwrap();
-    std::thread::spawn(move || {
-        for client in listener.incoming() {
-            let Ok(client) = client else { return };
-            let Ok(daemon) = UnixStream::connect("/var/run/docker.sock") else {
-                return;
-            };
-            let (mut from_daemon, mut to_client) =
-                (daemon.try_clone().unwrap(), client.try_clone().unwrap());
-            std::thread::spawn(move || {
-                let _ = std::io::copy(&mut from_daemon, &mut to_client);
-            });
-            let (mut from_client, mut to_daemon) = (client, daemon);
-            std::thread::spawn(move || {
-                let mut buf = [0u8; 64 * 1024];
-                loop {
-                    let n = match from_client.read(&mut buf) {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => n,
-                    };
-                    let head = String::from_utf8_lossy(&buf[..n.min(512)]).into_owned();
-                    if head.starts_with("POST ") && head.contains("/images/load") {
-                        let _ = to_daemon.shutdown(std::net::Shutdown::Both);
-                        let body = r#"{"message":"content digest sha256:0000: not found"}"#;
-                        let _ = write!(
-                            from_client,
-                            "HTTP/1.1 500 Internal Server Error\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                            body.len()
-                        );
-                        let _ = from_client.shutdown(std::net::Shutdown::Both);
-                        return;
-                    }
-                    if to_daemon.write_all(&buf[..n]).is_err() {
-                        return;
-                    }
-                }
-            });
+    common::proxy::daemon_proxy(dir, |seen| {
+        if seen.contains("/images/load?") {
+            let body = r#"{"message":"content digest sha256:0000: not found"}"#;
+            common::proxy::Act::Answer(format!(
+                "HTTP/1.1 500 Internal Server Error\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            ))
+        } else {
+            common::proxy::Act::Pass
         }
-    });
-    path
+    })
 }

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod docker;
+pub mod proxy;
 pub mod sandbox;
 
 use std::path::Path;

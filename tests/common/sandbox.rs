@@ -205,3 +205,28 @@ pub fn exit_within(
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
 }
+
+/// What `kiln plan --json ARGS` says of each node of the workspace at `root`, in its
+/// order: (node, (image, hash, source)).
+pub fn planned_at(root: &Path, args: &[&str]) -> Vec<(String, (String, String, String))> {
+    let output = Command::cargo_bin("kiln")
+        .unwrap()
+        .args(["--workspace", root.to_str().unwrap(), "plan", "--json"])
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", text(&output));
+    let value: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    value["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| {
+            let field = |name: &str| n[name].as_str().unwrap().to_owned();
+            (
+                field("node"),
+                (field("image"), field("hash"), field("source")),
+            )
+        })
+        .collect()
+}

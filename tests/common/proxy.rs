@@ -1,0 +1,76 @@
+//! A socket in front of the real daemon, for tests of what kiln does when the daemon
+//! misbehaves: it passes every request through unless the test's rule says otherwise.
+
+use std::io::{Read, Write};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// What the proxy does with what a client sent.
+pub enum Act {
+    /// Pass it to the daemon.
+    Pass,
+    /// Answer with this HTTP response instead and close the connection.
+    Answer(String),
+    /// Pass it, and break the connection this long afterwards (the daemon going away).
+    BreakAfter(Duration),
+}
+
+/// Starts a proxy at `dir/docker.sock`; `rule` sees what the client sent on the
+/// connection so far (the last few kilobytes, the newest chunk included).
+pub fn daemon_proxy(dir: &Path, rule: fn(&str) -> Act) -> PathBuf {
+    let path = dir.join("docker.sock");
+    let listener = UnixListener::bind(&path).unwrap();
+    std::thread::spawn(move || {
+        for client in listener.incoming() {
+            let Ok(client) = client else { return };
+            let Ok(daemon) = UnixStream::connect("/var/run/docker.sock") else {
+                return;
+            };
+            let (mut from_daemon, mut to_client) =
+                (daemon.try_clone().unwrap(), client.try_clone().unwrap());
+            std::thread::spawn(move || {
+                let _ = std::io::copy(&mut from_daemon, &mut to_client);
+            });
+            std::thread::spawn(move || forward(client, daemon, rule));
+        }
+    });
+    path
+}
+
+/// Copies the client's requests to the daemon, as `rule` says.
+fn forward(mut client: UnixStream, mut daemon: UnixStream, rule: fn(&str) -> Act) {
+    let mut buf = [0u8; 64 * 1024];
+    let mut seen = Vec::new();
+    loop {
+        let n = match client.read(&mut buf) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+        seen.extend_from_slice(&buf[..n.min(4096)]);
+        if seen.len() > 8192 {
+            seen.drain(..seen.len() - 8192);
+        }
+        match rule(&String::from_utf8_lossy(&seen)) {
+            Act::Pass => {}
+            Act::Answer(response) => {
+                let _ = daemon.shutdown(std::net::Shutdown::Both);
+                let _ = client.write_all(response.as_bytes());
+                let _ = client.shutdown(std::net::Shutdown::Both);
+                return;
+            }
+            Act::BreakAfter(after) => {
+                let (client, daemon) = (client.try_clone().unwrap(), daemon.try_clone().unwrap());
+                std::thread::spawn(move || {
+                    std::thread::sleep(after);
+                    let _ = client.shutdown(std::net::Shutdown::Both);
+                    let _ = daemon.shutdown(std::net::Shutdown::Both);
+                });
+                seen.clear();
+            }
+        }
+        if daemon.write_all(&buf[..n]).is_err() {
+            return;
+        }
+    }
+}
