@@ -342,7 +342,11 @@ fn path_arg(r: &mut Reader, node: &KdlNode, shape: &Shape) -> Option<Spanned<Str
             path.loc.span,
             "path",
             "the path is empty",
-            "write \".\" for the flavor's own folder (`context #null`: a context made of the includes only)",
+            if node.name().value() == "context" {
+                "write \".\" for the flavor's own folder, or `context #null` for a context made of the includes only"
+            } else {
+                "write \".\" for the flavor's own folder"
+            },
         );
         return None;
     }
