@@ -318,3 +318,37 @@ fn an_unusable_job_dir_is_named() {
         "{stderr}"
     );
 }
+
+#[test]
+fn completions_and_the_man_page_need_no_workspace() {
+    let nowhere = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        let mut cmd = Command::cargo_bin("kiln").unwrap();
+        cmd.current_dir(nowhere.path())
+            .env_remove("KILN_WORKSPACE")
+            .args(args);
+        stdout(&mut cmd)
+    };
+    for (shell, marker) in [
+        ("bash", "complete -F _kiln"),
+        ("zsh", "#compdef kiln"),
+        ("fish", "complete -c kiln"),
+    ] {
+        let script = run(&["completions", shell]);
+        assert!(script.contains(marker), "{shell}: {script}");
+        for word in ["build", "validate", "shortcut", "force-rebuild-from"] {
+            assert!(script.contains(word), "{shell} completes `{word}`");
+        }
+    }
+    let man = run(&["man"]);
+    assert!(man.contains(".TH kiln 1"), "{man}");
+    for command in ["validate", "build", "completions"] {
+        assert!(man.contains(command), "the man page lists `{command}`");
+    }
+    // An unknown shell is a usage error naming the ones there are.
+    kiln()
+        .args(["completions", "tcsh"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("bash"));
+}

@@ -3,6 +3,7 @@
 mod build;
 mod check;
 mod clean;
+mod completions;
 mod error;
 mod execute;
 mod export;
@@ -84,6 +85,13 @@ pub enum Command {
     Run(run::WorkflowArgs),
     /// Run a workflow, then rerun what a file change affects
     Watch(watch::WatchArgs),
+    /// Print shell completions: kiln completions bash > ~/.local/share/bash-completion/completions/kiln
+    Completions {
+        /// The shell to complete in
+        shell: clap_complete::Shell,
+    },
+    /// Print kiln's man page (roff): kiln man | man -l -
+    Man,
 }
 
 /// Runs kiln with the process's arguments.
@@ -105,6 +113,14 @@ fn run(cli: &Cli) -> Result<(), CliError> {
         color: cli.color.enabled(),
         quiet: cli.quiet,
     };
+    // These need no workspace.
+    match &cli.command {
+        Command::Completions { shell } => {
+            return completions::completions(*shell, &mut std::io::stdout().lock());
+        }
+        Command::Man => return completions::man_page(&mut std::io::stdout().lock()),
+        _ => {}
+    }
     // Watch loads (and reloads) the workspace itself, and waits out a broken one.
     if let Command::Watch(args) = &cli.command {
         return runtime()?.block_on(watch::run(cli, args, console, cli.verbose > 0));
@@ -141,7 +157,9 @@ fn run(cli: &Cli) -> Result<(), CliError> {
         Command::Run(args) => {
             runtime()?.block_on(run::run(workspace, args, console, cli.verbose > 0))
         }
-        Command::Watch(_) => unreachable!("handled above"),
+        Command::Watch(_) | Command::Completions { .. } | Command::Man => {
+            unreachable!("handled above")
+        }
     }
 }
 
