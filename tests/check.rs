@@ -193,8 +193,17 @@ async fn classes_containers_cache_and_replacement() {
         "{shown}"
     );
     assert!(shown.contains("parameters.csv"), "the output tail: {shown}");
-    let output = kiln.ok(&["results", "broken_modle"]);
-    let shown = String::from_utf8_lossy(&output.stdout);
+    let output = kiln
+        .command()
+        .args(["results", "broken_modle"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        output.status.code(),
+        Some(2),
+        "an unknown key is a usage error"
+    );
+    let shown = String::from_utf8_lossy(&output.stderr);
     assert!(shown.contains("did you mean `broken_model`?"), "{shown}");
     let output = kiln.ok(&["results", "--json"]);
     let all: Value = serde_json::from_slice(&output.stdout).unwrap();

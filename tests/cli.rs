@@ -352,3 +352,23 @@ fn completions_and_the_man_page_need_no_workspace() {
         .code(2)
         .stderr(predicate::str::contains("bash"));
 }
+
+#[test]
+fn results_of_an_unknown_key_is_a_usage_error_with_a_did_you_mean() {
+    kiln()
+        .args(["results", "hell"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("kiln::cli::unknown_entity"))
+        .stderr(predicate::str::contains("did you mean `hello`?"));
+}
+
+#[test]
+fn an_unknown_check_name_is_a_usage_error_with_a_did_you_mean() {
+    kiln()
+        .args(["check", "--check", "entitis"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("kiln::cli::unknown_check"))
+        .stderr(predicate::str::contains("did you mean `entities`?"));
+}

@@ -78,7 +78,21 @@ pub async fn run(
     verbose: bool,
 ) -> Result<(), CliError> {
     let mut plan = Plan::default();
-    for flavor in plan::flavors(&workspace, &args.flavors)? {
+    let flavors = plan::flavors(&workspace, &args.flavors)?;
+    let declared: Vec<&str> = flavors
+        .iter()
+        .flat_map(|f| f.checks.iter().map(|c| c.name.as_str()))
+        .collect();
+    if let Some(name) = args.checks.iter().find(|n| !declared.contains(&n.as_str())) {
+        let mut names = declared.clone();
+        names.sort_unstable();
+        names.dedup();
+        return Err(CliError::UnknownCheck {
+            name: name.clone(),
+            help: crate::config::suggest_help(name, &names, "checks"),
+        });
+    }
+    for flavor in flavors {
         for check in &flavor.checks {
             if args.checks.is_empty() || args.checks.contains(&check.name.value) {
                 plan.checks.push(CheckId::new(

@@ -98,6 +98,14 @@ pub enum CliError {
         help: String,
     },
 
+    #[error("no selected flavor declares a check `{name}`")]
+    #[diagnostic(code(kiln::cli::unknown_check))]
+    UnknownCheck {
+        name: String,
+        #[help]
+        help: String,
+    },
+
     #[error("{what} needs a registry, and kiln.kdl names none")]
     #[diagnostic(
         code(kiln::cli::no_registry),
@@ -184,6 +192,7 @@ impl CliError {
             | CliError::MissingWorkspace { .. }
             | CliError::NothingToCheck
             | CliError::UnknownEntity { .. }
+            | CliError::UnknownCheck { .. }
             | CliError::NoRegistry { .. }
             | CliError::OutputFolder { .. }
             | CliError::Workflow(_) => EXIT_CONFIG,

@@ -44,19 +44,18 @@ pub fn run(workspace: &Workspace, args: &ResultsArgs, out: &mut dyn Write) -> Re
     if latest.is_empty() {
         match &args.key {
             Some(key) => {
-                // A typo of a key that has results is more likely than a new entity.
-                let all = history.latest(None).unwrap_or_default();
-                let keys: Vec<&str> = all.iter().map(|l| l.key.as_str()).collect();
-                match crate::config::closest(key, keys) {
-                    Some(near) => writeln!(
-                        out,
-                        "no results for `{key}`; did you mean `{near}`? (`kiln results` lists every key)"
-                    )?,
-                    None => writeln!(
-                        out,
-                        "no results for `{key}` yet; `kiln check {key}` makes some"
-                    )?,
+                let known = known_keys(workspace, &history);
+                if !known.contains(key) {
+                    let candidates: Vec<&str> = known.iter().map(String::as_str).collect();
+                    return Err(CliError::UnknownEntity {
+                        key: key.clone(),
+                        help: crate::config::suggest_help(key, &candidates, "entity keys"),
+                    });
                 }
+                writeln!(
+                    out,
+                    "no results for `{key}` yet; `kiln check {key}` makes some"
+                )?;
             }
             None => writeln!(out, "no results yet; `kiln check` makes some")?,
         }
@@ -106,4 +105,21 @@ pub fn run(workspace: &Workspace, args: &ResultsArgs, out: &mut dyn Write) -> Re
 
 fn same_run(a: &EntityResult, b: &EntityResult) -> bool {
     a.date == b.date && a.class == b.class && a.image_id == b.image_id
+}
+
+/// Every entity key kiln knows of: those with results, and those the workspace's checks
+/// find now (a data repository that cannot be read adds none).
+fn known_keys(workspace: &Workspace, history: &History) -> std::collections::BTreeSet<String> {
+    let mut known: std::collections::BTreeSet<String> = history
+        .latest(None)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|l| l.key)
+        .collect();
+    for check in workspace.flavors.iter().flat_map(|f| &f.checks) {
+        if let Ok(entities) = crate::check::discover(&workspace.root, check) {
+            known.extend(entities.into_iter().map(|e| e.key));
+        }
+    }
+    known
 }

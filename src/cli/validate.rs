@@ -19,11 +19,11 @@ pub fn run(workspace: &Workspace, quiet: bool, out: &mut impl Write) -> Result<(
     let checks: usize = workspace.flavors.iter().map(|f| f.checks.len()).sum();
     writeln!(
         out,
-        "workspace {} is valid: {} ({} steps, {} goals, {}), {}",
+        "workspace {} is valid: {} ({}, {}, {}), {}",
         workspace.root.display(),
         count(workspace.flavors.len(), "flavor"),
-        steps,
-        goals,
+        count(steps, "step"),
+        count(goals, "goal"),
         count(checks, "check"),
         count(workspace.workflows.len(), "workflow"),
     )?;
