@@ -715,3 +715,19 @@ fn layout_mistakes_are_one_error_each() {
         ["kiln::config::duplicate"]
     );
 }
+
+#[test]
+fn a_missing_host_file_says_how_to_get_it() {
+    let dir = workspace(&[
+        ("flavors/a/base/Dockerfile", "FROM scratch\n"),
+        (
+            "flavors/a/flavor.kdl",
+            "flavor \"a\" { step \"base\" { include \"/nonexistent/kiln-test/busybox\"; } }\n",
+        ),
+    ]);
+    let errors = kiln::config::load(dir.path()).unwrap_err().errors;
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    let help = miette::Diagnostic::help(&errors[0]).unwrap().to_string();
+    assert!(help.contains("a file of this machine"), "{help}");
+    assert!(help.contains("apt-get install busybox-static"), "{help}");
+}

@@ -108,7 +108,11 @@ impl Checker<'_> {
                     span,
                     what: what.to_owned(),
                     path: display_path(self.root, &normal),
-                    help: "paths in flavor.kdl are relative to the flavor's folder (check paths to the workspace root); a step's folder defaults to ./<step> (or <step-folders>/<step>), its context to that folder and its Dockerfile to <folder>/Dockerfile".to_owned(),
+                    help: if relative {
+                        "paths in flavor.kdl are relative to the flavor's folder (check paths to the workspace root); a step's folder defaults to ./<step> (or <step-folders>/<step>), its context to that folder and its Dockerfile to <folder>/Dockerfile".to_owned()
+                    } else {
+                        host_file_help(&normal)
+                    },
                 });
                 return false;
             }
@@ -146,6 +150,17 @@ impl Checker<'_> {
         }
         true
     }
+}
+
+/// What to say of an absolute path (a file of this machine) that is missing.
+fn host_file_help(path: &Path) -> String {
+    let mut help = "an absolute path names a file of this machine, which must exist where kiln runs; install or create it, or change the path".to_owned();
+    if path.file_name().is_some_and(|name| name == "busybox") {
+        help.push_str(
+            "; the example flavors copy a static busybox: on Debian or Ubuntu, `apt-get install busybox-static` puts it at /bin/busybox",
+        );
+    }
+    help
 }
 
 /// Resolves `.` and `..` without touching the file system.
