@@ -173,6 +173,18 @@ async fn classes_containers_cache_and_replacement() {
     let (_, second) = check(&kiln, &[]);
     assert_eq!(cached(&second).len(), 8, "{second:?}");
     assert_eq!(class(&second, "slow_solver"), "timeout");
+    // A cached failure is one line and its log, not its output tail again.
+    let output = kiln
+        .command()
+        .args(["check", "--flavor", "checkenv"])
+        .output()
+        .unwrap();
+    let shown = text(&output);
+    assert!(
+        shown.contains("broken_model") && shown.contains("cached; its log:"),
+        "{shown}"
+    );
+    assert!(!shown.contains("parameters.csv"), "no old tail: {shown}");
 
     // --force runs what the cache holds.
     let (_, forced) = check(&kiln, &["--force", "hello", "heat_equation"]);

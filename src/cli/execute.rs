@@ -377,7 +377,8 @@ fn show(summary: &Summary, options: &RunOptions, console: Console, job: Option<&
 }
 
 /// `ok   checkenv/entities/hello  success  0.3s` (the entity padded to `width`), and for a
-/// failure its output tail (or all of it with -v) and the path of its log.
+/// failure its output tail (or all of it with -v) and the path of its log; for a failure
+/// the result cache answered, only the path (its tail with -v).
 fn result_line(result: &EntityResult, width: usize, console: Console, verbose: bool) -> String {
     let paint = |code: &str, text: &str| {
         if console.color {
@@ -399,7 +400,13 @@ fn result_line(result: &EntityResult, width: usize, console: Console, verbose: b
         "{} {entity:<width$}  {class:<12}  {time:>5}{cached}\n",
         paint(color, mark),
     );
-    if result.class != ResultClass::Success {
+    // A cached failure was shown when it happened: one line and its log, not its output
+    // again (a no-op rerun would print every old failure's tail).
+    if result.class != ResultClass::Success && result.cached && !verbose {
+        if let Some(log) = &result.log {
+            line.push_str(&format!("    cached; its log: {log}\n"));
+        }
+    } else if result.class != ResultClass::Success {
         let output = if verbose {
             result
                 .log
