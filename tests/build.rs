@@ -1321,8 +1321,8 @@ fn an_interrupt_stops_the_hashing_of_a_large_context() {
 /// A socket in front of the real daemon that breaks the connection carrying a build
 /// one second after the build request went through: the daemon, as far as kiln can
 /// tell, went away mid-build.
-fn breaking_proxy(dir: &std::path::Path) -> std::path::PathBuf {
-    common::proxy::daemon_proxy(dir, |seen| {
+fn breaking_proxy() -> common::proxy::Proxy {
+    common::proxy::daemon_proxy(|seen| {
         if seen.contains("/build?") {
             common::proxy::Act::BreakAfter(std::time::Duration::from_secs(1))
         } else {
@@ -1337,12 +1337,11 @@ fn breaking_proxy(dir: &std::path::Path) -> std::path::PathBuf {
 fn a_daemon_lost_mid_build_is_not_a_failed_dockerfile_line() {
     let kiln = Kiln::new("lostdaemon", &[], None);
     sleeping_step(&kiln, "d", 5);
-    let sockets = tempfile::tempdir().unwrap();
-    let socket = breaking_proxy(sockets.path());
+    let proxy = breaking_proxy();
     let output = kiln
         .command()
         .arg("build")
-        .env("DOCKER_HOST", format!("unix://{}", socket.display()))
+        .env("DOCKER_HOST", proxy.docker_host())
         .output()
         .unwrap();
     assert_eq!(output.status.code(), Some(1), "{}", text(&output));

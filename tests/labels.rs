@@ -5,7 +5,6 @@
 mod common;
 
 use std::collections::HashMap;
-use std::path::Path;
 
 use bollard::models::ImageInspect;
 use common::sandbox::{Kiln, text};
@@ -295,12 +294,11 @@ fn every_built_image_carries_the_labels_without_a_label_step() {
 fn a_refused_config_only_load_falls_back_to_a_label_step() {
     let kiln = Kiln::new("labels-fallback", &[], None);
     flavor(&kiln, "lb");
-    let sockets = tempfile::tempdir().unwrap();
-    let socket = refusing_loads(sockets.path());
+    let proxy = refusing_loads();
     let output = kiln
         .command()
         .arg("build")
-        .env("DOCKER_HOST", format!("unix://{}", socket.display()))
+        .env("DOCKER_HOST", proxy.docker_host())
         .output()
         .unwrap();
     assert!(output.status.success(), "{}", text(&output));
@@ -334,8 +332,8 @@ fn a_refused_config_only_load_falls_back_to_a_label_step() {
 /// A socket in front of the real daemon that answers every image load with the error a
 /// daemon with the containerd image store gives a tarball without the layers' blobs,
 /// and passes everything else through.
-fn refusing_loads(dir: &Path) -> std::path::PathBuf {
-    common::proxy::daemon_proxy(dir, |seen| {
+fn refusing_loads() -> common::proxy::Proxy {
+    common::proxy::daemon_proxy(|seen| {
         if seen.contains("/images/load?") {
             let body = r#"{"message":"content digest sha256:0000: not found"}"#;
             common::proxy::Act::Answer(format!(

@@ -330,11 +330,7 @@ impl Builder {
                 .map_err(|e| match e {
                     BuildError::NoBuild { .. } => BuildError::ShortcutGone {
                         image: need.analysis.image.clone(),
-                        tier: match need.source {
-                            Source::Registry => "registry",
-                            _ => "file cache",
-                        }
-                        .to_owned(),
+                        tier: need.source.place(),
                     },
                     other => other,
                 })?;

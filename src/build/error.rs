@@ -55,13 +55,13 @@ pub enum BuildError {
     /// A needed image `--shortcut` left in the file cache or the registry went away
     /// before a step built on it was built.
     #[error(
-        "`{image}` was in the {tier} when the run began, and a build needs it now, but it is not there any more"
+        "`{image}` was in {tier} when the run began, and a build needs it now, but it is not there any more"
     )]
     #[diagnostic(
         code(kiln::build::shortcut_gone),
         help("run again: the new run sees where each image is now (or drop --shortcut)")
     )]
-    ShortcutGone { image: String, tier: String },
+    ShortcutGone { image: String, tier: &'static str },
 
     /// What a registry holds under the step's tag is another image.
     #[error("`{image}` is another image: its {} label is {}, not the step's hash `{expected}`", labels::HASH, found.as_ref().map(|f| format!("`{f}`")).unwrap_or_else(|| "missing".to_owned()))]

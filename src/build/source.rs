@@ -16,6 +16,16 @@ pub enum Source {
 }
 
 impl Source {
+    /// The tier as a sentence names it: `the file cache`, `the registry`.
+    pub fn place(self) -> &'static str {
+        match self {
+            Source::Daemon => "the daemon",
+            Source::File => "the file cache",
+            Source::Registry => "the registry",
+            Source::Built => "a build",
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Source::Daemon => "daemon",

@@ -287,12 +287,12 @@ impl Tiers {
             std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
         }
         let mut log = CappedLog::create(&paths.log, LOG_LIMIT).map_err(|e| io(&paths.log, e))?;
-        let mut retried = Attempts {
+        let mut attempts = Attempts {
             fresh,
             ..Attempts::default()
         };
         let built = self
-            .build_retrying(analysis, &rendered, None, &mut log, cancel, &mut retried)
+            .build_retrying(analysis, &rendered, None, &mut log, cancel, &mut attempts)
             .await?;
         let labels = image_labels(analysis, &paths.description);
         let started = std::time::Instant::now();
@@ -323,19 +323,19 @@ impl Tiers {
                 rendered.push_str(&labels::instruction(&labels));
                 write(&paths.rendered, rendered.as_bytes())?;
                 // The layers were just made: only the LABEL step is new.
-                retried.fresh = false;
+                attempts.fresh = false;
                 self.build_retrying(
                     analysis,
                     &rendered,
                     Some(analysis.image.clone()),
                     &mut log,
                     cancel,
-                    &mut retried,
+                    &mut attempts,
                 )
                 .await?;
             }
         }
-        Ok(retried.note())
+        Ok(attempts.note())
     }
 
     /// Builds `dockerfile` in the step's context, tagged `tag` (or untagged); the image
@@ -349,7 +349,7 @@ impl Tiers {
     /// when tried again: the retry reuses the layers the failed attempt committed and
     /// gets past that instruction. A Dockerfile may hold several such spots, so kiln
     /// tries again as long as each attempt fails further on than the one before (a
-    /// different instruction), at most [`LOST_LAYER_RETRIES`] times a step; `retried`
+    /// different instruction), at most [`LOST_LAYER_RETRIES`] times a step; `attempts`
     /// holds the note.
     async fn build_retrying(
         &self,
@@ -358,7 +358,7 @@ impl Tiers {
         tag: Option<String>,
         log: &mut CappedLog,
         cancel: &CancellationToken,
-        retried: &mut Attempts,
+        attempts: &mut Attempts,
     ) -> Result<String, BuildError> {
         loop {
             let context = analysis.context.clone();
@@ -371,7 +371,7 @@ impl Tiers {
                 args: analysis.build_args.iter().cloned().collect(),
                 labels: HashMap::new(),
                 // Only the first attempt: a retry takes the layers it just made.
-                no_cache: retried.fresh && retried.attempts == 0,
+                no_cache: attempts.fresh && attempts.retries == 0,
                 context: Box::new(move |out| {
                     let mut extras = vec![(RENDERED_PATH, dockerfile.as_bytes())];
                     if let Some(info) = &build_info {
@@ -388,17 +388,17 @@ impl Tiers {
                     ..
                 }) if !cancel.is_cancelled()
                     && lost_layer(&message)
-                    && retried.attempts < LOST_LAYER_RETRIES
-                    && (retried.attempts == 0 || retried.last_failed != instruction) =>
+                    && attempts.retries < LOST_LAYER_RETRIES
+                    && (attempts.retries == 0 || attempts.last_failed != instruction) =>
                 {
                     let at = instruction.as_deref().unwrap_or("an instruction");
                     let _ = writeln!(
                         log,
                         "kiln: retried after the daemon lost a layer at `{at}`: {message}"
                     );
-                    retried.attempts += 1;
-                    retried.last_failed = instruction;
-                    retried.last_message = message;
+                    attempts.retries += 1;
+                    attempts.last_failed = instruction;
+                    attempts.last_message = message;
                 }
                 Err(e) => return Err(e.into()),
             }
@@ -540,7 +540,7 @@ struct Attempts {
     /// The first attempt builds without the daemon's layer cache.
     fresh: bool,
     /// Retries after the daemon lost a layer, so far.
-    attempts: u32,
+    retries: u32,
     /// The instruction the last attempt failed at: the next must get further.
     last_failed: Option<String>,
     last_message: String,
@@ -549,10 +549,10 @@ struct Attempts {
 impl Attempts {
     /// The warning a step gets when its build was retried.
     fn note(&self) -> Option<String> {
-        (self.attempts > 0).then(|| {
+        (self.retries > 0).then(|| {
             format!(
                 "retried {} after the daemon lost a layer (moby/moby#37965): {}",
-                match self.attempts {
+                match self.retries {
                     1 => "once".to_owned(),
                     n => format!("{n} times"),
                 },

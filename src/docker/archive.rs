@@ -50,19 +50,7 @@ impl Daemon {
             .docker
             .import_image_stream(options, ReaderStream::new(file), None);
         while let Some(item) = stream.next().await {
-            item.map_err(|e| match e {
-                // The daemon read the file and refused it: in its answer's status, or
-                // in the stream it answered with ("invalid tar header").
-                bollard::errors::Error::DockerResponseServerError { .. }
-                | bollard::errors::Error::DockerStreamError { .. } => {
-                    DockerError::request("loading", &shown, e)
-                }
-                // The daemon was not reached or the connection broke: not the file's fault.
-                source => DockerError::Unreachable {
-                    during: Some(format!("loading `{shown}`")),
-                    source,
-                },
-            })?;
+            item.map_err(|e| DockerError::loading("loading", &shown, e))?;
         }
         Ok(())
     }

@@ -270,6 +270,23 @@ impl DockerError {
             source: failure.into(),
         }
     }
+
+    /// A load (`action` of `target`) that failed: the daemon read what it was sent and
+    /// refused it — in its answer's status, or in the stream it answered with ("invalid
+    /// tar header") — or the daemon was not reached, or the connection broke, which is
+    /// not what was sent's fault.
+    pub fn loading(action: &'static str, target: &str, error: bollard::errors::Error) -> Self {
+        match error {
+            bollard::errors::Error::DockerResponseServerError { .. }
+            | bollard::errors::Error::DockerStreamError { .. } => {
+                DockerError::request(action, target, error)
+            }
+            source => DockerError::Unreachable {
+                during: Some(format!("{action} `{target}`")),
+                source,
+            },
+        }
+    }
 }
 
 /// True when bollard reports a 404 from the daemon.

@@ -124,16 +124,7 @@ impl Daemon {
                 Ok::<(), bollard::errors::Error>(())
             })
             .await?;
-        answered.map_err(|e| match e {
-            bollard::errors::Error::DockerResponseServerError { .. }
-            | bollard::errors::Error::DockerStreamError { .. } => {
-                DockerError::request("loading the labelled config of", built, e)
-            }
-            source => DockerError::Unreachable {
-                during: Some(during()),
-                source,
-            },
-        })
+        answered.map_err(|e| DockerError::loading("loading the labelled config of", built, e))
     }
 }
 

@@ -279,11 +279,8 @@ fn fill(row: &mut Row, output: &Output) {
             row.result = image.result().to_owned();
             if image.deferred.is_some() {
                 row.detail = Some(format!(
-                    "in the {} (--shortcut): loaded only if a step built on it is built",
-                    match image.tier {
-                        crate::build::Source::Registry => "registry",
-                        _ => "file cache",
-                    }
+                    "in {} (--shortcut): loaded only if a step built on it is built",
+                    image.tier.place()
                 ));
             }
             row.image = Some(image.tag.clone());

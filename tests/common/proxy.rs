@@ -16,10 +16,27 @@ pub enum Act {
     BreakAfter(Duration),
 }
 
-/// Starts a proxy at `dir/docker.sock`; `rule` sees what the client sent on the
-/// connection so far (the last few kilobytes, the newest chunk included).
-pub fn daemon_proxy(dir: &Path, rule: fn(&str) -> Act) -> PathBuf {
-    let path = dir.join("docker.sock");
+/// A running proxy: its socket lives in a folder of its own, removed with it.
+pub struct Proxy {
+    dir: tempfile::TempDir,
+}
+
+impl Proxy {
+    /// `DOCKER_HOST` for kiln to talk to the daemon through the proxy.
+    pub fn docker_host(&self) -> String {
+        format!("unix://{}", socket(self.dir.path()).display())
+    }
+}
+
+fn socket(dir: &Path) -> PathBuf {
+    dir.join("docker.sock")
+}
+
+/// Starts a proxy; `rule` sees what the client sent on the connection so far (the last
+/// few kilobytes, the newest chunk included).
+pub fn daemon_proxy(rule: fn(&str) -> Act) -> Proxy {
+    let dir = tempfile::tempdir().unwrap();
+    let path = socket(dir.path());
     let listener = UnixListener::bind(&path).unwrap();
     std::thread::spawn(move || {
         for client in listener.incoming() {
@@ -35,7 +52,7 @@ pub fn daemon_proxy(dir: &Path, rule: fn(&str) -> Act) -> PathBuf {
             std::thread::spawn(move || forward(client, daemon, rule));
         }
     });
-    path
+    Proxy { dir }
 }
 
 /// Copies the client's requests to the daemon, as `rule` says.
