@@ -7,7 +7,7 @@ use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
 use crate::hash::{self, Context, ContextSpec, Manifest, StepInputs};
-use crate::model::{ArgValue, Step};
+use crate::model::{ArgValue, Secret, Step};
 
 use super::build_info::{self, BuildInfo};
 use super::error::BuildError;
@@ -30,6 +30,9 @@ pub struct Analysis {
     /// The `/build_info` files of a flavor with `build-info #true`: hashed with the
     /// context, sent besides it.
     pub build_info: Option<BuildInfo>,
+    /// The step's build secrets: where their values come from, read only when the
+    /// step is built.
+    pub secrets: Vec<Secret>,
 }
 
 /// Analyses `step` of `flavor`, given the hash of each step it needs (by step name);
@@ -122,6 +125,7 @@ pub fn analyze(
         dockerfile,
         build_args,
         build_info,
+        secrets: step.secrets.clone(),
     })
 }
 

@@ -35,6 +35,39 @@ pub enum BuildError {
         var: String,
     },
 
+    #[error("step `{step}` declares build secrets ({}), and the classic builder cannot pass them", ids.join(", "))]
+    #[diagnostic(
+        code(kiln::build::secrets_need_buildkit),
+        help("build with BuildKit: `builder \"buildkit\"` in kiln.kdl, or --builder buildkit")
+    )]
+    SecretsNeedBuildKit { step: String, ids: Vec<String> },
+
+    #[error("secret `{id}` of step `{step}` reads ${var}, which is not set")]
+    #[diagnostic(
+        code(kiln::build::secret_unset),
+        help(
+            "set {var} in the environment of kiln (its value is passed to the build only, never hashed, logged or kept)"
+        )
+    )]
+    SecretUnset {
+        step: String,
+        id: String,
+        var: String,
+    },
+
+    #[error("secret `{id}` of step `{step}` cannot be read from {}: {source}", path.display())]
+    #[diagnostic(
+        code(kiln::build::secret_unreadable),
+        help("the secret's file= is relative to the flavor's folder; make it readable by kiln")
+    )]
+    SecretUnreadable {
+        step: String,
+        id: String,
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
     #[error("cannot read or write `{path}`: {source}")]
     #[diagnostic(code(kiln::build::io))]
     Io {

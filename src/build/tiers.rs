@@ -13,9 +13,12 @@ use std::sync::{Arc, OnceLock};
 use tokio_util::sync::CancellationToken;
 
 use crate::cache::file::{self, Lookup};
-use crate::docker::{BuildRequest, Daemon, DockerError, RelabelError, labels};
+use crate::docker::{
+    Backend, BuildRequest, Daemon, DockerError, RelabelError, SecretValues, labels,
+};
 use crate::hash;
 use crate::job::{CappedLog, LOG_LIMIT};
+use crate::model::{Secret, SecretSource};
 
 use super::analysis::Analysis;
 use super::dockerfile::{self, RENDERED_PATH};
@@ -41,6 +44,8 @@ pub struct Tiers {
     /// run on the workspace (two `kiln build --save` at once) waits for the first and
     /// reuses its image instead of building it again.
     pub lock_dir: PathBuf,
+    /// The daemon's builder that builds images.
+    pub backend: Backend,
 }
 
 /// Something a tier reported without failing the step.
@@ -360,6 +365,17 @@ impl Tiers {
         cancel: &CancellationToken,
         attempts: &mut Attempts,
     ) -> Result<String, BuildError> {
+        if self.backend == Backend::Classic && !analysis.secrets.is_empty() {
+            return Err(BuildError::SecretsNeedBuildKit {
+                step: format!("{}/{}", analysis.flavor, analysis.step),
+                ids: analysis
+                    .secrets
+                    .iter()
+                    .map(|s| s.id.value.clone())
+                    .collect(),
+            });
+        }
+        let secrets = secret_values(analysis)?;
         loop {
             let context = analysis.context.clone();
             let build_info = analysis.build_info.clone();
@@ -379,6 +395,8 @@ impl Tiers {
                     }
                     hash::write_tar(&context, &extras, out)
                 }),
+                backend: self.backend,
+                secrets: secrets.clone(),
             };
             match self.daemon.build(request, log, cancel).await {
                 Ok(id) => return Ok(id),
@@ -575,4 +593,35 @@ mod tests {
     fn a_label_is_one_line() {
         assert_eq!(one_line("two\nlines\r\nhere"), "two lines  here");
     }
+}
+
+/// The values of the step's build secrets, read now: a variable that is not set or a
+/// file that cannot be read fails the step, naming the secret.
+fn secret_values(analysis: &Analysis) -> Result<SecretValues, BuildError> {
+    let mut values = HashMap::new();
+    for secret in &analysis.secrets {
+        let Secret { id, source } = secret;
+        let value = match source {
+            SecretSource::Env(var) => match std::env::var_os(var) {
+                Some(value) => value.into_encoded_bytes(),
+                None => {
+                    return Err(BuildError::SecretUnset {
+                        step: analysis.step.clone(),
+                        id: id.value.clone(),
+                        var: var.clone(),
+                    });
+                }
+            },
+            SecretSource::File(path) => {
+                std::fs::read(path).map_err(|source| BuildError::SecretUnreadable {
+                    step: analysis.step.clone(),
+                    id: id.value.clone(),
+                    path: path.clone(),
+                    source,
+                })?
+            }
+        };
+        values.insert(id.value.clone(), value);
+    }
+    Ok(SecretValues::new(values))
 }

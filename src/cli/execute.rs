@@ -457,8 +457,15 @@ fn render_failure(error: &NodeError, color: bool) -> String {
 
 /// The cache tiers of the workspace, with a connected daemon.
 pub(super) async fn tiers(workspace: &Workspace) -> Result<Tiers, CliError> {
+    let daemon = Daemon::connect().await.map_err(BuildError::from)?;
+    let builder = daemon
+        .resolve_builder(workspace.settings.builder)
+        .await
+        .map_err(BuildError::from)?;
+    tracing::info!("building with {} ({})", builder.backend.name(), builder.why);
     Ok(Tiers {
-        daemon: Daemon::connect().await.map_err(BuildError::from)?,
+        daemon,
+        backend: builder.backend,
         cache_dir: workspace.settings.cache_dir.clone(),
         registry: workspace
             .settings

@@ -28,7 +28,7 @@ pub use error::{CliError, EXIT_CONFIG, EXIT_FAILURE, EXIT_INTERRUPTED};
 pub use output::{ColorChoice, render};
 
 use crate::config;
-use crate::model::Workspace;
+use crate::model::{BuilderChoice, Workspace};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -52,6 +52,11 @@ pub struct Cli {
     /// Colour output: auto colours a terminal unless NO_COLOR is set
     #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto, value_name = "WHEN")]
     pub color: ColorChoice,
+
+    /// Which of the daemon's builders builds images (default: kiln.kdl's `builder`, else
+    /// auto: BuildKit when the daemon offers it)
+    #[arg(long, global = true, env = "KILN_BUILDER", value_name = "BUILDER", value_parser = values::builder())]
+    pub builder: Option<BuilderChoice>,
 
     #[command(subcommand)]
     pub command: Command,
@@ -174,7 +179,11 @@ fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
 pub fn load(cli: &Cli) -> Result<Workspace, CliError> {
     let root = root(cli)?;
     tracing::debug!("workspace {}", root.display());
-    Ok(config::load(&root)?)
+    let mut workspace = config::load(&root)?;
+    if let Some(builder) = cli.builder {
+        workspace.settings.builder = builder;
+    }
+    Ok(workspace)
 }
 
 /// The workspace folder: `--workspace`, else the nearest one at or above the current

@@ -1,5 +1,15 @@
 //! Command-line values clap cannot check by type alone.
 
+use clap::builder::{PossibleValuesParser, TypedValueParser};
+
+use crate::model::BuilderChoice;
+
+/// `--builder auto|buildkit|classic` (completions list the three).
+pub fn builder() -> impl TypedValueParser<Value = BuilderChoice> {
+    PossibleValuesParser::new(BuilderChoice::NAMES)
+        .map(|name| BuilderChoice::parse(&name).unwrap_or_default())
+}
+
 /// `--jobs N`: a count of at least 1 (kiln.kdl's `jobs` allows the same range).
 pub fn jobs(text: &str) -> Result<usize, String> {
     match text.parse::<usize>() {

@@ -8,7 +8,9 @@ use super::check;
 use super::error::ConfigError;
 use super::grammar;
 use super::reader::{Reader, Seen, Shape, name_span, positional};
-use crate::model::{ArgValue, BuildArg, Flavor, Goal, Include, IncludeOrigin, Spanned, Step};
+use crate::model::{
+    ArgValue, BuildArg, Flavor, Goal, Include, IncludeOrigin, Secret, SecretSource, Spanned, Step,
+};
 
 const FLAVOR: Shape = Shape::args(&["name"]).props(&["extends"]).children();
 const STEP: Shape = Shape::args(&["name"]).children();
@@ -25,6 +27,7 @@ const ARG: Shape =
         .optional(&["value"])
         .props(&["env", "default", "transparent"]);
 const IGNORE: Shape = Shape::list("glob");
+const SECRET: Shape = Shape::args(&["id"]).props(&["env", "file"]);
 
 /// Decodes the one flavor a `flavor.kdl` holds. `dir` is the folder of the file.
 pub fn decode(r: &mut Reader, doc: &KdlDocument, dir: &Path, root: &Path) -> Option<Flavor> {
@@ -216,13 +219,14 @@ fn decode_step(
         includes: Vec::new(),
         args: Vec::new(),
         ignore: Vec::new(),
+        secrets: Vec::new(),
         name,
     };
     // The context as declared: `None` when not, `Some(None)` for `context #null` or a
     // value already reported as wrong.
     let mut context: Option<Option<Spanned<std::path::PathBuf>>> = None;
     let mut dockerfile = None;
-    let (mut targets, mut args) = (Seen::default(), Seen::default());
+    let (mut targets, mut args, mut secrets) = (Seen::default(), Seen::default(), Seen::default());
     // The layout's step folder goes into the context unless the step names its own.
     let declares_context = children.iter().any(|c| c.name().value() == "context");
     if folders.layout == Layout::Subfolder && !declares_context {
@@ -279,6 +283,15 @@ fn decode_step(
                 match args.first(&arg.name, step.args.len()) {
                     Some(first) => duplicate(r, "build arg", &step.args[first].name, &arg.name),
                     None => step.args.push(arg),
+                }
+            }
+            "secret" => {
+                let Some(secret) = decode_secret(r, child, &flavor.dir) else {
+                    continue;
+                };
+                match secrets.first(&secret.id, step.secrets.len()) {
+                    Some(first) => duplicate(r, "secret", &step.secrets[first].id, &secret.id),
+                    None => step.secrets.push(secret),
                 }
             }
             "ignore" => {
@@ -459,6 +472,61 @@ fn decode_arg(r: &mut Reader, node: &KdlNode) -> Option<BuildArg> {
         value,
         transparent,
     })
+}
+
+fn decode_secret(r: &mut Reader, node: &KdlNode, dir: &Path) -> Option<Secret> {
+    r.shape(node, &SECRET);
+    let id = r.arg(node, 0, "secret id")?;
+    let env = r.prop(node, "env");
+    let file = r.prop(node, "file");
+    let mut ok = true;
+    if id.value.is_empty()
+        || !id
+            .value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+    {
+        r.invalid(
+            id.loc.span,
+            "secret id",
+            format!("`{}` is not a valid secret id", id.value),
+            "secret ids are letters, digits and `_`, `.`, `-`, as `RUN --mount=type=secret,id=…` names them",
+        );
+        ok = false;
+    }
+    let source = match (env, file) {
+        (Some(var), None) if !var.value.is_empty() => SecretSource::Env(var.value),
+        (None, Some(path)) if !path.value.is_empty() => SecretSource::File(dir.join(path.value)),
+        (Some(value), None) | (None, Some(value)) => {
+            r.invalid(
+                value.loc.span,
+                "secret",
+                "the name is empty",
+                "name the environment variable or file the secret is read from",
+            );
+            return None;
+        }
+        (Some(var), Some(_)) => {
+            r.invalid(
+                var.loc.span,
+                "secret",
+                "both `env` and `file` are given",
+                "read the secret from one place: secret \"id\" env=\"VAR\", or secret \"id\" file=\"path\"",
+            );
+            return None;
+        }
+        (None, None) => {
+            r.push(ConfigError::MissingValue {
+                src: r.src(),
+                span: id.loc.span,
+                node: "`secret`".to_owned(),
+                what: "where its value comes from".to_owned(),
+                help: "read it from the environment: secret \"id\" env=\"VAR\", or from a file: secret \"id\" file=\"path\"".to_owned(),
+            });
+            return None;
+        }
+    };
+    ok.then_some(Secret { id, source })
 }
 
 fn decode_goal(r: &mut Reader, node: &KdlNode) -> Option<Goal> {

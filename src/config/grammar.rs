@@ -11,6 +11,7 @@ pub const SETTINGS: &[&str] = &[
     "jobs",
     "allow-outside-workspace",
     "allow-docker-socket",
+    "builder",
 ];
 
 /// Top level of `flavors/<name>/flavor.kdl`.
@@ -33,6 +34,7 @@ pub const STEP: &[&str] = &[
     "include",
     "arg",
     "ignore",
+    "secret",
 ];
 /// Inside `goal`.
 pub const GOAL: &[&str] = &["description", "steps"];

@@ -6,7 +6,7 @@ use kdl::{KdlDocument, KdlNode};
 
 use super::grammar;
 use super::reader::{Reader, Shape};
-use crate::model::{Settings, Spanned};
+use crate::model::{BuilderChoice, Settings, Spanned};
 
 const ONE_VALUE: Shape = Shape::args(&["value"]);
 
@@ -64,6 +64,19 @@ pub fn decode(r: &mut Reader, doc: &KdlDocument, root: &Path) -> Settings {
             "allow-docker-socket" => {
                 if let Some(allow) = r.arg_bool(node, 0, "allow-docker-socket") {
                     settings.allow_docker_socket = allow;
+                }
+            }
+            "builder" => {
+                if let Some(name) = r.arg(node, 0, "builder") {
+                    match BuilderChoice::parse(&name.value) {
+                        Some(choice) => settings.builder = choice,
+                        None => r.invalid(
+                            name.loc.span,
+                            "builder",
+                            format!("`{}` is no builder", name.value),
+                            "write \"buildkit\", \"classic\" or \"auto\" (BuildKit when the daemon offers it)",
+                        ),
+                    }
                 }
             }
             _ => unreachable!("filtered by grammar::SETTINGS"),

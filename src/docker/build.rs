@@ -1,4 +1,5 @@
-//! Building an image from a context tar streamed to the daemon.
+//! Building an image from a context tar streamed to the daemon, by the classic builder
+//! (through bollard) or by BuildKit (`buildkit/`).
 
 use std::collections::{HashMap, VecDeque};
 use std::io::Write;
@@ -10,6 +11,8 @@ use futures_util::StreamExt;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use super::backend::Backend;
+use super::buildkit::SecretValues;
 use super::client::Daemon;
 use super::error::DockerError;
 
@@ -32,6 +35,31 @@ pub struct BuildRequest {
     /// Build every instruction anew: the daemon's layer cache answers none.
     pub no_cache: bool,
     pub context: ContextWriter,
+    /// Which of the daemon's builders builds it.
+    pub backend: Backend,
+    /// Build secrets by id (BuildKit only): served to the build, never sent in the
+    /// request or written anywhere.
+    pub secrets: SecretValues,
+}
+
+/// Runs the context writer on a blocking thread; the chunks it writes come out of the
+/// receiver, and the handle says whether writing failed.
+pub(super) fn produce_context(
+    producer: ContextWriter,
+) -> (
+    tokio::task::JoinHandle<std::io::Result<()>>,
+    mpsc::Receiver<Bytes>,
+) {
+    let (sender, receiver) = mpsc::channel::<Bytes>(4);
+    let writer = tokio::task::spawn_blocking(move || {
+        let mut out = ChannelWriter {
+            sender,
+            buffer: Vec::with_capacity(CHUNK),
+        };
+        producer(&mut out)?;
+        out.flush()
+    });
+    (writer, receiver)
 }
 
 /// Sends everything written to it to the daemon in chunks.
@@ -73,16 +101,23 @@ impl Daemon {
         log: &mut (dyn Write + Send),
         cancel: &CancellationToken,
     ) -> Result<String, DockerError> {
-        let (sender, receiver) = mpsc::channel::<Bytes>(4);
-        let producer = request.context;
-        let writer = tokio::task::spawn_blocking(move || {
-            let mut out = ChannelWriter {
-                sender,
-                buffer: Vec::with_capacity(CHUNK),
-            };
-            producer(&mut out)?;
-            out.flush()
-        });
+        match request.backend {
+            Backend::Classic => self.build_classic(request, log, cancel).await,
+            Backend::BuildKit => self.build_with_buildkit(request, log, cancel).await,
+        }
+    }
+
+    async fn build_classic(
+        &self,
+        request: BuildRequest,
+        log: &mut (dyn Write + Send),
+        cancel: &CancellationToken,
+    ) -> Result<String, DockerError> {
+        // The caller checks that a step with secrets is not built classically
+        // (`kiln::build::secrets_need_buildkit`); the classic builder could not pass
+        // them.
+        debug_assert!(request.secrets.is_empty(), "secrets reach BuildKit only");
+        let (writer, receiver) = produce_context(request.context);
         let mut options = BuildImageOptionsBuilder::default()
             .dockerfile(&request.dockerfile)
             .buildargs(&request.args)

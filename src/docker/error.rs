@@ -50,6 +50,18 @@ pub enum DockerError {
         tail: String,
     },
 
+    /// BuildKit asked for where kiln cannot open a session of its own.
+    #[error(
+        "BuildKit builds are not available through `{address}`: kiln reaches BuildKit over a unix socket or plain tcp:// only"
+    )]
+    #[diagnostic(
+        code(kiln::docker::buildkit_unavailable),
+        help(
+            "build with the classic builder (`--builder classic`), or point DOCKER_HOST at the daemon's unix socket or a tcp:// address"
+        )
+    )]
+    BuildKitUnavailable { address: String },
+
     #[error("{action} `{image}` failed: {source}")]
     #[diagnostic(code(kiln::docker::request_failed))]
     Request {

@@ -3,7 +3,9 @@
 //! config-only load.
 
 mod archive;
+mod backend;
 mod build;
+mod buildkit;
 mod client;
 pub mod container;
 mod credentials;
@@ -15,7 +17,9 @@ mod relabel;
 mod text;
 
 pub use archive::{ArchiveContents, read_archive, short_reference};
+pub use backend::{Backend, Resolved};
 pub use build::{BuildRequest, ContextWriter, TAIL_LINES};
+pub use buildkit::{Endpoint, SecretValues};
 pub use client::Daemon;
 pub use container::{ContainerInfo, ContainerSpec, ExecOutcome, ExecRequest, MountSpec};
 pub use error::{DockerError, RelabelError, RequestFailure};

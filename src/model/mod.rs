@@ -15,8 +15,10 @@ pub use check::{Check, EntitySource, EnvironmentCase, EnvironmentSelect, Filter,
 pub use flavor::{Flavor, Goal};
 pub use ids::{CheckId, EntityId, StepId};
 pub use loc::{Loc, SourceId, Spanned};
-pub use settings::{DEFAULT_CACHE_DIR, DEFAULT_JOB_DIR, DEFAULT_REPOSITORY, Settings};
+pub use settings::{
+    BuilderChoice, DEFAULT_CACHE_DIR, DEFAULT_JOB_DIR, DEFAULT_REPOSITORY, Settings,
+};
 pub use source::{SourceFile, Sources, display_path};
-pub use step::{ArgValue, BuildArg, Include, IncludeOrigin, Step};
+pub use step::{ArgValue, BuildArg, Include, IncludeOrigin, Secret, SecretSource, Step};
 pub use workflow::{Param, ReportOutputs, Task, TaskKind, Workflow};
 pub use workspace::Workspace;

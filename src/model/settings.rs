@@ -32,6 +32,40 @@ pub struct Settings {
     pub allow_outside_workspace: bool,
     /// A check may mount the Docker daemon's socket (or a folder holding it).
     pub allow_docker_socket: bool,
+    /// Which of the daemon's builders builds images (`builder`, `--builder`).
+    pub builder: BuilderChoice,
+}
+
+/// The `builder` setting: which of the daemon's builders builds images. Not an input of
+/// any hash: both builders give the same tag for the same inputs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum BuilderChoice {
+    /// BuildKit when the daemon offers it (and kiln can reach it), else classic.
+    #[default]
+    Auto,
+    BuildKit,
+    Classic,
+}
+
+impl BuilderChoice {
+    pub const NAMES: [&'static str; 3] = ["auto", "buildkit", "classic"];
+
+    pub fn parse(name: &str) -> Option<Self> {
+        match name {
+            "auto" => Some(Self::Auto),
+            "buildkit" => Some(Self::BuildKit),
+            "classic" => Some(Self::Classic),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Auto => "auto",
+            Self::BuildKit => "buildkit",
+            Self::Classic => "classic",
+        }
+    }
 }
 
 impl Settings {
@@ -45,6 +79,7 @@ impl Settings {
             state_dir: root.join(STATE_DIR),
             allow_outside_workspace: false,
             allow_docker_socket: false,
+            builder: BuilderChoice::Auto,
         }
     }
 

@@ -27,6 +27,25 @@ pub struct Step {
     pub args: Vec<BuildArg>,
     /// Globs of context files left out of the context and the hash.
     pub ignore: Vec<Spanned<String>>,
+    /// Build secrets (BuildKit): read when the step is built, never hashed or logged.
+    pub secrets: Vec<Secret>,
+}
+
+/// A build secret: `RUN --mount=type=secret,id=<id>` reads it during the build; it is in
+/// no layer, no log and no hash.
+#[derive(Debug, Clone)]
+pub struct Secret {
+    pub id: Spanned<String>,
+    pub source: SecretSource,
+}
+
+/// Where a secret's value comes from when the step is built.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SecretSource {
+    /// An environment variable.
+    Env(String),
+    /// A file (absolute path).
+    File(std::path::PathBuf),
 }
 
 /// A host file or folder copied into the build context at `target`.
