@@ -11,6 +11,7 @@ mod error;
 mod export;
 pub mod naming;
 pub mod preflight;
+mod secrets;
 mod source;
 mod tiers;
 

@@ -13,17 +13,15 @@ use std::sync::{Arc, OnceLock};
 use tokio_util::sync::CancellationToken;
 
 use crate::cache::file::{self, Lookup};
-use crate::docker::{
-    Backend, BuildRequest, Daemon, DockerError, RelabelError, SecretValues, labels,
-};
+use crate::docker::{Backend, BuildRequest, Daemon, DockerError, RelabelError, labels};
 use crate::hash;
 use crate::job::{CappedLog, LOG_LIMIT};
-use crate::model::{Secret, SecretSource};
 
 use super::analysis::Analysis;
 use super::dockerfile::{self, RENDERED_PATH};
 use super::error::BuildError;
 use super::naming::remote_name;
+use super::secrets;
 use super::source::Source;
 
 /// The tiers available to a run.
@@ -375,7 +373,7 @@ impl Tiers {
                     .collect(),
             });
         }
-        let secrets = secret_values(analysis)?;
+        let secrets = secrets::values(analysis)?;
         loop {
             let context = analysis.context.clone();
             let build_info = analysis.build_info.clone();
@@ -593,35 +591,4 @@ mod tests {
     fn a_label_is_one_line() {
         assert_eq!(one_line("two\nlines\r\nhere"), "two lines  here");
     }
-}
-
-/// The values of the step's build secrets, read now: a variable that is not set or a
-/// file that cannot be read fails the step, naming the secret.
-fn secret_values(analysis: &Analysis) -> Result<SecretValues, BuildError> {
-    let mut values = HashMap::new();
-    for secret in &analysis.secrets {
-        let Secret { id, source } = secret;
-        let value = match source {
-            SecretSource::Env(var) => match std::env::var_os(var) {
-                Some(value) => value.into_encoded_bytes(),
-                None => {
-                    return Err(BuildError::SecretUnset {
-                        step: analysis.step.clone(),
-                        id: id.value.clone(),
-                        var: var.clone(),
-                    });
-                }
-            },
-            SecretSource::File(path) => {
-                std::fs::read(path).map_err(|source| BuildError::SecretUnreadable {
-                    step: analysis.step.clone(),
-                    id: id.value.clone(),
-                    path: path.clone(),
-                    source,
-                })?
-            }
-        };
-        values.insert(id.value.clone(), value);
-    }
-    Ok(SecretValues::new(values))
 }
