@@ -184,6 +184,8 @@ fn plain_build(
                 out,
             )
         }),
+        backend: runtime.block_on(common::docker::backend(daemon)),
+        secrets: Default::default(),
     };
     let mut log = Vec::new();
     runtime

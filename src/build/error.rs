@@ -1,6 +1,6 @@
 //! Why getting a step's image failed.
 
-use miette::Diagnostic;
+use miette::{Diagnostic, NamedSource, SourceSpan};
 use thiserror::Error;
 
 use crate::docker::{DockerError, labels};
@@ -21,6 +21,10 @@ pub enum BuildError {
     #[error(transparent)]
     #[diagnostic(transparent)]
     Docker(#[from] DockerError),
+
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    InstructionFailed(Box<InstructionFailed>),
 
     #[error("build arg `{arg}` of step `{step}` reads ${var}, which is not set")]
     #[diagnostic(
@@ -109,4 +113,24 @@ pub enum BuildError {
         expected: String,
         found: Option<String>,
     },
+}
+
+/// A build that failed at an instruction kiln found in the Dockerfile: shown once, at
+/// its file and line, with the builder's message and the last lines of the output.
+#[derive(Debug, Error, Diagnostic)]
+#[error("building `{image}` failed at {place}: {message}")]
+#[diagnostic(
+    code(kiln::docker::build_failed),
+    help("last lines of the build output:\n{tail}")
+)]
+pub struct InstructionFailed {
+    pub image: String,
+    /// `flavors/slc/release/Dockerfile:7`
+    pub place: String,
+    pub message: String,
+    pub tail: String,
+    #[source_code]
+    pub src: NamedSource<std::sync::Arc<String>>,
+    #[label("failed here")]
+    pub span: SourceSpan,
 }

@@ -9,6 +9,7 @@ mod clean;
 pub mod dockerfile;
 mod error;
 mod export;
+mod failure;
 pub mod naming;
 pub mod preflight;
 mod secrets;

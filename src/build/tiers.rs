@@ -20,6 +20,7 @@ use crate::job::{CappedLog, LOG_LIMIT};
 use super::analysis::Analysis;
 use super::dockerfile::{self, RENDERED_PATH};
 use super::error::BuildError;
+use super::failure;
 use super::naming::remote_name;
 use super::secrets;
 use super::source::Source;
@@ -294,9 +295,21 @@ impl Tiers {
             fresh,
             ..Attempts::default()
         };
+        let placed = |error: BuildError| match error {
+            BuildError::Docker(failed @ DockerError::BuildFailed { .. }) => {
+                failure::at_instruction(
+                    failed,
+                    &analysis.dockerfile,
+                    &paths.dockerfile_shown,
+                    &rendered,
+                )
+            }
+            other => other,
+        };
         let built = self
             .build_retrying(analysis, &rendered, None, &mut log, cancel, &mut attempts)
-            .await?;
+            .await
+            .map_err(placed)?;
         let labels = image_labels(analysis, &paths.description);
         let started = std::time::Instant::now();
         match self

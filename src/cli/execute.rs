@@ -206,6 +206,9 @@ async fn run_graph(
     command: &str,
 ) -> (Summary, engine::Report<plan::Node, Output>) {
     let (recorder, summary) = Recorder::new(builder.job.as_ref(), command);
+    if let Ok(mut summary) = summary.lock() {
+        summary.builder = Some(builder.tiers.backend.name().to_owned());
+    }
     listeners.insert(0, Box::new(recorder));
     let executor = Arc::new(Executor::new(builder, checks, &graph));
     let report = engine::run(

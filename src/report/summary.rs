@@ -74,6 +74,9 @@ pub struct Summary {
     pub command: String,
     pub elapsed_ms: u64,
     pub cancelled: bool,
+    /// The daemon's builder that built what the run built (`buildkit`, `classic`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub builder: Option<String>,
     pub nodes: Vec<Row>,
     /// Row of each node heard of (a continuation shares its step's row).
     #[serde(skip)]
@@ -250,6 +253,11 @@ impl Summary {
                         "file" => "from files",
                         "registry" => "from the registry",
                         "shortcut" => "left in their tier (--shortcut)",
+                        "built" => match self.builder.as_deref() {
+                            Some("buildkit") => "built by BuildKit",
+                            Some("classic") => "built by the classic builder",
+                            _ => "built",
+                        },
                         other => other,
                     }
                 ));

@@ -8,7 +8,8 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use kiln::docker::Daemon;
+use kiln::docker::{Backend, Daemon};
+use kiln::model::BuilderChoice;
 
 /// Connects to the daemon or fails the test with the reason.
 pub async fn daemon() -> Daemon {
@@ -16,6 +17,22 @@ pub async fn daemon() -> Daemon {
         Ok(daemon) => daemon,
         Err(e) => panic!("this test needs the Docker daemon: {e}"),
     }
+}
+
+/// The builder the tests build with: KILN_BUILDER (as kiln reads it, so the kiln
+/// processes a test starts build with the same one), else auto. CI runs the build
+/// tests once with each builder.
+#[allow(dead_code, reason = "not every test binary builds through the library")]
+pub async fn backend(daemon: &Daemon) -> Backend {
+    let choice = std::env::var("KILN_BUILDER")
+        .ok()
+        .and_then(|name| BuilderChoice::parse(&name))
+        .unwrap_or_default();
+    daemon
+        .resolve_builder(choice)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .backend
 }
 
 /// A repository name no other test uses, e.g. `kiln-test-1234-5`.

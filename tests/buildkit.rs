@@ -1,0 +1,288 @@
+//! BuildKit builds against the real daemon, with the example workspace
+//! examples/buildkit: a step with a cache mount and a build secret. The secret reaches
+//! the RUN (the step fails without it) and appears in no image, log, job record or
+//! output; the cache mount outlives the image and is in no layer; the classic builder
+//! refuses the step naming it.
+//!
+//! The daemon is shared: the test's workspace has its own image repository, its cache
+//! mount its own id, and the cache record it leaves in BuildKit is pruned by its id.
+
+mod common;
+
+use std::path::Path;
+
+use common::sandbox::{Kiln, copy_dir, text};
+
+/// A copy of the example workspace under a repository and cache id of its own.
+fn example(test: &str) -> (Kiln, String) {
+    let kiln = Kiln::new(test, &[], None);
+    let from = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/buildkit"));
+    copy_dir(&from.join("flavors"), &kiln.path("flavors"));
+    let settings = std::fs::read_to_string(from.join("kiln.kdl")).unwrap();
+    let own = r#"repository "kiln-buildkit-example""#;
+    assert!(settings.contains(own), "{settings}");
+    std::fs::write(
+        kiln.path("kiln.kdl"),
+        settings.replace(own, &format!("repository \"{}\"", kiln.repository)),
+    )
+    .unwrap();
+    // The cache mount's id, and a mark in its RUN line that names the cache record
+    // BuildKit keeps for it (its description holds the command).
+    let nonce = kiln.repository.clone();
+    let dockerfile = kiln.path("flavors/tools/packages/Dockerfile");
+    let text = std::fs::read_to_string(&dockerfile).unwrap();
+    assert!(text.contains("id=kiln-example-downloads"), "{text}");
+    let text = text
+        .replace("id=kiln-example-downloads", &format!("id={nonce}"))
+        .replace(
+            "/var/cache/downloads\n",
+            &format!("/var/cache/downloads # {nonce}\n"),
+        );
+    std::fs::write(&dockerfile, text).unwrap();
+    (kiln, nonce)
+}
+
+/// Prunes the BuildKit cache records whose description holds `nonce` when dropped.
+struct CacheRecords(String);
+
+impl Drop for CacheRecords {
+    fn drop(&mut self) {
+        let Ok(listed) = std::process::Command::new("docker")
+            .args(["system", "df", "-v", "--format", "{{json .BuildCache}}"])
+            .output()
+        else {
+            return;
+        };
+        let records: Vec<serde_json::Value> =
+            serde_json::from_slice(&listed.stdout).unwrap_or_default();
+        for record in records {
+            let mine = record["Description"]
+                .as_str()
+                .is_some_and(|d| d.contains(&self.0));
+            if let (true, Some(id)) = (mine, record["ID"].as_str()) {
+                let _ = std::process::Command::new("docker")
+                    .args(["builder", "prune", "--force", "--filter"])
+                    .arg(format!("id={id}"))
+                    .output();
+            }
+        }
+    }
+}
+
+/// Runs the docker CLI; its stdout as bytes, panicking with its output unless it
+/// succeeds.
+fn docker(args: &[&str]) -> Vec<u8> {
+    let output = std::process::Command::new("docker")
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "docker {args:?}:\n{}",
+        text(&output)
+    );
+    output.stdout
+}
+
+/// A file of `image`, read by a container without network.
+fn file_of(image: &str, path: &str) -> String {
+    let out = docker(&["run", "--rm", "--network", "none", image, "cat", path]);
+    String::from_utf8(out).unwrap()
+}
+
+fn image_of(kiln: &Kiln, node: &str) -> String {
+    let job = kiln.jobs().pop().unwrap();
+    let summary = std::fs::read_to_string(job.join("summary.json")).unwrap();
+    let summary: serde_json::Value = serde_json::from_str(&summary).unwrap();
+    summary["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["node"] == node)
+        .and_then(|n| n["image"].as_str())
+        .unwrap_or_else(|| panic!("no image of {node} in {summary}"))
+        .to_owned()
+}
+
+fn every_file(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let entry = entry.unwrap();
+        if entry.file_type().unwrap().is_dir() {
+            every_file(&entry.path(), out);
+        } else {
+            out.push(entry.path());
+        }
+    }
+}
+
+fn contains(haystack: &[u8], needle: &str) -> bool {
+    haystack
+        .windows(needle.len())
+        .any(|w| w == needle.as_bytes())
+}
+
+#[test]
+fn a_cache_mount_outlives_the_image_and_a_secret_reaches_only_the_run() {
+    let (kiln, nonce) = example("bk-example");
+    let _records = CacheRecords(nonce.clone());
+    let secret = format!("token-{nonce}-value");
+    let build = |token: &str| {
+        let output = kiln
+            .command()
+            .args(["--builder", "buildkit", "build"])
+            .env("MIRROR_TOKEN", token)
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{}", text(&output));
+        output
+    };
+
+    let first = build(&secret);
+    let image = image_of(&kiln, "tools/packages");
+    let log = file_of(&image, "/opt/packages/fetch.log");
+    assert_eq!(
+        log, "zlib 1.3.1: downloaded\nlibffi 3.4.6: downloaded\n",
+        "a cold cache downloads every package"
+    );
+    let cache = docker(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        &image,
+        "ls",
+        "-A",
+        "/var/cache/downloads",
+    ]);
+    assert!(cache.is_empty(), "the downloads are in no layer: {cache:?}");
+
+    // A changed package list runs the RUN again; the cache mount still holds what the
+    // first build downloaded.
+    let list = kiln.path("flavors/tools/packages/packages.txt");
+    let mut packages = std::fs::read_to_string(&list).unwrap();
+    packages.push_str("xz 5.6.2\n");
+    std::fs::write(&list, packages).unwrap();
+    let second = build(&secret);
+    let changed = image_of(&kiln, "tools/packages");
+    assert_ne!(changed, image);
+    assert_eq!(
+        file_of(&changed, "/opt/packages/fetch.log"),
+        "zlib 1.3.1: from the download cache\nlibffi 3.4.6: from the download cache\nxz 5.6.2: downloaded\n"
+    );
+
+    // Another token changes no hash: nothing is built again.
+    let third = build("another-token");
+    let job = kiln.jobs().pop().unwrap();
+    let summary = std::fs::read_to_string(job.join("summary.json")).unwrap();
+    assert!(
+        !summary.contains("\"built\""),
+        "a secret is not an input: {summary}"
+    );
+
+    // The token is nowhere: not in either image (layers, config, history), not in
+    // kiln's output, not in a file kiln wrote.
+    for image in [&image, &changed] {
+        let saved = docker(&["save", image]);
+        assert!(!contains(&saved, &secret), "{image} holds the secret");
+        let history = docker(&["history", "--no-trunc", image]);
+        assert!(!contains(&history, &secret));
+    }
+    for output in [&first, &second, &third] {
+        assert!(!contains(&output.stdout, &secret) && !contains(&output.stderr, &secret));
+    }
+    let mut files = Vec::new();
+    every_file(&kiln.path(".kiln"), &mut files);
+    assert!(files.len() > 5, "the job records are there: {files:?}");
+    for file in files {
+        let bytes = std::fs::read(&file).unwrap();
+        assert!(
+            !contains(&bytes, &secret),
+            "{} holds the secret",
+            file.display()
+        );
+    }
+    // The build log says what BuildKit did, step by step.
+    let log_dir = kiln.jobs()[1].join("logs");
+    let log = std::fs::read_to_string(log_dir.join("tools-packages.log")).unwrap();
+    assert!(
+        log.contains("RUN --mount=type=cache") && log.contains("DONE"),
+        "{log}"
+    );
+}
+
+#[test]
+fn the_step_fails_without_its_secret_and_the_classic_builder_names_it() {
+    let (kiln, nonce) = example("bk-refused");
+    let _records = CacheRecords(nonce);
+    let unset = kiln
+        .command()
+        .args(["--builder", "buildkit", "build"])
+        .env_remove("MIRROR_TOKEN")
+        .output()
+        .unwrap();
+    let shown = text(&unset);
+    assert_eq!(unset.status.code(), Some(1), "{shown}");
+    assert!(
+        shown.contains("kiln::build::secret_unset") && shown.contains("$MIRROR_TOKEN"),
+        "{shown}"
+    );
+
+    let classic = kiln
+        .command()
+        .args(["--builder", "classic", "build"])
+        .env("MIRROR_TOKEN", "x")
+        .output()
+        .unwrap();
+    let shown = text(&classic);
+    assert_eq!(classic.status.code(), Some(1), "{shown}");
+    assert!(
+        shown.contains("kiln::build::secrets_need_buildkit")
+            && shown.contains("step `tools/packages` declares build secrets (mirror-token)"),
+        "{shown}"
+    );
+    // The step without secrets was built by the classic builder all the same.
+    let job = kiln.jobs().pop().unwrap();
+    let summary = std::fs::read_to_string(job.join("summary.json")).unwrap();
+    assert!(summary.contains("tools/base"), "{summary}");
+}
+
+#[test]
+fn a_failing_instruction_is_shown_at_its_dockerfile_line_by_both_builders() {
+    let kiln = Kiln::new("bk-fails", &[], None);
+    std::fs::create_dir_all(kiln.path("flavors/f/base")).unwrap();
+    std::fs::create_dir_all(kiln.path("flavors/f/broken")).unwrap();
+    std::fs::write(
+        kiln.path("flavors/f/flavor.kdl"),
+        "flavor \"f\" {\n    step \"base\" { include \"/bin/busybox\" as=\"busybox\"; }\n    step \"broken\" { needs \"base\"; }\n}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        kiln.path("flavors/f/base/Dockerfile"),
+        "FROM scratch\nCOPY busybox /bin/busybox\nRUN [\"/bin/busybox\", \"--install\", \"-s\", \"/bin\"]\n",
+    )
+    .unwrap();
+    std::fs::write(
+        kiln.path("flavors/f/broken/Dockerfile"),
+        "FROM {{ base }}\n# prepare\nRUN echo preparing\nRUN echo broken-output \\\n    && exit 3\nRUN echo never\n",
+    )
+    .unwrap();
+    for builder in ["buildkit", "classic"] {
+        let output = kiln
+            .command()
+            .args(["--builder", builder, "build", "-g", "broken"])
+            .output()
+            .unwrap();
+        let shown = text(&output);
+        assert_eq!(output.status.code(), Some(1), "{builder}: {shown}");
+        assert!(
+            shown.contains("failed at flavors/f/broken/Dockerfile:4:")
+                && shown.contains("RUN echo broken-output")
+                && shown.contains("failed here"),
+            "{builder}: {shown}"
+        );
+        assert!(
+            shown.contains("broken-output") && !shown.contains("never"),
+            "{builder}: the output tail is shown: {shown}"
+        );
+    }
+}
