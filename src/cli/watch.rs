@@ -248,6 +248,7 @@ impl Watch<'_> {
                 Ok(Some(paths))
             }
             CycleEnd::Finished(outcome) => {
+                let outcome = *outcome;
                 let ok = outcome.is_ok();
                 if let Err(error) = &outcome
                     && !self.args.json
@@ -317,7 +318,8 @@ impl Watch<'_> {
 /// How a cycle ended.
 enum CycleEnd {
     /// It ran to the end, with this outcome.
-    Finished(Result<crate::report::Summary, CliError>),
+    /// Boxed: a summary is large, the other ends are small.
+    Finished(Box<Result<crate::report::Summary, CliError>>),
     /// A change of content cancelled it; these paths changed.
     Superseded(Vec<PathBuf>),
     /// The user stopped watch.
@@ -388,7 +390,7 @@ impl Cycle<'_> {
         } else if !superseded.is_empty() {
             CycleEnd::Superseded(superseded)
         } else {
-            CycleEnd::Finished(outcome)
+            CycleEnd::Finished(Box::new(outcome))
         }
     }
 }
