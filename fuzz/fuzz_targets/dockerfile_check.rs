@@ -16,6 +16,7 @@ fuzz_target!(|data: &[u8]| {
             shown: "Dockerfile",
             template,
             images: &images,
+            secrets: &["token".to_owned()],
         },
         paths.lines(),
     );

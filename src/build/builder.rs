@@ -213,12 +213,14 @@ impl Builder {
     ) -> Result<(), NodeError> {
         let step = self.declaration(id)?;
         let shown = crate::model::display_path(&self.workspace.root, &step.dockerfile.value);
+        let secrets: Vec<String> = step.secrets.iter().map(|s| s.id.value.clone()).collect();
         let problems = preflight::check(
             &preflight::Dockerfile {
                 step: &id.step,
                 shown: &shown,
                 template: &analysis.dockerfile,
                 images,
+                secrets: &secrets,
             },
             analysis.context.files.iter().map(|f| f.path.as_str()),
         );

@@ -1,6 +1,7 @@
 //! What is checked of a step before it is built: its Dockerfile renders (every
-//! `{{ name }}` is a step it `needs`), and every local source of a `COPY` or `ADD` is in
-//! the build context kiln will send. Docker finds both only mid-build ("COPY failed: file
+//! `{{ name }}` is a step it `needs`), every local source of a `COPY` or `ADD` is in
+//! the build context kiln will send, and every secret a `RUN --mount=type=secret`
+//! reads is one the step declares. Docker finds both only mid-build ("COPY failed: file
 //! not found in build context"); `kiln validate` and `kiln plan` find them first, and a
 //! build checks a step before sending its context.
 //!
@@ -39,6 +40,22 @@ pub struct SourceMissing {
     pub help: String,
 }
 
+/// A `RUN --mount=type=secret,id=…` of a secret the step does not declare: BuildKit
+/// would fail the `RUN` with "secret … not found", or run it without the file.
+#[derive(Debug, Error, Diagnostic)]
+#[error("the Dockerfile of step `{step}` reads the secret `{id}`, which the step does not declare")]
+#[diagnostic(code(kiln::build::secret_undeclared))]
+pub struct SecretUndeclared {
+    pub step: String,
+    pub id: String,
+    #[source_code]
+    pub src: NamedSource<Arc<String>>,
+    #[label("not declared")]
+    pub span: SourceSpan,
+    #[help]
+    pub help: String,
+}
+
 /// One problem found in a step's Dockerfile before its build.
 #[derive(Debug, Error, Diagnostic)]
 pub enum Problem {
@@ -49,6 +66,10 @@ pub enum Problem {
     #[error(transparent)]
     #[diagnostic(transparent)]
     SourceMissing(Box<SourceMissing>),
+
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    SecretUndeclared(Box<SecretUndeclared>),
 
     /// The context cannot be listed (a symlink leading out of it, an unreadable folder).
     #[error(transparent)]
@@ -86,6 +107,8 @@ pub struct Dockerfile<'a> {
     pub template: &'a str,
     /// The image name of each step it needs, by step name.
     pub images: &'a [(String, String)],
+    /// The ids of the secrets the step declares.
+    pub secrets: &'a [String],
 }
 
 /// Renders the Dockerfile and checks its `COPY`/`ADD` sources against `context` (the
@@ -110,6 +133,41 @@ pub fn check<'c>(
     };
     let mut problems = Vec::new();
     for instruction in &parsed.instructions {
+        if let Instruction::Run(run) = instruction {
+            for flag in run.options.iter().filter(|f| f.name.value == "mount") {
+                let Some(value) = &flag.value else { continue };
+                let Some(id) = secret_id(&value.value) else {
+                    continue;
+                };
+                if dockerfile.secrets.iter().any(|s| s == id) {
+                    continue;
+                }
+                let span = locate(
+                    dockerfile.template,
+                    &rendered,
+                    value.span.clone(),
+                    &value.value,
+                );
+                let (src, shown) = match span {
+                    Some(_) => (dockerfile.template.to_owned(), dockerfile.shown.to_owned()),
+                    None => (rendered.clone(), format!("{} (rendered)", dockerfile.shown)),
+                };
+                let declared = if dockerfile.secrets.is_empty() {
+                    "it declares none".to_owned()
+                } else {
+                    format!("it declares {}", dockerfile.secrets.join(", "))
+                };
+                problems.push(Problem::SecretUndeclared(Box::new(SecretUndeclared {
+                    step: dockerfile.step.to_owned(),
+                    id: id.to_owned(),
+                    src: NamedSource::new(shown, Arc::new(src)),
+                    span: span.unwrap_or_else(|| (value.span.start, value.span.len()).into()),
+                    help: format!(
+                        "{declared}; declare it in the step: secret \"{id}\" env=\"VAR\" (or file=\"path\")"
+                    ),
+                })));
+            }
+        }
         let (name, options, sources) = match instruction {
             Instruction::Copy(copy) => ("COPY", &copy.options, &copy.src),
             Instruction::Add(add) => ("ADD", &add.options, &add.src),
@@ -190,12 +248,14 @@ fn check_step(workspace: &Workspace, flavor: &Flavor, step: &Step) -> Vec<Proble
         })
         .collect();
     let shown = display_path(&workspace.root, &step.dockerfile.value);
+    let secrets: Vec<String> = step.secrets.iter().map(|s| s.id.value.clone()).collect();
     check(
         &Dockerfile {
             step: &step.name.value,
             shown: &shown,
             template: &template,
             images: &images,
+            secrets: &secrets,
         },
         context.iter().map(String::as_str),
     )
@@ -309,6 +369,22 @@ fn clean(source: &str) -> String {
     parts.join("/")
 }
 
+/// The id of a `--mount` value mounting a secret (`type=secret,id=token,…`); `None`
+/// for other mounts, and for a secret mount without an id (BuildKit then takes the
+/// target's file name, which kiln leaves to BuildKit).
+fn secret_id(mount: &str) -> Option<&str> {
+    let mut secret = false;
+    let mut id = None;
+    for part in mount.split(',') {
+        match part.split_once('=') {
+            Some(("type", "secret")) => secret = true,
+            Some(("id", value)) if !value.is_empty() => id = Some(value),
+            _ => {}
+        }
+    }
+    secret.then_some(id).flatten()
+}
+
 /// Where `value` (at `at` in the rendered Dockerfile) stands in the template as written:
 /// on the same line when rendering left that line as it was, else its only occurrence.
 fn locate(
@@ -357,6 +433,7 @@ mod tests {
                 shown: "flavors/f/deps/Dockerfile",
                 template,
                 images: &images,
+                secrets: &["token".to_owned()],
             },
             context.iter().copied(),
         )
@@ -435,5 +512,34 @@ mod tests {
         };
         let offset = m.span.offset();
         assert_eq!(&template[offset..offset + 4], "gone");
+    }
+
+    #[test]
+    fn a_secret_the_step_does_not_declare_is_reported_at_its_mount() {
+        let template = "FROM {{ base }}\nRUN --mount=type=secret,id=token --mount=type=cache,target=/c \\\n    --mount=type=secret,id=netrc,target=/root/.netrc make\n";
+        let found = problems(template, &[]);
+        assert_eq!(found.len(), 1, "{found:?}");
+        let Problem::SecretUndeclared(undeclared) = &found[0] else {
+            panic!("{:?}", found[0])
+        };
+        assert_eq!(undeclared.id, "netrc");
+        let offset = undeclared.span.offset();
+        assert_eq!(
+            &template[offset..offset + undeclared.span.len()],
+            "type=secret,id=netrc,target=/root/.netrc"
+        );
+        assert!(
+            undeclared.help.contains("it declares token"),
+            "{}",
+            undeclared.help
+        );
+    }
+
+    #[test]
+    fn secret_ids_of_mounts() {
+        assert_eq!(secret_id("type=secret,id=a"), Some("a"));
+        assert_eq!(secret_id("id=a,type=secret,required=true"), Some("a"));
+        assert_eq!(secret_id("type=cache,id=a,target=/c"), None);
+        assert_eq!(secret_id("type=secret,target=/run/x"), None);
     }
 }
