@@ -62,6 +62,20 @@ pub enum DockerError {
     )]
     BuildKitUnavailable { address: String },
 
+    /// The daemon did not open a BuildKit session.
+    #[error("the Docker daemon at {address} refused a BuildKit session: {source}")]
+    #[diagnostic(
+        code(kiln::docker::buildkit_refused),
+        help(
+            "the daemon does not offer BuildKit (an old or non-Linux daemon, or BuildKit switched off); build with the classic builder: --builder classic"
+        )
+    )]
+    BuildKitRefused {
+        address: String,
+        #[source]
+        source: Box<super::buildkit::TransportError>,
+    },
+
     #[error("{action} `{image}` failed: {source}")]
     #[diagnostic(code(kiln::docker::request_failed))]
     Request {

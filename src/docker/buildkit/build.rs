@@ -69,9 +69,21 @@ impl Daemon {
             source: source.into_bollard(),
         };
         let version = self.docker.client_version();
-        let session = session::open(&endpoint, &version, request.secrets.clone())
-            .await
-            .map_err(lost)?;
+        let during = || format!("building `{}` with BuildKit", request.name);
+        // Opening the session is a quick call: a hung daemon is named within the bound.
+        let session = self
+            .answer(
+                during,
+                session::open(&endpoint, &version, request.secrets.clone()),
+            )
+            .await?
+            .map_err(|source| match source {
+                refused @ TransportError::NoUpgrade { .. } => DockerError::BuildKitRefused {
+                    address: self.address().to_owned(),
+                    source: Box::new(refused),
+                },
+                other => lost(other),
+            })?;
         let query = query(&request, &session.id);
         let (writer, mut chunks) = produce_context(request.context);
         let body = BodyExt::boxed(StreamBody::new(futures_util::stream::poll_fn(move |cx| {
@@ -85,8 +97,12 @@ impl Daemon {
             .body(body)
             .map_err(|e| lost(TransportError::Request(e)))?;
         let mut sender = endpoint.open(false).await.map_err(lost)?;
+        // The answer starts once the daemon has read the context and begun; until then,
+        // and between progress records, a silent daemon is pinged (`Daemon::watch`).
         let response = tokio::select! {
-            response = sender.send_request(http_request) => response.map_err(|e| lost(TransportError::Http(e)))?,
+            response = self.watch(during, sender.send_request(http_request)) => {
+                response?.map_err(|e| lost(TransportError::Http(e)))?
+            }
             () = cancel.cancelled() => {
                 let _ = writeln!(log, "kiln: cancelled");
                 return Err(build_failed(&request.name, None, "cancelled".to_owned(), String::new()));
@@ -113,10 +129,16 @@ impl Daemon {
         let mut image = None;
         let ending = 'answer: loop {
             let frame = tokio::select! {
-                frame = body.frame() => frame,
+                frame = self.watch(during, body.frame()) => frame?,
                 () = cancel.cancelled() => break Ending::Cancelled,
             };
             let Some(frame) = frame else {
+                // A last line without its newline.
+                match self::line(&std::mem::take(&mut pending), &mut progress, log) {
+                    Some(Ending::Image(id)) => image = Some(id),
+                    Some(ending) => break ending,
+                    None => {}
+                }
                 break image.take().map_or(Ending::Nothing, Ending::Image);
             };
             let frame = match frame {
@@ -260,4 +282,77 @@ fn query(request: &BuildRequest, session: &str) -> String {
         query.append_pair("t", tag);
     }
     query.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bollard_buildkit_proto::moby::buildkit::v1::Vertex;
+
+    fn read(text: &str, progress: &mut Progress, log: &mut Vec<u8>) -> Option<Ending> {
+        line(text.as_bytes(), progress, log)
+    }
+
+    #[test]
+    fn the_answer_names_the_image_the_failure_and_the_progress() {
+        let mut progress = Progress::default();
+        let mut log = Vec::new();
+        let status = StatusResponse {
+            vertexes: vec![Vertex {
+                digest: "sha256:a".to_owned(),
+                name: "[1/1] COPY a /a".to_owned(),
+                cached: true,
+                ..Vertex::default()
+            }],
+            ..StatusResponse::default()
+        };
+        let encoded = base64::engine::general_purpose::STANDARD.encode(status.encode_to_vec());
+        let trace = format!(r#"{{"id":"moby.buildkit.trace","aux":"{encoded}"}}"#);
+        assert!(read(&trace, &mut progress, &mut log).is_none());
+        assert_eq!(
+            String::from_utf8_lossy(&log),
+            "#1 [1/1] COPY a /a\n#1 CACHED\n"
+        );
+        match read(
+            r#"{"id":"moby.image.id","aux":{"ID":"sha256:b"}}"#,
+            &mut progress,
+            &mut log,
+        ) {
+            Some(Ending::Image(id)) => assert_eq!(id, "sha256:b"),
+            _ => panic!("the image id ends the build"),
+        }
+        match read(
+            r#"{"errorDetail":{"message":"exit code: 1"},"error":"exit code: 1"}"#,
+            &mut progress,
+            &mut log,
+        ) {
+            Some(Ending::Failed(message)) => assert_eq!(message, "exit code: 1"),
+            _ => panic!("an error ends the build"),
+        }
+        assert!(read("not json", &mut progress, &mut log).is_none());
+        assert!(String::from_utf8_lossy(&log).contains("not JSON"));
+    }
+
+    #[test]
+    fn the_query_names_the_session_and_never_a_secret() {
+        let request = BuildRequest {
+            name: "kiln:x".to_owned(),
+            tag: None,
+            dockerfile: ".kiln/Dockerfile".to_owned(),
+            args: HashMap::from([("A".to_owned(), "1 2".to_owned())]),
+            labels: HashMap::new(),
+            no_cache: true,
+            context: Box::new(|_| Ok(())),
+            backend: crate::docker::Backend::BuildKit,
+            secrets: super::session::SecretValues::new(HashMap::from([(
+                "token".to_owned(),
+                b"hunter2".to_vec(),
+            )])),
+        };
+        let query = query(&request, "s1");
+        assert!(query.starts_with("version=2&session=s1&dockerfile=.kiln%2FDockerfile"));
+        assert!(query.contains("buildargs=%7B%22A%22%3A%221+2%22%7D"));
+        assert!(query.contains("nocache=1") && !query.contains("&t="));
+        assert!(!query.contains("hunter2") && !query.contains("token"));
+    }
 }

@@ -9,4 +9,5 @@ mod progress;
 mod session;
 
 pub use endpoint::Endpoint;
+pub use error::TransportError;
 pub use session::SecretValues;
