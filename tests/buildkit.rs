@@ -286,3 +286,70 @@ fn a_failing_instruction_is_shown_at_its_dockerfile_line_by_both_builders() {
         );
     }
 }
+
+/// The builder is in no hash: an image one builder built is the other's too, and a
+/// rebuild by the other gets the same tag, with kiln's labels.
+#[test]
+fn both_builders_give_the_same_tags_and_reuse_each_others_images() {
+    let kiln = Kiln::new("bk-same", &[], None);
+    std::fs::create_dir_all(kiln.path("flavors/s/base")).unwrap();
+    std::fs::create_dir_all(kiln.path("flavors/s/app")).unwrap();
+    std::fs::write(
+        kiln.path("flavors/s/flavor.kdl"),
+        "flavor \"s\" {\n    step \"base\" { include \"/bin/busybox\" as=\"busybox\"; }\n    step \"app\" { needs \"base\"; }\n}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        kiln.path("flavors/s/base/Dockerfile"),
+        "FROM scratch\nCOPY busybox /bin/busybox\nRUN [\"/bin/busybox\", \"--install\", \"-s\", \"/bin\"]\n",
+    )
+    .unwrap();
+    std::fs::write(
+        kiln.path("flavors/s/app/app.txt"),
+        kiln.repository.as_bytes(),
+    )
+    .unwrap();
+    std::fs::write(
+        kiln.path("flavors/s/app/Dockerfile"),
+        "FROM {{ base }}\nCOPY app.txt /app.txt\nRUN wc -c /app.txt > /size\n",
+    )
+    .unwrap();
+    let classic = kiln.build(&["--builder", "classic", "build", "-g", "app"]);
+    assert_eq!(classic["s/app"], "built", "{classic:?}");
+    let classic_tag = image_of(&kiln, "s/app");
+
+    let reused = kiln.build(&["--builder", "buildkit", "build", "-g", "app"]);
+    assert_eq!(reused["s/app"], "daemon", "{reused:?}");
+    assert_eq!(image_of(&kiln, "s/app"), classic_tag);
+
+    let rebuilt = kiln.build(&[
+        "--builder",
+        "buildkit",
+        "build",
+        "-g",
+        "app",
+        "--force-rebuild",
+    ]);
+    assert_eq!(rebuilt["s/app"], "built", "{rebuilt:?}");
+    assert_eq!(image_of(&kiln, "s/app"), classic_tag);
+    let labels = docker(&[
+        "inspect",
+        "--format",
+        "{{json .Config.Labels}}",
+        &classic_tag,
+    ]);
+    let labels: serde_json::Value = serde_json::from_slice(&labels).unwrap();
+    assert!(
+        labels["io.kiln.hash"]
+            .as_str()
+            .is_some_and(|h| classic_tag.contains(&h[..20])),
+        "{labels}"
+    );
+    assert_eq!(
+        file_of(&classic_tag, "/size").split_whitespace().next(),
+        Some(kiln.repository.len().to_string().as_str())
+    );
+    let job = kiln.jobs().pop().unwrap();
+    let summary = std::fs::read_to_string(job.join("summary.json")).unwrap();
+    assert!(summary.contains("\"builder\": \"buildkit\""), "{summary}");
+}

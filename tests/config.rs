@@ -731,3 +731,66 @@ fn a_missing_host_file_says_how_to_get_it() {
     assert!(help.contains("a file of this machine"), "{help}");
     assert!(help.contains("apt-get install busybox-static"), "{help}");
 }
+
+#[test]
+fn the_builder_setting_and_step_secrets_decode() {
+    let dir = workspace(&[
+        ("kiln.kdl", "builder \"classic\"\n"),
+        (
+            "flavors/a/flavor.kdl",
+            "flavor \"a\" { step \"base\" { secret \"token\" env=\"TOKEN\"; secret \"netrc\" file=\"../netrc\"; } }\n",
+        ),
+        ("flavors/a/base/Dockerfile", "FROM scratch\n"),
+    ]);
+    let ws = kiln::config::load(dir.path()).unwrap();
+    assert_eq!(ws.settings.builder, kiln::model::BuilderChoice::Classic);
+    let secrets = &ws.flavors[0].steps[0].secrets;
+    assert_eq!(secrets.len(), 2);
+    assert_eq!(secrets[0].id.value, "token");
+    assert_eq!(
+        secrets[0].source,
+        kiln::model::SecretSource::Env("TOKEN".to_owned())
+    );
+    let kiln::model::SecretSource::File(path) = &secrets[1].source else {
+        panic!("{:?}", secrets[1].source)
+    };
+    assert!(path.ends_with("flavors/a/../netrc"), "{}", path.display());
+
+    let defaults = workspace(&[
+        ("flavors/a/flavor.kdl", "flavor \"a\" { step \"base\"; }\n"),
+        ("flavors/a/base/Dockerfile", "FROM scratch\n"),
+    ]);
+    let ws = kiln::config::load(defaults.path()).unwrap();
+    assert_eq!(ws.settings.builder, kiln::model::BuilderChoice::Auto);
+}
+
+#[test]
+fn a_bad_builder_or_secret_is_reported_all_at_once() {
+    let dir = workspace(&[
+        ("kiln.kdl", "builder \"docker\"\n"),
+        (
+            "flavors/a/flavor.kdl",
+            r#"flavor "a" {
+    step "base" {
+        secret "token" env="A" file="b"
+        secret "no way"  env="A"
+        secret "empty"
+        secret "dup" env="A"
+        secret "dup" env="B"
+    }
+}
+"#,
+        ),
+        ("flavors/a/base/Dockerfile", "FROM scratch\n"),
+    ]);
+    assert_eq!(
+        error_codes(dir.path()),
+        [
+            "kiln::config::invalid_value",
+            "kiln::config::invalid_value",
+            "kiln::config::invalid_value",
+            "kiln::config::missing_value",
+            "kiln::config::duplicate"
+        ]
+    );
+}
