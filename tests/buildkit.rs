@@ -11,7 +11,7 @@ mod common;
 
 use std::path::Path;
 
-use common::sandbox::{Kiln, copy_dir, text};
+use common::sandbox::{Kiln, copy_dir, docker_cli as docker, summary_field, text};
 
 /// A copy of the example workspace under a repository and cache id of its own.
 fn example(test: &str) -> (Kiln, String) {
@@ -69,21 +69,6 @@ impl Drop for CacheRecords {
     }
 }
 
-/// Runs the docker CLI; its stdout as bytes, panicking with its output unless it
-/// succeeds.
-fn docker(args: &[&str]) -> Vec<u8> {
-    let output = std::process::Command::new("docker")
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "docker {args:?}:\n{}",
-        text(&output)
-    );
-    output.stdout
-}
-
 /// A file of `image`, read by a container without network.
 fn file_of(image: &str, path: &str) -> String {
     let out = docker(&["run", "--rm", "--network", "none", image, "cat", path]);
@@ -92,16 +77,9 @@ fn file_of(image: &str, path: &str) -> String {
 
 fn image_of(kiln: &Kiln, node: &str) -> String {
     let job = kiln.jobs().pop().unwrap();
-    let summary = std::fs::read_to_string(job.join("summary.json")).unwrap();
-    let summary: serde_json::Value = serde_json::from_str(&summary).unwrap();
-    summary["nodes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|n| n["node"] == node)
-        .and_then(|n| n["image"].as_str())
-        .unwrap_or_else(|| panic!("no image of {node} in {summary}"))
-        .to_owned()
+    summary_field(&job, "image")
+        .remove(node)
+        .unwrap_or_else(|| panic!("no image of {node} in {}", job.display()))
 }
 
 fn every_file(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
@@ -126,11 +104,13 @@ fn a_cache_mount_outlives_the_image_and_a_secret_reaches_only_the_run() {
     let (kiln, nonce) = example("bk-example");
     let _records = CacheRecords(nonce.clone());
     let secret = format!("token-{nonce}-value");
+    // With every log line kiln and its libraries write, too.
     let build = |token: &str| {
         let output = kiln
             .command()
             .args(["--builder", "buildkit", "build"])
             .env("MIRROR_TOKEN", token)
+            .env("RUST_LOG", "trace")
             .output()
             .unwrap();
         assert!(output.status.success(), "{}", text(&output));

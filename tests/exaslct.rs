@@ -92,18 +92,9 @@ fn copy_example(from: &Path, to: &Path) {
     }
 }
 
-/// Runs the docker CLI; panics with its output unless it succeeds.
+/// The docker CLI's stdout as text.
 fn docker(args: &[&str]) -> String {
-    let output = std::process::Command::new("docker")
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "docker {args:?}:\n{}",
-        text(&output)
-    );
-    String::from_utf8(output.stdout).unwrap()
+    String::from_utf8(common::sandbox::docker_cli(args)).unwrap()
 }
 
 /// The id of every image the daemon has, intermediate (untagged) ones included.

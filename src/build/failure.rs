@@ -14,6 +14,7 @@ use miette::{NamedSource, SourceSpan};
 use crate::docker::DockerError;
 
 use super::error::{BuildError, InstructionFailed};
+use super::preflight;
 
 /// `error` (a failed build of `image`) as a diagnostic pointing into the Dockerfile
 /// when the instruction it names is found there; else `error` as it is.
@@ -129,34 +130,14 @@ fn normalized(text: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
-/// Where the line starting at `start` of `rendered` starts in `template`: on the same
-/// line number when rendering left the line as it was, else where its text occurs
-/// once.
+/// Where the instruction starting at `start` of `rendered` starts in `template` (see
+/// [`preflight::locate`], by its first line).
 fn in_template(template: &str, rendered: &str, start: usize) -> Option<usize> {
-    let line_start = rendered[..start].rfind('\n').map_or(0, |i| i + 1);
-    let number = rendered[..line_start].matches('\n').count();
-    let line = rendered[line_start..]
-        .split('\n')
-        .next()
-        .unwrap_or_default();
-    let template_line_start = if number == 0 {
-        Some(0)
-    } else {
-        template
-            .match_indices('\n')
-            .nth(number - 1)
-            .map(|(i, _)| i + 1)
-    };
-    if let Some(at) = template_line_start
-        && template[at..].split('\n').next() == Some(line)
-    {
-        return Some(at + (start - line_start));
+    let line = rendered[start..].split('\n').next().unwrap_or_default();
+    if line.trim().is_empty() {
+        return None;
     }
-    let mut occurrences = template.match_indices(line);
-    match (occurrences.next(), occurrences.next()) {
-        (Some((at, _)), None) if !line.trim().is_empty() => Some(at + (start - line_start)),
-        _ => None,
-    }
+    preflight::locate(template, rendered, start..start + line.len(), line).map(|s| s.offset())
 }
 
 #[cfg(test)]
@@ -233,7 +214,7 @@ mod tests {
                     text: "RUN a b".to_owned()
                 },
                 Instruction {
-                    start: 28,
+                    start: 29,
                     text: "COPY x y".to_owned()
                 }
             ]

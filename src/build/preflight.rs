@@ -133,81 +133,127 @@ pub fn check<'c>(
     };
     let mut problems = Vec::new();
     for instruction in &parsed.instructions {
-        if let Instruction::Run(run) = instruction {
-            for flag in run.options.iter().filter(|f| f.name.value == "mount") {
-                let Some(value) = &flag.value else { continue };
-                let Some(id) = secret_id(&value.value) else {
-                    continue;
-                };
-                if dockerfile.secrets.iter().any(|s| s == id) {
-                    continue;
+        match instruction {
+            Instruction::Run(run) => {
+                for flag in run.options.iter().filter(|f| f.name.value == "mount") {
+                    if let Some(value) = &flag.value
+                        && let Some(problem) = undeclared_secret(dockerfile, &rendered, value)
+                    {
+                        problems.push(problem);
+                    }
                 }
-                let span = locate(
-                    dockerfile.template,
+            }
+            Instruction::Copy(copy) => {
+                problems.extend(missing_sources(
+                    dockerfile,
                     &rendered,
-                    value.span.clone(),
-                    &value.value,
-                );
-                let (src, shown) = match span {
-                    Some(_) => (dockerfile.template.to_owned(), dockerfile.shown.to_owned()),
-                    None => (rendered.clone(), format!("{} (rendered)", dockerfile.shown)),
-                };
-                let declared = if dockerfile.secrets.is_empty() {
-                    "it declares none".to_owned()
-                } else {
-                    format!("it declares {}", dockerfile.secrets.join(", "))
-                };
-                problems.push(Problem::SecretUndeclared(Box::new(SecretUndeclared {
-                    step: dockerfile.step.to_owned(),
-                    id: id.to_owned(),
-                    src: NamedSource::new(shown, Arc::new(src)),
-                    span: span.unwrap_or_else(|| (value.span.start, value.span.len()).into()),
-                    help: format!(
-                        "{declared}; declare it in the step: secret \"{id}\" env=\"VAR\" (or file=\"path\")"
-                    ),
-                })));
+                    &entries,
+                    "COPY",
+                    &copy.options,
+                    &copy.src,
+                ));
             }
-        }
-        let (name, options, sources) = match instruction {
-            Instruction::Copy(copy) => ("COPY", &copy.options, &copy.src),
-            Instruction::Add(add) => ("ADD", &add.options, &add.src),
-            _ => continue,
-        };
-        if options.iter().any(|flag| flag.name.value == "from") {
-            continue;
-        }
-        for source in sources {
-            let CopySource::Path(path) = source else {
-                continue;
-            };
-            if entries.has(&path.value) != Some(false) {
-                continue;
+            Instruction::Add(add) => {
+                problems.extend(missing_sources(
+                    dockerfile,
+                    &rendered,
+                    &entries,
+                    "ADD",
+                    &add.options,
+                    &add.src,
+                ));
             }
-            let span = locate(
-                dockerfile.template,
-                &rendered,
-                path.span.clone(),
-                &path.value,
-            );
-            let src = match span {
-                Some(_) => dockerfile.template.to_owned(),
-                None => rendered.clone(),
-            };
-            let shown = match span {
-                Some(_) => dockerfile.shown.to_owned(),
-                None => format!("{} (rendered)", dockerfile.shown),
-            };
-            problems.push(Problem::SourceMissing(Box::new(SourceMissing {
-                step: dockerfile.step.to_owned(),
-                instruction: name,
-                path: path.value.to_string(),
-                src: NamedSource::new(shown, Arc::new(src)),
-                span: span.unwrap_or_else(|| (path.span.start, path.span.len()).into()),
-                help: entries.help(dockerfile.step, &path.value),
-            })));
+            _ => {}
         }
     }
     problems
+}
+
+/// The local sources of a `COPY`/`ADD` that are not in the context.
+fn missing_sources(
+    dockerfile: &Dockerfile<'_>,
+    rendered: &str,
+    entries: &Entries,
+    instruction: &'static str,
+    options: &[parse_dockerfile::Flag<'_>],
+    sources: &[CopySource<'_>],
+) -> Vec<Problem> {
+    if options.iter().any(|flag| flag.name.value == "from") {
+        return Vec::new();
+    }
+    let mut problems = Vec::new();
+    for source in sources {
+        let CopySource::Path(path) = source else {
+            continue;
+        };
+        if entries.has(&path.value) != Some(false) {
+            continue;
+        }
+        let (src, span) = place(dockerfile, rendered, path);
+        problems.push(Problem::SourceMissing(Box::new(SourceMissing {
+            step: dockerfile.step.to_owned(),
+            instruction,
+            path: path.value.to_string(),
+            src,
+            span,
+            help: entries.help(dockerfile.step, &path.value),
+        })));
+    }
+    problems
+}
+
+/// A `--mount` value of a secret the step does not declare, as a problem.
+fn undeclared_secret(
+    dockerfile: &Dockerfile<'_>,
+    rendered: &str,
+    mount: &parse_dockerfile::UnescapedString<'_>,
+) -> Option<Problem> {
+    let id = secret_id(&mount.value)?;
+    if dockerfile.secrets.iter().any(|s| s == id) {
+        return None;
+    }
+    let declared = if dockerfile.secrets.is_empty() {
+        "it declares none".to_owned()
+    } else {
+        format!("it declares {}", dockerfile.secrets.join(", "))
+    };
+    let (src, span) = place(dockerfile, rendered, mount);
+    Some(Problem::SecretUndeclared(Box::new(SecretUndeclared {
+        step: dockerfile.step.to_owned(),
+        id: id.to_owned(),
+        src,
+        span,
+        help: format!(
+            "{declared}; declare it in the step: secret \"{id}\" env=\"VAR\" (or file=\"path\")"
+        ),
+    })))
+}
+
+/// Where a problem with `text` of the rendered Dockerfile is shown: in the template as
+/// written when it is found there, else in the rendered Dockerfile.
+fn place(
+    dockerfile: &Dockerfile<'_>,
+    rendered: &str,
+    text: &parse_dockerfile::UnescapedString<'_>,
+) -> (NamedSource<Arc<String>>, SourceSpan) {
+    match locate(
+        dockerfile.template,
+        rendered,
+        text.span.clone(),
+        &text.value,
+    ) {
+        Some(span) => (
+            NamedSource::new(dockerfile.shown, Arc::new(dockerfile.template.to_owned())),
+            span,
+        ),
+        None => (
+            NamedSource::new(
+                format!("{} (rendered)", dockerfile.shown),
+                Arc::new(rendered.to_owned()),
+            ),
+            (text.span.start, text.span.len()).into(),
+        ),
+    }
 }
 
 /// Checks the Dockerfile of every step of the workspace against the context it would
@@ -387,7 +433,7 @@ fn secret_id(mount: &str) -> Option<&str> {
 
 /// Where `value` (at `at` in the rendered Dockerfile) stands in the template as written:
 /// on the same line when rendering left that line as it was, else its only occurrence.
-fn locate(
+pub(super) fn locate(
     template: &str,
     rendered: &str,
     at: std::ops::Range<usize>,

@@ -140,19 +140,40 @@ impl Kiln {
 
 /// node → result of a job record's summary.json.
 pub fn summary(job: &Path) -> BTreeMap<String, String> {
+    summary_field(job, "result")
+}
+
+/// node → `field` of each node of a job record's summary.json that has it as a string
+/// (`result`, `image`, `hash` …).
+pub fn summary_field(job: &Path, field: &str) -> BTreeMap<String, String> {
     let text = std::fs::read_to_string(job.join("summary.json")).unwrap();
     let value: serde_json::Value = serde_json::from_str(&text).unwrap();
     value["nodes"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|n| {
-            (
-                n["node"].as_str().unwrap().to_owned(),
-                n["result"].as_str().unwrap().to_owned(),
-            )
+        .filter_map(|n| {
+            Some((
+                n["node"].as_str()?.to_owned(),
+                n[field].as_str()?.to_owned(),
+            ))
         })
         .collect()
+}
+
+/// Runs the docker CLI (for what a test checks beside kiln: a file of an image, a
+/// `docker save`); its stdout, panicking with its output unless it succeeds.
+pub fn docker_cli(args: &[&str]) -> Vec<u8> {
+    let output = std::process::Command::new("docker")
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "docker {args:?}:\n{}",
+        text(&output)
+    );
+    output.stdout
 }
 
 /// The nodes whose result is `result`, sorted.
