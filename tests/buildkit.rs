@@ -264,6 +264,10 @@ fn a_failing_instruction_is_shown_at_its_dockerfile_line_by_both_builders() {
             shown.contains("broken-output") && !shown.contains("never"),
             "{builder}: the output tail is shown: {shown}"
         );
+        assert!(
+            shown.contains("full log:") && shown.contains("f-broken.log"),
+            "{builder}: {shown}"
+        );
     }
 }
 
@@ -332,4 +336,87 @@ fn both_builders_give_the_same_tags_and_reuse_each_others_images() {
     let job = kiln.jobs().pop().unwrap();
     let summary = std::fs::read_to_string(job.join("summary.json")).unwrap();
     assert!(summary.contains("\"builder\": \"buildkit\""), "{summary}");
+}
+
+/// A `FROM` of an image kiln does not build, in a registry that wants a login: BuildKit
+/// pulls it itself and asks kiln's session for the login (the credentials kiln pushes
+/// with); without them the pull is refused.
+#[test]
+fn buildkit_pulls_a_base_from_a_registry_that_wants_a_login_through_kilns_session() {
+    const PASSWORD: &str = "kiln-bk-pw";
+    let registry = common::docker::Registry::start_with_login("kiln", PASSWORD);
+    let kiln = Kiln::new("bk-login", &[], Some(&registry.address));
+    std::fs::create_dir_all(kiln.path("flavors/ext/base")).unwrap();
+    std::fs::create_dir_all(kiln.path("flavors/ext/app")).unwrap();
+    std::fs::write(
+        kiln.path("flavors/ext/base/Dockerfile"),
+        "FROM scratch\nCOPY busybox /bin/busybox\n",
+    )
+    .unwrap();
+    std::fs::write(
+        kiln.path("flavors/ext/flavor.kdl"),
+        "flavor \"ext\" { step \"base\" { include \"/bin/busybox\" as=\"busybox\"; } }\n",
+    )
+    .unwrap();
+    let login = |cmd: &mut assert_cmd::Command| {
+        cmd.env("KILN_REGISTRY_USER", "kiln")
+            .env("KILN_REGISTRY_PASSWORD", PASSWORD);
+    };
+    let pushed = kiln.build_with(&["push"], login);
+    assert_eq!(pushed["ext/base"], "built", "{pushed:?}");
+    let local = image_of(&kiln, "ext/base");
+    let remote = format!("{}/{local}", registry.address);
+    // Only the registry has it now: the app step's FROM names it as an outside base.
+    kiln.ok(&["clean", "--all"]);
+    let _ = std::process::Command::new("docker")
+        .args(["rmi", &remote])
+        .output();
+    std::fs::write(
+        kiln.path("flavors/ext/app/Dockerfile"),
+        format!("FROM {remote}\nRUN [\"/bin/busybox\", \"touch\", \"/app\"]\n"),
+    )
+    .unwrap();
+    std::fs::write(
+        kiln.path("flavors/ext/flavor.kdl"),
+        "flavor \"ext\" { step \"app\"; }\n",
+    )
+    .unwrap();
+
+    let refused = kiln
+        .command()
+        .args(["--builder", "buildkit", "build"])
+        .env_remove("KILN_REGISTRY_USER")
+        .env_remove("KILN_REGISTRY_PASSWORD")
+        .env("DOCKER_CONFIG", kiln.path("no-docker-config"))
+        .output()
+        .unwrap();
+    let shown = text(&refused);
+    assert_eq!(refused.status.code(), Some(1), "{shown}");
+    assert!(shown.contains("401 Unauthorized"), "{shown}");
+
+    let output = kiln
+        .command()
+        .args(["--builder", "buildkit", "build"])
+        .env("KILN_REGISTRY_USER", "kiln")
+        .env("KILN_REGISTRY_PASSWORD", PASSWORD)
+        .output()
+        .unwrap();
+    let shown = text(&output);
+    assert!(output.status.success(), "{shown}");
+    assert!(!shown.contains(PASSWORD), "{shown}");
+    let built = image_of(&kiln, "ext/app");
+    docker(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        &built,
+        "/bin/busybox",
+        "test",
+        "-f",
+        "/app",
+    ]);
+    let _ = std::process::Command::new("docker")
+        .args(["rmi", &remote])
+        .output();
 }

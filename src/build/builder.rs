@@ -262,7 +262,9 @@ impl Builder {
             .await
             .ok_or_else(NodeError::cancelled)?
             .map_err(|e| match e {
-                BuildError::Docker(_) => NodeError::from_diagnostic(e).with_log(&paths.log),
+                BuildError::Docker(_) | BuildError::InstructionFailed(_) => {
+                    NodeError::from_diagnostic(e).with_log(&paths.log)
+                }
                 other => NodeError::from_diagnostic(other),
             })?;
         let mut warnings = obtain.warnings.clone();
