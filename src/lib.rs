@@ -23,6 +23,8 @@ pub mod config;
 // What the nodes do.
 /// One step's image: analysis, tiers, builder; save, push, export, clean.
 pub mod build;
+/// Why a step's image would be built: its inputs now against earlier ones.
+pub mod explain;
 /// Entity checks: discovery, environment containers, results and their cache.
 pub mod check;
 // One path for every command.

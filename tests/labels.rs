@@ -226,7 +226,17 @@ fn every_built_image_carries_the_labels_without_a_label_step() {
         assert!(!rendered.contains("io.kiln"), "no LABEL step: {rendered}");
 
         let inspected = runtime.block_on(daemon.api().inspect_image(image)).unwrap();
-        let expected = kiln_labels("lb", step, hash);
+        let mut expected = kiln_labels("lb", step, hash);
+        // The manifest label holds the inputs the job record kept.
+        let recorded: kiln::hash::Manifest = serde_json::from_str(
+            &std::fs::read_to_string(job.join(format!("manifests/lb-{step}.json"))).unwrap(),
+        )
+        .unwrap();
+        let manifest = image_labels(&inspected)
+            .remove(labels::MANIFEST)
+            .expect("the manifest label");
+        assert_eq!(labels::manifest_of(&manifest), Some(recorded), "{step}");
+        expected.insert(labels::MANIFEST.to_owned(), manifest);
         assert_labelled(&inspected, &expected);
 
         // The same layers as a plain build of the same Dockerfile and context.

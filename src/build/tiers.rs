@@ -50,6 +50,16 @@ pub struct Tiers {
 /// Something a tier reported without failing the step.
 pub type Warnings = Vec<String>;
 
+/// What one tier says of an image (`kiln explain`).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct TierAnswer {
+    /// `daemon`, `file` or `registry`.
+    pub tier: &'static str,
+    pub hit: bool,
+    /// What it has, or why not.
+    pub detail: String,
+}
+
 impl Tiers {
     /// Where the image would come from, changing nothing (for `kiln plan` and
     /// `--no-build`), and its image id when the daemon has it.
@@ -64,6 +74,55 @@ impl Tiers {
             Ok(id) => (Source::Daemon, warnings, Some(id)),
             Err(source) => (source, warnings, None),
         }
+    }
+
+    /// Each tier asked for the image of `analysis`, in order, changing nothing; each
+    /// says hit or miss and why.
+    pub async fn answers(&self, analysis: &Analysis) -> Vec<TierAnswer> {
+        let answer = |tier, hit, detail: String| TierAnswer { tier, hit, detail };
+        let daemon = match self.daemon.inspect(&analysis.image).await {
+            Ok(Some(info)) if has_hash(&info.labels, &analysis.hash) => {
+                answer("daemon", true, format!("has {}", analysis.image))
+            }
+            Ok(Some(_)) => answer(
+                "daemon",
+                false,
+                format!(
+                    "{} is another image: its {} label is not this hash",
+                    analysis.image,
+                    labels::HASH
+                ),
+            ),
+            Ok(None) => answer("daemon", false, "no image with this hash".to_owned()),
+            Err(e) => answer("daemon", false, format!("not asked: {e}")),
+        };
+        let entry = file::Entry::new(&self.cache_dir, &analysis.image);
+        let file = if entry.present() {
+            answer("file", true, format!("has {}", entry.tarball.display()))
+        } else if entry.tarball.is_file() {
+            answer(
+                "file",
+                false,
+                format!(
+                    "{} has no checksum beside it: not trusted",
+                    entry.tarball.display()
+                ),
+            )
+        } else {
+            answer("file", false, "no tarball".to_owned())
+        };
+        let registry = match &self.registry {
+            None => answer("registry", false, "no registry set".to_owned()),
+            Some(registry) => {
+                let remote = remote_name(registry, &analysis.image);
+                match self.registry_lookup(&remote).await {
+                    Ok(true) => answer("registry", true, format!("has {remote}")),
+                    Ok(false) => answer("registry", false, format!("not in {registry}")),
+                    Err(e) => answer("registry", false, format!("unreachable: {e}")),
+                }
+            }
+        };
+        vec![daemon, file, registry]
     }
 
     /// `Ok(image id)` when the daemon has the image, else the tier it would come from.
@@ -524,6 +583,9 @@ pub(crate) fn image_labels(
         (labels::OCI_VERSION.to_owned(), analysis.hash.clone()),
         (labels::OCI_VENDOR.to_owned(), "kiln".to_owned()),
     ]);
+    if let Some(manifest) = labels::manifest_value(&analysis.manifest) {
+        map.insert(labels::MANIFEST.to_owned(), manifest);
+    }
     if let Some(description) = description {
         map.insert(labels::OCI_DESCRIPTION.to_owned(), one_line(description));
     }

@@ -98,6 +98,18 @@ pub enum CliError {
         help: String,
     },
 
+    #[error("`{name}` is no step of the workspace")]
+    #[diagnostic(code(kiln::cli::unknown_node))]
+    UnknownNode {
+        name: String,
+        #[help]
+        help: String,
+    },
+
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Explain(#[from] crate::explain::ExplainError),
+
     #[error("no selected flavor declares a check `{name}`")]
     #[diagnostic(code(kiln::cli::unknown_check))]
     UnknownCheck {
@@ -193,11 +205,13 @@ impl CliError {
             | CliError::NothingToCheck
             | CliError::UnknownEntity { .. }
             | CliError::UnknownCheck { .. }
+            | CliError::UnknownNode { .. }
             | CliError::NoRegistry { .. }
             | CliError::OutputFolder { .. }
             | CliError::Workflow(_) => EXIT_CONFIG,
             CliError::Interrupted => EXIT_INTERRUPTED,
             CliError::Build(_)
+            | CliError::Explain(_)
             | CliError::Check(_)
             | CliError::Failed { .. }
             | CliError::ChecksFailed { .. }

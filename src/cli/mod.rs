@@ -6,6 +6,7 @@ mod clean;
 mod completions;
 mod error;
 mod execute;
+mod explain;
 mod export;
 mod graph;
 mod interrupt;
@@ -74,6 +75,8 @@ pub enum Command {
     Build(build::BuildArgs),
     /// Show per node where its image would come from, without pulling or building
     Plan(plan::PlanArgs),
+    /// Say why a step's image would be built — what changed since — or where it comes from
+    Explain(explain::ExplainArgs),
     /// Build (as needed) and write every image to the file cache; same options as build
     Save(build::BuildArgs),
     /// Build (as needed) and push every image to the registry; same options as build
@@ -152,6 +155,9 @@ fn run(cli: &Cli) -> Result<(), CliError> {
         }
         Command::Plan(args) => {
             runtime()?.block_on(plan::run(workspace, args, console, &mut std::io::stdout()))
+        }
+        Command::Explain(args) => {
+            runtime()?.block_on(explain::run(workspace, args, &mut std::io::stdout()))
         }
         Command::Export(args) => runtime()?.block_on(export::run(workspace, args, console)),
         Command::Clean(args) => runtime()?.block_on(clean::run(workspace, args, console)),

@@ -2,6 +2,11 @@
 //! `LABEL` instruction that writes a set of them.
 
 use std::collections::HashMap;
+use std::io::{Read, Write};
+
+use base64::Engine;
+
+use crate::hash::Manifest;
 
 /// Present on every image kiln builds.
 pub const MANAGED: &str = "io.kiln.managed";
@@ -9,6 +14,10 @@ pub const FLAVOR: &str = "io.kiln.flavor";
 pub const STEP: &str = "io.kiln.step";
 /// The full step hash (the tag holds only a prefix).
 pub const HASH: &str = "io.kiln.hash";
+/// The step's manifest (every input and its digest, `hash::Manifest`), for `kiln
+/// explain`: it travels with the image, through save/load and the registry, to
+/// machines whose job records never saw the build.
+pub const MANIFEST: &str = "io.kiln.manifest";
 
 pub const OCI_TITLE: &str = "org.opencontainers.image.title";
 pub const OCI_DESCRIPTION: &str = "org.opencontainers.image.description";
@@ -58,6 +67,37 @@ pub fn instruction(labels: &HashMap<String, String>) -> String {
     format!("LABEL {}\n", body.join(" "))
 }
 
+/// The most a manifest label may hold, encoded.
+pub const MANIFEST_LIMIT: usize = 256 * 1024;
+
+/// The [`MANIFEST`] label of `manifest`: gzip-compressed JSON in base64, or `None` when
+/// it would be over [`MANIFEST_LIMIT`].
+pub fn manifest_value(manifest: &Manifest) -> Option<String> {
+    let json = serde_json::to_vec(manifest).ok()?;
+    let mut gzip = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gzip.write_all(&json).ok()?;
+    let compressed = gzip.finish().ok()?;
+    let encoded = base64::engine::general_purpose::STANDARD.encode(compressed);
+    (encoded.len() <= MANIFEST_LIMIT).then_some(encoded)
+}
+
+/// The manifest a label holds, if it decodes to one whose hash checks out.
+pub fn manifest_of(label: &str) -> Option<Manifest> {
+    if label.len() > MANIFEST_LIMIT {
+        return None;
+    }
+    let compressed = base64::engine::general_purpose::STANDARD
+        .decode(label.as_bytes())
+        .ok()?;
+    let mut json = Vec::new();
+    flate2::read::GzDecoder::new(compressed.as_slice())
+        .take(16 * MANIFEST_LIMIT as u64)
+        .read_to_end(&mut json)
+        .ok()?;
+    let manifest: Manifest = serde_json::from_slice(&json).ok()?;
+    manifest.verify().then_some(manifest)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -72,5 +112,24 @@ mod tests {
             instruction(&labels),
             "LABEL \"a.key\"=\"back\\\\slash\" \"b.key\"=\"say \\\"hi\\\" \\$HOME next\"\n"
         );
+    }
+
+    #[test]
+    fn a_manifest_goes_into_a_label_and_back_and_a_forged_one_does_not() {
+        let context = crate::hash::Context::default();
+        let manifest = crate::hash::step_hash(&crate::hash::StepInputs {
+            dockerfile: b"FROM scratch\n",
+            args: vec![("A".to_owned(), "1".to_owned())],
+            dependencies: vec![("base".to_owned(), "ab".repeat(32))],
+            context: &context,
+        });
+        let label = manifest_value(&manifest).unwrap();
+        assert!(label.len() < 1024, "{}", label.len());
+        assert_eq!(manifest_of(&label), Some(manifest.clone()));
+        // Entries that do not give the hash: not trusted.
+        let mut forged = manifest;
+        forged.hash = "00".repeat(32);
+        assert_eq!(manifest_of(&manifest_value(&forged).unwrap()), None);
+        assert_eq!(manifest_of("not base64 !"), None);
     }
 }
