@@ -81,6 +81,11 @@ fn ci_builds_checks_and_reports_in_one_graph() {
     let junit = std::fs::read_to_string(kiln.path("reports/junit.xml")).unwrap();
     assert_eq!(junit.matches("<testcase ").count(), 8, "{junit}");
     assert_eq!(junit.matches("<failure ").count(), 3, "{junit}");
+    assert!(
+        junit.contains("errors=\"0\"") && junit.contains("timestamp=\""),
+        "{junit}"
+    );
+    assert_valid_junit(&kiln.path("reports/junit.xml"));
     let html = std::fs::read_to_string(kiln.path("reports/index.html")).unwrap();
     assert!(
         html.contains("slc/release") && html.contains("slow_solver"),
@@ -229,11 +234,15 @@ fn a_failed_build_still_writes_the_report() {
     let output = kiln.command().args(["run", "images"]).output().unwrap();
     assert_eq!(output.status.code(), Some(1), "{}", text(&output));
     let junit = std::fs::read_to_string(kiln.path("reports/junit.xml")).unwrap();
+    // The failed build is an error; what never ran after it is skipped, not failed.
     assert!(
-        junit.contains("<testcase classname=\"kiln\" name=\"checkenv-debug/release")
+        junit.contains("<testcase name=\"checkenv-debug/release")
+            && junit.contains("<error message=\"failed: ")
             && junit.contains("type=\"not-done\""),
         "{junit}"
     );
+    assert!(!junit.contains("<failure"), "{junit}");
+    assert_valid_junit(&kiln.path("reports/junit.xml"));
     let json: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(kiln.path("reports/run.json")).unwrap())
             .unwrap();
@@ -256,5 +265,53 @@ fn a_failed_build_still_writes_the_report() {
             .iter()
             .any(|s| s["step"] == "checkenv/release"),
         "what did succeed is reported too: {json}"
+    );
+}
+
+/// The schema the reports are checked against refuses what Jenkins refuses: a
+/// `skipped` count on `<testsuites>` (which quick-junit writes, and kiln takes out), a
+/// suite without `tests`.
+#[test]
+fn the_junit_schema_refuses_what_jenkins_refuses() {
+    let dir = tempfile::tempdir().unwrap();
+    for bad in [
+        r#"<testsuites name="k" tests="1" skipped="0"><testsuite name="s" tests="1"><testcase name="c"/></testsuite></testsuites>"#,
+        r#"<testsuites><testsuite name="s"><testcase name="c"/></testsuite></testsuites>"#,
+    ] {
+        let path = dir.path().join("bad.xml");
+        std::fs::write(&path, bad).unwrap();
+        let result = std::panic::catch_unwind(|| assert_valid_junit(&path));
+        assert!(result.is_err(), "accepted: {bad}");
+    }
+    let good = dir.path().join("good.xml");
+    std::fs::write(
+        &good,
+        r#"<testsuites name="k" tests="1" failures="0" errors="0"><testsuite name="s" tests="1" skipped="1" errors="0" failures="0" timestamp="2026-12-06T05:00:00.000+00:00"><testcase name="c"><skipped message="why"/></testcase></testsuite></testsuites>"#,
+    )
+    .unwrap();
+    assert_valid_junit(&good);
+}
+
+/// Validates a JUnit file with xmllint (Debian's libxml2-utils) against
+/// tests/fixtures/junit/jenkins-junit.xsd: what Jenkins' xUnit plugin accepts.
+fn assert_valid_junit(path: &std::path::Path) {
+    let schema = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/junit/jenkins-junit.xsd");
+    let output = std::process::Command::new("xmllint")
+        .arg("--noout")
+        .arg("--schema")
+        .arg(&schema)
+        .arg(path)
+        .output()
+        .unwrap_or_else(|e| {
+            panic!(
+                "this test needs xmllint (apt-get install libxml2-utils); .ci/run installs it: {e}"
+            )
+        });
+    assert!(
+        output.status.success(),
+        "{} is not valid JUnit for Jenkins: {}",
+        path.display(),
+        String::from_utf8_lossy(&output.stderr)
     );
 }

@@ -5,6 +5,10 @@
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use chrono::{DateTime, Utc};
+use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
 
 use serde::Serialize;
 
@@ -30,6 +34,8 @@ pub struct BuiltStep {
 pub struct NotDone {
     pub node: String,
     pub why: String,
+    /// `failed`, `skipped` (a dependency failed, or a stop) or `cancelled`.
+    pub result: String,
 }
 
 /// Writes report files when the run ends.
@@ -87,10 +93,12 @@ impl Subscriber<Output> for ReportFiles {
                     (_, Some(reason)) => format!("skipped: {reason}"),
                     _ => row.result.clone(),
                 },
+                result: row.result.clone(),
             })
             .collect();
         for outputs in &self.outputs {
-            match write_reports(&self.root, outputs, &steps, &results, &not_done) {
+            let elapsed = Duration::from_millis(self.summary.elapsed_ms);
+            match write_reports(&self.root, outputs, &steps, &results, &not_done, elapsed) {
                 Ok(written) => {
                     for path in written {
                         tracing::info!("wrote {}", path.display());
@@ -109,6 +117,7 @@ pub fn write_reports(
     steps: &[BuiltStep],
     results: &[EntityResult],
     not_done: &[NotDone],
+    elapsed: Duration,
 ) -> std::io::Result<Vec<PathBuf>> {
     let mut written = Vec::new();
     let mut write = |relative: &Path, text: String| -> std::io::Result<()> {
@@ -123,7 +132,7 @@ pub fn write_reports(
         Ok(())
     };
     if let Some(path) = &outputs.junit {
-        write(path, junit(results, not_done))?;
+        write(path, junit(results, not_done, SystemTime::now(), elapsed))?;
     }
     if let Some(path) = &outputs.html {
         write(path, html(steps, results, not_done))?;
@@ -141,82 +150,104 @@ pub fn write_reports(
     Ok(written)
 }
 
-/// JUnit XML: script errors and timeouts are failures; inaccurate results pass with a
-/// note in `system-out`. Work that did not succeed is a failing test case of a suite
-/// `kiln`, so a CI dashboard shows a failed build rather than fewer tests.
-pub fn junit(results: &[EntityResult], not_done: &[NotDone]) -> String {
-    let mut checks: Vec<&str> = results.iter().map(|r| r.check.as_str()).collect();
-    checks.sort();
-    checks.dedup();
-    let failures = results.iter().filter(|r| r.class.is_failure()).count() + not_done.len();
-    let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-    let _ = writeln!(
-        out,
-        "<testsuites name=\"kiln\" tests=\"{}\" failures=\"{failures}\">",
-        results.len() + not_done.len()
-    );
+/// JUnit XML through quick-junit, valid against Jenkins' junit-10.xsd (xunit-plugin):
+/// one test suite per check, one test case per entity. Script errors and timeouts are
+/// failures; inaccurate results pass, with the class and output in `system-out`.
+/// Nodes that did not finish are test cases of a suite `kiln`: a failed one (a build,
+/// an environment) is an error, one that never ran (its dependency failed, an
+/// interrupt) is skipped — so a CI dashboard shows a broken run, not fewer tests.
+/// `finished`/`elapsed`: when the run ended and how long it took (the suites' timestamp
+/// is its start).
+pub fn junit(
+    results: &[EntityResult],
+    not_done: &[NotDone],
+    finished: SystemTime,
+    elapsed: Duration,
+) -> String {
+    let started: DateTime<Utc> = (finished - elapsed).into();
+    let started = started.fixed_offset();
+    let mut report = Report::new("kiln");
+    report.set_time(elapsed);
     if !not_done.is_empty() {
-        let _ = writeln!(
-            out,
-            "  <testsuite name=\"kiln\" tests=\"{0}\" failures=\"{0}\" time=\"0.000\">",
-            not_done.len()
-        );
-        for n in not_done {
-            let _ = writeln!(
-                out,
-                "    <testcase classname=\"kiln\" name=\"{}\" time=\"0.000\"><failure type=\"not-done\" message=\"{}\"></failure></testcase>",
-                xml(&n.node),
-                xml(&n.why)
-            );
+        let mut suite = TestSuite::new("kiln");
+        suite.set_timestamp(started);
+        for node in not_done {
+            let status = if node.result == "failed" {
+                let mut status = TestCaseStatus::non_success(NonSuccessKind::Error);
+                status.set_type("not-done").set_message(node.why.as_str());
+                status
+            } else {
+                let mut status = TestCaseStatus::skipped();
+                status.set_message(node.why.as_str());
+                status
+            };
+            let mut case = TestCase::new(node.node.as_str(), status);
+            case.set_classname("kiln");
+            suite.add_test_case(case);
         }
-        out.push_str("  </testsuite>\n");
+        report.add_test_suite(suite);
     }
+    let mut checks: Vec<&str> = results.iter().map(|r| r.check.as_str()).collect();
+    checks.sort_unstable();
+    checks.dedup();
     for check in checks {
-        let cases: Vec<&EntityResult> = results.iter().filter(|r| r.check == check).collect();
-        let failed = cases.iter().filter(|r| r.class.is_failure()).count();
-        let time: f64 = cases.iter().map(|r| r.runtime_ms as f64 / 1000.0).sum();
-        let _ = writeln!(
-            out,
-            "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{failed}\" time=\"{time:.3}\">",
-            xml(check),
-            cases.len()
-        );
-        for r in cases {
-            let _ = write!(
-                out,
-                "    <testcase classname=\"{}\" name=\"{}\" time=\"{:.3}\">",
-                xml(check),
-                xml(&r.key),
-                r.runtime_ms as f64 / 1000.0
-            );
-            match r.class {
-                ResultClass::Success => {}
-                ResultClass::Inaccurate => {
-                    let _ = write!(
-                        out,
-                        "<system-out>inaccurate\n{}</system-out>",
-                        xml(&r.output_tail)
-                    );
-                }
-                ResultClass::ScriptError | ResultClass::Timeout => {
-                    let _ = write!(
-                        out,
-                        "<failure type=\"{}\" message=\"{}\">{}</failure>",
-                        r.class,
-                        xml(&match r.exit_code {
-                            Some(code) => format!("{} (exit code {code})", r.class),
-                            None => r.class.to_string(),
-                        }),
-                        xml(&r.output_tail)
-                    );
-                }
+        let mut suite = TestSuite::new(check);
+        suite.set_timestamp(started);
+        let mut time = Duration::ZERO;
+        for r in results.iter().filter(|r| r.check == check) {
+            let runtime = Duration::from_millis(r.runtime_ms);
+            time += runtime;
+            let mut case = TestCase::new(r.key.as_str(), entity_status(r));
+            case.set_classname(check).set_time(runtime);
+            if r.class == ResultClass::Inaccurate {
+                case.set_system_out(format!("inaccurate\n{}", r.output_tail));
             }
-            out.push_str("</testcase>\n");
+            suite.add_test_case(case);
         }
-        out.push_str("  </testsuite>\n");
+        suite.set_time(time);
+        report.add_test_suite(suite);
     }
-    out.push_str("</testsuites>\n");
-    out
+    let xml = report
+        .to_string()
+        .unwrap_or_else(|e| format!("<!-- cannot write the report: {e} -->\n"));
+    without_testsuites_skipped(xml)
+}
+
+/// How an entity's result shows in JUnit.
+fn entity_status(r: &EntityResult) -> TestCaseStatus {
+    match r.class {
+        ResultClass::Success | ResultClass::Inaccurate => TestCaseStatus::success(),
+        ResultClass::ScriptError | ResultClass::Timeout => {
+            let mut status = TestCaseStatus::non_success(NonSuccessKind::Failure);
+            status
+                .set_type(r.class.to_string())
+                .set_message(match r.exit_code {
+                    Some(code) => format!("{} (exit code {code})", r.class),
+                    None => r.class.to_string(),
+                })
+                .set_description(r.output_tail.as_str());
+            status
+        }
+    }
+}
+
+/// quick-junit writes a `skipped` count on `<testsuites>`, which Jenkins' junit-10.xsd
+/// does not allow there (only on `<testsuite>`, where it stays): Jenkins' xUnit plugin
+/// would refuse the whole file. The count is taken out of the first tag; nothing else
+/// is touched.
+fn without_testsuites_skipped(xml: String) -> String {
+    let Some(start) = xml.find("<testsuites") else {
+        return xml;
+    };
+    let end = xml[start..].find('>').map_or(xml.len(), |e| start + e);
+    let tag = &xml[start..end];
+    let Some(at) = tag.find(" skipped=\"") else {
+        return xml;
+    };
+    let value_end = tag[at + 10..]
+        .find('"')
+        .map_or(tag.len(), |e| at + 10 + e + 1);
+    format!("{}{}{}", &xml[..start + at], &tag[value_end..], &xml[end..])
 }
 
 fn html(steps: &[BuiltStep], results: &[EntityResult], not_done: &[NotDone]) -> String {
@@ -311,43 +342,93 @@ mod tests {
 
     #[test]
     fn junit_marks_failures_and_escapes_output() {
+        let at = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
         let xml = junit(
             &[
                 result("ok", ResultClass::Success, ""),
-                result("bad", ResultClass::ScriptError, "x < y & \"z\"\u{1}"),
+                result("bad", ResultClass::ScriptError, "x < y & \"z\""),
             ],
             &[],
-        );
-        assert!(
-            xml.contains("<testsuites name=\"kiln\" tests=\"2\" failures=\"1\">"),
-            "{xml}"
+            at,
+            Duration::from_secs(10),
         );
         assert!(
             xml.contains(
-                "<testcase classname=\"env/models\" name=\"ok\" time=\"0.250\"></testcase>"
+                "<testsuites name=\"kiln\" tests=\"2\" failures=\"1\" errors=\"0\" time=\"10.000\">"
             ),
             "{xml}"
         );
         assert!(
-            xml.contains(">x &lt; y &amp; &quot;z&quot;</failure>"),
+            xml.contains("<testsuite name=\"env/models\" tests=\"2\" skipped=\"0\" errors=\"0\" failures=\"1\" timestamp=\"2027-01-15T07:59:50.000+00:00\""),
             "{xml}"
         );
+        assert!(
+            xml.contains("<testcase name=\"ok\" classname=\"env/models\" time=\"0.250\""),
+            "{xml}"
+        );
+        assert!(xml.contains("x &lt; y &amp; &quot;z&quot;"), "{xml}");
         assert!(!xml.contains("<testsuite name=\"kiln\""), "{xml}");
     }
 
     #[test]
-    fn work_not_done_is_a_failing_test_case() {
-        let not_done = [NotDone {
-            node: "slc/release:build".to_owned(),
-            why: "failed: RUN false <exit 1>".to_owned(),
-        }];
-        let xml = junit(&[result("ok", ResultClass::Success, "")], &not_done);
+    fn work_that_never_ran_is_skipped_and_a_failed_build_an_error() {
+        let not_done = |node: &str, result: &str| NotDone {
+            node: node.to_owned(),
+            why: format!("{result}: because"),
+            result: result.to_owned(),
+        };
+        let xml = junit(
+            &[],
+            &[not_done("f/base", "failed"), not_done("f/app", "skipped")],
+            SystemTime::now(),
+            Duration::from_secs(1),
+        );
         assert!(
-            xml.contains("<testsuites name=\"kiln\" tests=\"2\" failures=\"1\">"),
+            xml.contains("<testsuites name=\"kiln\" tests=\"2\" failures=\"0\" errors=\"1\""),
             "{xml}"
         );
         assert!(
-            xml.contains("<testcase classname=\"kiln\" name=\"slc/release:build\" time=\"0.000\"><failure type=\"not-done\" message=\"failed: RUN false &lt;exit 1&gt;\">"),
+            xml.contains("<skipped message=\"skipped: because\"/>"),
+            "{xml}"
+        );
+        assert!(
+            xml.contains("<error message=\"failed: because\" type=\"not-done\"/>"),
+            "{xml}"
+        );
+    }
+
+    #[test]
+    fn only_the_testsuites_tag_loses_its_skipped_count() {
+        let xml = "<?xml?>\n<testsuites name=\"k\" tests=\"1\" skipped=\"1\" failures=\"0\">\n<testsuite skipped=\"1\">".to_owned();
+        assert_eq!(
+            without_testsuites_skipped(xml),
+            "<?xml?>\n<testsuites name=\"k\" tests=\"1\" failures=\"0\">\n<testsuite skipped=\"1\">"
+        );
+    }
+
+    #[test]
+    fn a_failed_node_is_an_error_test_case_with_its_reason() {
+        let not_done = [NotDone {
+            node: "slc/release:build".to_owned(),
+            why: "failed: RUN false <exit 1>".to_owned(),
+            result: "failed".to_owned(),
+        }];
+        let xml = junit(
+            &[result("ok", ResultClass::Success, "")],
+            &not_done,
+            SystemTime::now(),
+            Duration::from_secs(1),
+        );
+        assert!(
+            xml.contains("<testsuites name=\"kiln\" tests=\"2\" failures=\"0\" errors=\"1\""),
+            "{xml}"
+        );
+        assert!(
+            xml.contains("<testcase name=\"slc/release:build\" classname=\"kiln\">"),
+            "{xml}"
+        );
+        assert!(
+            xml.contains("message=\"failed: RUN false &lt;exit 1&gt;\""),
             "{xml}"
         );
         let page = html(&[], &[], &not_done);
@@ -359,7 +440,7 @@ mod tests {
     fn a_timeout_has_no_exit_code_in_its_message() {
         let mut timed_out = result("slow", ResultClass::Timeout, "");
         timed_out.exit_code = None;
-        let xml = junit(&[timed_out], &[]);
+        let xml = junit(&[timed_out], &[], SystemTime::now(), Duration::ZERO);
         assert!(xml.contains("message=\"timeout\""), "{xml}");
     }
 }
