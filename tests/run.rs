@@ -86,10 +86,31 @@ fn ci_builds_checks_and_reports_in_one_graph() {
         "{junit}"
     );
     assert_valid_junit(&kiln.path("reports/junit.xml"));
-    let html = std::fs::read_to_string(kiln.path("reports/index.html")).unwrap();
+    // The HTML page, its text with the entities escaping turned back.
+    let html = std::fs::read_to_string(kiln.path("reports/index.html"))
+        .unwrap()
+        .replace("&#x2f;", "/");
     assert!(
         html.contains("slc/release") && html.contains("slow_solver"),
         "{html}"
+    );
+    // A timeline bar for each node that ran, coloured by its result; the checks table
+    // with a row, a history mark and a log link per entity.
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(job.join("summary.json")).unwrap()).unwrap();
+    let ran = summary["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|n| n["started_ms"].is_u64())
+        .count();
+    assert_eq!(html.matches("<rect class=\"bar ").count(), ran, "{html}");
+    assert!(html.contains("<rect class=\"bar timeout\""), "{html}");
+    assert_eq!(html.matches("<span class=\"mark ").count(), 8, "{html}");
+    assert_eq!(html.matches(">log</a>").count(), 8, "{html}");
+    assert!(
+        !html.contains("http://") && !html.contains("https://") && !html.contains("<script"),
+        "self-contained: {html}"
     );
 
     // --set overrides a parameter's default.

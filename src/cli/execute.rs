@@ -16,7 +16,7 @@ use crate::build::{BuildError, BuildPolicy, Builder, Source, Tiers};
 use crate::check::lease::Leases;
 use crate::check::outcome::ResultClass;
 use crate::check::pool::{Pool, owner};
-use crate::check::results::EntityResult;
+use crate::check::results::{EntityResult, History};
 use crate::check::{CheckOptions, CheckRunner};
 use crate::docker::Daemon;
 use crate::engine::{self, NodeError, NodeState, Options, Subscriber};
@@ -155,6 +155,9 @@ pub async fn execute(
         listeners.push(Box::new(ReportFiles::new(
             &workspace.root,
             plan.reports.clone(),
+            command,
+            History::new(workspace.settings.state_dir.join("results")),
+            job.as_ref().map(|j| j.dir.clone()),
         )));
     }
     let (summary, report) = run_graph(

@@ -4,6 +4,7 @@
 //! one more, in `src/cli/progress.rs`.
 
 pub mod events;
+pub mod html;
 pub mod outputs;
 pub mod record;
 pub mod summary;

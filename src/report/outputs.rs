@@ -3,7 +3,6 @@
 //! listener when the run ends, however it ended: after a failed build or an interrupt
 //! they are needed most, and list what was not done.
 
-use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
@@ -13,7 +12,7 @@ use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
 use serde::Serialize;
 
 use crate::check::outcome::ResultClass;
-use crate::check::results::EntityResult;
+use crate::check::results::{EntityResult, History, RunResults};
 use crate::engine::{Event, Subscriber};
 use crate::model::ReportOutputs;
 use crate::plan::Output;
@@ -43,15 +42,31 @@ pub struct ReportFiles {
     root: PathBuf,
     outputs: Vec<ReportOutputs>,
     summary: Summary,
+    /// The workspace's results history (`.kiln/results`), for the HTML report.
+    history: History,
+    /// The run's job record.
+    job: Option<PathBuf>,
+    /// When the run started.
+    started: SystemTime,
 }
 
 impl ReportFiles {
-    /// Files of `outputs`, relative to `root`.
-    pub fn new(root: &Path, outputs: Vec<ReportOutputs>) -> Self {
+    /// Files of `outputs`, relative to `root`; `history` is the workspace's results
+    /// folder, `job` the run's job record.
+    pub fn new(
+        root: &Path,
+        outputs: Vec<ReportOutputs>,
+        command: &str,
+        history: History,
+        job: Option<PathBuf>,
+    ) -> Self {
         Self {
             root: root.to_owned(),
             outputs,
-            summary: Summary::new("report"),
+            summary: Summary::new(command),
+            history,
+            job,
+            started: SystemTime::now(),
         }
     }
 }
@@ -96,9 +111,21 @@ impl Subscriber<Output> for ReportFiles {
                 result: row.result.clone(),
             })
             .collect();
+        let history = self.history.runs().unwrap_or_else(|e| {
+            tracing::warn!("the report shows no history: {e}");
+            Vec::new()
+        });
+        let run = Run {
+            summary: &self.summary,
+            steps: &steps,
+            results: &results,
+            not_done: &not_done,
+            history: &history,
+            job: self.job.as_deref(),
+            started: self.started,
+        };
         for outputs in &self.outputs {
-            let elapsed = Duration::from_millis(self.summary.elapsed_ms);
-            match write_reports(&self.root, outputs, &steps, &results, &not_done, elapsed) {
+            match write_reports(&self.root, outputs, &run) {
                 Ok(written) => {
                     for path in written {
                         tracing::info!("wrote {}", path.display());
@@ -111,14 +138,25 @@ impl Subscriber<Output> for ReportFiles {
 }
 
 /// Writes the outputs asked for (paths relative to `root`); returns the files written.
+/// What one run's reports are made of.
+pub struct Run<'a> {
+    pub summary: &'a Summary,
+    pub steps: &'a [BuiltStep],
+    pub results: &'a [EntityResult],
+    pub not_done: &'a [NotDone],
+    /// The results history, oldest run first (this one included).
+    pub history: &'a [RunResults],
+    pub job: Option<&'a Path>,
+    pub started: SystemTime,
+}
+
 pub fn write_reports(
     root: &Path,
     outputs: &ReportOutputs,
-    steps: &[BuiltStep],
-    results: &[EntityResult],
-    not_done: &[NotDone],
-    elapsed: Duration,
+    run: &Run<'_>,
 ) -> std::io::Result<Vec<PathBuf>> {
+    let (steps, results, not_done) = (run.steps, run.results, run.not_done);
+    let elapsed = Duration::from_millis(run.summary.elapsed_ms);
     let mut written = Vec::new();
     let mut write = |relative: &Path, text: String| -> std::io::Result<()> {
         let path = root.join(relative);
@@ -132,10 +170,23 @@ pub fn write_reports(
         Ok(())
     };
     if let Some(path) = &outputs.junit {
-        write(path, junit(results, not_done, SystemTime::now(), elapsed))?;
+        write(
+            path,
+            junit(results, not_done, run.started + elapsed, elapsed),
+        )?;
     }
     if let Some(path) = &outputs.html {
-        write(path, html(steps, results, not_done))?;
+        let started: DateTime<Utc> = run.started.into();
+        let page = super::html::render(&super::html::Inputs {
+            summary: run.summary,
+            results,
+            not_done,
+            history: run.history,
+            job: run.job,
+            started: started.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
+            path: &root.join(path),
+        });
+        write(path, page)?;
     }
     if let Some(path) = &outputs.json {
         let text = serde_json::to_string_pretty(&serde_json::json!({
@@ -248,74 +299,6 @@ fn without_testsuites_skipped(xml: String) -> String {
         .find('"')
         .map_or(tag.len(), |e| at + 10 + e + 1);
     format!("{}{}{}", &xml[..start + at], &tag[value_end..], &xml[end..])
-}
-
-fn html(steps: &[BuiltStep], results: &[EntityResult], not_done: &[NotDone]) -> String {
-    let mut out = String::from(
-        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>kiln report</title>\n<style>body{font-family:sans-serif}td,th{padding:2px 8px;text-align:left}.success{color:#080}.inaccurate{color:#a60}.script-error,.timeout{color:#c00}pre{margin:0}</style></head><body>\n",
-    );
-    out.push_str("<h1>kiln report</h1>\n");
-    if !not_done.is_empty() {
-        out.push_str("<h2>Not done</h2>\n<table><tr><th>node</th><th>what happened</th></tr>\n");
-        for n in not_done {
-            let _ = writeln!(
-                out,
-                "<tr><td>{}</td><td class=\"script-error\">{}</td></tr>",
-                xml(&n.node),
-                xml(&n.why)
-            );
-        }
-        out.push_str("</table>\n");
-    }
-    out.push_str("<h2>Images</h2>\n<table><tr><th>step</th><th>from</th><th>image</th></tr>\n");
-    for s in steps {
-        let _ = writeln!(
-            out,
-            "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
-            xml(&s.step),
-            xml(&s.source),
-            xml(&s.image)
-        );
-    }
-    out.push_str("</table>\n<h2>Checks</h2>\n<table><tr><th>check</th><th>entity</th><th>result</th><th>time</th><th>output</th></tr>\n");
-    for r in results {
-        let _ = writeln!(
-            out,
-            "<tr><td>{}</td><td>{}</td><td class=\"{}\">{}{}</td><td>{:.1}s</td><td><pre>{}</pre></td></tr>",
-            xml(&r.check),
-            xml(&r.key),
-            r.class,
-            r.class,
-            if r.cached { " (cached)" } else { "" },
-            r.runtime_ms as f64 / 1000.0,
-            if r.class == ResultClass::Success {
-                String::new()
-            } else {
-                xml(&r.output_tail)
-            }
-        );
-    }
-    out.push_str("</table>\n</body></html>\n");
-    out
-}
-
-/// Escapes text for XML and HTML (content and attribute values); drops characters XML
-/// 1.0 cannot hold.
-fn xml(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            '\t' | '\n' | '\r' => out.push(c),
-            c if (c as u32) < 0x20 => {}
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 #[cfg(test)]
@@ -431,9 +414,22 @@ mod tests {
             xml.contains("message=\"failed: RUN false &lt;exit 1&gt;\""),
             "{xml}"
         );
-        let page = html(&[], &[], &not_done);
+        let summary = Summary::new("run-ci");
+        let page = super::super::html::render(&super::super::html::Inputs {
+            summary: &summary,
+            results: &[],
+            not_done: &not_done,
+            history: &[],
+            job: None,
+            started: "2026-12-06 05:00:00 UTC".to_owned(),
+            path: Path::new("/w/reports/index.html"),
+        });
         assert!(page.contains("<h2>Not done</h2>"), "{page}");
-        assert!(page.contains("<td>slc/release:build</td>"), "{page}");
+        assert!(
+            page.contains("<td>slc&#x2f;release:build</td>"),
+            "escaped like every value: {page}"
+        );
+        assert!(page.contains("failed: RUN false &lt;exit 1&gt;"), "{page}");
     }
 
     #[test]
