@@ -98,7 +98,6 @@ fn keys_that_would_name_paths_outside_the_job_record_are_refused() {
         ("/tmp/evil", "path separator"),
         ("../../outside", "path separator"),
         ("..", "relative folder"),
-        ("\"\"", "empty"),
         ("\"a\\u001bb\"", "control character"),
     ] {
         let error =
@@ -217,4 +216,41 @@ fn an_entity_glob_beyond_the_limits_is_an_error_naming_the_check_not_a_panic() {
         matches!(&error, CheckError::EntityGlob { check, .. } if check == "models"),
         "{error:?}"
     );
+}
+
+/// ACKREP's `_template` entity has `key:` with nothing after it: that is an empty key,
+/// said as such with a hint to exclude the folder; `exclude` leaves it out.
+#[test]
+fn an_empty_key_is_named_and_exclude_leaves_a_template_out() {
+    let files = [
+        ("data/a/meta.yml", "id: a\ntype: model\n"),
+        ("data/_template/meta.yml", "id:\ntype: model\n"),
+    ];
+    let error = entities(&files).unwrap_err();
+    assert!(
+        matches!(&error, CheckError::EmptyKey { path, field, folder }
+            if path == "data/_template/meta.yml" && field == "id" && folder == "data/_template"),
+        "{error:?}"
+    );
+    let help = miette::Diagnostic::help(&error).unwrap().to_string();
+    assert!(help.contains("exclude \"data/_template/**\""), "{help}");
+
+    let with_exclude = FLAVOR.replace(
+        "        run \"true\"",
+        "        exclude \"data/_template/**\" \"data/drafts/**\"\n        run \"true\"",
+    );
+    let mut all = vec![
+        ("flavors/env/flavor.kdl", with_exclude.as_str()),
+        ("flavors/env/base/Dockerfile", "FROM scratch\n"),
+    ];
+    all.extend_from_slice(&files);
+    let dir = workspace(&all);
+    let ws = kiln::config::load(dir.path()).unwrap();
+    let check = &ws.flavor("env").unwrap().checks[0];
+    let found: Vec<String> = discover(&ws.root, check)
+        .unwrap()
+        .into_iter()
+        .map(|e| e.key)
+        .collect();
+    assert_eq!(found, ["a"]);
 }

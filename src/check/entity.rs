@@ -42,6 +42,20 @@ pub fn discover(root: &Path, check: &Check) -> Result<Vec<Entity>, CheckError> {
     let mut files = Vec::new();
     walk(root, &root.join(&prefix), &matcher, &mut files)?;
     files.sort();
+    let mut excluded = globset::GlobSetBuilder::new();
+    for pattern in &check.entities.exclude {
+        let glob = crate::config::glob::parse(&pattern.value).map_err(|source| {
+            CheckError::EntityGlob {
+                check: check.name.value.clone(),
+                glob: pattern.value.clone(),
+                help: source.help(),
+                source: Box::new(source),
+            }
+        })?;
+        excluded.add(glob);
+    }
+    let excluded = excluded.build().unwrap_or_else(|_| GlobSet::empty());
+    files.retain(|file| !excluded.is_match(file.strip_prefix(root).unwrap_or(file)));
     let mut entities: Vec<Entity> = Vec::new();
     let mut seen: BTreeMap<String, PathBuf> = BTreeMap::new();
     for file in files {
@@ -62,6 +76,17 @@ pub fn discover(root: &Path, check: &Check) -> Result<Vec<Entity>, CheckError> {
                 path: shown.clone(),
                 field: key_field.to_owned(),
             })?;
+        if key.trim().is_empty() {
+            let folder = Path::new(&shown)
+                .parent()
+                .map(|f| f.display().to_string())
+                .unwrap_or_default();
+            return Err(CheckError::EmptyKey {
+                path: shown,
+                field: key_field.to_owned(),
+                folder,
+            });
+        }
         if let Some(reason) = unsafe_key(&key) {
             return Err(CheckError::BadKey {
                 path: shown,
@@ -200,6 +225,8 @@ fn scalars(value: serde_json::Value) -> Option<BTreeMap<String, String>> {
                     serde_json::Value::String(s) => s,
                     serde_json::Value::Number(n) => n.to_string(),
                     serde_json::Value::Bool(b) => b.to_string(),
+                    // `key:` with nothing after it: there, and empty.
+                    serde_json::Value::Null => String::new(),
                     _ => return None,
                 };
                 Some((k, text))
@@ -214,7 +241,7 @@ fn kdl_scalar(value: &kdl::KdlValue) -> Option<String> {
         kdl::KdlValue::Integer(i) => Some(i.to_string()),
         kdl::KdlValue::Float(f) => Some(f.to_string()),
         kdl::KdlValue::Bool(b) => Some(b.to_string()),
-        kdl::KdlValue::Null => None,
+        kdl::KdlValue::Null => Some(String::new()),
     }
 }
 

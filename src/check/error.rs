@@ -29,6 +29,19 @@ pub enum CheckError {
     )]
     MissingKey { path: String, field: String },
 
+    #[error("entity metadata `{path}` has an empty `{field}` field")]
+    #[diagnostic(
+        code(kiln::check::empty_key),
+        help(
+            "give the entity a key; if `{folder}` is no entity (a template, a draft), leave it out: exclude \"{folder}/**\" in the check"
+        )
+    )]
+    EmptyKey {
+        path: String,
+        field: String,
+        folder: String,
+    },
+
     #[error("`{path}`: the entity key {key:?} cannot be used: {reason}")]
     #[diagnostic(
         code(kiln::check::bad_key),

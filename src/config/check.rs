@@ -25,6 +25,7 @@ const WORKDIR: Shape = Shape::args(&["container path"]);
 const TIMEOUT: Shape = Shape::args(&["duration"]);
 const OUTCOME: Shape = Shape::args(&[]).props(&["success", "inaccurate"]);
 const ARTIFACTS: Shape = Shape::list("glob");
+const EXCLUDE: Shape = Shape::list("glob");
 
 /// Metadata field holding an entity's key when `entities` names none.
 pub const DEFAULT_KEY_FIELD: &str = "key";
@@ -57,6 +58,7 @@ pub fn decode(r: &mut Reader, node: &KdlNode, root: &Path) -> Option<Check> {
     let mut timeout = None;
     let mut outcome = Outcome::default();
     let mut artifacts = Vec::new();
+    let mut exclude = Vec::new();
     for child in &children {
         let child = *child;
         match child.name().value() {
@@ -71,7 +73,11 @@ pub fn decode(r: &mut Reader, node: &KdlNode, root: &Path) -> Option<Check> {
                     let key = r
                         .prop(child, "key")
                         .unwrap_or_else(|| Spanned::new(DEFAULT_KEY_FIELD.to_owned(), glob.loc));
-                    entities = Some(EntitySource { glob, key });
+                    entities = Some(EntitySource {
+                        glob,
+                        key,
+                        exclude: Vec::new(),
+                    });
                 }
             }
             "filter" => {
@@ -144,6 +150,11 @@ pub fn decode(r: &mut Reader, node: &KdlNode, root: &Path) -> Option<Check> {
                     );
                 }
             }
+            "exclude" => {
+                r.shape(child, &EXCLUDE);
+                let globs = r.args_from(child, 0, "glob");
+                exclude.extend(globs.into_iter().filter(|g| valid_glob(r, g)));
+            }
             "artifacts" => {
                 r.shape(child, &ARTIFACTS);
                 let globs = r.args_from(child, 0, "glob");
@@ -170,11 +181,13 @@ pub fn decode(r: &mut Reader, node: &KdlNode, root: &Path) -> Option<Check> {
     if run.is_empty() && !children.iter().any(|c| c.name().value() == "run") {
         missing("run", "run \"sh\" \"run.sh\" \"{{ entity.dir }}\"");
     }
+    let mut entities = entities?;
+    entities.exclude = exclude;
     Some(Check {
         name,
         description,
         image: image?,
-        entities: entities?,
+        entities,
         filters,
         environment,
         run,

@@ -52,6 +52,7 @@ pub const CHECK: &[&str] = &[
     "timeout",
     "outcome",
     "artifacts",
+    "exclude",
 ];
 /// Inside `check { environment }`.
 pub const ENVIRONMENT: &[&str] = &["when"];

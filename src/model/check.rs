@@ -33,6 +33,9 @@ pub struct EntitySource {
     pub glob: Spanned<String>,
     /// Metadata field holding the entity's unique key.
     pub key: Spanned<String>,
+    /// Globs of metadata files the glob matches that are no entities (a data
+    /// repository's `_template`), relative to the workspace root.
+    pub exclude: Vec<Spanned<String>>,
 }
 
 #[derive(Debug, Clone)]
