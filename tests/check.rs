@@ -273,6 +273,30 @@ fn files_written_by_a_check_belong_to_the_user_it_runs_as() {
         std::fs::metadata(kiln.path("data/entities/spring_mass/_data/result.txt")).unwrap();
     assert_eq!((written.uid(), written.gid()), (4321, 4321));
 
+    // The image has no passwd entry for uid 4321, so Docker would give it HOME=/, which
+    // it cannot write: kiln gives it a writable HOME (this image has no /tmp: /dev/shm).
+    let home = kiln.path("data/entities/home_cache");
+    std::fs::create_dir_all(&home).unwrap();
+    std::fs::write(
+        home.join("metadata.yml"),
+        "key: home_cache\ntype: system_model\ncompatible_environment: checkenv\n",
+    )
+    .unwrap();
+    std::fs::write(
+        home.join("run.sh"),
+        "#!/bin/sh\nmkdir -p \"$HOME/.cache\" && echo settings > \"$HOME/.cache/tool\" && echo \"home=$HOME\"\n",
+    )
+    .unwrap();
+    chown_all(&data, 4321, 4321);
+    let (_, with_home) = check(&kiln, &["--user", "4321:4321", "home_cache"]);
+    assert_eq!(class(&with_home, "home_cache"), "success", "{with_home:?}");
+    assert!(
+        with_home["home_cache"]["output_tail"]
+            .as_str()
+            .is_some_and(|t| t.contains("home=/dev/shm")),
+        "{with_home:?}"
+    );
+
     // Who runs the check is part of its result's key: the same user gets the cached
     // result, another user runs it again.
     let (_, same) = check(&kiln, &["--user", "4321:4321", "spring_mass"]);

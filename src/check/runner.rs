@@ -191,6 +191,7 @@ impl CheckRunner {
             std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
         }
         let mut log = CappedLog::create(&log_path, LOG_LIMIT).map_err(|e| io(&log_path, e))?;
+        let env_sets_home = env.iter().any(|(name, _)| name == "HOME");
         let started = SystemTime::now();
         let outcome = self
             .daemon
@@ -201,6 +202,8 @@ impl CheckRunner {
                     env,
                     workdir: check.workdir.as_ref().map(|w| w.value.clone()),
                     user: Some(user),
+                    // A check that sets HOME keeps it.
+                    writable_home: !env_sets_home,
                 },
                 &mut log,
                 TAIL_LINES,

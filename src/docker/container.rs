@@ -68,7 +68,14 @@ pub struct ExecRequest {
     pub workdir: Option<String>,
     /// `uid:gid` (or a user name); `None`: the image's user.
     pub user: Option<String>,
+    /// When `HOME` is not writable for the user (a uid the image has no passwd entry
+    /// for gets `HOME=/`), point it at `/tmp`, else `/dev/shm` (a tmpfs Docker gives
+    /// every container), both writable by every user.
+    pub writable_home: bool,
 }
+
+/// The shell line that gives a command a writable `HOME` ([`ExecRequest::writable_home`]).
+const WRITABLE_HOME: &str = "[ -w \"${HOME:-/}\" ] || { if [ -d /tmp ] && [ -w /tmp ]; then HOME=/tmp; else HOME=/dev/shm; fi; export HOME; }; ";
 
 /// How an exec ended.
 #[derive(Debug, Clone)]
@@ -239,7 +246,7 @@ impl Daemon {
                 CreateExecOptions {
                     attach_stdout: Some(true),
                     attach_stderr: Some(true),
-                    cmd: Some(group.wrap(&request.cmd)),
+                    cmd: Some(group.wrap(&request.cmd, request.writable_home)),
                     env: Some(env),
                     user: request.user.clone(),
                     working_dir: request.workdir.clone(),
@@ -477,8 +484,9 @@ impl GroupFile {
 
     /// `cmd` behind a shell that writes its pid and then becomes `cmd` (same process, so
     /// the same group; exit code, environment and working folder unchanged).
-    fn wrap(&self, cmd: &[String]) -> Vec<String> {
-        let script = format!("{{ echo $$ > {}; }} 2>/dev/null; exec \"$@\"", self.0);
+    fn wrap(&self, cmd: &[String], writable_home: bool) -> Vec<String> {
+        let home = if writable_home { WRITABLE_HOME } else { "" };
+        let script = format!("{home}{{ echo $$ > {}; }} 2>/dev/null; exec \"$@\"", self.0);
         ["/bin/sh", "-c", &script, "kiln-exec"]
             .into_iter()
             .map(str::to_owned)
@@ -620,13 +628,16 @@ note"
             cmd
         };
         let group = GroupFile::new();
-        let status = run(group.wrap(&["sh".to_owned(), "-c".to_owned(), "exit 3".to_owned()]))
-            .status()
-            .unwrap();
+        let status = run(group.wrap(
+            &["sh".to_owned(), "-c".to_owned(), "exit 3".to_owned()],
+            false,
+        ))
+        .status()
+        .unwrap();
         assert_eq!(status.code(), Some(3));
         let group = GroupFile::new();
         let script = "sleep 30 & sleep 30".to_owned();
-        let mut child = run(group.wrap(&["sh".to_owned(), "-c".to_owned(), script]))
+        let mut child = run(group.wrap(&["sh".to_owned(), "-c".to_owned(), script], false))
             .spawn()
             .unwrap();
         let pid = loop {
