@@ -27,6 +27,8 @@ pub mod build;
 pub mod explain;
 /// Entity checks: discovery, environment containers, results and their cache.
 pub mod check;
+/// What a workspace keeps within a budget: file cache, job records, history, images.
+pub mod gc;
 // One path for every command.
 /// What a command asks for (`Plan`) → the one graph (`plan::build`).
 pub mod plan;

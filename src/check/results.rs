@@ -152,6 +152,11 @@ impl History {
 
     /// Every recorded run, oldest first; a file that cannot be read is skipped.
     pub fn runs(&self) -> Result<Vec<RunResults>, ResultsError> {
+        self.runs_except(&[])
+    }
+
+    /// [`History::runs`] without the files `left_out` (`kiln gc` deciding what stays).
+    pub fn runs_except(&self, left_out: &[PathBuf]) -> Result<Vec<RunResults>, ResultsError> {
         let dir = self.history_dir();
         let entries = match std::fs::read_dir(&dir) {
             Ok(entries) => entries,
@@ -166,6 +171,7 @@ impl History {
         let mut files: Vec<PathBuf> = entries
             .filter_map(|e| e.ok().map(|e| e.path()))
             .filter(|p| p.extension().is_some_and(|e| e == "json"))
+            .filter(|p| !left_out.contains(p))
             .collect();
         files.sort();
         Ok(files

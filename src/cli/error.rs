@@ -110,6 +110,10 @@ pub enum CliError {
     #[diagnostic(transparent)]
     Explain(#[from] crate::explain::ExplainError),
 
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Gc(#[from] crate::gc::GcError),
+
     #[error("no selected flavor declares a check `{name}`")]
     #[diagnostic(code(kiln::cli::unknown_check))]
     UnknownCheck {
@@ -212,6 +216,7 @@ impl CliError {
             CliError::Interrupted => EXIT_INTERRUPTED,
             CliError::Build(_)
             | CliError::Explain(_)
+            | CliError::Gc(_)
             | CliError::Check(_)
             | CliError::Failed { .. }
             | CliError::ChecksFailed { .. }

@@ -8,6 +8,7 @@ mod error;
 mod execute;
 mod explain;
 mod export;
+mod gc;
 mod graph;
 mod interrupt;
 mod list;
@@ -85,6 +86,8 @@ pub enum Command {
     Export(export::ExportArgs),
     /// Remove the images kiln built for this workspace (found by label)
     Clean(clean::CleanArgs),
+    /// Remove what the workspace no longer needs, within a budget: old tarballs, job records, results history, stale images
+    Gc(gc::GcArgs),
     /// Check every entity of the selected checks in its environment image
     Check(check::CheckArgs),
     /// Show each entity's latest result and its last passing run
@@ -161,6 +164,9 @@ fn run(cli: &Cli) -> Result<(), CliError> {
         }
         Command::Export(args) => runtime()?.block_on(export::run(workspace, args, console)),
         Command::Clean(args) => runtime()?.block_on(clean::run(workspace, args, console)),
+        Command::Gc(args) => {
+            runtime()?.block_on(gc::run(workspace, args, cli.quiet, &mut std::io::stdout()))
+        }
         Command::Check(args) => {
             runtime()?.block_on(check::run(workspace, args, console, cli.verbose > 0))
         }

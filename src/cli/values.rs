@@ -10,6 +10,16 @@ pub fn builder() -> impl TypedValueParser<Value = BuilderChoice> {
         .map(|name| BuilderChoice::parse(&name).unwrap_or_default())
 }
 
+/// `--max-size SIZE`: bytes, or with a unit (`500MB`, `5GB`, `2GiB`).
+pub fn size(text: &str) -> Result<u64, String> {
+    text.trim()
+        .parse::<bytesize::ByteSize>()
+        .map(|size| size.as_u64())
+        .map_err(|_| {
+            "expected a size: a number of bytes, or with a unit, e.g. 5GB or 500MB".to_owned()
+        })
+}
+
 /// `--jobs N`: a count of at least 1 (kiln.kdl's `jobs` allows the same range).
 pub fn jobs(text: &str) -> Result<usize, String> {
     match text.parse::<usize>() {

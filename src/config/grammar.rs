@@ -12,6 +12,7 @@ pub const SETTINGS: &[&str] = &[
     "allow-outside-workspace",
     "allow-docker-socket",
     "builder",
+    "gc",
 ];
 
 /// Top level of `flavors/<name>/flavor.kdl`.

@@ -17,6 +17,10 @@ pub fn decode(r: &mut Reader, doc: &KdlDocument, root: &Path) -> Settings {
         r.at_most_once(&nodes, name);
     }
     for node in nodes {
+        if node.name().value() == "gc" {
+            decode_gc(r, node, &mut settings);
+            continue;
+        }
         if !r.shape(node, &ONE_VALUE) {
             continue;
         }
@@ -79,10 +83,31 @@ pub fn decode(r: &mut Reader, doc: &KdlDocument, root: &Path) -> Settings {
                     }
                 }
             }
-            _ => unreachable!("filtered by grammar::SETTINGS"),
+            _ => unreachable!("filtered by grammar::SETTINGS; gc decoded above"),
         }
     }
     settings
+}
+
+const GC: Shape = Shape::args(&[]).props(&["max-size", "keep"]);
+
+/// `gc max-size="5GB" keep=20`.
+fn decode_gc(r: &mut Reader, node: &KdlNode, settings: &mut Settings) {
+    r.shape(node, &GC);
+    if let Some(size) = r.prop(node, "max-size") {
+        match size.value.trim().parse::<bytesize::ByteSize>() {
+            Ok(bytes) => settings.gc_max_size = Some(bytes.as_u64()),
+            Err(_) => r.invalid(
+                size.loc.span,
+                "max-size",
+                format!("`{}` is no size", size.value),
+                "a number of bytes, or with a unit: \"500MB\", \"5GB\", \"2GiB\"",
+            ),
+        }
+    }
+    if let Some(keep) = r.prop_int(node, "keep", 1..=100_000) {
+        settings.gc_keep = Some(keep.value as usize);
+    }
 }
 
 /// The argument of `node` (`registry` or `repository`) if it is a valid image

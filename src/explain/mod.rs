@@ -14,6 +14,7 @@ mod inputs;
 pub use earlier::{Earlier, History, Origin};
 pub use error::ExplainError;
 pub use explanation::{Because, Changed, Changes, Compared, Explanation};
+pub use inputs::{Analyses, analyses};
 
 use std::collections::BTreeSet;
 

@@ -34,6 +34,10 @@ pub struct Settings {
     pub allow_docker_socket: bool,
     /// Which of the daemon's builders builds images (`builder`, `--builder`).
     pub builder: BuilderChoice,
+    /// `kiln gc`'s budget: the file cache's most bytes.
+    pub gc_max_size: Option<u64>,
+    /// `kiln gc`'s budget: how many job records and results-history files stay.
+    pub gc_keep: Option<usize>,
 }
 
 /// The `builder` setting: which of the daemon's builders builds images. Not an input of
@@ -80,6 +84,8 @@ impl Settings {
             allow_outside_workspace: false,
             allow_docker_socket: false,
             builder: BuilderChoice::Auto,
+            gc_max_size: None,
+            gc_keep: None,
         }
     }
 

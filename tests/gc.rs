@@ -1,0 +1,134 @@
+//! `kiln gc` against real files and the real daemon: a file cache over budget is
+//! brought under it keeping each step's newest tarball, job records beyond `--keep` go,
+//! images of old inputs go, and a build running beside a collection loses nothing it
+//! needs.
+
+mod common;
+
+use common::sandbox::{Kiln, text};
+
+fn two_steps(kiln: &Kiln) {
+    std::fs::create_dir_all(kiln.path("flavors/g/base")).unwrap();
+    std::fs::create_dir_all(kiln.path("flavors/g/app")).unwrap();
+    std::fs::write(
+        kiln.path("flavors/g/flavor.kdl"),
+        "flavor \"g\" {\n    step \"base\" { include \"/bin/busybox\" as=\"busybox\"; }\n    step \"app\" { needs \"base\"; }\n}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        kiln.path("flavors/g/base/Dockerfile"),
+        "FROM scratch\nCOPY busybox /bin/busybox\n",
+    )
+    .unwrap();
+    std::fs::write(
+        kiln.path("flavors/g/app/Dockerfile"),
+        "FROM {{ base }}\nCOPY version /version\n",
+    )
+    .unwrap();
+    version(kiln, 0);
+}
+
+fn version(kiln: &Kiln, n: usize) {
+    std::fs::write(kiln.path("flavors/g/app/version"), format!("{n}\n")).unwrap();
+}
+
+fn tarballs(kiln: &Kiln) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(kiln.path(".kiln/cache"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".tar"))
+        .collect();
+    names.sort();
+    names
+}
+
+fn exists(image: &str) -> bool {
+    std::process::Command::new("docker")
+        .args(["image", "inspect", image])
+        .output()
+        .unwrap()
+        .status
+        .success()
+}
+
+#[test]
+fn a_cache_over_budget_keeps_each_steps_newest_and_old_records_and_images_go() {
+    let kiln = Kiln::new("gc", &[], None);
+    two_steps(&kiln);
+    let mut apps = Vec::new();
+    for n in 0..3 {
+        version(&kiln, n);
+        // Apart in time, so that the newest is plain.
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+        kiln.build(&["build", "--save"]);
+        let job = kiln.jobs().pop().unwrap();
+        apps.push(common::sandbox::summary_field(&job, "image")["g/app"].clone());
+    }
+    assert_eq!(tarballs(&kiln).len(), 4, "{:?}", tarballs(&kiln));
+    assert_eq!(kiln.jobs().len(), 3);
+
+    let dry = kiln.ok(&["gc", "--max-size", "1", "--keep", "1", "--dry-run"]);
+    let shown = text(&dry);
+    assert!(shown.contains("would remove tarball"), "{shown}");
+    assert_eq!(tarballs(&kiln).len(), 4, "a dry run removes nothing");
+    assert!(exists(&apps[0]));
+
+    let output = kiln.ok(&["gc", "--max-size", "1", "--keep", "1"]);
+    let shown = text(&output);
+    let left = tarballs(&kiln);
+    assert_eq!(left.len(), 2, "{left:?}\n{shown}");
+    assert!(
+        left.iter().any(|t| t.contains("g-base_")),
+        "base's only tarball stays: {left:?}"
+    );
+    let newest = apps[2].replace(':', "_");
+    assert!(
+        left.iter().any(|t| t.starts_with(&newest)),
+        "app's newest tarball stays: {left:?}"
+    );
+    assert!(shown.contains("over the budget"), "{shown}");
+    assert_eq!(kiln.jobs().len(), 1, "--keep 1: {shown}");
+    // The images of the app's old inputs went; the current ones stayed.
+    assert!(!exists(&apps[0]) && !exists(&apps[1]), "{shown}");
+    assert!(exists(&apps[2]), "{shown}");
+}
+
+#[test]
+fn a_build_beside_a_collection_loses_nothing_it_needs() {
+    let kiln = Kiln::new("gc-race", &[], None);
+    two_steps(&kiln);
+    for n in 0..3 {
+        version(&kiln, n);
+        kiln.build(&["build", "--save"]);
+    }
+    kiln.ok(&["clean", "--all"]);
+    version(&kiln, 3);
+    // The build loads base from its tarball and builds and saves a new app, while
+    // collections with a budget of one byte run beside it.
+    let mut build = kiln.process();
+    build.args(["build", "--save"]);
+    let mut child = build.spawn().unwrap();
+    let mut collections = 0;
+    while child.try_wait().unwrap().is_none() {
+        let output = kiln
+            .command()
+            .args(["gc", "--max-size", "1", "--no-images"])
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{}", text(&output));
+        collections += 1;
+    }
+    assert!(child.wait().unwrap().success(), "the build succeeded");
+    assert!(collections > 0);
+    let job = kiln.jobs().pop().unwrap();
+    let results = common::sandbox::summary(&job);
+    assert_eq!(results["g/base"], "file", "{results:?}");
+    assert_eq!(results["g/app"], "built", "{results:?}");
+    let newest = common::sandbox::summary_field(&job, "image")["g/app"].replace(':', "_");
+    assert!(
+        tarballs(&kiln).iter().any(|t| t.starts_with(&newest)),
+        "the new tarball stays: {:?}",
+        tarballs(&kiln)
+    );
+}
