@@ -220,6 +220,19 @@ async fn classes_containers_cache_and_replacement() {
     let output = kiln.ok(&["results", "--json"]);
     let all: Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(all.as_array().unwrap().len(), 8);
+    // Every recorded result of one entity, oldest first: the runs above checked
+    // heat_equation five times, three of them from the result cache.
+    let output = kiln.ok(&["results", "heat_equation", "--history", "--json"]);
+    let past: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let past = past.as_array().unwrap();
+    assert!(past.len() >= 3, "{past:?}");
+    assert!(past.iter().all(|r| r["key"] == "heat_equation"), "{past:?}");
+    let dates: Vec<&str> = past.iter().map(|r| r["date"].as_str().unwrap()).collect();
+    assert!(dates.windows(2).all(|w| w[0] <= w[1]), "{dates:?}");
+    let output = kiln.ok(&["results", "heat_equation", "--history"]);
+    let shown = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(shown.lines().count(), past.len() + 1, "{shown}");
+    assert!(shown.contains("inaccurate (cached)"), "{shown}");
 
     // One entity changed: only it runs again.
     std::fs::write(

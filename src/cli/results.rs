@@ -17,10 +17,18 @@ pub struct ResultsArgs {
     /// Print JSON instead of a table
     #[arg(long)]
     pub json: bool,
+    /// Every recorded result of KEY, oldest first, instead of the latest
+    #[arg(long, requires = "key")]
+    pub history: bool,
 }
 
 pub fn run(workspace: &Workspace, args: &ResultsArgs, out: &mut dyn Write) -> Result<(), CliError> {
     let history = History::new(workspace.root.join(".kiln/results"));
+    if args.history
+        && let Some(key) = &args.key
+    {
+        return print_history(workspace, &history, key, args.json, out);
+    }
     let latest = history
         .latest(args.key.as_deref())
         .map_err(|e| CliError::Internal(e.to_string()))?;
@@ -122,4 +130,64 @@ fn known_keys(workspace: &Workspace, history: &History) -> std::collections::BTr
         }
     }
     known
+}
+
+/// `kiln results KEY --history`: a line per recorded result of `key`, oldest first.
+fn print_history(
+    workspace: &Workspace,
+    history: &History,
+    key: &str,
+    json: bool,
+    out: &mut dyn Write,
+) -> Result<(), CliError> {
+    let results: Vec<EntityResult> = history
+        .runs()
+        .map_err(|e| CliError::Internal(e.to_string()))?
+        .into_iter()
+        .flat_map(|run| run.results)
+        .filter(|r| r.key == key)
+        .collect();
+    if results.is_empty() && !known_keys(workspace, history).contains(key) {
+        let known = known_keys(workspace, history);
+        let candidates: Vec<&str> = known.iter().map(String::as_str).collect();
+        return Err(CliError::UnknownEntity {
+            key: key.to_owned(),
+            help: crate::config::suggest_help(key, &candidates, "entity keys"),
+        });
+    }
+    if json {
+        let text = serde_json::to_string_pretty(&results)
+            .map_err(|e| CliError::Internal(e.to_string()))?;
+        writeln!(out, "{text}")?;
+        return Ok(());
+    }
+    if results.is_empty() {
+        writeln!(
+            out,
+            "no results for `{key}` yet; `kiln check {key}` makes some"
+        )?;
+        return Ok(());
+    }
+    writeln!(
+        out,
+        "{:<22}  {:<20}  {:<22}  {:>8}  log",
+        "date", "check", "result", "time"
+    )?;
+    for r in &results {
+        let class = if r.cached {
+            format!("{} (cached)", r.class)
+        } else {
+            r.class.to_string()
+        };
+        writeln!(
+            out,
+            "{:<22}  {:<20}  {:<22}  {:>7.1}s  {}",
+            r.date,
+            r.check,
+            class,
+            r.runtime_ms as f64 / 1000.0,
+            r.log.as_deref().unwrap_or("-")
+        )?;
+    }
+    Ok(())
 }
