@@ -246,13 +246,16 @@ fn place(
             NamedSource::new(dockerfile.shown, Arc::new(dockerfile.template.to_owned())),
             span,
         ),
-        None => (
-            NamedSource::new(
-                format!("{} (rendered)", dockerfile.shown),
-                Arc::new(rendered.to_owned()),
-            ),
-            (text.span.start, text.span.len()).into(),
-        ),
+        None => {
+            let span = span_in(rendered, text.span.clone(), &text.value).unwrap_or(0..0);
+            (
+                NamedSource::new(
+                    format!("{} (rendered)", dockerfile.shown),
+                    Arc::new(rendered.to_owned()),
+                ),
+                (span.start, span.len()).into(),
+            )
+        }
     }
 }
 
@@ -431,6 +434,28 @@ fn secret_id(mount: &str) -> Option<&str> {
     secret.then_some(id).flatten()
 }
 
+/// The range of `value` in `text`, given the parser's `at`: `at` itself when it holds
+/// the value (or at least lies on character boundaries: an unescaped value differs from
+/// its text), shifted past a byte-order mark the parser skipped, or the value's first
+/// occurrence; `None` when none of these is a range of `text`. (Found by fuzzing: a
+/// Dockerfile starting with a BOM gave spans three bytes short, inside a character.)
+fn span_in(text: &str, at: std::ops::Range<usize>, value: &str) -> Option<std::ops::Range<usize>> {
+    if text.get(at.clone()) == Some(value) {
+        return Some(at);
+    }
+    let bom = '\u{feff}'.len_utf8();
+    if text.starts_with('\u{feff}') {
+        let shifted = at.start + bom..at.end + bom;
+        if text.get(shifted.clone()) == Some(value) {
+            return Some(shifted);
+        }
+    }
+    if text.get(at.clone()).is_some() {
+        return Some(at);
+    }
+    text.find(value).map(|start| start..start + value.len())
+}
+
 /// Where `value` (at `at` in the rendered Dockerfile) stands in the template as written:
 /// on the same line when rendering left that line as it was, else its only occurrence.
 pub(super) fn locate(
@@ -439,6 +464,7 @@ pub(super) fn locate(
     at: std::ops::Range<usize>,
     value: &str,
 ) -> Option<SourceSpan> {
+    let at = span_in(rendered, at, value)?;
     let line = rendered[..at.start].matches('\n').count();
     let start_of = |text: &str, n: usize| -> Option<usize> {
         if n == 0 {
@@ -587,5 +613,17 @@ mod tests {
         assert_eq!(secret_id("id=a,type=secret,required=true"), Some("a"));
         assert_eq!(secret_id("type=cache,id=a,target=/c"), None);
         assert_eq!(secret_id("type=secret,target=/run/x"), None);
+    }
+
+    #[test]
+    fn a_dockerfile_starting_with_a_byte_order_mark_is_checked_without_a_panic() {
+        let template = "\u{feff}FROM {{ base }}\nCOPY »missing /x\n";
+        let found = problems(template, &[]);
+        assert_eq!(found.len(), 1, "{found:?}");
+        let Problem::SourceMissing(missing) = &found[0] else {
+            panic!("{:?}", found[0])
+        };
+        let offset = missing.span.offset();
+        assert_eq!(&template[offset..offset + missing.span.len()], "»missing");
     }
 }
