@@ -152,7 +152,10 @@ impl Drop for RemoveIds {
 }
 
 /// The step's rendered Dockerfile (as the job record holds it) built in the step's
-/// context, without labels and untagged: a plain build of the same inputs.
+/// context, without labels and untagged: a plain build of the same inputs. Tried
+/// again, as kiln's own builds are, when the classic builder lost a cached layer to a
+/// removal another test made meanwhile (`unable to find image`): the daemon is shared,
+/// and identical content gives identical images.
 fn plain_build(
     runtime: &tokio::runtime::Runtime,
     daemon: &Daemon,
@@ -160,37 +163,48 @@ fn plain_build(
     step: &str,
     dockerfile: String,
 ) -> String {
-    let context = kiln::hash::collect(&kiln::hash::ContextSpec {
-        context: Some(kiln.path(&format!("flavors/lb/{step}"))),
-        includes: if step == "base" {
-            vec![("/bin/busybox".into(), "busybox".to_owned())]
-        } else {
-            Vec::new()
-        },
-        ..Default::default()
-    })
-    .unwrap();
-    let request = BuildRequest {
-        name: format!("plain {step}"),
-        tag: None,
-        dockerfile: ".kiln/Dockerfile".to_owned(),
-        args: HashMap::new(),
-        labels: HashMap::new(),
-        no_cache: false,
-        context: Box::new(move |out| {
-            kiln::hash::write_tar(
-                &context,
-                &[(".kiln/Dockerfile", dockerfile.as_bytes())],
-                out,
-            )
-        }),
-        backend: runtime.block_on(common::docker::backend(daemon)),
-        secrets: Default::default(),
-    };
-    let mut log = Vec::new();
-    runtime
-        .block_on(daemon.build(request, &mut log, &CancellationToken::new()))
-        .unwrap_or_else(|e| panic!("{e}\n{}", String::from_utf8_lossy(&log)))
+    let context = std::sync::Arc::new(
+        kiln::hash::collect(&kiln::hash::ContextSpec {
+            context: Some(kiln.path(&format!("flavors/lb/{step}"))),
+            includes: if step == "base" {
+                vec![("/bin/busybox".into(), "busybox".to_owned())]
+            } else {
+                Vec::new()
+            },
+            ..Default::default()
+        })
+        .unwrap(),
+    );
+    let backend = runtime.block_on(common::docker::backend(daemon));
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let context = std::sync::Arc::clone(&context);
+        let dockerfile = dockerfile.clone();
+        let request = BuildRequest {
+            name: format!("plain {step}"),
+            tag: None,
+            dockerfile: ".kiln/Dockerfile".to_owned(),
+            args: HashMap::new(),
+            labels: HashMap::new(),
+            no_cache: false,
+            context: Box::new(move |out| {
+                kiln::hash::write_tar(
+                    &context,
+                    &[(".kiln/Dockerfile", dockerfile.as_bytes())],
+                    out,
+                )
+            }),
+            backend,
+            secrets: Default::default(),
+        };
+        let mut log = Vec::new();
+        match runtime.block_on(daemon.build(request, &mut log, &CancellationToken::new())) {
+            Ok(id) => return id,
+            Err(e) if attempt < 3 && e.to_string().contains("unable to find image") => {}
+            Err(e) => panic!("{e}\n{}", String::from_utf8_lossy(&log)),
+        }
+    }
 }
 
 /// `kiln build` labels each image without a LABEL step: every kiln label is on it (with
