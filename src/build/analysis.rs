@@ -1,13 +1,13 @@
 //! Analysis of a step: what goes into its image (the context, the Dockerfile, the args,
 //! the dependencies' hashes) and therefore its hash and image name. Needs no daemon.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
 
 use crate::hash::{self, Context, ContextSpec, Manifest, StepInputs};
-use crate::model::{ArgValue, Secret, Step};
+use crate::model::{ArgValue, Secret, Step, Workspace};
 
 use super::build_info::{self, BuildInfo};
 use super::error::BuildError;
@@ -35,18 +35,20 @@ pub struct Analysis {
     pub secrets: Vec<Secret>,
 }
 
-/// Analyses `step` of `flavor`, given the hash of each step it needs (by step name);
-/// with `with_build_info`, its image gets EXASLCT's `/build_info` files.
+/// Analyses `step` of `flavor` in `workspace`, given the hash of each step it needs (by
+/// step name). Everything the workspace decides about the hash — its repository, its
+/// folders left out of contexts, the flavor's `build-info` — is read here, so a build,
+/// `kiln explain`, `kiln gc` and watch mode hash a step alike.
 pub fn analyze(
-    repository: &str,
+    workspace: &Workspace,
     flavor: &str,
     step: &Step,
     dependencies: &[(String, String)],
-    with_build_info: bool,
-    skip: Vec<PathBuf>,
     cancel: &CancellationToken,
 ) -> Result<Analysis, BuildError> {
-    let spec = ContextSpec::for_step(step, skip);
+    let repository = workspace.settings.repository.as_str();
+    let with_build_info = workspace.build_info(flavor);
+    let spec = ContextSpec::for_step(step, workspace.settings.own_dirs());
     let context = hash::collect_until(&spec, cancel)?;
     let dockerfile = read(&step.dockerfile.value)?;
     let mut hashed_args = Vec::new();

@@ -140,21 +140,11 @@ impl Builder {
             .iter()
             .map(|i| (i.step.step.clone(), i.tag.clone()))
             .collect();
-        let repository = self.workspace.settings.repository.clone();
-        let skip = self.workspace.settings.own_dirs();
+        let workspace = Arc::clone(&self.workspace);
         let flavor = id.flavor.clone();
-        let build_info = self.workspace.build_info(&flavor);
         let stop = cancel.clone();
         let analysis = tokio::task::spawn_blocking(move || {
-            analyze(
-                &repository,
-                &flavor,
-                &step,
-                &hashes,
-                build_info,
-                skip,
-                &stop,
-            )
+            analyze(&workspace, &flavor, &step, &hashes, &stop)
         })
         .await
         .map_err(NodeError::message)?

@@ -32,15 +32,7 @@ pub fn analyses(
         let analysis = analyses(workspace, &dependency, done, cancel)?;
         hashes.push((need.value.clone(), analysis.hash.clone()));
     }
-    let analysis = Arc::new(analyze(
-        &workspace.settings.repository,
-        &id.flavor,
-        step,
-        &hashes,
-        workspace.build_info(&id.flavor),
-        workspace.settings.own_dirs(),
-        cancel,
-    )?);
+    let analysis = Arc::new(analyze(workspace, &id.flavor, step, &hashes, cancel)?);
     done.insert(id.step.clone(), Arc::clone(&analysis));
     Ok(analysis)
 }

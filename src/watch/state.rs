@@ -37,12 +37,10 @@ pub fn state(workspace: &Workspace, work: &Plan) -> State {
             })
             .collect();
         let hash = match analyze(
-            &workspace.settings.repository,
+            workspace,
             &id.flavor,
             step,
             &deps,
-            workspace.build_info(&id.flavor),
-            workspace.settings.own_dirs(),
             &CancellationToken::new(),
         ) {
             Ok(analysis) => analysis.hash,
