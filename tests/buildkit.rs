@@ -229,23 +229,11 @@ fn the_step_fails_without_its_secret_and_the_classic_builder_names_it() {
 #[test]
 fn a_failing_instruction_is_shown_at_its_dockerfile_line_by_both_builders() {
     let kiln = Kiln::new("bk-fails", &[], None);
-    std::fs::create_dir_all(kiln.path("flavors/f/base")).unwrap();
-    std::fs::create_dir_all(kiln.path("flavors/f/broken")).unwrap();
-    std::fs::write(
-        kiln.path("flavors/f/flavor.kdl"),
-        "flavor \"f\" {\n    step \"base\" { include \"/bin/busybox\" as=\"busybox\"; }\n    step \"broken\" { needs \"base\"; }\n}\n",
-    )
-    .unwrap();
-    std::fs::write(
-        kiln.path("flavors/f/base/Dockerfile"),
-        "FROM scratch\nCOPY busybox /bin/busybox\nRUN [\"/bin/busybox\", \"--install\", \"-s\", \"/bin\"]\n",
-    )
-    .unwrap();
-    std::fs::write(
-        kiln.path("flavors/f/broken/Dockerfile"),
+    kiln.busybox_flavor(
+        "f",
+        "broken",
         "FROM {{ base }}\n# prepare\nRUN echo preparing\nRUN echo broken-output \\\n    && exit 3\nRUN echo never\n",
-    )
-    .unwrap();
+    );
     for builder in ["buildkit", "classic"] {
         let output = kiln
             .command()
@@ -276,26 +264,14 @@ fn a_failing_instruction_is_shown_at_its_dockerfile_line_by_both_builders() {
 #[test]
 fn both_builders_give_the_same_tags_and_reuse_each_others_images() {
     let kiln = Kiln::new("bk-same", &[], None);
-    std::fs::create_dir_all(kiln.path("flavors/s/base")).unwrap();
-    std::fs::create_dir_all(kiln.path("flavors/s/app")).unwrap();
-    std::fs::write(
-        kiln.path("flavors/s/flavor.kdl"),
-        "flavor \"s\" {\n    step \"base\" { include \"/bin/busybox\" as=\"busybox\"; }\n    step \"app\" { needs \"base\"; }\n}\n",
-    )
-    .unwrap();
-    std::fs::write(
-        kiln.path("flavors/s/base/Dockerfile"),
-        "FROM scratch\nCOPY busybox /bin/busybox\nRUN [\"/bin/busybox\", \"--install\", \"-s\", \"/bin\"]\n",
-    )
-    .unwrap();
+    kiln.busybox_flavor(
+        "s",
+        "app",
+        "FROM {{ base }}\nCOPY app.txt /app.txt\nRUN wc -c /app.txt > /size\n",
+    );
     std::fs::write(
         kiln.path("flavors/s/app/app.txt"),
         kiln.repository.as_bytes(),
-    )
-    .unwrap();
-    std::fs::write(
-        kiln.path("flavors/s/app/Dockerfile"),
-        "FROM {{ base }}\nCOPY app.txt /app.txt\nRUN wc -c /app.txt > /size\n",
     )
     .unwrap();
     let classic = kiln.build(&["--builder", "classic", "build", "-g", "app"]);

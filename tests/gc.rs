@@ -8,23 +8,7 @@ mod common;
 use common::sandbox::{Kiln, text};
 
 fn two_steps(kiln: &Kiln) {
-    std::fs::create_dir_all(kiln.path("flavors/g/base")).unwrap();
-    std::fs::create_dir_all(kiln.path("flavors/g/app")).unwrap();
-    std::fs::write(
-        kiln.path("flavors/g/flavor.kdl"),
-        "flavor \"g\" {\n    step \"base\" { include \"/bin/busybox\" as=\"busybox\"; }\n    step \"app\" { needs \"base\"; }\n}\n",
-    )
-    .unwrap();
-    std::fs::write(
-        kiln.path("flavors/g/base/Dockerfile"),
-        "FROM scratch\nCOPY busybox /bin/busybox\n",
-    )
-    .unwrap();
-    std::fs::write(
-        kiln.path("flavors/g/app/Dockerfile"),
-        "FROM {{ base }}\nCOPY version /version\n",
-    )
-    .unwrap();
+    kiln.busybox_flavor("g", "app", "FROM {{ base }}\nCOPY version /version\n");
     version(kiln, 0);
 }
 

@@ -115,6 +115,33 @@ impl Kiln {
         summary(&new[0])
     }
 
+    /// Writes flavor `flavor` of two steps: `base`, the host's static busybox with its
+    /// applets installed (so `RUN` lines have a shell), and `top`, built on it from
+    /// `dockerfile` (which names it `{{ base }}`).
+    #[allow(dead_code, reason = "not every test binary uses it")]
+    pub fn busybox_flavor(&self, flavor: &str, top: &str, dockerfile: &str) {
+        for step in ["base", top] {
+            std::fs::create_dir_all(self.path(&format!("flavors/{flavor}/{step}"))).unwrap();
+        }
+        std::fs::write(
+            self.path(&format!("flavors/{flavor}/flavor.kdl")),
+            format!(
+                "flavor \"{flavor}\" {{\n    step \"base\" {{ include \"/bin/busybox\" as=\"busybox\"; }}\n    step \"{top}\" {{ needs \"base\"; }}\n}}\n"
+            ),
+        )
+        .unwrap();
+        std::fs::write(
+            self.path(&format!("flavors/{flavor}/base/Dockerfile")),
+            "FROM scratch\nCOPY busybox /bin/busybox\nRUN [\"/bin/busybox\", \"--install\", \"-s\", \"/bin\"]\n",
+        )
+        .unwrap();
+        std::fs::write(
+            self.path(&format!("flavors/{flavor}/{top}/Dockerfile")),
+            dockerfile,
+        )
+        .unwrap();
+    }
+
     /// Adds `kdl` (nodes such as a `check` block) at the end of flavor `flavor`'s block.
     pub fn add_to_flavor(&self, flavor: &str, kdl: &str) {
         let file = self.path(&format!("flavors/{flavor}/flavor.kdl"));
