@@ -425,7 +425,9 @@ impl Tiers {
     /// gets past that instruction. A Dockerfile may hold several such spots, so kiln
     /// tries again as long as each attempt fails further on than the one before (a
     /// different instruction), at most [`LOST_LAYER_RETRIES`] times a step; `attempts`
-    /// holds the note.
+    /// holds the note. A cached image removed mid-build may fail the next attempt at the
+    /// same instruction while the daemon is still deleting it: that one is tried again
+    /// at the same place too, after a moment that grows with each retry.
     async fn build_retrying(
         &self,
         analysis: &Analysis,
@@ -477,13 +479,23 @@ impl Tiers {
                 }) if !cancel.is_cancelled()
                     && lost_layer(&message)
                     && attempts.retries < LOST_LAYER_RETRIES
-                    && (attempts.retries == 0 || attempts.last_failed != instruction) =>
+                    && (attempts.retries == 0
+                        || attempts.last_failed != instruction
+                        || removed_meanwhile(&message)) =>
                 {
                     let at = instruction.as_deref().unwrap_or("an instruction");
                     let _ = writeln!(
                         log,
                         "kiln: retried after the daemon lost a layer at `{at}`: {message}"
                     );
+                    if removed_meanwhile(&message) {
+                        let pause =
+                            std::time::Duration::from_millis(250 * u64::from(attempts.retries + 1));
+                        tokio::select! {
+                            () = tokio::time::sleep(pause) => {}
+                            () = cancel.cancelled() => {}
+                        }
+                    }
                     attempts.retries += 1;
                     attempts.last_failed = instruction;
                     attempts.last_message = message;
@@ -655,7 +667,13 @@ impl Attempts {
 
 /// Whether a build failed because the daemon lost a layer it had: worth a retry.
 fn lost_layer(message: &str) -> bool {
-    message.contains("layer does not exist") || message.contains("unable to find image")
+    message.contains("layer does not exist") || removed_meanwhile(message)
+}
+
+/// Whether a cached image the build was using was removed under it (by another run, a
+/// `docker image rm`, another workspace's clean-up).
+fn removed_meanwhile(message: &str) -> bool {
+    message.contains("unable to find image")
 }
 
 #[cfg(test)]
