@@ -1572,3 +1572,46 @@ fn a_forced_rebuild_runs_every_instruction_again() {
     );
     assert_ne!(stamp(), first, "--force-rebuild ran the RUN again");
 }
+
+#[test]
+fn a_running_build_says_which_instruction_it_is_on() {
+    let kiln = Kiln::new("status", &[], None);
+    // A nonce in the RUN line: no cache of another test or run answers it.
+    let nonce = format!("{}-{}", std::process::id(), line!());
+    kiln.busybox_flavor(
+        "s",
+        "app",
+        &format!("FROM {{{{ base }}}}\nRUN echo {nonce} > /nonce\n"),
+    );
+    let output = kiln.ok(&["build", "--json"]);
+    let events: Vec<serde_json::Value> = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter_map(|line| serde_json::from_str(line).ok())
+        .collect();
+    let of_app: Vec<&serde_json::Value> = events
+        .iter()
+        .filter(|e| e["id"].as_str().is_some_and(|id| id.starts_with("s/app")))
+        .collect();
+    let kinds: Vec<&str> = of_app.iter().filter_map(|e| e["kind"].as_str()).collect();
+    let status = of_app
+        .iter()
+        .position(|e| {
+            e["kind"] == "status"
+                && e["message"]
+                    .as_str()
+                    .is_some_and(|m| m.contains("RUN echo") && m.contains(&nonce))
+        })
+        .unwrap_or_else(|| panic!("no status names the RUN: {kinds:?}\n{}", text(&output)));
+    // Said while the build ran: after its start, before its end.
+    let node = &of_app[status]["node"];
+    let position = |kind: &str| {
+        of_app
+            .iter()
+            .position(|e| &e["node"] == node && e["kind"] == kind)
+            .unwrap_or_else(|| panic!("no {kind} event: {kinds:?}"))
+    };
+    assert!(
+        position("started") < status && status < position("succeeded"),
+        "{kinds:?}"
+    );
+}

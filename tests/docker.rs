@@ -41,6 +41,7 @@ fn request(
         }),
         backend,
         secrets: SecretValues::default(),
+        on_step: Default::default(),
     }
 }
 

@@ -28,6 +28,10 @@ enum Act {
     IgnoreCancel(u64),
     Panic,
     Expand(Vec<(TestNode, Vec<NodeId>)>, Box<TestNode>),
+    /// Says each message, then succeeds.
+    Say(Vec<&'static str>),
+    /// Succeeds at once, leaving a task that says something 50 ms later.
+    SayLate,
 }
 
 #[derive(Debug, Clone)]
@@ -145,6 +149,21 @@ impl Executor<TestNode> for Fake {
                 panic!("fake executor panic in {}", node.name);
             }
             Act::Expand(..) => Ok(()),
+            Act::Say(messages) => {
+                for message in messages {
+                    ctx.status.say(*message);
+                    tokio::task::yield_now().await;
+                }
+                Ok(())
+            }
+            Act::SayLate => {
+                let status = ctx.status.clone();
+                tokio::spawn(async move {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    status.say("too late");
+                });
+                Ok(())
+            }
         };
         if ctx.cancel.is_cancelled() {
             self.saw_cancel.lock().unwrap().push(node.name.clone());
@@ -257,9 +276,19 @@ fn check_events(report: &Report<TestNode, String>, events: &[Event<String>]) {
         assert_eq!(event.id, report.get(event.node).unwrap().id);
     }
     for n in report {
-        let kinds: Vec<&str> = per_node
+        // Status messages come between the start and the end; the rest is fixed.
+        let all: Vec<&str> = per_node
             .get(&n.node)
             .map_or(vec![], |k| k.iter().map(|k| name(k)).collect());
+        if let Some(first) = all.iter().position(|k| *k == "status") {
+            let last = all.iter().rposition(|k| *k == "status").unwrap_or(first);
+            assert!(
+                first > 0 && all[first - 1] == "started" && last + 1 < all.len(),
+                "{}: status outside the run: {all:?}",
+                n.id
+            );
+        }
+        let kinds: Vec<&str> = all.iter().copied().filter(|k| *k != "status").collect();
         let expected_last = n.state.name();
         let valid = match kinds.as_slice() {
             ["queued", "started", last] => {
@@ -295,6 +324,7 @@ fn name(kind: &EventKind) -> &'static str {
     match kind {
         EventKind::Queued => "queued",
         EventKind::Started => "started",
+        EventKind::Status { .. } => "status",
         EventKind::Succeeded => "succeeded",
         EventKind::Failed { .. } => "failed",
         EventKind::Skipped { .. } => "skipped",
@@ -1253,4 +1283,29 @@ async fn an_added_node_that_runs_after_failures_is_not_skipped_for_a_failed_extr
     )
     .await;
     assert_eq!(output(&report, "f"), "f[not done: bad]");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_a_running_node_says_reaches_subscribers_in_order_and_late_words_are_dropped() {
+    let mut graph = RunGraph::new();
+    graph.add(node(
+        "a",
+        Act::Say(vec!["Step 1/2 : FROM x", "Step 2/2 : RUN y"]),
+    ));
+    graph.add(node("late", Act::SayLate));
+    // Runs long enough for the late message to be sent while the run still goes on.
+    graph.add(node("after", Act::Sleep(150)));
+    let (_, events) = run(graph, options(1)).await;
+    let said: Vec<(&str, &str)> = events
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::Status { message } => Some((e.id.as_str(), message.as_str())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        said,
+        [("a", "Step 1/2 : FROM x"), ("a", "Step 2/2 : RUN y")],
+        "in order, before the end; nothing after `late` ended"
+    );
 }

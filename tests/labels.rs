@@ -197,6 +197,7 @@ fn plain_build(
             }),
             backend,
             secrets: Default::default(),
+            on_step: Default::default(),
         };
         let mut log = Vec::new();
         match runtime.block_on(daemon.build(request, &mut log, &CancellationToken::new())) {

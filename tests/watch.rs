@@ -355,3 +355,75 @@ fn a_config_broken_at_start_is_waited_on() {
     // Stopped while waiting for changes: the event says so.
     assert_eq!(watch.interrupt(), Some(130));
 }
+
+#[test]
+fn after_the_first_cycle_the_console_shows_only_what_a_cycle_did() {
+    let kiln = Kiln::new("watch-brief", &["slc"], None);
+    std::fs::create_dir_all(kiln.path("workflows")).unwrap();
+    std::fs::write(
+        kiln.path("workflows/dev.kdl"),
+        "workflow \"dev\" {\n    build flavor=\"slc\" goal=\"release\"\n}\n",
+    )
+    .unwrap();
+    let mut child = Command::new(assert_cmd::cargo::cargo_bin("kiln"))
+        .args(["--workspace", kiln.root().to_str().unwrap()])
+        .args(["watch", "dev", "--debounce", "200"])
+        .env("NO_COLOR", "1")
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (sender, lines) = channel::<String>();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if sender.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    // The lines up to the one that ends cycle `n`.
+    let cycle = |n: usize| {
+        let mut seen = Vec::new();
+        loop {
+            let line = lines
+                .recv_timeout(LONG)
+                .unwrap_or_else(|_| panic!("cycle {n} did not end: {seen:#?}"));
+            let done = line.starts_with(&format!("watch: cycle {n} done"));
+            seen.push(line);
+            if done {
+                return seen;
+            }
+        }
+    };
+    let first = cycle(1);
+    assert!(
+        first.iter().any(|l| l.contains(" nodes: ")),
+        "the first cycle shows everything: {first:#?}"
+    );
+    let file = kiln.path("flavors/slc/flavor_customization/requirements.txt");
+    let content = std::fs::read_to_string(&file).unwrap();
+    std::fs::write(&file, format!("{content}brief\n")).unwrap();
+    let second = cycle(2);
+    let _ = child.kill();
+    let _ = child.wait();
+    let shown = second.join("\n");
+    for step in ["flavor_customization", "release"] {
+        assert!(
+            second
+                .iter()
+                .any(|l| l.starts_with("done slc/") && l.contains(step) && l.contains("[built]")),
+            "{step} was built and says so: {shown}"
+        );
+    }
+    assert!(
+        !second.iter().any(|l| l.contains("slc/base")),
+        "an image the daemon had gets no line: {shown}"
+    );
+    assert!(!shown.contains(" nodes: "), "no table again: {shown}");
+    assert!(
+        second.iter().any(|l| l.starts_with("2 built, 0 loaded")),
+        "one line of counts: {shown}"
+    );
+}

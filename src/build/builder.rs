@@ -9,6 +9,7 @@ use std::sync::Arc;
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
+use crate::docker::StatusSink;
 use crate::engine::NodeError;
 use crate::hash::HashError;
 use crate::job::JobRecord;
@@ -18,7 +19,7 @@ use super::analysis::{Analysis, analyze};
 use super::error::BuildError;
 use super::preflight;
 use super::source::Source;
-use super::tiers::{Build, NodePaths, Tiers, Warnings};
+use super::tiers::{Build, NodeOutputs, Tiers, Warnings};
 
 /// What getting a step's image needs once the analysis is done.
 #[derive(Debug)]
@@ -224,10 +225,11 @@ impl Builder {
         }
     }
 
-    /// Loads, pulls or builds the image.
+    /// Loads, pulls or builds the image; `status` hears what it is on.
     pub async fn obtain(
         &self,
         obtain: &Obtain,
+        status: StatusSink,
         cancel: &CancellationToken,
     ) -> Result<Image, NodeError> {
         let stem = obtain.step.stem();
@@ -236,7 +238,7 @@ impl Builder {
             .job
             .as_ref()
             .ok_or_else(|| NodeError::message("a run that gets images needs a job record"))?;
-        let paths = NodePaths {
+        let paths = NodeOutputs {
             log: job.log(&stem),
             rendered: job.rendered_dockerfile(&stem),
             dockerfile_shown: crate::model::display_path(
@@ -244,6 +246,7 @@ impl Builder {
                 &step.dockerfile.value,
             ),
             description: step.description.clone(),
+            status,
         };
         // A load or pull of a large image stops on an interrupt too (a build does by
         // itself, with the token).
@@ -283,7 +286,7 @@ impl Builder {
     async fn obtain_with_needs(
         &self,
         obtain: &Obtain,
-        paths: &NodePaths,
+        paths: &NodeOutputs,
         cancel: &CancellationToken,
     ) -> Result<(Source, Warnings), BuildError> {
         let tiers = &self.tiers;

@@ -13,7 +13,7 @@ use std::sync::{Arc, OnceLock};
 use tokio_util::sync::CancellationToken;
 
 use crate::cache::file::{self, Lookup};
-use crate::docker::{Backend, BuildRequest, Daemon, DockerError, RelabelError, labels};
+use crate::docker::{Backend, BuildRequest, Daemon, DockerError, RelabelError, StatusSink, labels};
 use crate::hash;
 use crate::job::{CappedLog, LOG_LIMIT};
 
@@ -171,7 +171,7 @@ impl Tiers {
         start: Source,
         dependencies: &[(String, String)],
         build: Build,
-        paths: &NodePaths,
+        paths: &NodeOutputs,
         cancel: &CancellationToken,
     ) -> Result<(Source, Warnings), BuildError> {
         let mut warnings = Warnings::new();
@@ -187,6 +187,7 @@ impl Tiers {
             }
         }
         if matches!(start, Source::Daemon | Source::File) {
+            paths.status.tell("loading from the file cache");
             let loaded = file::load(
                 &self.daemon,
                 &self.cache_dir,
@@ -228,10 +229,13 @@ impl Tiers {
         {
             let remote = remote_name(registry, &analysis.image);
             match self.registry_lookup(&remote).await {
-                Ok(true) => match self.pull(&remote, analysis, &mut warnings).await {
-                    Ok(()) => return Ok((Source::Registry, warnings)),
-                    Err(e) => warnings.push(format!("registry skipped: {e}")),
-                },
+                Ok(true) => {
+                    paths.status.tell("pulling from the registry");
+                    match self.pull(&remote, analysis, &mut warnings).await {
+                        Ok(()) => return Ok((Source::Registry, warnings)),
+                        Err(e) => warnings.push(format!("registry skipped: {e}")),
+                    }
+                }
                 Ok(false) => {}
                 Err(e) => warnings.push(format!("registry skipped: {e}")),
             }
@@ -330,7 +334,7 @@ impl Tiers {
         analysis: &Analysis,
         dependencies: &[(String, String)],
         fresh: bool,
-        paths: &NodePaths,
+        paths: &NodeOutputs,
         cancel: &CancellationToken,
     ) -> Result<Option<String>, BuildError> {
         let mut rendered = dockerfile::render(
@@ -366,7 +370,17 @@ impl Tiers {
             other => other,
         };
         let built = self
-            .build_retrying(analysis, &rendered, None, &mut log, cancel, &mut attempts)
+            .build_retrying(
+                analysis,
+                &rendered,
+                None,
+                BuildOutput {
+                    log: &mut log,
+                    status: &paths.status,
+                },
+                cancel,
+                &mut attempts,
+            )
             .await
             .map_err(placed)?;
         let labels = image_labels(analysis, &paths.description);
@@ -403,7 +417,10 @@ impl Tiers {
                     analysis,
                     &rendered,
                     Some(analysis.image.clone()),
-                    &mut log,
+                    BuildOutput {
+                        log: &mut log,
+                        status: &paths.status,
+                    },
                     cancel,
                     &mut attempts,
                 )
@@ -433,7 +450,7 @@ impl Tiers {
         analysis: &Analysis,
         dockerfile: &str,
         tag: Option<String>,
-        log: &mut CappedLog,
+        out: BuildOutput<'_>,
         cancel: &CancellationToken,
         attempts: &mut Attempts,
     ) -> Result<String, BuildError> {
@@ -469,8 +486,9 @@ impl Tiers {
                 }),
                 backend: self.backend,
                 secrets: secrets.clone(),
+                on_step: out.status.clone(),
             };
-            match self.daemon.build(request, log, cancel).await {
+            match self.daemon.build(request, out.log, cancel).await {
                 Ok(id) => return Ok(id),
                 Err(DockerError::BuildFailed {
                     message,
@@ -485,7 +503,7 @@ impl Tiers {
                 {
                     let at = instruction.as_deref().unwrap_or("an instruction");
                     let _ = writeln!(
-                        log,
+                        out.log,
                         "kiln: retried after the daemon lost a layer at `{at}`: {message}"
                     );
                     if removed_meanwhile(&message) {
@@ -562,14 +580,17 @@ impl Tiers {
     }
 }
 
-/// Where a node writes its files in the job record.
+/// What a node's get writes and tells: its files in the job record, the names its
+/// diagnostics show, and what it is on now.
 #[derive(Debug, Clone)]
-pub struct NodePaths {
+pub struct NodeOutputs {
     pub log: PathBuf,
     pub rendered: PathBuf,
     /// The Dockerfile's workspace-relative path, for diagnostics.
     pub dockerfile_shown: String,
     pub description: Option<String>,
+    /// Hears the instruction a build is on, and a load or pull starting.
+    pub status: StatusSink,
 }
 
 fn has_hash(labels: &HashMap<String, String>, hash: &str) -> bool {
@@ -636,6 +657,12 @@ pub enum Build {
 
 /// How often a step's build may be tried again after the daemon lost a layer.
 const LOST_LAYER_RETRIES: u32 = 5;
+
+/// Where a build's output goes: the node's log, and who hears the instruction it is on.
+struct BuildOutput<'a> {
+    log: &'a mut CappedLog,
+    status: &'a StatusSink,
+}
 
 /// The attempts of one step's build.
 #[derive(Debug, Default)]

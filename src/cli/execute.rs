@@ -10,6 +10,7 @@ use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
 use super::CliError;
+use super::marks::Mark;
 use super::output::render;
 use super::progress::Progress;
 use crate::build::{BuildError, BuildPolicy, Builder, Source, Tiers};
@@ -51,6 +52,8 @@ pub struct RunOptions {
     pub products: bool,
     /// Show whole logs of failing entities.
     pub verbose: bool,
+    /// Show only what did work or went wrong, and counts (watch mode's cycles).
+    pub brief: bool,
 }
 
 /// Runs `plan` until done or `cancel` trips; prints what happened and fails if a node
@@ -148,7 +151,7 @@ pub async fn execute(
         if options.json {
             listeners.push(Box::new(JsonLines::stdout()));
         } else if !console.quiet {
-            listeners.push(Box::new(Progress::new(console.color)));
+            listeners.push(Box::new(Progress::new(console.color, options.brief)));
         }
     }
     if !plan.reports.is_empty() {
@@ -307,6 +310,17 @@ fn show(summary: &Summary, options: &RunOptions, console: Console, job: Option<&
     let record = job
         .map(|j| format!("job record: {}", j.dir.display()))
         .unwrap_or_default();
+    if options.brief {
+        let _ = write!(
+            err,
+            "{}",
+            brief(summary, &entities, console, options.verbose)
+        );
+        if !console.quiet {
+            let _ = writeln!(err, "{record}");
+        }
+        return;
+    }
     if entities.is_empty() {
         if !console.quiet {
             let _ = write!(err, "\n{}", summary.table());
@@ -351,7 +365,12 @@ fn show(summary: &Summary, options: &RunOptions, console: Console, job: Option<&
                 (n > 0).then(|| format!("{n} {source}"))
             })
             .collect();
-        let _ = writeln!(err, "{} images: {}", images.len(), counts.join(", "));
+        let _ = writeln!(
+            err,
+            "{}: {}",
+            plural(images.len(), "image", "images"),
+            counts.join(", ")
+        );
     }
     for row in &summary.nodes {
         if let Some(text) = row.output.as_deref().and_then(Output::describe) {
@@ -362,15 +381,15 @@ fn show(summary: &Summary, options: &RunOptions, console: Console, job: Option<&
     let not_done = summary.nodes.iter().filter(|r| r.not_done()).count();
     let _ = writeln!(
         err,
-        "{} entities: {} success, {} inaccurate, {} script error, {} timeout ({} cached){}",
-        entities.len(),
+        "{}: {} success, {} inaccurate, {} script error, {} timeout ({} cached){}",
+        plural(entities.len(), "entity", "entities"),
         count(ResultClass::Success),
         count(ResultClass::Inaccurate),
         count(ResultClass::ScriptError),
         count(ResultClass::Timeout),
         entities.iter().filter(|r| r.cached).count(),
         if not_done > 0 {
-            format!("; {not_done} nodes not done")
+            format!("; {} not done", plural(not_done, "node", "nodes"))
         } else {
             String::new()
         }
@@ -382,30 +401,78 @@ fn show(summary: &Summary, options: &RunOptions, console: Console, job: Option<&
     );
 }
 
+/// A watch cycle's end: the entities that failed in it (a cached failure was shown
+/// when it happened), then one line of counts — what was built, loaded, run, failed, and
+/// how much nothing had to be done for.
+fn brief(summary: &Summary, entities: &[&EntityResult], console: Console, verbose: bool) -> String {
+    let mut out = String::new();
+    let mut fresh: Vec<&&EntityResult> = entities.iter().filter(|r| !r.cached).collect();
+    fresh.sort_by(|a, b| (&a.check, &a.key).cmp(&(&b.check, &b.key)));
+    let width = fresh
+        .iter()
+        .map(|r| r.check.len() + 1 + r.key.len())
+        .max()
+        .unwrap_or(0);
+    for result in fresh.iter().filter(|r| r.class != ResultClass::Success) {
+        out.push_str(&result_line(result, width, console, verbose));
+    }
+    if console.quiet {
+        return out;
+    }
+    let images = |results: &[&str]| {
+        summary
+            .nodes
+            .iter()
+            .filter(|r| r.image.is_some() && results.contains(&r.result.as_str()))
+            .count()
+    };
+    let failing = fresh
+        .iter()
+        .filter(|r| r.class != ResultClass::Success)
+        .count();
+    let mut parts = vec![
+        format!("{} built", images(&["built"])),
+        format!("{} loaded", images(&["file", "registry"])),
+        format!(
+            "{} run{}",
+            plural(fresh.len(), "entity", "entities"),
+            if failing > 0 {
+                format!(" ({failing} not successful)")
+            } else {
+                String::new()
+            }
+        ),
+        format!(
+            "{} unchanged",
+            images(&["daemon", "shortcut"]) + entities.iter().filter(|r| r.cached).count()
+        ),
+    ];
+    let failed = summary.count("failed");
+    if failed > 0 {
+        parts.push(plural(failed, "node failed", "nodes failed"));
+    }
+    out.push_str(&format!(
+        "{}; done in {}; ",
+        parts.join(", "),
+        format_duration(std::time::Duration::from_millis(summary.elapsed_ms))
+    ));
+    out
+}
+
+fn plural(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
 /// `ok   checkenv/entities/hello  success  0.3s` (the entity padded to `width`), and for a
 /// failure its output tail (or all of it with -v) and the path of its log; for a failure
 /// the result cache answered, only the path (its tail with -v).
 fn result_line(result: &EntityResult, width: usize, console: Console, verbose: bool) -> String {
-    let paint = |code: &str, text: &str| {
-        if console.color {
-            format!("\x1b[{code}m{text}\x1b[0m")
-        } else {
-            text.to_owned()
-        }
-    };
-    let (mark, color) = match result.class {
-        ResultClass::Success => ("ok  ", "32"),
-        ResultClass::Inaccurate => ("warn", "33"),
-        ResultClass::ScriptError | ResultClass::Timeout => ("FAIL", "31"),
-    };
+    let mark = Mark::of_class(result.class).show(console.color);
     let time = format_duration(std::time::Duration::from_millis(result.runtime_ms));
     let cached = if result.cached { " (cached)" } else { "" };
     let entity = format!("{}/{}", result.check, result.key);
     let class = result.class.to_string();
-    let mut line = format!(
-        "{} {entity:<width$}  {class:<12}  {time:>5}{cached}\n",
-        paint(color, mark),
-    );
+    let mut line = format!("{mark} {entity:<width$}  {class:<12}  {time:>5}{cached}\n");
     // A cached failure was shown when it happened: one line and its log, not its output
     // again (a no-op rerun would print every old failure's tail).
     if result.class != ResultClass::Success && result.cached && !verbose {

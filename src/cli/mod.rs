@@ -12,6 +12,7 @@ mod gc;
 mod graph;
 mod interrupt;
 mod list;
+mod marks;
 mod output;
 mod plan;
 mod progress;

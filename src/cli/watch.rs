@@ -227,6 +227,7 @@ impl Watch<'_> {
             verbose: self.verbose,
             console: self.console,
             started: &now,
+            brief: self.last.is_some(),
         };
         match run
             .apply(workspace, &work, &mut self.changes, &self.interrupt)
@@ -250,7 +251,15 @@ impl Watch<'_> {
             CycleEnd::Finished(outcome) => {
                 let outcome = *outcome;
                 let ok = outcome.is_ok();
+                // Failing entities were listed as they failed: a count says the rest.
+                let failing = match &outcome {
+                    Err(CliError::ChecksFailed { failing, total }) => {
+                        Some(format!(": {failing} of {total} entities failing"))
+                    }
+                    _ => None,
+                };
                 if let Err(error) = &outcome
+                    && failing.is_none()
                     && !self.args.json
                 {
                     eprint!("{}", render(error, self.console.color));
@@ -259,7 +268,11 @@ impl Watch<'_> {
                     "cycle-finished",
                     json!({ "cycle": cycle, "ok": ok }),
                     || {
-                        let failures = if ok { "" } else { " with failures" };
+                        let failures = match &failing {
+                            Some(failing) => failing.as_str(),
+                            None if ok => "",
+                            None => " with failures",
+                        };
                         format!("cycle {cycle} done{failures}; waiting for changes")
                     },
                 );
@@ -334,6 +347,9 @@ struct Cycle<'a> {
     console: Console,
     /// The state the cycle runs on.
     started: &'a State,
+    /// Show only what the cycle did (after the first cycle that finished, which shows
+    /// everything).
+    brief: bool,
 }
 
 impl Cycle<'_> {
@@ -352,6 +368,7 @@ impl Cycle<'_> {
             check: CheckOptions::default(),
             keep_env: true,
             verbose: self.verbose,
+            brief: self.brief,
             ..RunOptions::default()
         };
         let command = format!("watch-{}", self.args.name);

@@ -2,7 +2,9 @@
 //! (through bollard) or by BuildKit (`buildkit/`).
 
 use std::collections::{HashMap, VecDeque};
+use std::fmt;
 use std::io::Write;
+use std::sync::Arc;
 
 use bollard::body_stream;
 use bollard::query_parameters::BuildImageOptionsBuilder;
@@ -40,6 +42,38 @@ pub struct BuildRequest {
     /// Build secrets by id (BuildKit only): served to the build, never sent in the
     /// request or written anywhere.
     pub secrets: SecretValues,
+    /// Told each instruction as the build starts it.
+    pub on_step: StatusSink,
+}
+
+/// Hears what a long request is on: for a build, each instruction as the builder
+/// names it (`Step 3/5 : RUN make` from the classic builder, `[2/3] RUN make` from
+/// BuildKit). The default hears nothing.
+#[derive(Clone, Default)]
+pub struct StatusSink(Option<Arc<Tell>>);
+
+type Tell = dyn Fn(&str) + Send + Sync;
+
+impl StatusSink {
+    pub fn new(tell: impl Fn(&str) + Send + Sync + 'static) -> Self {
+        Self(Some(Arc::new(tell)))
+    }
+
+    pub fn tell(&self, step: &str) {
+        if let Some(tell) = &self.0 {
+            tell(step);
+        }
+    }
+}
+
+impl fmt::Debug for StatusSink {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "StatusSink(..)"
+        } else {
+            "StatusSink(none)"
+        })
+    }
 }
 
 /// Runs the context writer on a blocking thread; the chunks it writes come out of the
@@ -151,6 +185,7 @@ impl Daemon {
                         for line in text.lines().filter(|l| !l.trim().is_empty()) {
                             if let Some(step) = parse_step(line) {
                                 instruction = Some(step.to_owned());
+                                request.on_step.tell(&super::text::printable(line));
                             }
                             if tail.len() == TAIL_LINES {
                                 tail.pop_front();

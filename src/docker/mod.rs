@@ -18,7 +18,7 @@ mod text;
 
 pub use archive::{ArchiveContents, read_archive, short_reference};
 pub use backend::{Backend, Resolved};
-pub use build::{BuildRequest, ContextWriter, TAIL_LINES};
+pub use build::{BuildRequest, ContextWriter, StatusSink, TAIL_LINES};
 pub use buildkit::{Endpoint, SecretValues, TransportError};
 pub use client::Daemon;
 pub use container::{ContainerInfo, ContainerSpec, ExecOutcome, ExecRequest, MountSpec};

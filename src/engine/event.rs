@@ -42,8 +42,8 @@ pub struct Event<O> {
 
 /// What happened to the node.
 ///
-/// Per node the order is `queued`, `started`, then one of `succeeded`, `failed`,
-/// `expanded`, `cancelled`; or, for a node that never starts, just `skipped` or
+/// Per node the order is `queued`, `started`, any number of `status`, then one of
+/// `succeeded`, `failed`, `expanded`, `cancelled`; or, for a node that never starts, just `skipped` or
 /// `cancelled` (possibly after `queued`). A dependency's last event comes before its
 /// dependents' `queued`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -52,6 +52,11 @@ pub enum EventKind {
     /// All dependencies succeeded; waits for a job slot.
     Queued,
     Started,
+    /// What the running node does now, as it said ([`NodeStatus`](super::NodeStatus)):
+    /// `Step 5/12 : RUN make`, `pulling`.
+    Status {
+        message: String,
+    },
     Succeeded,
     Failed {
         error: String,

@@ -6,6 +6,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::error::NodeError;
 use super::graph::NodeId;
+use super::status::NodeStatus;
 
 /// A node of the graph.
 pub trait Node: Send + Sync + 'static {
@@ -85,6 +86,8 @@ pub struct RunContext<'a, O> {
     /// `NodeId`: always empty, except for a node that [runs after
     /// failures](Node::runs_after_failures).
     pub unfinished: Vec<Unfinished>,
+    /// Says what the node does now (the subscribers see it as a `status` event).
+    pub status: NodeStatus,
 }
 
 /// A dependency that did not succeed, as a node that runs after failures sees it.

@@ -15,7 +15,8 @@
 //! - A node that [runs after failures](Node::runs_after_failures) runs once its
 //!   dependencies finished, whatever they came to, even after fail-fast or cancellation.
 //! - Every state change is an [`Event`] delivered, in order, to every [`Subscriber`];
-//!   the event that ends a node carries its duration and, on success, its output.
+//!   the event that ends a node carries its duration and, on success, its output. A
+//!   running node may say what it does ([`NodeStatus`]); that is an event too.
 //!
 //! See docs/engine.md.
 
@@ -26,6 +27,7 @@ mod graph;
 mod options;
 mod report;
 mod scheduler;
+mod status;
 
 pub use error::{GraphError, NodeError};
 pub use event::{Event, EventKind, SkipReason, Subscriber};
@@ -34,3 +36,4 @@ pub use graph::{NodeId, RunGraph};
 pub use options::Options;
 pub use report::{Counts, NodeReport, NodeState, Report};
 pub use scheduler::run;
+pub use status::NodeStatus;

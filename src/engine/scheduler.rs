@@ -14,6 +14,7 @@ use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use tokio::sync::mpsc;
 use tokio::task::{Id, JoinError, JoinSet};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::AbortOnDropHandle;
@@ -24,6 +25,7 @@ use super::executor::{Executor, Expansion, Node, RunContext, Step, Unfinished};
 use super::graph::{NodeId, RunGraph};
 use super::options::Options;
 use super::report::{NodeReport, NodeState, Report};
+use super::status::NodeStatus;
 
 /// Runs `graph` with `executor` until every node succeeded, failed, was skipped or was
 /// cancelled, and reports what happened. See the module documentation of
@@ -102,6 +104,17 @@ struct Scheduler<N: Node, E: Executor<N>> {
     /// Fail-fast: the first failure, which stopped new work.
     stopped: Option<NodeId>,
     cancelled: bool,
+    /// Running nodes' status messages ([`NodeStatus`]); the scheduler keeps a sender,
+    /// so the channel never closes during the run.
+    statuses: mpsc::UnboundedReceiver<(NodeId, String)>,
+    status_sender: mpsc::UnboundedSender<(NodeId, String)>,
+}
+
+/// What woke the run loop.
+enum Wake<N: Node, O> {
+    Cancelled,
+    Status(NodeId, String),
+    Joined(Result<(Id, Outcome<N, O>), JoinError>),
 }
 
 impl<N: Node, E: Executor<N>> Scheduler<N, E> {
@@ -113,7 +126,10 @@ impl<N: Node, E: Executor<N>> Scheduler<N, E> {
         subscribers: Vec<Box<dyn Subscriber<E::Output>>>,
     ) -> Self {
         let n = graph.len();
+        let (status_sender, statuses) = mpsc::unbounded_channel();
         Self {
+            statuses,
+            status_sender,
             waiting: (0..n).map(|i| graph.dependencies[i].len()).collect(),
             state: (0..n).map(|_| State::Pending).collect(),
             started: vec![None; n],
@@ -160,13 +176,17 @@ impl<N: Node, E: Executor<N>> Scheduler<N, E> {
             if self.running.is_empty() {
                 break;
             }
-            let joined = tokio::select! {
+            // Status messages before joins: a node's messages come before its end.
+            let wake = tokio::select! {
                 biased;
-                () = cancel.cancelled(), if !self.cancelled => None,
-                joined = self.running.join_next_with_id() => joined,
+                () = cancel.cancelled(), if !self.cancelled => Wake::Cancelled,
+                Some((node, message)) = self.statuses.recv() => Wake::Status(node, message),
+                Some(joined) = self.running.join_next_with_id() => Wake::Joined(joined),
             };
-            if let Some(joined) = joined {
-                self.finish(joined);
+            match wake {
+                Wake::Cancelled => {}
+                Wake::Status(node, message) => self.status(node, message),
+                Wake::Joined(joined) => self.finish(joined),
             }
         }
         self.sweep_all_remaining();
@@ -230,12 +250,14 @@ impl<N: Node, E: Executor<N>> Scheduler<N, E> {
         let executor = Arc::clone(&self.executor);
         let value = Arc::clone(&self.graph.nodes[i]);
         let cancel = self.cancel.child_token();
+        let status = NodeStatus::new(node, self.status_sender.clone());
         let handle = self.running.spawn(async move {
             let ctx = RunContext {
                 node,
                 cancel,
                 deps: deps.iter().map(|(d, output)| (*d, &**output)).collect(),
                 unfinished,
+                status,
             };
             executor.run(&value, ctx).await
         });
@@ -251,6 +273,10 @@ impl<N: Node, E: Executor<N>> Scheduler<N, E> {
         let Some(node) = self.tasks.remove(&task) else {
             return;
         };
+        // What the node said before it returned is told before its end.
+        while let Ok((from, message)) = self.statuses.try_recv() {
+            self.status(from, message);
+        }
         self.finished[node.index()] = Some(self.start.elapsed());
         match outcome {
             Ok(Step::Done(output)) => {
@@ -273,6 +299,14 @@ impl<N: Node, E: Executor<N>> Scheduler<N, E> {
                 self.release_finally(node);
             }
             Err(error) => self.fail(node, error),
+        }
+    }
+
+    /// A running node said what it does; a message that arrives after its end is late
+    /// and dropped.
+    fn status(&mut self, node: NodeId, message: String) {
+        if matches!(self.state.get(node.index()), Some(State::Running)) {
+            self.emit(node, EventKind::Status { message });
         }
     }
 
@@ -571,7 +605,10 @@ impl<N: Node, E: Executor<N>> Scheduler<N, E> {
             return;
         }
         let i = node.index();
-        let ends = !matches!(kind, EventKind::Queued | EventKind::Started);
+        let ends = !matches!(
+            kind,
+            EventKind::Queued | EventKind::Started | EventKind::Status { .. }
+        );
         let duration = match (ends, self.started[i], self.finished[i]) {
             (true, Some(started), Some(finished)) => Some(finished.saturating_sub(started)),
             _ => None,

@@ -162,6 +162,19 @@ impl Output {
         }
     }
 
+    /// Whether getting it changed something: an image loaded, pulled or built, an
+    /// entity run, a file written. An image the daemon had, a cached result, a plan do
+    /// not (watch mode shows only what did).
+    pub fn did_work(&self) -> bool {
+        match self {
+            Output::Image(image) => image.deferred.is_none() && image.tier != Source::Daemon,
+            Output::Planned(_) | Output::Recorded(_) => false,
+            Output::Entity(result) => !result.cached,
+            Output::Saved { written, .. } | Output::Pushed { written, .. } => *written,
+            Output::Exported(_) | Output::Cleaned(_) => true,
+        }
+    }
+
     /// What a task node did, as the console says it; `None` for steps and entities
     /// (the summary shows those).
     pub fn describe(&self) -> Option<String> {

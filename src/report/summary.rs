@@ -114,7 +114,7 @@ impl Summary {
             row.duration_ms = Some(row.duration_ms.unwrap_or(0) + millis(duration));
         }
         match &event.kind {
-            EventKind::Queued | EventKind::Started => {}
+            EventKind::Queued | EventKind::Started | EventKind::Status { .. } => {}
             EventKind::Succeeded => {
                 if let Some(output) = &event.output {
                     fill(row, output);

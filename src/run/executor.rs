@@ -10,6 +10,7 @@ use crate::check::lease::Leases;
 use crate::check::pool::{Pool, owner};
 use crate::check::results::NotDone;
 use crate::check::{CheckRunner, EntityTask};
+use crate::docker::StatusSink;
 use crate::engine::{self, Expansion, NodeError, NodeId, RunContext, Step};
 use crate::model::{CheckId, StepId};
 use crate::plan::{CleanScope, Graph, Node, Output};
@@ -59,9 +60,13 @@ impl engine::Executor<Node> for Executor {
                 forced,
                 wanted,
             } => self.step(step, *forced, *wanted, &ctx).await,
-            Node::Obtain(obtain) => Ok(Step::Done(Output::Image(
-                self.builder.obtain(obtain, &ctx.cancel).await?,
-            ))),
+            Node::Obtain(obtain) => {
+                let status = ctx.status.clone();
+                let status = StatusSink::new(move |message| status.say(message));
+                Ok(Step::Done(Output::Image(
+                    self.builder.obtain(obtain, status, &ctx.cancel).await?,
+                )))
+            }
             Node::Discover(check) => self.discover(check).await,
             Node::Entity(task) => self.entity(task, &ctx).await,
             Node::Record(check) => self.record(check, &ctx),

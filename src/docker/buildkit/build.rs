@@ -124,7 +124,7 @@ impl Daemon {
             let _ = writer.await;
             return Err(build_failed(&request.name, None, message, String::new()));
         }
-        let mut progress = Progress::default();
+        let mut progress = Progress::telling(request.on_step.clone());
         let mut pending: Vec<u8> = Vec::new();
         let mut image = None;
         let ending = 'answer: loop {
@@ -348,6 +348,7 @@ mod tests {
                 "token".to_owned(),
                 b"hunter2".to_vec(),
             )])),
+            on_step: Default::default(),
         };
         let query = query(&request, "s1");
         assert!(query.starts_with("version=2&session=s1&dockerfile=.kiln%2FDockerfile"));

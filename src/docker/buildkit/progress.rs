@@ -14,8 +14,8 @@ use std::io::Write;
 
 use bollard_buildkit_proto::moby::buildkit::v1::{StatusResponse, Vertex};
 
-use crate::docker::TAIL_LINES;
 use crate::docker::text::printable;
+use crate::docker::{StatusSink, TAIL_LINES};
 
 /// What the progress said so far.
 #[derive(Debug, Default)]
@@ -33,6 +33,8 @@ pub struct Progress {
     current: Option<String>,
     /// Output of a vertex not ended by a newline yet, by digest.
     partial: HashMap<String, Vec<u8>>,
+    /// Told each instruction that starts running (not one the cache answers).
+    on_step: StatusSink,
 }
 
 #[derive(Debug)]
@@ -44,6 +46,14 @@ struct Seen {
 }
 
 impl Progress {
+    /// A progress that tells `on_step` each instruction that starts running.
+    pub fn telling(on_step: StatusSink) -> Self {
+        Self {
+            on_step,
+            ..Self::default()
+        }
+    }
+
     /// Writes what `status` adds to the log.
     pub fn apply(&mut self, status: StatusResponse, log: &mut (dyn Write + Send)) {
         for vertex in &status.vertexes {
@@ -89,6 +99,9 @@ impl Progress {
         if !seen.started && (vertex.started.is_some() || vertex.cached) {
             seen.started = true;
             lines.push(format!("#{number} {}", seen.name));
+            if !vertex.cached && vertex.completed.is_none() && instruction(&seen.name).is_some() {
+                self.on_step.tell(&printable(&seen.name));
+            }
         }
         let mut failed = None;
         if !seen.ended && (vertex.completed.is_some() || vertex.cached || !vertex.error.is_empty())
