@@ -23,10 +23,11 @@ pub mod config;
 // What the nodes do.
 /// One step's image: analysis, tiers, builder; save, push, export, clean.
 pub mod build;
-/// Why a step's image would be built: its inputs now against earlier ones.
-pub mod explain;
 /// Entity checks: discovery, environment containers, results and their cache.
 pub mod check;
+/// Why a step's image would be built, or an entity would run: its inputs now against
+/// earlier ones.
+pub mod explain;
 /// What a workspace keeps within a budget: file cache, job records, history, images.
 pub mod gc;
 // One path for every command.

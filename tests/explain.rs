@@ -115,3 +115,107 @@ fn an_unknown_node_is_named_with_a_did_you_mean() {
         "{shown}"
     );
 }
+
+#[test]
+fn an_entity_is_explained_by_its_files_its_environment_and_its_declaration() {
+    let kiln = Kiln::new("explain-entity", &["checkenv", "checkenv-debug"], None);
+    copy_dir(&common::examples().join("data"), &kiln.path("data"));
+    // Artifacts an earlier run of the examples left in the repository are not inputs.
+    for entry in std::fs::read_dir(kiln.path("data/entities")).unwrap() {
+        let _ = std::fs::remove_dir_all(entry.unwrap().path().join("_data"));
+    }
+    let check = |args: &[&str]| {
+        let output = kiln
+            .command()
+            .args(["check", "--check", "entities"])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            output.status.code().is_some_and(|c| c <= 1),
+            "{}",
+            text(&output)
+        );
+    };
+    check(&["hello", "lorenz"]);
+
+    // Just run: from the result cache, nothing changed.
+    let (shown, json) = explain(&kiln, &["checkenv/entities/hello"]);
+    assert!(
+        shown.starts_with("checkenv/entities/hello: from the result cache (success"),
+        "{shown}"
+    );
+    assert!(shown.contains("nothing changed"), "{shown}");
+    assert_eq!(json["cached"]["class"], "success", "{json}");
+
+    // A changed file of its folder.
+    let script = kiln.path("data/entities/hello/run.sh");
+    let before = std::fs::read_to_string(&script).unwrap();
+    std::fs::write(&script, format!("{before}# changed\n")).unwrap();
+    let (shown, json) = explain(&kiln, &["checkenv/entities/hello"]);
+    assert!(
+        shown.starts_with("checkenv/entities/hello: would run"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("changed file `run.sh`: content (data/entities/hello/run.sh)"),
+        "{shown}"
+    );
+    assert_eq!(
+        json["changes"]["files"][0]["new"]["name"], "run.sh",
+        "{json}"
+    );
+    std::fs::write(&script, &before).unwrap();
+
+    // The environment step changed: named, and why, as the step is explained.
+    let runner = kiln.path("flavors/checkenv/release/run_entity.sh");
+    let runner_before = std::fs::read_to_string(&runner).unwrap();
+    std::fs::write(&runner, format!("{runner_before}# changed\n")).unwrap();
+    let (shown, json) = explain(&kiln, &["checkenv/entities/lorenz"]);
+    assert!(shown.contains("would run"), "{shown}");
+    assert!(shown.contains("is not in the daemon"), "{shown}");
+    assert!(
+        shown.contains("environment `checkenv/release` changed"),
+        "{shown}"
+    );
+    assert!(shown.contains("changed file `run_entity.sh`"), "{shown}");
+    assert!(
+        json["changes"]["environment"]["hash"]["before"].is_string(),
+        "{json}"
+    );
+    std::fs::write(&runner, &runner_before).unwrap();
+
+    // The check's declaration: which fields.
+    let flavor = kiln.path("flavors/checkenv/flavor.kdl");
+    let declared = std::fs::read_to_string(&flavor).unwrap();
+    std::fs::write(
+        &flavor,
+        declared.replace("timeout \"5s\"", "timeout \"6s\""),
+    )
+    .unwrap();
+    let (shown, json) = explain(&kiln, &["checkenv/entities/lorenz"]);
+    assert!(
+        shown.contains("the check's declaration: timeout_ms"),
+        "{shown}"
+    );
+    assert_eq!(
+        json["changes"]["declaration"],
+        serde_json::json!(["timeout_ms"])
+    );
+    std::fs::write(&flavor, &declared).unwrap();
+
+    // Back as it was: cached again. An unknown entity is a usage error.
+    let (shown, _) = explain(&kiln, &["checkenv/entities/lorenz"]);
+    assert!(shown.contains("from the result cache"), "{shown}");
+    let output = kiln
+        .command()
+        .args(["explain", "checkenv/entities/lorenx"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output));
+    assert!(
+        text(&output).contains("did you mean `checkenv/entities/lorenz`?"),
+        "{}",
+        text(&output)
+    );
+}

@@ -1,9 +1,11 @@
 //! The result cache: an entity's result under a key of what determines it — which check
 //! and entity it is, the entity folder's content hash, the environment image's id, the
-//! check's declaration and the user the command runs as.
+//! check's declaration and the user the command runs as. Beside each result, the inputs
+//! it was keyed on ([`EntityInputs`]), for `kiln explain` to compare with.
 
 use std::path::{Path, PathBuf};
 
+use super::inputs::EntityInputs;
 use super::results::EntityResult;
 
 /// Version of the key's encoding; raised when what goes into a key changes.
@@ -42,7 +44,7 @@ pub fn cache_key(inputs: &KeyInputs<'_>) -> String {
     )
 }
 
-/// Entries are `<dir>/<key>.json`.
+/// Entries are `<dir>/<key>.json`, their inputs `<dir>/<key>.inputs.json`.
 #[derive(Debug, Clone)]
 pub struct ResultCache {
     dir: PathBuf,
@@ -73,22 +75,58 @@ impl ResultCache {
         }
     }
 
-    /// Stores `result` (temporary name, then rename: readers never see half an entry).
-    pub fn put(&self, key: &str, result: &EntityResult) -> std::io::Result<()> {
+    /// Stores `result` and the inputs it was keyed on (each by a temporary name, then
+    /// rename: readers never see half an entry). The inputs go first: a result is never
+    /// there without them.
+    pub fn put(
+        &self,
+        key: &str,
+        result: &EntityResult,
+        inputs: &EntityInputs,
+    ) -> std::io::Result<()> {
         std::fs::create_dir_all(&self.dir)?;
-        let path = self.path(key);
-        let temp = self
-            .dir
-            .join(format!(".{key}.json.tmp-{}", std::process::id()));
-        let text = serde_json::to_string_pretty(result).map_err(std::io::Error::other)?;
+        let inputs = EntityInputs {
+            recorded: result.date.clone(),
+            ..inputs.clone()
+        };
+        self.write(&format!("{key}.inputs.json"), &inputs)?;
+        self.write(&format!("{key}.json"), result)
+    }
+
+    fn write(&self, name: &str, value: &impl serde::Serialize) -> std::io::Result<()> {
+        let path = self.dir.join(name);
+        let temp = self.dir.join(format!(".{name}.tmp-{}", std::process::id()));
+        let text = serde_json::to_string_pretty(value).map_err(std::io::Error::other)?;
         std::fs::write(&temp, text)?;
         std::fs::rename(&temp, &path).inspect_err(|_| {
             let _ = std::fs::remove_file(&temp);
         })
     }
 
+    /// The inputs recorded with every cached result of entity `entity` of `check`,
+    /// newest first (by the date of the result). Entries without inputs (written
+    /// before they were kept) and unreadable ones are passed over.
+    pub fn inputs_of(&self, check: &str, entity: &str) -> Vec<(String, EntityInputs)> {
+        let Ok(entries) = std::fs::read_dir(&self.dir) else {
+            return Vec::new();
+        };
+        let mut found: Vec<(String, EntityInputs)> = entries
+            .flatten()
+            .filter_map(|entry| {
+                let name = entry.file_name().into_string().ok()?;
+                let key = name.strip_suffix(".inputs.json")?.to_owned();
+                let text = std::fs::read_to_string(entry.path()).ok()?;
+                let inputs: EntityInputs = serde_json::from_str(&text).ok()?;
+                (inputs.check == check && inputs.entity == entity).then_some((key, inputs))
+            })
+            .collect();
+        found.sort_by(|a, b| b.1.recorded.cmp(&a.1.recorded).then(a.0.cmp(&b.0)));
+        found
+    }
+
     pub fn remove(&self, key: &str) {
         let _ = std::fs::remove_file(self.path(key));
+        let _ = std::fs::remove_file(self.dir.join(format!("{key}.inputs.json")));
     }
 
     pub fn dir(&self) -> &Path {
@@ -175,16 +213,68 @@ mod tests {
         );
     }
 
+    fn inputs(entity: &str) -> EntityInputs {
+        use crate::check::inputs::EnvironmentImage;
+        let context = crate::hash::Context { files: Vec::new() };
+        EntityInputs {
+            format: CACHE_KEY_VERSION,
+            check: "env/models".to_owned(),
+            entity: entity.to_owned(),
+            folder: crate::hash::step_hash(&crate::hash::StepInputs {
+                dockerfile: b"",
+                args: Vec::new(),
+                dependencies: Vec::new(),
+                context: &context,
+            }),
+            environment: EnvironmentImage {
+                step: "env/base".to_owned(),
+                image: "kiln:env-base_0123".to_owned(),
+                image_id: "sha256:abc".to_owned(),
+                hash: None,
+            },
+            declaration: "{}".to_owned(),
+            user: "0:0".to_owned(),
+            recorded: String::new(),
+        }
+    }
+
     #[test]
     fn round_trip_miss_and_corrupt_entry() {
         let dir = tempfile::tempdir().unwrap();
         let cache = ResultCache::new(dir.path().join("cache"));
         assert!(cache.get("k").is_none());
-        cache.put("k", &result("hello")).unwrap();
+        cache.put("k", &result("hello"), &inputs("hello")).unwrap();
         assert_eq!(cache.get("k"), Some(result("hello")));
         std::fs::write(dir.path().join("cache/k.json"), "{ not json").unwrap();
         assert!(cache.get("k").is_none());
         cache.remove("k");
         assert!(!dir.path().join("cache/k.json").exists());
+        assert!(!dir.path().join("cache/k.inputs.json").exists());
+    }
+
+    #[test]
+    fn the_inputs_of_an_entity_come_newest_first_and_only_its_own() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = ResultCache::new(dir.path().join("cache"));
+        let dated = |date: &str| EntityResult {
+            date: date.to_owned(),
+            ..result("alpha")
+        };
+        cache
+            .put("old", &dated("2026-01-01T00:00:00Z"), &inputs("alpha"))
+            .unwrap();
+        cache
+            .put("new", &dated("2026-02-01T00:00:00Z"), &inputs("alpha"))
+            .unwrap();
+        cache
+            .put("other", &dated("2026-03-01T00:00:00Z"), &inputs("beta"))
+            .unwrap();
+        let found = cache.inputs_of("env/models", "alpha");
+        let keys: Vec<&str> = found.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(keys, ["new", "old"]);
+        assert_eq!(
+            found[0].1.recorded, "2026-02-01T00:00:00Z",
+            "dated by the result"
+        );
     }
 }

@@ -5,6 +5,7 @@ pub mod artifacts;
 pub mod cache;
 pub mod entity;
 pub mod error;
+pub mod inputs;
 pub mod lease;
 pub mod outcome;
 pub mod pool;

@@ -13,14 +13,15 @@ use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
 use super::artifacts::{self, Limits};
-use super::cache::{KeyInputs, ResultCache, cache_key};
+use super::cache::ResultCache;
 use super::entity::{Entity, discover};
 use super::error::CheckError;
+use super::inputs::{self, EnvironmentImage};
 use super::outcome::classify;
 use super::pool::{EnvKey, Pool};
 use super::results::{EntityResult, History, NotDone, RESULTS_FORMAT_VERSION, RunResults};
 use crate::docker::{Daemon, ExecRequest, MountSpec};
-use crate::hash::{self, ContextSpec, StepInputs};
+use crate::hash;
 use crate::job::{CappedLog, JobRecord, LOG_LIMIT};
 use crate::model::{Check, CheckId, EntityId, StepId, Workspace};
 
@@ -68,7 +69,7 @@ pub struct CheckRunner {
     pub history: History,
     pub job: JobRecord,
     pub options: CheckOptions,
-    image_ids: tokio::sync::Mutex<HashMap<String, String>>,
+    environments: tokio::sync::Mutex<HashMap<String, EnvironmentImage>>,
 }
 
 impl CheckRunner {
@@ -88,7 +89,7 @@ impl CheckRunner {
             pool,
             job,
             options,
-            image_ids: tokio::sync::Mutex::new(HashMap::new()),
+            environments: tokio::sync::Mutex::new(HashMap::new()),
         }
     }
 
@@ -124,29 +125,27 @@ impl CheckRunner {
         cancel: &CancellationToken,
     ) -> Result<EntityResult, CheckError> {
         let check = self.check(&task.id.check)?;
-        let image_id = self.image_id(image).await?;
-        let declaration = declaration(check);
-        let folder = task.entity.folder.clone();
-        let ignore: Vec<String> = check.artifacts.iter().map(|a| a.value.clone()).collect();
-        let skip = self.workspace.settings.own_dirs();
-        let stop = cancel.clone();
-        let entity_hash =
-            tokio::task::spawn_blocking(move || entity_hash(&folder, ignore, skip, &stop))
-                .await
-                .map_err(|source| CheckError::Task {
-                    entity: task.id.to_string(),
-                    source,
-                })??;
+        let environment = self.environment(&task.environment, image).await?;
         let user = self.options.user.clone().unwrap_or_else(host_user);
+        let folder = task.entity.folder.clone();
         let check_id = task.id.check.to_string();
-        let key = cache_key(&KeyInputs {
-            check: &check_id,
-            entity: &task.entity.key,
-            entity_hash: &entity_hash,
-            image_id: &image_id,
-            declaration: &declaration,
-            user: &user,
-        });
+        let reading = inputs::Reading::new(
+            check_id.clone(),
+            check,
+            task.entity.key.clone(),
+            environment,
+            user.clone(),
+            self.workspace.settings.own_dirs(),
+        );
+        let stop = cancel.clone();
+        let inputs = tokio::task::spawn_blocking(move || inputs::read(&folder, reading, &stop))
+            .await
+            .map_err(|source| CheckError::Task {
+                entity: task.id.to_string(),
+                source,
+            })??;
+        let image_id = inputs.environment.image_id.clone();
+        let key = inputs.key();
         if !self.options.force
             && let Some(mut cached) = self.cache.get(&key)
         {
@@ -275,7 +274,7 @@ impl CheckRunner {
             log: Some(log_path.display().to_string()),
             artifacts,
         };
-        if let Err(e) = self.cache.put(&key, &result) {
+        if let Err(e) = self.cache.put(&key, &result, &inputs) {
             tracing::warn!("cannot cache the result of {}: {e}", task.id);
         }
         Ok(result)
@@ -330,10 +329,16 @@ impl CheckRunner {
         })
     }
 
-    async fn image_id(&self, image: &str) -> Result<String, CheckError> {
-        let mut ids = self.image_ids.lock().await;
-        if let Some(id) = ids.get(image) {
-            return Ok(id.clone());
+    /// The environment image `image` of step `step`, as the daemon has it (asked once
+    /// per run and image).
+    async fn environment(
+        &self,
+        step: &StepId,
+        image: &str,
+    ) -> Result<EnvironmentImage, CheckError> {
+        let mut known = self.environments.lock().await;
+        if let Some(environment) = known.get(image) {
+            return Ok(environment.clone());
         }
         let info = self
             .daemon
@@ -342,8 +347,14 @@ impl CheckRunner {
             .ok_or_else(|| CheckError::ImageMissing {
                 image: image.to_owned(),
             })?;
-        ids.insert(image.to_owned(), info.id.clone());
-        Ok(info.id)
+        let environment = EnvironmentImage {
+            step: step.to_string(),
+            image: image.to_owned(),
+            hash: info.labels.get(crate::docker::labels::HASH).cloned(),
+            image_id: info.id,
+        };
+        known.insert(image.to_owned(), environment.clone());
+        Ok(environment)
     }
 }
 
@@ -378,78 +389,6 @@ pub fn environments(flavor: &str, check: &Check) -> Vec<StepId> {
     all.sort();
     all.dedup();
     all
-}
-
-/// What of a check's declaration changes results: the command, env, mounts, workdir,
-/// timeout and exit-code mapping, as canonical JSON.
-pub(crate) fn declaration(check: &Check) -> String {
-    #[derive(Serialize)]
-    struct Declaration<'a> {
-        run: Vec<&'a str>,
-        env: Vec<(&'a str, &'a str)>,
-        mounts: Vec<(String, &'a str, bool)>,
-        workdir: Option<&'a str>,
-        timeout_ms: Option<u128>,
-        success: &'a [u8],
-        inaccurate: &'a [u8],
-    }
-    let declaration = Declaration {
-        run: check.run.iter().map(|r| r.value.as_str()).collect(),
-        env: check
-            .env
-            .iter()
-            .map(|(k, v)| (k.value.as_str(), v.as_str()))
-            .collect(),
-        mounts: check
-            .mounts
-            .iter()
-            .map(|m| {
-                (
-                    m.source.value.display().to_string(),
-                    m.target.value.as_str(),
-                    m.readonly,
-                )
-            })
-            .collect(),
-        workdir: check.workdir.as_ref().map(|w| w.value.as_str()),
-        timeout_ms: check.timeout.as_ref().map(|t| t.value.as_millis()),
-        success: &check.outcome.success,
-        inaccurate: &check.outcome.inaccurate,
-    };
-    serde_json::to_string(&declaration).unwrap_or_default()
-}
-
-/// The content hash of an entity's folder (paths, contents, exec bits), leaving out the
-/// artifacts a check writes there and kiln's own folders (`skip`); stops soon after
-/// `cancel` trips, as a build context's hashing does.
-pub(crate) fn entity_hash(
-    folder: &Path,
-    ignore: Vec<String>,
-    skip: Vec<PathBuf>,
-    cancel: &CancellationToken,
-) -> Result<String, CheckError> {
-    let spec = ContextSpec {
-        context: Some(folder.to_owned()),
-        includes: Vec::new(),
-        ignore,
-        skip,
-    };
-    let context = hash::collect_until(&spec, cancel).map_err(|source| match source {
-        hash::HashError::Cancelled => CheckError::Cancelled {
-            entity: folder.display().to_string(),
-        },
-        source => CheckError::EntityHash {
-            path: folder.display().to_string(),
-            source,
-        },
-    })?;
-    Ok(hash::step_hash(&StepInputs {
-        dockerfile: b"",
-        args: Vec::new(),
-        dependencies: Vec::new(),
-        context: &context,
-    })
-    .hash)
 }
 
 /// `entity.key`, `entity.dir` (inside the container, through the mounts),

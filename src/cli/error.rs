@@ -98,7 +98,7 @@ pub enum CliError {
         help: String,
     },
 
-    #[error("`{name}` is no step of the workspace")]
+    #[error("`{name}` is no step or entity of the workspace")]
     #[diagnostic(code(kiln::cli::unknown_node))]
     UnknownNode {
         name: String,

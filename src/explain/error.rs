@@ -4,6 +4,7 @@ use miette::Diagnostic;
 use thiserror::Error;
 
 use crate::build::BuildError;
+use crate::check::CheckError;
 use crate::docker::DockerError;
 
 #[derive(Debug, Error, Diagnostic)]
@@ -17,4 +18,9 @@ pub enum ExplainError {
     #[error(transparent)]
     #[diagnostic(transparent)]
     Docker(#[from] DockerError),
+
+    /// Reading an entity's inputs failed (its folder unreadable).
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Check(#[from] CheckError),
 }

@@ -106,7 +106,7 @@ impl Explanation {
     }
 }
 
-fn write_changes(out: &mut String, changes: &Changes, depth: usize) {
+pub(super) fn write_changes(out: &mut String, changes: &Changes, depth: usize) {
     let indent = "  ".repeat(depth);
     let Some(compared) = &changes.compared_with else {
         let _ = writeln!(
@@ -171,6 +171,6 @@ fn shown(tier: &str) -> &str {
     }
 }
 
-fn short(hash: &str) -> &str {
+pub(super) fn short(hash: &str) -> &str {
     &hash[..hash.len().min(12)]
 }

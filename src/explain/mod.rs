@@ -1,5 +1,6 @@
 //! `kiln explain`: why a step's image comes from where it comes from, or why it would
-//! be built. Its inputs now (hashed as a build hashes them) against earlier ones — of
+//! be built; why an entity's result comes from the result cache, or why it would run
+//! (`entity.rs`). Its inputs now (hashed as a build hashes them) against earlier ones — of
 //! the last build a job record kept, or of an image in the daemon, whose
 //! `io.kiln.manifest` label carries them — input by input: which files (added,
 //! removed, content, executable bit), args, the Dockerfile, the hash format, and for a
@@ -7,11 +8,16 @@
 //! miss and why.
 
 mod earlier;
+mod entity;
 mod error;
 mod explanation;
 mod inputs;
 
 pub use earlier::{Earlier, History, Origin};
+pub use entity::{
+    CachedResult, EntityChanges, EntityExplanation, EnvironmentChange, EnvironmentNow, Was,
+    explain_entity,
+};
 pub use error::ExplainError;
 pub use explanation::{Because, Changed, Changes, Compared, Explanation};
 pub use inputs::{Analyses, analyses};

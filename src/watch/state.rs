@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use tokio_util::sync::CancellationToken;
 
 use crate::build::analyze;
-use crate::check::runner::{declaration, entity_hash};
+use crate::check::inputs::{declaration, folder_manifest};
 use crate::check::{discover, environment_of};
 use crate::model::Workspace;
 use crate::plan::{self, Plan};
@@ -59,13 +59,13 @@ pub fn state(workspace: &Workspace, work: &Plan) -> State {
             Ok(entities) => {
                 for entity in entities {
                     let ignore = declared.artifacts.iter().map(|a| a.value.clone()).collect();
-                    let hash = entity_hash(
+                    let hash = folder_manifest(
                         &entity.folder,
                         ignore,
                         workspace.settings.own_dirs(),
                         &CancellationToken::new(),
                     )
-                    .unwrap_or_else(|e| format!("error: {e}"));
+                    .map_or_else(|e| format!("error: {e}"), |m| m.hash);
                     let environment = environment_of(flavor, declared, &entity);
                     state.insert(
                         format!("{id}/{}", entity.key),

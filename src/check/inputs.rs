@@ -1,0 +1,227 @@
+//! What an entity's result depends on, read in one place for the run that looks the
+//! result up and for `kiln explain`, which compares it with the inputs recorded beside
+//! an earlier result: the check, the entity's key, its folder's files (as a manifest,
+//! so a change can be named file by file), the environment image, the check's
+//! declaration and the user.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use tokio_util::sync::CancellationToken;
+
+use super::cache::{CACHE_KEY_VERSION, KeyInputs, cache_key};
+use super::error::CheckError;
+use crate::hash::{self, ContextSpec, Manifest, StepInputs};
+use crate::model::Check;
+
+/// An entity's inputs, as recorded beside its cached result (`<key>.inputs.json`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EntityInputs {
+    /// [`CACHE_KEY_VERSION`] when they were read.
+    pub format: u32,
+    /// `<flavor>/<check>`.
+    pub check: String,
+    pub entity: String,
+    /// The entity folder's files (artifacts and kiln's own folders left out).
+    pub folder: Manifest,
+    pub environment: EnvironmentImage,
+    /// The check's declaration as the key hashes it ([`declaration`]).
+    pub declaration: String,
+    /// `uid:gid` the command runs as.
+    pub user: String,
+    /// When they were recorded (RFC 3339, UTC); empty until then.
+    #[serde(default)]
+    pub recorded: String,
+}
+
+/// The environment image an entity runs in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EnvironmentImage {
+    /// `flavor/step`.
+    pub step: String,
+    /// Its image name (`repo:tag`).
+    pub image: String,
+    /// The daemon's image id.
+    pub image_id: String,
+    /// The step hash its `io.kiln.hash` label carries.
+    pub hash: Option<String>,
+}
+
+impl EntityInputs {
+    /// The result-cache key of these inputs.
+    pub fn key(&self) -> String {
+        cache_key(&KeyInputs {
+            check: &self.check,
+            entity: &self.entity,
+            entity_hash: &self.folder.hash,
+            image_id: &self.environment.image_id,
+            declaration: &self.declaration,
+            user: &self.user,
+        })
+    }
+}
+
+/// What reading an entity's inputs needs besides the entity's folder (owned: the
+/// folder is hashed on a blocking thread).
+pub struct Reading {
+    /// `<flavor>/<check>`.
+    pub check_id: String,
+    pub entity: String,
+    /// The check's artifact globs: files a check writes are no input.
+    pub artifacts: Vec<String>,
+    /// [`declaration`] of the check.
+    pub declaration: String,
+    pub environment: EnvironmentImage,
+    pub user: String,
+    /// kiln's own folders, left out wherever they appear.
+    pub skip: Vec<PathBuf>,
+}
+
+impl Reading {
+    /// The reading of entity `entity` of `check`, in `environment`, as `user`.
+    pub fn new(
+        check_id: String,
+        check: &Check,
+        entity: String,
+        environment: EnvironmentImage,
+        user: String,
+        skip: Vec<PathBuf>,
+    ) -> Self {
+        Self {
+            check_id,
+            entity,
+            artifacts: check.artifacts.iter().map(|a| a.value.clone()).collect(),
+            declaration: declaration(check),
+            environment,
+            user,
+            skip,
+        }
+    }
+}
+
+/// Reads the inputs of the entity in `folder` (blocking: hashes the folder's files).
+pub fn read(
+    folder: &Path,
+    reading: Reading,
+    cancel: &CancellationToken,
+) -> Result<EntityInputs, CheckError> {
+    Ok(EntityInputs {
+        format: CACHE_KEY_VERSION,
+        check: reading.check_id,
+        entity: reading.entity,
+        folder: folder_manifest(folder, reading.artifacts, reading.skip, cancel)?,
+        environment: reading.environment,
+        declaration: reading.declaration,
+        user: reading.user,
+        recorded: String::new(),
+    })
+}
+
+/// What of a check's declaration changes results: the command, env, mounts, workdir,
+/// timeout and exit-code mapping, as canonical JSON.
+pub fn declaration(check: &Check) -> String {
+    #[derive(Serialize)]
+    struct Declaration<'a> {
+        run: Vec<&'a str>,
+        env: Vec<(&'a str, &'a str)>,
+        mounts: Vec<(String, &'a str, bool)>,
+        workdir: Option<&'a str>,
+        timeout_ms: Option<u128>,
+        success: &'a [u8],
+        inaccurate: &'a [u8],
+    }
+    let declaration = Declaration {
+        run: check.run.iter().map(|r| r.value.as_str()).collect(),
+        env: check
+            .env
+            .iter()
+            .map(|(k, v)| (k.value.as_str(), v.as_str()))
+            .collect(),
+        mounts: check
+            .mounts
+            .iter()
+            .map(|m| {
+                (
+                    m.source.value.display().to_string(),
+                    m.target.value.as_str(),
+                    m.readonly,
+                )
+            })
+            .collect(),
+        workdir: check.workdir.as_ref().map(|w| w.value.as_str()),
+        timeout_ms: check.timeout.as_ref().map(|t| t.value.as_millis()),
+        success: &check.outcome.success,
+        inaccurate: &check.outcome.inaccurate,
+    };
+    serde_json::to_string(&declaration).unwrap_or_default()
+}
+
+/// The fields of two declarations ([`declaration`]) that differ, by name (`run`,
+/// `timeout_ms` …); every field when one does not parse.
+pub fn declaration_changes(before: &str, now: &str) -> Vec<String> {
+    let parse =
+        |text: &str| serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(text);
+    match (parse(before), parse(now)) {
+        (Ok(before), Ok(now)) => {
+            let mut names: Vec<&String> = before.keys().chain(now.keys()).collect();
+            names.sort();
+            names.dedup();
+            names
+                .into_iter()
+                .filter(|name| before.get(*name) != now.get(*name))
+                .cloned()
+                .collect()
+        }
+        _ if before == now => Vec::new(),
+        _ => vec!["the whole declaration".to_owned()],
+    }
+}
+
+/// The manifest of an entity's folder (paths, contents, exec bits), leaving out the
+/// artifacts a check writes there and kiln's own folders (`skip`); stops soon after
+/// `cancel` trips, as a build context's hashing does.
+pub fn folder_manifest(
+    folder: &Path,
+    ignore: Vec<String>,
+    skip: Vec<PathBuf>,
+    cancel: &CancellationToken,
+) -> Result<Manifest, CheckError> {
+    let spec = ContextSpec {
+        context: Some(folder.to_owned()),
+        includes: Vec::new(),
+        ignore,
+        skip,
+    };
+    let context = hash::collect_until(&spec, cancel).map_err(|source| match source {
+        hash::HashError::Cancelled => CheckError::Cancelled {
+            entity: folder.display().to_string(),
+        },
+        source => CheckError::EntityHash {
+            path: folder.display().to_string(),
+            source,
+        },
+    })?;
+    Ok(hash::step_hash(&StepInputs {
+        dockerfile: b"",
+        args: Vec::new(),
+        dependencies: Vec::new(),
+        context: &context,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn declaration_changes_name_the_fields_that_differ() {
+        let before = r#"{"run":["a"],"env":[],"timeout_ms":5000}"#;
+        let now = r#"{"run":["b"],"env":[],"timeout_ms":null}"#;
+        assert_eq!(declaration_changes(before, now), ["run", "timeout_ms"]);
+        assert!(declaration_changes(before, before).is_empty());
+        assert_eq!(
+            declaration_changes("not json", now),
+            ["the whole declaration"]
+        );
+    }
+}

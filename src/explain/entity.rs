@@ -1,0 +1,446 @@
+//! `kiln explain` of an entity (`checkenv/entities/hello`): whether its result would
+//! come from the result cache, and if not, what changed since the inputs recorded with
+//! its newest cached result — which files of its folder, the environment image (a
+//! changed environment step explained as `kiln explain` explains a step), the check's
+//! declaration (which fields), the user.
+
+use std::collections::BTreeSet;
+use std::fmt::Write as _;
+
+use serde::Serialize;
+use tokio_util::sync::CancellationToken;
+
+use crate::check::cache::ResultCache;
+use crate::check::inputs::{self, EntityInputs, EnvironmentImage, Reading};
+use crate::check::outcome::ResultClass;
+use crate::check::{Entity, environment_of};
+use crate::docker::Daemon;
+use crate::hash::{Change, EntryKind, diff};
+use crate::model::{Check, CheckId, StepId, Workspace, display_path};
+
+use super::earlier::History;
+use super::error::ExplainError;
+use super::explanation::{Changed, Changes, short, write_changes};
+use super::inputs::{Analyses, analyses};
+
+/// What `kiln explain` says of an entity.
+#[derive(Debug, Clone, Serialize)]
+pub struct EntityExplanation {
+    /// `flavor/check/key`.
+    pub node: String,
+    pub environment: EnvironmentNow,
+    /// The result-cache key of the inputs now; `None` while the environment image is
+    /// not in the daemon (the key holds its id).
+    pub key: Option<String>,
+    /// The cached result a run would take; `None`: the entity would run.
+    pub cached: Option<CachedResult>,
+    /// Why it would run: what changed since the inputs of its newest cached result.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub changes: Option<EntityChanges>,
+}
+
+/// The environment image the entity would run in.
+#[derive(Debug, Clone, Serialize)]
+pub struct EnvironmentNow {
+    /// `flavor/step`.
+    pub step: String,
+    pub image: String,
+    /// The step's hash now.
+    pub hash: String,
+    /// The daemon's id of the image; `None`: not in the daemon (a run gets it first).
+    pub image_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CachedResult {
+    pub key: String,
+    pub class: ResultClass,
+    /// When the result was produced.
+    pub date: String,
+}
+
+/// What differs between the entity's inputs now and those of an earlier result.
+#[derive(Debug, Clone, Serialize)]
+pub struct EntityChanges {
+    /// The earlier result compared with; `None` when the cache holds none of this
+    /// entity (with inputs recorded).
+    pub compared_with: Option<CachedResult>,
+    /// Files of the entity's folder added, removed or changed.
+    pub files: Vec<Changed>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub environment: Option<EnvironmentChange>,
+    /// Fields of the check's declaration that differ (`run`, `env`, `mounts`,
+    /// `workdir`, `timeout_ms`, `success`, `inaccurate`).
+    pub declaration: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user: Option<Was>,
+    /// The result-cache key format (a newer kiln keys results differently).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub format: Option<Was>,
+}
+
+impl EntityChanges {
+    fn is_empty(&self) -> bool {
+        self.files.is_empty()
+            && self.environment.is_none()
+            && self.declaration.is_empty()
+            && self.user.is_none()
+            && self.format.is_none()
+    }
+}
+
+/// A value then and now.
+#[derive(Debug, Clone, Serialize)]
+pub struct Was {
+    pub before: String,
+    pub now: String,
+}
+
+/// The environment image differs.
+#[derive(Debug, Clone, Serialize)]
+pub struct EnvironmentChange {
+    /// `flavor/step`, then and now (an `environment` case may pick another step).
+    pub step: Was,
+    /// The step hashes, where known.
+    pub hash: Option<Was>,
+    /// The image ids, where the step hashes are equal (the same inputs, built again).
+    pub image_id: Option<Was>,
+    /// Why the step's hash changed, as `kiln explain STEP` says it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub because: Option<Changes>,
+}
+
+/// Explains entity `key` of check `check`, as a run by `user` would see it.
+pub async fn explain_entity(
+    workspace: &Workspace,
+    daemon: &Daemon,
+    history: &History,
+    check: &CheckId,
+    entity: &Entity,
+    user: String,
+) -> Result<EntityExplanation, ExplainError> {
+    let declared = workspace
+        .find_check(check)
+        .expect("the command line checked the check exists");
+    let cancel = CancellationToken::new();
+    let step = environment_of(&check.flavor, declared, entity);
+    let mut done = Analyses::new();
+    let analysis = analyses(workspace, &step, &mut done, &cancel)?;
+    let info = daemon.inspect(&analysis.image).await?;
+    let environment = EnvironmentNow {
+        step: step.to_string(),
+        image: analysis.image.clone(),
+        hash: analysis.hash.clone(),
+        image_id: info.as_ref().map(|i| i.id.clone()),
+    };
+    let now = read_inputs(
+        workspace,
+        check,
+        declared,
+        entity,
+        &environment,
+        user,
+        &cancel,
+    )?;
+    let cache = ResultCache::new(workspace.settings.state_dir.join("results").join("cache"));
+    let key = environment.image_id.as_ref().map(|_| now.key());
+    let cached = key.as_ref().and_then(|key| {
+        cache.get(key).map(|result| CachedResult {
+            key: key.clone(),
+            class: result.class,
+            date: result.date,
+        })
+    });
+    let changes = match cached {
+        Some(_) => None,
+        None => {
+            let earlier = cache
+                .inputs_of(&now.check, &now.entity)
+                .into_iter()
+                .find(|(k, _)| Some(k) != key.as_ref());
+            Some(compare(
+                workspace, history, &done, &cache, entity, &now, earlier,
+            ))
+        }
+    };
+    Ok(EntityExplanation {
+        node: format!("{check}/{}", entity.key),
+        environment,
+        key,
+        cached,
+        changes,
+    })
+}
+
+fn read_inputs(
+    workspace: &Workspace,
+    check: &CheckId,
+    declared: &Check,
+    entity: &Entity,
+    environment: &EnvironmentNow,
+    user: String,
+    cancel: &CancellationToken,
+) -> Result<EntityInputs, ExplainError> {
+    let reading = Reading::new(
+        check.to_string(),
+        declared,
+        entity.key.clone(),
+        EnvironmentImage {
+            step: environment.step.clone(),
+            image: environment.image.clone(),
+            image_id: environment.image_id.clone().unwrap_or_default(),
+            hash: Some(environment.hash.clone()),
+        },
+        user,
+        workspace.settings.own_dirs(),
+    );
+    Ok(inputs::read(&entity.folder, reading, cancel)?)
+}
+
+/// What changed from the inputs of the earlier result to `now`.
+fn compare(
+    workspace: &Workspace,
+    history: &History,
+    done: &Analyses,
+    cache: &ResultCache,
+    entity: &Entity,
+    now: &EntityInputs,
+    earlier: Option<(String, EntityInputs)>,
+) -> EntityChanges {
+    let Some((key, before)) = earlier else {
+        return EntityChanges {
+            compared_with: None,
+            files: Vec::new(),
+            environment: None,
+            declaration: Vec::new(),
+            user: None,
+            format: None,
+        };
+    };
+    let files = diff(&before.folder, &now.folder)
+        .into_iter()
+        .filter(|change| change.kind() == EntryKind::File)
+        .map(|change| {
+            let source = (!matches!(change, Change::Removed { .. }))
+                .then(|| display_path(&workspace.root, &entity.folder.join(change.name())));
+            Changed {
+                change,
+                source,
+                because: None,
+            }
+        })
+        .collect();
+    let was = |before: &str, now: &str| {
+        (before != now).then(|| Was {
+            before: before.to_owned(),
+            now: now.to_owned(),
+        })
+    };
+    let environment = environment_change(workspace, history, done, &before, now);
+    EntityChanges {
+        compared_with: cache.get(&key).map(|result| CachedResult {
+            key: key.clone(),
+            class: result.class,
+            date: result.date,
+        }),
+        files,
+        environment,
+        declaration: inputs::declaration_changes(&before.declaration, &now.declaration),
+        user: was(&before.user, &now.user),
+        format: was(&before.format.to_string(), &now.format.to_string()),
+    }
+}
+
+/// How the environment differs: another step, another hash (explained), or the same
+/// hash built again into another image.
+fn environment_change(
+    workspace: &Workspace,
+    history: &History,
+    done: &Analyses,
+    before: &EntityInputs,
+    now: &EntityInputs,
+) -> Option<EnvironmentChange> {
+    let (then, current) = (&before.environment, &now.environment);
+    let step = Was {
+        before: then.step.clone(),
+        now: current.step.clone(),
+    };
+    if then.step != current.step {
+        return Some(EnvironmentChange {
+            step,
+            hash: None,
+            image_id: None,
+            because: None,
+        });
+    }
+    match (&then.hash, &current.hash) {
+        (Some(old), Some(new)) if old != new => {
+            let id = step_id(&current.step);
+            let because = id.as_ref().and_then(|id| {
+                let analysis = done.get(&id.step)?;
+                let mut seen = BTreeSet::new();
+                Some(super::changes_of(
+                    workspace,
+                    history,
+                    done,
+                    id,
+                    analysis,
+                    history.with_hash(&id.stem(), old),
+                    &mut seen,
+                ))
+            });
+            Some(EnvironmentChange {
+                step,
+                hash: Some(Was {
+                    before: old.clone(),
+                    now: new.clone(),
+                }),
+                image_id: None,
+                because,
+            })
+        }
+        // The same inputs: an image built again (another id) keys results anew, or the
+        // image is not in the daemon now.
+        _ if !current.image_id.is_empty() && then.image_id != current.image_id => {
+            Some(EnvironmentChange {
+                step,
+                hash: None,
+                image_id: Some(Was {
+                    before: then.image_id.clone(),
+                    now: current.image_id.clone(),
+                }),
+                because: None,
+            })
+        }
+        _ => None,
+    }
+}
+
+fn step_id(node: &str) -> Option<StepId> {
+    let (flavor, step) = node.split_once('/')?;
+    Some(StepId::new(flavor, step))
+}
+
+impl EntityExplanation {
+    /// The explanation as a person reads it.
+    pub fn text(&self) -> String {
+        let mut out = String::new();
+        let env = &self.environment;
+        match &self.cached {
+            Some(cached) => {
+                let _ = writeln!(
+                    out,
+                    "{}: from the result cache ({}, produced {})",
+                    self.node, cached.class, cached.date
+                );
+                let _ = writeln!(
+                    out,
+                    "  nothing changed: a result of these very inputs is cached (key {})",
+                    short(&cached.key)
+                );
+            }
+            None => {
+                let _ = writeln!(out, "{}: would run", self.node);
+            }
+        }
+        match &env.image_id {
+            Some(_) => {
+                let _ = writeln!(out, "  environment `{}`: {}", env.step, env.image);
+            }
+            None => {
+                let _ = writeln!(
+                    out,
+                    "  environment `{}`: {} is not in the daemon; a run gets it first (`kiln explain {}` says from where)",
+                    env.step, env.image, env.step
+                );
+            }
+        }
+        if let Some(changes) = &self.changes {
+            write_entity_changes(&mut out, changes);
+        }
+        out
+    }
+}
+
+fn write_entity_changes(out: &mut String, changes: &EntityChanges) {
+    let Some(compared) = &changes.compared_with else {
+        let _ = writeln!(
+            out,
+            "  no earlier result of this entity is cached with its inputs: nothing to compare with"
+        );
+        return;
+    };
+    if changes.is_empty() {
+        let _ = writeln!(
+            out,
+            "  the same inputs as its result of {} (key {})",
+            compared.date,
+            short(&compared.key)
+        );
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "  changed since its result of {} ({}, key {}):",
+        compared.date,
+        compared.class,
+        short(&compared.key)
+    );
+    for changed in &changes.files {
+        let _ = write!(out, "  - {}", changed.change);
+        if let Some(source) = &changed.source {
+            let _ = write!(out, " ({source})");
+        }
+        let _ = writeln!(out);
+    }
+    if let Some(environment) = &changes.environment {
+        match (&environment.hash, &environment.image_id) {
+            _ if environment.step.before != environment.step.now => {
+                let _ = writeln!(
+                    out,
+                    "  - environment: `{}` instead of `{}`",
+                    environment.step.now, environment.step.before
+                );
+            }
+            (Some(hash), _) => {
+                let _ = writeln!(
+                    out,
+                    "  - environment `{}` changed: {} → {}",
+                    environment.step.now,
+                    short(&hash.before),
+                    short(&hash.now)
+                );
+                if let Some(because) = &environment.because {
+                    write_changes(out, because, 2);
+                }
+            }
+            (None, Some(id)) => {
+                let _ = writeln!(
+                    out,
+                    "  - environment `{}` was built again from the same inputs: image {} → {}",
+                    environment.step.now,
+                    short(id.before.trim_start_matches("sha256:")),
+                    short(id.now.trim_start_matches("sha256:"))
+                );
+            }
+            (None, None) => {}
+        }
+    }
+    if !changes.declaration.is_empty() {
+        let _ = writeln!(
+            out,
+            "  - the check's declaration: {}",
+            changes.declaration.join(", ")
+        );
+    }
+    if let Some(user) = &changes.user {
+        let _ = writeln!(out, "  - user: {} → {}", user.before, user.now);
+    }
+    if let Some(format) = &changes.format {
+        let _ = writeln!(
+            out,
+            "  - result-cache key format: {} → {}",
+            format.before, format.now
+        );
+    }
+}
