@@ -2,13 +2,15 @@
 //! loses its oldest tarballs — never the newest of a step, never one a running kiln
 //! holds —; job records beyond the newest `keep` go, except those the latest results
 //! point to (their logs and artifacts); so do results-history files beyond the newest
-//! `keep`; and images of the workspace's repository whose hash no step of the
-//! workspace has now, unless a container uses them. `dry_run` only lists.
+//! `keep`, and each entity's cached results beyond its newest `keep`; and images of the
+//! workspace's repository whose hash no step of the workspace has now, unless a
+//! container uses them. `dry_run` only lists.
 
 mod error;
 mod file_cache;
 mod images;
 mod records;
+mod result_cache;
 
 pub use error::GcError;
 
@@ -24,7 +26,8 @@ use crate::model::Workspace;
 pub struct Budget {
     /// The most the file cache may hold, in bytes; `None`: no limit.
     pub max_size: Option<u64>,
-    /// How many job records and results-history files to keep.
+    /// How many job records and results-history files to keep, and cached results of
+    /// each entity.
     pub keep: usize,
 }
 
@@ -34,7 +37,7 @@ pub const DEFAULT_KEEP: usize = 20;
 /// One thing removed (or, in a dry run, to be removed).
 #[derive(Debug, Clone, Serialize)]
 pub struct Removal {
-    /// `tarball`, `job record`, `results history`, `image`.
+    /// `tarball`, `job record`, `results history`, `cached result`, `image`.
     pub kind: &'static str,
     /// A path, or an image tag.
     pub what: String,
@@ -75,6 +78,12 @@ pub async fn collect(
     records::collect(
         &workspace.settings.job_dir,
         &results_dir(workspace),
+        budget.keep,
+        dry_run,
+        &mut collected,
+    )?;
+    result_cache::collect(
+        &results_dir(workspace).join("cache"),
         budget.keep,
         dry_run,
         &mut collected,
