@@ -1615,3 +1615,65 @@ fn a_running_build_says_which_instruction_it_is_on() {
         "{kinds:?}"
     );
 }
+
+#[test]
+fn a_base_image_kiln_does_not_build_is_an_input_of_the_steps_on_it() {
+    let kiln = Kiln::new("external-base", &[], None);
+    // The base: made outside kiln (here by the docker CLI), under a name of the test's
+    // repository so that the test's clean-up removes it.
+    let base = format!("{}:external-base", kiln.repository);
+    let context = tempfile::tempdir().unwrap();
+    std::fs::copy("/bin/busybox", context.path().join("busybox")).unwrap();
+    let make_base = |version: &str| {
+        std::fs::write(context.path().join("version"), version).unwrap();
+        std::fs::write(
+            context.path().join("Dockerfile"),
+            "FROM scratch\nCOPY busybox /bin/busybox\nCOPY version /version\n",
+        )
+        .unwrap();
+        common::sandbox::docker_cli(&[
+            "build",
+            "-q",
+            "-t",
+            &base,
+            context.path().to_str().unwrap(),
+        ]);
+    };
+    make_base("1");
+    let dir = kiln.path("flavors/e/env");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("Dockerfile"),
+        format!("FROM {base}\nCOPY marker /marker\n"),
+    )
+    .unwrap();
+    std::fs::write(dir.join("marker"), "m\n").unwrap();
+    std::fs::write(
+        kiln.path("flavors/e/flavor.kdl"),
+        "flavor \"e\" { step \"env\"; }\n",
+    )
+    .unwrap();
+
+    assert_eq!(kiln.build(&["build"])["e/env"], "built");
+    assert_eq!(kiln.build(&["build"])["e/env"], "daemon");
+
+    // The base rebuilt under the same name: the step's inputs changed.
+    make_base("2");
+    let output = kiln.ok(&["explain", "e/env"]);
+    let shown = text(&output);
+    assert!(shown.contains("would be built"), "{shown}");
+    assert!(
+        shown.contains(&format!("base image `{base}` changed")),
+        "{shown}"
+    );
+    assert_eq!(kiln.build(&["build"])["e/env"], "built");
+    assert_eq!(kiln.build(&["build"])["e/env"], "daemon");
+
+    // A base the daemon lacks and no registry has: a clear error, before any build.
+    common::sandbox::docker_cli(&["image", "rm", &base]);
+    std::fs::write(dir.join("marker"), "m2\n").unwrap();
+    let output = kiln.command().arg("build").output().unwrap();
+    let shown = text(&output);
+    assert_eq!(output.status.code(), Some(1), "{shown}");
+    assert!(shown.contains("kiln::build::base_unavailable"), "{shown}");
+}

@@ -1440,3 +1440,53 @@ fn an_interrupt_ends_a_run_whose_daemon_hangs() {
     assert!(took.as_secs() < 20, "took {took:?}:\n{shown}");
     assert_eq!(code, Some(130), "{shown}");
 }
+
+#[test]
+fn result_keys_hold_content_only_so_another_checkout_on_another_builder_reuses_them() {
+    let first = workspace("keys-a");
+    let (_, results) = check(&first, &["hello", "lorenz"]);
+    assert_eq!(cached(&results), BTreeSet::new());
+    // Another checkout, at another path with another repository, whose environment
+    // images the classic builder makes anew (other image ids, the same content), and
+    // the first checkout's result cache.
+    let second = workspace("keys-b");
+    copy_dir(&first.path(".kiln/results"), &second.path(".kiln/results"));
+    let output = second
+        .command()
+        .args([
+            "--builder",
+            "classic",
+            "check",
+            "--check",
+            "entities",
+            "--json",
+            "hello",
+            "lorenz",
+        ])
+        .output()
+        .unwrap();
+    let events: Vec<Value> = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    let built = events
+        .iter()
+        .filter(|e| e["kind"] == "succeeded" && e["result"]["tier"] == "built")
+        .count();
+    assert!(
+        built > 0,
+        "the second checkout built its own environment: {}",
+        text(&output)
+    );
+    let cached: BTreeSet<&str> = events
+        .iter()
+        .filter(|e| e["result"]["type"] == "entity" && e["result"]["cached"] == true)
+        .filter_map(|e| e["result"]["key"].as_str())
+        .collect();
+    assert_eq!(
+        cached,
+        BTreeSet::from(["hello", "lorenz"]),
+        "{}",
+        text(&output)
+    );
+}

@@ -33,6 +33,7 @@ fn spec(context: &Path) -> ContextSpec {
 
 fn inputs<'a>(context: &'a Context) -> StepInputs<'a> {
     StepInputs {
+        bases: Vec::new(),
         dockerfile: DOCKERFILE,
         args: vec![("SOLVER".into(), "rk45".into())],
         dependencies: vec![("base".into(), "ab".repeat(32))],
@@ -189,6 +190,7 @@ fn arg_order_does_not_matter_values_and_names_do() {
     let ctx = Context::default();
     let with_args = |args: &[(&str, &str)]| {
         step_hash(&StepInputs {
+            bases: Vec::new(),
             args: args
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -211,6 +213,7 @@ fn dependency_hashes_chain() {
     let ctx = Context::default();
     let with_deps = |deps: &[(&str, &str)]| {
         step_hash(&StepInputs {
+            bases: Vec::new(),
             dependencies: deps
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -230,6 +233,7 @@ fn dockerfile_and_format_version_count() {
     let ctx = Context::default();
     let m = step_hash(&inputs(&ctx));
     let other = step_hash(&StepInputs {
+        bases: Vec::new(),
         dockerfile: b"FROM {{ base }}\nCOPY . /srv\n",
         ..inputs(&ctx)
     });

@@ -9,6 +9,7 @@ use tokio_util::sync::CancellationToken;
 use crate::hash::{self, Context, ContextSpec, Manifest, StepInputs};
 use crate::model::{ArgValue, Secret, Step, Workspace};
 
+use super::bases::Bases;
 use super::build_info::{self, BuildInfo};
 use super::error::BuildError;
 use super::naming::image_name;
@@ -36,7 +37,8 @@ pub struct Analysis {
 }
 
 /// Analyses `step` of `flavor` in `workspace`, given the hash of each step it needs (by
-/// step name). Everything the workspace decides about the hash — its repository, its
+/// step name) and the identities of external base images (`bases`: those it lacks
+/// hash as not in the daemon). Everything the workspace decides about the hash — its repository, its
 /// folders left out of contexts, the flavor's `build-info` — is read here, so a build,
 /// `kiln explain`, `kiln gc` and watch mode hash a step alike.
 pub fn analyze(
@@ -44,6 +46,7 @@ pub fn analyze(
     flavor: &str,
     step: &Step,
     dependencies: &[(String, String)],
+    bases: &Bases,
     cancel: &CancellationToken,
 ) -> Result<Analysis, BuildError> {
     let repository = workspace.settings.repository.as_str();
@@ -112,6 +115,7 @@ pub fn analyze(
         None => &context,
     };
     let manifest = hash::step_hash(&StepInputs {
+        bases: bases.of(step, &dockerfile),
         dockerfile: dockerfile.as_bytes(),
         args: hashed_args,
         dependencies: dependencies.to_vec(),

@@ -16,6 +16,7 @@ use crate::job::JobRecord;
 use crate::model::{StepId, Workspace};
 
 use super::analysis::{Analysis, analyze};
+use super::bases::Bases;
 use super::error::BuildError;
 use super::preflight;
 use super::source::Source;
@@ -115,6 +116,34 @@ pub struct Builder {
 }
 
 impl Builder {
+    /// The identities of the external base images of `step` (see [`Bases`]); pulled
+    /// first where the daemon lacks one and this run may build.
+    async fn bases(
+        &self,
+        step: &crate::model::Step,
+        cancel: &CancellationToken,
+    ) -> Result<Bases, NodeError> {
+        let mut bases = Bases::default();
+        // An unreadable Dockerfile is the analysis's error to report.
+        let Ok(template) = std::fs::read_to_string(&step.dockerfile.value) else {
+            return Ok(bases);
+        };
+        let references = super::bases::of_step(step, &template);
+        if references.is_empty() {
+            return Ok(bases);
+        }
+        cancel
+            .run_until_cancelled(bases.resolve(
+                &self.tiers.daemon,
+                references,
+                !self.policy.plan_only,
+            ))
+            .await
+            .ok_or_else(NodeError::cancelled)?
+            .map_err(NodeError::from_diagnostic)?;
+        Ok(bases)
+    }
+
     /// The declaration of a step.
     fn declaration(&self, step: &StepId) -> Result<&crate::model::Step, NodeError> {
         self.workspace
@@ -141,11 +170,12 @@ impl Builder {
             .iter()
             .map(|i| (i.step.step.clone(), i.tag.clone()))
             .collect();
+        let bases = self.bases(&step, cancel).await?;
         let workspace = Arc::clone(&self.workspace);
         let flavor = id.flavor.clone();
         let stop = cancel.clone();
         let analysis = tokio::task::spawn_blocking(move || {
-            analyze(&workspace, &flavor, &step, &hashes, &stop)
+            analyze(&workspace, &flavor, &step, &hashes, &bases, &stop)
         })
         .await
         .map_err(NodeError::message)?

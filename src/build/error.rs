@@ -39,6 +39,19 @@ pub enum BuildError {
         var: String,
     },
 
+    #[error("base image `{reference}` is not in the daemon and could not be pulled")]
+    #[diagnostic(
+        code(kiln::build::base_unavailable),
+        help(
+            "a FROM that kiln does not build must be in the daemon or in a registry it can pull from: load, pull or build it first (its identity is part of the step's hash)"
+        )
+    )]
+    BaseUnavailable {
+        reference: String,
+        #[source]
+        source: Box<crate::docker::DockerError>,
+    },
+
     #[error("step `{step}` declares build secrets ({}), and the classic builder cannot pass them", ids.join(", "))]
     #[diagnostic(
         code(kiln::build::secrets_need_buildkit),

@@ -3,6 +3,7 @@
 //! image tasks (save, push, export, clean).
 
 mod analysis;
+pub mod bases;
 pub mod build_info;
 mod builder;
 mod clean;
@@ -17,6 +18,7 @@ mod source;
 mod tiers;
 
 pub use analysis::{Analysis, analyze};
+pub use bases::Bases;
 pub use builder::{BuildPolicy, Builder, Image, Located, Obtain};
 pub use clean::{Cleaned, NotRemoved, remove_images};
 pub use dockerfile::TEMPLATE_FUEL;

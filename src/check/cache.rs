@@ -1,6 +1,7 @@
 //! The result cache: an entity's result under a key of what determines it — which check
-//! and entity it is, the entity folder's content hash, the environment image's id, the
-//! check's declaration and the user the command runs as. Beside each result, the inputs
+//! and entity it is, the entity folder's content hash, the environment (its step's
+//! hash: content only, so two machines that build the same environment compute the same
+//! key), the check's declaration and the user the command runs as. Beside each result, the inputs
 //! it was keyed on ([`EntityInputs`]), for `kiln explain` to compare with.
 
 use std::path::{Path, PathBuf};
@@ -9,7 +10,7 @@ use super::inputs::EntityInputs;
 use super::results::EntityResult;
 
 /// Version of the key's encoding; raised when what goes into a key changes.
-pub const CACHE_KEY_VERSION: u32 = 3;
+pub const CACHE_KEY_VERSION: u32 = 4;
 
 /// What a cached result depends on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -20,7 +21,9 @@ pub struct KeyInputs<'a> {
     /// The entity's key: two metadata files in one folder are two entities.
     pub entity: &'a str,
     pub entity_hash: &'a str,
-    pub image_id: &'a str,
+    /// The environment step's hash (its image's `io.kiln.hash` label): the same on
+    /// every machine, where the image id is not (the classic builder stamps a time).
+    pub environment: &'a str,
     pub declaration: &'a str,
     pub user: &'a str,
 }
@@ -32,13 +35,13 @@ pub fn cache_key(inputs: &KeyInputs<'_>) -> String {
         check,
         entity,
         entity_hash,
-        image_id,
+        environment,
         declaration,
         user,
     } = inputs;
     crate::hash::sha256_hex(
         format!(
-            "kiln-result-cache {CACHE_KEY_VERSION}\0{check}\0{entity}\0{entity_hash}\0{image_id}\0{declaration}\0{user}"
+            "kiln-result-cache {CACHE_KEY_VERSION}\0{check}\0{entity}\0{entity_hash}\0{environment}\0{declaration}\0{user}"
         )
         .as_bytes(),
     )
@@ -163,7 +166,7 @@ mod tests {
             check: "env/models",
             entity: "alpha",
             entity_hash: "e",
-            image_id: "i",
+            environment: "i",
             declaration: "d",
             user: "u",
         };
@@ -183,7 +186,7 @@ mod tests {
                 ..base
             },
             KeyInputs {
-                image_id: "i2",
+                environment: "i2",
                 ..base
             },
             KeyInputs {
@@ -202,12 +205,12 @@ mod tests {
         assert_ne!(
             cache_key(&KeyInputs {
                 entity_hash: "ab",
-                image_id: "c",
+                environment: "c",
                 ..base
             }),
             cache_key(&KeyInputs {
                 entity_hash: "a",
-                image_id: "bc",
+                environment: "bc",
                 ..base
             })
         );
@@ -221,6 +224,7 @@ mod tests {
             check: "env/models".to_owned(),
             entity: entity.to_owned(),
             folder: crate::hash::step_hash(&crate::hash::StepInputs {
+                bases: Vec::new(),
                 dockerfile: b"",
                 args: Vec::new(),
                 dependencies: Vec::new(),

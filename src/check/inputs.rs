@@ -47,6 +47,14 @@ pub struct EnvironmentImage {
     pub hash: Option<String>,
 }
 
+impl EnvironmentImage {
+    /// What the key holds of the environment: its step hash, which depends on content
+    /// only; the image id of an image without kiln's hash label.
+    pub fn identity(&self) -> &str {
+        self.hash.as_deref().unwrap_or(&self.image_id)
+    }
+}
+
 impl EntityInputs {
     /// The result-cache key of these inputs.
     pub fn key(&self) -> String {
@@ -54,7 +62,7 @@ impl EntityInputs {
             check: &self.check,
             entity: &self.entity,
             entity_hash: &self.folder.hash,
-            image_id: &self.environment.image_id,
+            environment: self.environment.identity(),
             declaration: &self.declaration,
             user: &self.user,
         })
@@ -78,8 +86,10 @@ pub struct Reading {
 }
 
 impl Reading {
-    /// The reading of entity `entity` of `check`, in `environment`, as `user`.
+    /// The reading of entity `entity` of `check` (of the workspace at `root`), in
+    /// `environment`, as `user`.
     pub fn new(
+        root: &Path,
         check_id: String,
         check: &Check,
         entity: String,
@@ -91,7 +101,7 @@ impl Reading {
             check_id,
             entity,
             artifacts: check.artifacts.iter().map(|a| a.value.clone()).collect(),
-            declaration: declaration(check),
+            declaration: declaration(root, check),
             environment,
             user,
             skip,
@@ -118,8 +128,10 @@ pub fn read(
 }
 
 /// What of a check's declaration changes results: the command, env, mounts, workdir,
-/// timeout and exit-code mapping, as canonical JSON.
-pub fn declaration(check: &Check) -> String {
+/// timeout and exit-code mapping, as canonical JSON. A mount from inside the workspace
+/// (at `root`) is named relative to it, so two checkouts at different paths declare
+/// alike.
+pub fn declaration(root: &Path, check: &Check) -> String {
     #[derive(Serialize)]
     struct Declaration<'a> {
         run: Vec<&'a str>,
@@ -142,7 +154,7 @@ pub fn declaration(check: &Check) -> String {
             .iter()
             .map(|m| {
                 (
-                    m.source.value.display().to_string(),
+                    crate::model::display_path(root, &m.source.value),
                     m.target.value.as_str(),
                     m.readonly,
                 )
@@ -202,6 +214,7 @@ pub fn folder_manifest(
         },
     })?;
     Ok(hash::step_hash(&StepInputs {
+        bases: Vec::new(),
         dockerfile: b"",
         args: Vec::new(),
         dependencies: Vec::new(),

@@ -130,6 +130,7 @@ impl CheckRunner {
         let folder = task.entity.folder.clone();
         let check_id = task.id.check.to_string();
         let reading = inputs::Reading::new(
+            &self.workspace.root,
             check_id.clone(),
             check,
             task.entity.key.clone(),

@@ -51,6 +51,9 @@ pub async fn run(
     )
     .await
     .map_err(crate::explain::ExplainError::from)?;
+    let bases = crate::build::Bases::of_workspace(&workspace, &tiers.daemon)
+        .await
+        .map_err(crate::explain::ExplainError::from)?;
     let user = args
         .user
         .clone()
@@ -58,7 +61,7 @@ pub async fn run(
     for node in &named {
         let (json, text) = match node {
             Named::Step(id) => {
-                let explanation = explain(&workspace, &tiers, &history, id).await?;
+                let explanation = explain(&workspace, &tiers, &history, &bases, id).await?;
                 (serde_json::to_string(&explanation), explanation.text())
             }
             Named::Entity(check, entity) => {
@@ -66,6 +69,7 @@ pub async fn run(
                     &workspace,
                     &tiers.daemon,
                     &history,
+                    &bases,
                     check,
                     entity,
                     user.clone(),

@@ -15,6 +15,8 @@ pub struct ImageInfo {
     pub id: String,
     pub labels: HashMap<String, String>,
     pub tags: Vec<String>,
+    /// `repo@sha256:…` of each registry it was pulled from or pushed to.
+    pub repo_digests: Vec<String>,
 }
 
 impl Daemon {
@@ -31,6 +33,7 @@ impl Daemon {
                 id: image.id.unwrap_or_default(),
                 labels: image.config.and_then(|c| c.labels).unwrap_or_default(),
                 tags: image.repo_tags.unwrap_or_default(),
+                repo_digests: image.repo_digests.unwrap_or_default(),
             })),
             Err(e) if is_not_found(&e) => Ok(None),
             Err(e) => Err(DockerError::request("inspecting", reference, e)),
@@ -82,6 +85,7 @@ impl Daemon {
                 id: i.id,
                 labels: i.labels,
                 tags: i.repo_tags,
+                repo_digests: i.repo_digests,
             })
             .collect())
     }

@@ -118,6 +118,7 @@ mod tests {
     fn a_manifest_goes_into_a_label_and_back_and_a_forged_one_does_not() {
         let context = crate::hash::Context::default();
         let manifest = crate::hash::step_hash(&crate::hash::StepInputs {
+            bases: Vec::new(),
             dockerfile: b"FROM scratch\n",
             args: vec![("A".to_owned(), "1".to_owned())],
             dependencies: vec![("base".to_owned(), "ab".repeat(32))],

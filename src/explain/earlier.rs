@@ -157,6 +157,7 @@ mod tests {
 
     fn manifest(dockerfile: &str) -> Manifest {
         step_hash(&StepInputs {
+            bases: Vec::new(),
             dockerfile: dockerfile.as_bytes(),
             args: vec![("A".to_owned(), "1".to_owned())],
             dependencies: Vec::new(),

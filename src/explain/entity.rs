@@ -10,6 +10,7 @@ use std::fmt::Write as _;
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
+use crate::build::Bases;
 use crate::check::cache::ResultCache;
 use crate::check::inputs::{self, EntityInputs, EnvironmentImage, Reading};
 use crate::check::outcome::ResultClass;
@@ -29,9 +30,8 @@ pub struct EntityExplanation {
     /// `flavor/check/key`.
     pub node: String,
     pub environment: EnvironmentNow,
-    /// The result-cache key of the inputs now; `None` while the environment image is
-    /// not in the daemon (the key holds its id).
-    pub key: Option<String>,
+    /// The result-cache key of the inputs now.
+    pub key: String,
     /// The cached result a run would take; `None`: the entity would run.
     pub cached: Option<CachedResult>,
     /// Why it would run: what changed since the inputs of its newest cached result.
@@ -101,10 +101,8 @@ pub struct Was {
 pub struct EnvironmentChange {
     /// `flavor/step`, then and now (an `environment` case may pick another step).
     pub step: Was,
-    /// The step hashes, where known.
+    /// The step hashes (an image id where an old record has no hash).
     pub hash: Option<Was>,
-    /// The image ids, where the step hashes are equal (the same inputs, built again).
-    pub image_id: Option<Was>,
     /// Why the step's hash changed, as `kiln explain STEP` says it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub because: Option<Changes>,
@@ -115,6 +113,7 @@ pub async fn explain_entity(
     workspace: &Workspace,
     daemon: &Daemon,
     history: &History,
+    bases: &Bases,
     check: &CheckId,
     entity: &Entity,
     user: String,
@@ -125,7 +124,7 @@ pub async fn explain_entity(
     let cancel = CancellationToken::new();
     let step = environment_of(&check.flavor, declared, entity);
     let mut done = Analyses::new();
-    let analysis = analyses(workspace, &step, &mut done, &cancel)?;
+    let analysis = analyses(workspace, &step, bases, &mut done, &cancel)?;
     let info = daemon.inspect(&analysis.image).await?;
     let environment = EnvironmentNow {
         step: step.to_string(),
@@ -143,13 +142,11 @@ pub async fn explain_entity(
         &cancel,
     )?;
     let cache = ResultCache::new(workspace.settings.state_dir.join("results").join("cache"));
-    let key = environment.image_id.as_ref().map(|_| now.key());
-    let cached = key.as_ref().and_then(|key| {
-        cache.get(key).map(|result| CachedResult {
-            key: key.clone(),
-            class: result.class,
-            date: result.date,
-        })
+    let key = now.key();
+    let cached = cache.get(&key).map(|result| CachedResult {
+        key: key.clone(),
+        class: result.class,
+        date: result.date,
     });
     let changes = match cached {
         Some(_) => None,
@@ -157,7 +154,7 @@ pub async fn explain_entity(
             let earlier = cache
                 .inputs_of(&now.check, &now.entity)
                 .into_iter()
-                .find(|(k, _)| Some(k) != key.as_ref());
+                .find(|(k, _)| *k != key);
             Some(compare(
                 workspace, history, &done, &cache, entity, &now, earlier,
             ))
@@ -182,6 +179,7 @@ fn read_inputs(
     cancel: &CancellationToken,
 ) -> Result<EntityInputs, ExplainError> {
     let reading = Reading::new(
+        &workspace.root,
         check.to_string(),
         declared,
         entity.key.clone(),
@@ -251,8 +249,7 @@ fn compare(
     }
 }
 
-/// How the environment differs: another step, another hash (explained), or the same
-/// hash built again into another image.
+/// How the environment differs: another step, or another hash (explained as a step is).
 fn environment_change(
     workspace: &Workspace,
     history: &History,
@@ -269,51 +266,35 @@ fn environment_change(
         return Some(EnvironmentChange {
             step,
             hash: None,
-            image_id: None,
             because: None,
         });
     }
-    match (&then.hash, &current.hash) {
-        (Some(old), Some(new)) if old != new => {
-            let id = step_id(&current.step);
-            let because = id.as_ref().and_then(|id| {
-                let analysis = done.get(&id.step)?;
-                let mut seen = BTreeSet::new();
-                Some(super::changes_of(
-                    workspace,
-                    history,
-                    done,
-                    id,
-                    analysis,
-                    history.with_hash(&id.stem(), old),
-                    &mut seen,
-                ))
-            });
-            Some(EnvironmentChange {
-                step,
-                hash: Some(Was {
-                    before: old.clone(),
-                    now: new.clone(),
-                }),
-                image_id: None,
-                because,
-            })
-        }
-        // The same inputs: an image built again (another id) keys results anew, or the
-        // image is not in the daemon now.
-        _ if !current.image_id.is_empty() && then.image_id != current.image_id => {
-            Some(EnvironmentChange {
-                step,
-                hash: None,
-                image_id: Some(Was {
-                    before: then.image_id.clone(),
-                    now: current.image_id.clone(),
-                }),
-                because: None,
-            })
-        }
-        _ => None,
+    if then.identity() == current.identity() {
+        return None;
     }
+    let because = match (&then.hash, step_id(&current.step)) {
+        (Some(old), Some(id)) => done.get(&id.step).map(|analysis| {
+            let mut seen = BTreeSet::new();
+            super::changes_of(
+                workspace,
+                history,
+                done,
+                &id,
+                analysis,
+                history.with_hash(&id.stem(), old),
+                &mut seen,
+            )
+        }),
+        _ => None,
+    };
+    Some(EnvironmentChange {
+        step,
+        hash: Some(Was {
+            before: then.identity().to_owned(),
+            now: current.identity().to_owned(),
+        }),
+        because,
+    })
 }
 
 fn step_id(node: &str) -> Option<StepId> {
@@ -394,7 +375,7 @@ fn write_entity_changes(out: &mut String, changes: &EntityChanges) {
         let _ = writeln!(out);
     }
     if let Some(environment) = &changes.environment {
-        match (&environment.hash, &environment.image_id) {
+        match &environment.hash {
             _ if environment.step.before != environment.step.now => {
                 let _ = writeln!(
                     out,
@@ -402,28 +383,19 @@ fn write_entity_changes(out: &mut String, changes: &EntityChanges) {
                     environment.step.now, environment.step.before
                 );
             }
-            (Some(hash), _) => {
+            Some(hash) => {
                 let _ = writeln!(
                     out,
                     "  - environment `{}` changed: {} → {}",
                     environment.step.now,
-                    short(&hash.before),
+                    short(hash.before.trim_start_matches("sha256:")),
                     short(&hash.now)
                 );
                 if let Some(because) = &environment.because {
                     write_changes(out, because, 2);
                 }
             }
-            (None, Some(id)) => {
-                let _ = writeln!(
-                    out,
-                    "  - environment `{}` was built again from the same inputs: image {} → {}",
-                    environment.step.now,
-                    short(id.before.trim_start_matches("sha256:")),
-                    short(id.now.trim_start_matches("sha256:"))
-                );
-            }
-            (None, None) => {}
+            None => {}
         }
     }
     if !changes.declaration.is_empty() {

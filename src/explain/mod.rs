@@ -26,19 +26,21 @@ use std::collections::BTreeSet;
 
 use tokio_util::sync::CancellationToken;
 
-use crate::build::{Analysis, Tiers};
+use crate::build::{Analysis, Bases, Tiers};
 use crate::hash::{Change, EntryKind, diff};
 use crate::model::{StepId, Workspace, display_path};
 
-/// Explains `id` against the tiers of `tiers` and the earlier inputs in `history`.
+/// Explains `id` against the tiers of `tiers` and the earlier inputs in `history`;
+/// external base images hash with their identities in `bases`.
 pub async fn explain(
     workspace: &Workspace,
     tiers: &Tiers,
     history: &History,
+    bases: &Bases,
     id: &StepId,
 ) -> Result<Explanation, ExplainError> {
     let mut done = inputs::Analyses::new();
-    let analysis = inputs::analyses(workspace, id, &mut done, &CancellationToken::new())?;
+    let analysis = inputs::analyses(workspace, id, bases, &mut done, &CancellationToken::new())?;
     let answers = tiers.answers(&analysis).await;
     let from = answers.iter().find(|a| a.hit).map(|a| a.tier);
     let changes = match from {

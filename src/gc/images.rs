@@ -8,6 +8,7 @@ use std::collections::HashSet;
 
 use tokio_util::sync::CancellationToken;
 
+use crate::build::Bases;
 use crate::docker::{Daemon, labels};
 use crate::model::{StepId, Workspace};
 
@@ -19,7 +20,8 @@ pub async fn collect(
     dry_run: bool,
     collected: &mut Collected,
 ) -> Result<(), GcError> {
-    let current = current_hashes(workspace)?;
+    let bases = Bases::of_workspace(workspace, daemon).await?;
+    let current = current_hashes(workspace, &bases)?;
     let prefix = format!("{}:", workspace.settings.repository);
     for image in daemon.images_with_label(labels::MANAGED, "true").await? {
         let Some(hash) = image.labels.get(labels::HASH) else {
@@ -50,15 +52,16 @@ pub async fn collect(
     Ok(())
 }
 
-/// The hash of every step of the workspace, as a build would compute it now.
-fn current_hashes(workspace: &Workspace) -> Result<HashSet<String>, GcError> {
+/// The hash of every step of the workspace, as a build would compute it now (external
+/// base images with the identities the daemon has of them).
+fn current_hashes(workspace: &Workspace, bases: &Bases) -> Result<HashSet<String>, GcError> {
     let cancel = CancellationToken::new();
     let mut hashes = HashSet::new();
     for flavor in &workspace.flavors {
         let mut done = crate::explain::Analyses::new();
         for step in &flavor.steps {
             let id = StepId::new(flavor.name.value.clone(), step.name.value.clone());
-            let analysis = crate::explain::analyses(workspace, &id, &mut done, &cancel)?;
+            let analysis = crate::explain::analyses(workspace, &id, bases, &mut done, &cancel)?;
             hashes.insert(analysis.hash.clone());
         }
     }

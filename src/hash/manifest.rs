@@ -3,13 +3,15 @@
 //!
 //! The hash is sha256 over the manifest's entries, in this order: the hash-format
 //! version; the image-changing args by name; the dependencies' hashes by dependency
-//! name; the context files by path; the raw Dockerfile. Each entry is written as
+//! name; the external base images (a `FROM` kiln does not build) by reference; the
+//! context files by path; the raw Dockerfile. Each entry is written as
 //!
 //! ```text
 //! tag:u8  u64be(len(name)) name  u64be(len(digest)) digest  [exec:u8, files only]
 //! ```
 //!
-//! with tags `V` (version), `A` (arg), `N` (dependency), `F` (file), `D` (Dockerfile);
+//! with tags `V` (version), `A` (arg), `N` (dependency), `B` (base), `F` (file), `D`
+//! (Dockerfile);
 //! `digest` is the ASCII text of [`ManifestEntry::digest`]. Every entry delimits itself,
 //! so no two different manifests produce the same byte stream. docs/hashing.md has
 //! the full layout.
@@ -34,6 +36,10 @@ pub struct StepInputs<'a> {
     pub args: Vec<(String, String)>,
     /// (dependency step name, its step hash in hex).
     pub dependencies: Vec<(String, String)>,
+    /// (a `FROM` reference kiln does not build, as written, its identity in hex: the
+    /// digest of its repo digest, else of its image id). A step without any hashes as
+    /// before bases were inputs.
+    pub bases: Vec<(String, String)>,
     pub context: &'a Context,
 }
 
@@ -61,8 +67,8 @@ pub struct ManifestEntry {
     /// [`VERSION_ENTRY`] or [`DOCKERFILE_ENTRY`].
     pub name: String,
     /// Lowercase hex: sha256 of the file content, of the arg value (never the value
-    /// itself), of the raw Dockerfile; the dependency's step hash; for the version
-    /// entry the version number in decimal.
+    /// itself), of the raw Dockerfile; the dependency's step hash; the base image's
+    /// digest; for the version entry the version number in decimal.
     pub digest: String,
     /// Files only: the owner's execute bit.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -76,6 +82,7 @@ pub enum EntryKind {
     Version,
     Arg,
     Dependency,
+    Base,
     File,
     Dockerfile,
 }
@@ -87,6 +94,7 @@ impl EntryKind {
             EntryKind::Version => b'V',
             EntryKind::Arg => b'A',
             EntryKind::Dependency => b'N',
+            EntryKind::Base => b'B',
             EntryKind::File => b'F',
             EntryKind::Dockerfile => b'D',
         }
@@ -99,6 +107,7 @@ impl fmt::Display for EntryKind {
             EntryKind::Version => "hash format",
             EntryKind::Arg => "arg",
             EntryKind::Dependency => "dependency",
+            EntryKind::Base => "base image",
             EntryKind::File => "file",
             EntryKind::Dockerfile => "Dockerfile",
         })
@@ -130,6 +139,17 @@ pub fn step_hash(inputs: &StepInputs) -> Manifest {
                 kind: EntryKind::Dependency,
                 name: name.clone(),
                 digest: hash.clone(),
+                executable: None,
+            }),
+    );
+    entries.extend(
+        inputs
+            .bases
+            .iter()
+            .map(|(reference, digest)| ManifestEntry {
+                kind: EntryKind::Base,
+                name: reference.clone(),
+                digest: digest.clone(),
                 executable: None,
             }),
     );
@@ -229,6 +249,15 @@ impl fmt::Display for Change {
                     EntryKind::Dockerfile => return write!(f, "changed Dockerfile"),
                     EntryKind::Arg => "value",
                     EntryKind::Dependency => "hash",
+                    EntryKind::Base => {
+                        return write!(
+                            f,
+                            "base image `{}` changed: {} → {}",
+                            new.name,
+                            &old.digest[..old.digest.len().min(12)],
+                            &new.digest[..new.digest.len().min(12)]
+                        );
+                    }
                     EntryKind::File => {
                         match (old.digest != new.digest, old.executable != new.executable) {
                             (true, true) => "content and executable bit",
@@ -294,6 +323,7 @@ mod tests {
 
     fn inputs<'a>(ctx: &'a Context, args: &[(&str, &str)]) -> StepInputs<'a> {
         StepInputs {
+            bases: Vec::new(),
             dockerfile: b"FROM scratch\n",
             args: args
                 .iter()

@@ -41,6 +41,9 @@ pub fn state(workspace: &Workspace, work: &Plan) -> State {
             &id.flavor,
             step,
             &deps,
+            // Watch compares its own states: files, not base images, trigger a cycle
+            // (a rebuilt base is seen by the cycle's build, which asks the daemon).
+            &crate::build::Bases::default(),
             &CancellationToken::new(),
         ) {
             Ok(analysis) => analysis.hash,
@@ -54,7 +57,7 @@ pub fn state(workspace: &Workspace, work: &Plan) -> State {
         };
         let flavor = &check.flavor;
         let id = check.to_string();
-        state.insert(id.clone(), declaration(declared));
+        state.insert(id.clone(), declaration(&workspace.root, declared));
         match discover(&workspace.root, declared) {
             Ok(entities) => {
                 for entity in entities {
