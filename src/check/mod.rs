@@ -1,6 +1,7 @@
 //! Entity checks: discover the entities of a data repository, run each in its
 //! environment container, classify and keep the results.
 
+pub mod ackrep;
 pub mod artifacts;
 pub mod cache;
 pub mod entity;
