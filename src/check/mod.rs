@@ -6,6 +6,7 @@ pub mod artifacts;
 pub mod cache;
 pub mod entity;
 pub mod error;
+pub mod fields;
 pub mod lease;
 pub mod outcome;
 pub mod pool;
