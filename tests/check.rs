@@ -273,6 +273,145 @@ async fn classes_containers_cache_and_replacement() {
     );
 }
 
+/// `git -C dir args…` with a fixed identity; its stdout.
+fn git(dir: &Path, args: &[&str]) -> String {
+    let output = std::process::Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args([
+            "-c",
+            "user.name=Data Keeper",
+            "-c",
+            "user.email=keeper@example.invalid",
+        ])
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "git {args:?}: {output:?}");
+    String::from_utf8(output.stdout).unwrap()
+}
+
+/// results.yml is ACKREP's CI file: per entity `result`, `issues` (the output tail for a
+/// script error and for an inaccurate entity, empty for a success), `runtime` and `date`
+/// as `YYYY-MM-DD HH:MM:SS`; for the run `ci_logs` (with the CI build's URL) and
+/// `commit_logs` with the data repository's commit.
+#[test]
+fn results_yml_is_ackreps_ci_file() {
+    let kiln = workspace("check-ackrep");
+    let data = kiln.path("data");
+    git(&data, &["init", "-q", "-b", "data-main"]);
+    git(&data, &["add", "."]);
+    git(&data, &["commit", "-q", "-m", "the example entities"]);
+    let sha = git(&data, &["rev-parse", "HEAD"]).trim().to_owned();
+
+    let before = kiln.jobs();
+    let output = kiln
+        .command()
+        .args([
+            "check",
+            "--flavor",
+            "checkenv",
+            "hello",
+            "heat_equation",
+            "broken_model",
+        ])
+        .env("GITHUB_SERVER_URL", "https://github.example")
+        .env("GITHUB_REPOSITORY", "org/data")
+        .env("GITHUB_RUN_ID", "4711")
+        .env_remove("CI_JOB_URL")
+        .env_remove("CIRCLE_BUILD_URL")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    let job = kiln
+        .jobs()
+        .into_iter()
+        .find(|j| !before.contains(j))
+        .unwrap();
+    let file = job.join("results/checkenv-entities/results.yml");
+    let yaml = std::fs::read_to_string(&file).unwrap();
+    let results: Value = serde_yaml_ng::from_str(&yaml).unwrap();
+    let is_date = |v: &Value| {
+        v.as_str().is_some_and(|d| {
+            d.len() == 19 && chrono::NaiveDateTime::parse_from_str(d, "%Y-%m-%d %H:%M:%S").is_ok()
+        })
+    };
+
+    let hello = &results["hello"];
+    assert_eq!(hello["result"], 0, "{yaml}");
+    assert_eq!(hello["issues"], "", "{yaml}");
+    assert_eq!(hello["class"], "success");
+    assert_eq!(hello["check"], "checkenv/entities");
+    assert!(hello["runtime"].as_f64().unwrap() >= 0.0, "{yaml}");
+    assert!(is_date(&hello["date"]), "{yaml}");
+    assert_eq!(results["heat_equation"]["result"], 2, "{yaml}");
+    assert!(
+        results["heat_equation"]["issues"]
+            .as_str()
+            .unwrap()
+            .contains("max error 0.031 > tolerance 0.01"),
+        "an inaccurate entity's discrepancy: {yaml}"
+    );
+    assert_eq!(results["broken_model"]["result"], 1, "{yaml}");
+    assert!(
+        results["broken_model"]["issues"]
+            .as_str()
+            .unwrap()
+            .contains("parameters.csv"),
+        "{yaml}"
+    );
+    assert!(results.get("lorenz").is_none(), "only the keys asked for");
+
+    let ci = &results["ci_logs"];
+    assert_eq!(
+        ci["build_url"], "https://github.example/org/data/actions/runs/4711",
+        "{yaml}"
+    );
+    assert_eq!(ci["kiln_version"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(ci["job"], job.display().to_string());
+    assert!(is_date(&ci["date"]), "{yaml}");
+    let commit = &results["commit_logs"]["data"];
+    assert_eq!(commit["sha"], sha.as_str(), "{yaml}");
+    assert_eq!(commit["branch"], "data-main");
+    assert_eq!(commit["path"], "data");
+    assert_eq!(commit["message"], "the example entities");
+    assert_eq!(commit["author"], "Data Keeper");
+    assert!(is_date(&commit["date"]), "{yaml}");
+
+    // Without a repository and outside CI, those parts are left out, not an error.
+    std::fs::remove_dir_all(data.join(".git")).unwrap();
+    let before = kiln.jobs();
+    let output = kiln
+        .command()
+        .args(["check", "--flavor", "checkenv", "hello"])
+        .env_remove("GITHUB_SERVER_URL")
+        .env_remove("GITHUB_REPOSITORY")
+        .env_remove("GITHUB_RUN_ID")
+        .env_remove("CI_JOB_URL")
+        .env_remove("CIRCLE_BUILD_URL")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    let job = kiln
+        .jobs()
+        .into_iter()
+        .find(|j| !before.contains(j))
+        .unwrap();
+    let yaml = std::fs::read_to_string(job.join("results/checkenv-entities/results.yml")).unwrap();
+    let results: Value = serde_yaml_ng::from_str(&yaml).unwrap();
+    let workspace_in_a_repository = std::process::Command::new("git")
+        .arg("-C")
+        .arg(kiln.root())
+        .args(["rev-parse", "--show-toplevel"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !workspace_in_a_repository {
+        assert_eq!(results["commit_logs"], serde_json::json!({}), "{yaml}");
+    }
+    assert!(results["ci_logs"].get("build_url").is_none(), "{yaml}");
+    assert_eq!(results["hello"]["result"], 0, "a cached result too: {yaml}");
+}
+
 #[test]
 fn files_written_by_a_check_belong_to_the_user_it_runs_as() {
     let kiln = workspace("check-owner");

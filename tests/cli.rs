@@ -214,6 +214,85 @@ fn color_follows_the_flag_and_no_color() {
     assert!(stderr.contains("did you mean `step`?"), "{stderr}");
 }
 
+/// A workspace whose check runs `run` on two entities, `heat` without a `grid` field.
+fn field_workspace(run: &str) -> tempfile::TempDir {
+    let flavor = format!(
+        "flavor \"env\" {{\n    step \"base\"\n    check \"models\" {{\n        image \"base\"\n        entities \"data/*/metadata.yml\"\n        run \"sh\" \"-c\" \"{run}\"\n    }}\n}}\n"
+    );
+    workspace(&[
+        ("flavors/env/flavor.kdl", &flavor),
+        ("flavors/env/base/Dockerfile", "FROM scratch\n"),
+        ("data/lorenz/metadata.yml", "key: lorenz\ngrid: fine\n"),
+        ("data/heat/metadata.yml", "key: heat\n"),
+    ])
+}
+
+/// `{{ entity.dri }}` fails only when an entity runs; `kiln validate` and `kiln plan`
+/// say so first, at the name, with the field meant.
+#[test]
+fn validate_and_plan_report_a_field_no_entity_has_at_its_name() {
+    let dir = field_workspace("cd {{ entity.dri }} && ./run.sh");
+    for command in ["validate", "plan"] {
+        let output = kiln()
+            .args(["--color", "never", command, "--workspace"])
+            .arg(dir.path())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{command}: {stderr}");
+        for needle in [
+            "kiln::check::undefined_field",
+            "uses `entity.dri`, a field no entity has",
+            "[flavors/env/flavor.kdl:6:37]",
+            "none of the 2 entities has `dri`",
+            "did you mean `entity.dir`?",
+            "error: 1 problem in check templates; nothing was run",
+        ] {
+            assert!(
+                stderr.contains(needle),
+                "{command}: `{needle}` in:\n{stderr}"
+            );
+        }
+        // The label's underline is under `dri`, and only there.
+        let source = stderr.lines().find(|l| l.contains("run \"sh\"")).unwrap();
+        let underline = stderr
+            .lines()
+            .skip_while(|l| !l.contains("run \"sh\""))
+            .nth(1)
+            .unwrap();
+        let column = underline.chars().position(|c| c == '─').unwrap();
+        let width = underline.chars().filter(|c| "─┬".contains(*c)).count();
+        let underlined: String = source.chars().skip(column).take(width).collect();
+        assert_eq!(underlined, "dri", "{stderr}");
+    }
+}
+
+#[test]
+fn a_field_some_entities_lack_is_a_warning_and_validate_passes() {
+    let dir = field_workspace("./run.sh {{ entity.grid }}");
+    let output = kiln()
+        .args(["--color", "never", "validate", "--workspace"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("kiln::check::field_missing") && stderr.contains("`heat` would fail"),
+        "{stderr}"
+    );
+    let quiet = kiln()
+        .args(["-q", "validate", "--workspace"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(quiet.status.code(), Some(0));
+    assert!(
+        quiet.stderr.is_empty() && quiet.stdout.is_empty(),
+        "{quiet:?}"
+    );
+}
+
 #[test]
 fn quiet_validate_prints_nothing() {
     kiln()

@@ -566,6 +566,64 @@ fn a_run_template_beyond_the_limits_is_a_diagnostic() {
     kiln::config::load(dir.path()).unwrap();
 }
 
+/// The text of the flavor file at an error's span.
+fn spanned(dir: &std::path::Path, span: miette::SourceSpan) -> String {
+    let text = std::fs::read_to_string(dir.join(ENV_FLAVOR)).unwrap();
+    text[span.offset()..span.offset() + span.len()].to_owned()
+}
+
+#[test]
+fn a_run_template_naming_anything_but_entity_is_an_error_at_the_name() {
+    let dir = workspace(&[
+        (
+            ENV_FLAVOR,
+            &env_flavor(
+                "data/*/meta.yml",
+                "{{ entity.dir }}/{{ entiti.key }} {{ entiti.dir }} {{ range(2)|length }} {{ images }}",
+            ),
+        ),
+        ("flavors/env/base/Dockerfile", "FROM scratch\n"),
+    ]);
+    let errors = kiln::config::load(dir.path()).unwrap_err();
+    let found: Vec<(String, String, String)> = errors
+        .errors
+        .iter()
+        .map(|e| match e {
+            kiln::config::ConfigError::UndefinedName {
+                span, name, help, ..
+            } => (name.clone(), spanned(dir.path(), *span), help.clone()),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(found.len(), 2, "each name once, globals known: {found:?}");
+    assert_eq!(found[0].0, "entiti");
+    assert_eq!(found[0].1, "entiti", "the span is the name");
+    assert!(
+        found[0].2.starts_with("did you mean `entity`?"),
+        "{found:?}"
+    );
+    assert_eq!(found[1].0, "images");
+    assert!(!found[1].2.contains("did you mean"), "{found:?}");
+    assert_eq!(
+        error_codes(dir.path()),
+        [
+            "kiln::config::undefined_name",
+            "kiln::config::undefined_name"
+        ]
+    );
+
+    // A template minijinja cannot parse is an error at load too, not per entity.
+    let dir = workspace(&[
+        (ENV_FLAVOR, &env_flavor("data/*/meta.yml", "{{ entity.dir ")),
+        ("flavors/env/base/Dockerfile", "FROM scratch\n"),
+    ]);
+    let errors = kiln::config::load(dir.path()).unwrap_err();
+    assert!(
+        matches!(&errors.errors[..], [kiln::config::ConfigError::InvalidValue { what, .. }] if what == "template"),
+        "{errors:?}"
+    );
+}
+
 /// EXASLCT's layout: step folders under `flavor_base/`, each sent as `<step>/` in a
 /// context made of includes, with shared folders mapped in.
 const EXASLCT_LAYOUT: &[(&str, &str)] = &[

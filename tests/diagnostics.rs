@@ -71,6 +71,8 @@ broken! {
     check_missing_parts,
     too_deep,
     dockerfile_mistakes,
+    check_template_names,
+    check_entity_fields,
 }
 
 #[test]

@@ -35,12 +35,8 @@ pub fn discover(root: &Path, check: &Check) -> Result<Vec<Entity>, CheckError> {
         source: Box::new(source),
     })?;
     // Walk from the glob's literal prefix, not the whole workspace.
-    let prefix: PathBuf = glob
-        .split('/')
-        .take_while(|part| !crate::config::is_glob(part))
-        .collect();
     let mut files = Vec::new();
-    walk(root, &root.join(&prefix), &matcher, &mut files)?;
+    walk(root, &data_folder(root, check), &matcher, &mut files)?;
     files.sort();
     let mut excluded = globset::GlobSetBuilder::new();
     for pattern in &check.entities.exclude {
@@ -112,6 +108,19 @@ pub fn discover(root: &Path, check: &Check) -> Result<Vec<Entity>, CheckError> {
     }
     entities.sort_by(|a, b| a.key.cmp(&b.key));
     Ok(entities)
+}
+
+/// The folder discovery walks for `check`'s entities: the literal folders its glob starts
+/// with (`data/models` of `data/models/*/metadata.yml`), under `root`.
+pub fn data_folder(root: &Path, check: &Check) -> PathBuf {
+    let prefix: PathBuf = check
+        .entities
+        .glob
+        .value
+        .split('/')
+        .take_while(|part| !crate::config::is_glob(part))
+        .collect();
+    root.join(prefix)
 }
 
 /// Why `key` cannot name an entity, if it cannot: keys name files and folders in the job

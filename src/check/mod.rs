@@ -1,10 +1,12 @@
 //! Entity checks: discover the entities of a data repository, run each in its
 //! environment container, classify and keep the results.
 
+pub mod ackrep;
 pub mod artifacts;
 pub mod cache;
 pub mod entity;
 pub mod error;
+pub mod fields;
 pub mod inputs;
 pub mod lease;
 pub mod outcome;

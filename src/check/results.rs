@@ -1,5 +1,6 @@
-//! Results of checks: per run `results.json` and an ACKREP-style `results.yml` in the job
-//! record, and a history of runs in `.kiln/results/history/` that `kiln results` reads.
+//! Results of checks: per run `results.json` in the job record (beside the ACKREP
+//! `results.yml` of [`super::ackrep`]), and a history of runs in
+//! `.kiln/results/history/` that `kiln results` reads.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -119,15 +120,14 @@ impl History {
         self.dir.join("history")
     }
 
-    /// Writes `results.json` and `results.yml` into `job_dir` and adds the run to the
-    /// history; returns the history file.
+    /// Writes `results.json` into `job_dir` and adds the run to the history; returns the
+    /// history file.
     pub fn record(&self, job_dir: &Path, run: &RunResults) -> Result<PathBuf, ResultsError> {
         let json = serde_json::to_string_pretty(run).map_err(|source| ResultsError::Json {
             path: job_dir.display().to_string(),
             source,
         })? + "\n";
         write_atomic(&job_dir.join("results.json"), json.as_bytes())?;
-        write_atomic(&job_dir.join("results.yml"), ackrep_yaml(run)?.as_bytes())?;
         let dir = self.history_dir();
         std::fs::create_dir_all(&dir).map_err(|e| write_error(&dir, e))?;
         let stamp = crate::job::timestamp(SystemTime::now());
@@ -218,48 +218,6 @@ impl History {
         }
         Ok(by_entity.into_values().collect())
     }
-}
-
-/// ACKREP's result file: per key `result` (0 success, 1 failure, 2 inaccurate), `class`,
-/// `runtime` (seconds), `date`, `environment`, `check`, and `output` on failure.
-fn ackrep_yaml(run: &RunResults) -> Result<String, ResultsError> {
-    #[derive(Serialize)]
-    struct Entry<'a> {
-        result: u8,
-        class: &'a str,
-        runtime: f64,
-        date: &'a str,
-        environment: &'a str,
-        check: &'a str,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        output: Option<&'a str>,
-    }
-    let entries: BTreeMap<&str, Entry> = run
-        .results
-        .iter()
-        .map(|r| {
-            (
-                r.key.as_str(),
-                Entry {
-                    result: match r.class {
-                        ResultClass::Success => 0,
-                        ResultClass::Inaccurate => 2,
-                        ResultClass::ScriptError | ResultClass::Timeout => 1,
-                    },
-                    class: r.class.as_str(),
-                    runtime: r.runtime_ms as f64 / 1000.0,
-                    date: &r.date,
-                    environment: &r.environment,
-                    check: &r.check,
-                    output: r.class.is_failure().then_some(r.output_tail.as_str()),
-                },
-            )
-        })
-        .collect();
-    serde_yaml_ng::to_string(&entries).map_err(|source| ResultsError::Yaml {
-        path: "results.yml".to_owned(),
-        source,
-    })
 }
 
 fn write_atomic(path: &Path, data: &[u8]) -> Result<(), ResultsError> {
@@ -360,17 +318,6 @@ mod tests {
         assert!(latest[0].latest.cached);
         assert!(latest[0].last_passing.as_ref().unwrap().cached);
 
-        let yaml = std::fs::read_to_string(job.join("results.yml")).unwrap();
-        let parsed: serde_json::Value = serde_yaml_ng::from_str(&yaml).unwrap();
-        assert_eq!(parsed["a"]["result"], 1);
-        assert_eq!(parsed["a"]["class"], "script-error");
-        assert_eq!(parsed["a"]["output"], "line one\nline two");
-        assert_eq!(parsed["b"]["result"], 0);
-        assert!(
-            parsed["b"].get("output").is_none(),
-            "output only on failure"
-        );
-        assert_eq!(parsed["b"]["runtime"], 1.5);
         let json: RunResults =
             serde_json::from_str(&std::fs::read_to_string(job.join("results.json")).unwrap())
                 .unwrap();

@@ -12,9 +12,10 @@ use minijinja::{Environment, UndefinedBehavior, Value};
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
+use super::ackrep::{self, CommitLog};
 use super::artifacts::{self, Limits};
 use super::cache::ResultCache;
-use super::entity::{Entity, discover};
+use super::entity::{Entity, data_folder, discover};
 use super::error::CheckError;
 use super::inputs::{self, EnvironmentImage};
 use super::outcome::classify;
@@ -321,6 +322,8 @@ impl CheckRunner {
         };
         let dir = self.job.dir.join("results").join(check.stem());
         std::fs::create_dir_all(&dir).map_err(|e| io(&dir, e))?;
+        let build_url = ackrep::build_url(|name| std::env::var(name).ok());
+        ackrep::write(&dir, &run, build_url, self.commit_logs(check)?)?;
         let history = Some(self.history.record(&dir, &run)?);
         Ok(Recorded {
             check: check.clone(),
@@ -328,6 +331,22 @@ impl CheckRunner {
             history,
             not_done,
         })
+    }
+
+    /// The commit of the data repository a check's entities come from (the git
+    /// repository holding the folder its glob walks), for ACKREP's `commit_logs`; empty
+    /// when that folder is in no repository or git is missing.
+    fn commit_logs(&self, check: &CheckId) -> Result<BTreeMap<String, CommitLog>, CheckError> {
+        let walked = data_folder(&self.workspace.root, self.check(check)?);
+        let root = &self.workspace.root;
+        let Some(folder) = walked
+            .ancestors()
+            .take_while(|dir| dir.starts_with(root))
+            .find(|dir| dir.is_dir())
+        else {
+            return Ok(BTreeMap::new());
+        };
+        Ok(ackrep::commit_log(root, folder).into_iter().collect())
     }
 
     /// The environment image `image` of step `step`, as the daemon has it (asked once

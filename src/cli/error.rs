@@ -27,14 +27,16 @@ pub enum CliError {
     #[diagnostic(transparent)]
     Plan(#[from] PlanError),
 
-    /// Dockerfiles that would fail their builds, found by `kiln validate`.
-    #[error("{} problem{} in Dockerfiles", problems.len(), if problems.len() == 1 { "" } else { "s" })]
+    /// Dockerfiles that would fail their builds and check templates that would fail
+    /// their entities, found by `kiln validate` (check templates by `kiln plan` too).
+    #[error("{}", preflight_count(dockerfiles.len(), checks.len()))]
     #[diagnostic(
-        code(kiln::cli::dockerfiles),
-        help("each would fail its step's build; the problems are above")
+        code(kiln::cli::preflight),
+        help("each would fail its step's build or its check's entities; the problems are above")
     )]
-    Dockerfiles {
-        problems: Vec<crate::build::preflight::Problem>,
+    Preflight {
+        dockerfiles: Vec<crate::build::preflight::Problem>,
+        checks: Vec<crate::check::fields::FieldProblem>,
     },
 
     #[error("no kiln workspace at or above `{}`", start.display())]
@@ -203,7 +205,7 @@ impl CliError {
         match self {
             CliError::Config(_)
             | CliError::Plan(_)
-            | CliError::Dockerfiles { .. }
+            | CliError::Preflight { .. }
             | CliError::NoWorkspace { .. }
             | CliError::MissingWorkspace { .. }
             | CliError::NothingToCheck
@@ -226,5 +228,18 @@ impl CliError {
             | CliError::RecordIncomplete { .. }
             | CliError::Output(_) => EXIT_FAILURE,
         }
+    }
+}
+
+/// "2 problems in Dockerfiles", "1 problem in check templates", or both.
+fn preflight_count(dockerfiles: usize, checks: usize) -> String {
+    let problems = |n: usize| if n == 1 { "problem" } else { "problems" };
+    match (dockerfiles, checks) {
+        (d, 0) => format!("{d} {} in Dockerfiles", problems(d)),
+        (0, c) => format!("{c} {} in check templates", problems(c)),
+        (d, c) => format!(
+            "{d} {} in Dockerfiles and {c} in check templates",
+            problems(d)
+        ),
     }
 }

@@ -139,7 +139,12 @@ fn run(cli: &Cli) -> Result<(), CliError> {
     }
     let workspace = load(cli)?;
     match &cli.command {
-        Command::Validate => validate::run(&workspace, cli.quiet, &mut std::io::stdout().lock()),
+        Command::Validate => validate::run(
+            &workspace,
+            console,
+            &mut std::io::stdout().lock(),
+            &mut std::io::stderr().lock(),
+        ),
         Command::List(args) => list::run(&workspace, args, &mut std::io::stdout().lock()),
         Command::Graph(args) => graph::run(&workspace, args, &mut std::io::stdout().lock()),
         Command::Build(args) => runtime()?.block_on(build::run(workspace, args, "build", console)),
@@ -157,9 +162,13 @@ fn run(cli: &Cli) -> Result<(), CliError> {
             };
             runtime()?.block_on(build::run(workspace, &args, "push", console))
         }
-        Command::Plan(args) => {
-            runtime()?.block_on(plan::run(workspace, args, console, &mut std::io::stdout()))
-        }
+        Command::Plan(args) => runtime()?.block_on(plan::run(
+            workspace,
+            args,
+            console,
+            &mut std::io::stdout(),
+            &mut std::io::stderr(),
+        )),
         Command::Explain(args) => {
             runtime()?.block_on(explain::run(workspace, args, &mut std::io::stdout()))
         }
@@ -224,8 +233,15 @@ fn report(error: &CliError, color: bool) {
             }
             text.push_str(&format!("error: {errors}; nothing was run\n"));
         }
-        CliError::Dockerfiles { problems } => {
-            for problem in problems {
+        CliError::Preflight {
+            dockerfiles,
+            checks,
+        } => {
+            for problem in dockerfiles {
+                text.push_str(&render(problem, color));
+                text.push('\n');
+            }
+            for problem in checks {
                 text.push_str(&render(problem, color));
                 text.push('\n');
             }

@@ -43,7 +43,18 @@ pub async fn run(
     args: &PlanArgs,
     console: Console,
     out: &mut dyn Write,
+    err: &mut impl Write,
 ) -> Result<(), CliError> {
+    // A check template naming a field no entity has fails its entities in any run of
+    // these flavors: said before anything is analysed, as `kiln validate` does.
+    let flavors = plan::flavors(&workspace, &args.select.flavors)?;
+    let checks = super::validate::fields(&workspace, flavors, console, err)?;
+    if !checks.is_empty() {
+        return Err(CliError::Preflight {
+            dockerfiles: Vec::new(),
+            checks,
+        });
+    }
     let plan = Plan {
         build: plan::step_targets(&workspace, &args.select.selection())?,
         force: args.cache.force(),

@@ -8,6 +8,7 @@ use super::error::ConfigError;
 use super::flavor::text;
 use super::grammar;
 use super::reader::{Reader, Shape, name_span};
+use super::template_names;
 use crate::model::{
     Check, EntitySource, EnvironmentCase, EnvironmentSelect, Filter, Mount, Outcome, Spanned,
 };
@@ -92,7 +93,7 @@ pub fn decode(r: &mut Reader, node: &KdlNode, root: &Path) -> Option<Check> {
             "run" => {
                 r.shape(child, &RUN);
                 run = r.args_from(child, 0, "command");
-                if !valid_templates(r, &run) {
+                if !valid_templates(r, &name.value, &run) {
                     run.clear();
                 }
             }
@@ -211,9 +212,10 @@ fn valid_glob(r: &mut Reader, glob: &Spanned<String>) -> bool {
     }
 }
 
-/// Whether each of `args` is a template within the limits of [`super::template`];
-/// reports those that are not.
-fn valid_templates(r: &mut Reader, args: &[Spanned<String>]) -> bool {
+/// Whether each of `args` is a template within the limits of [`super::template`] that
+/// minijinja parses; reports those that are not, and every top-level name other than
+/// `entity` they use (found now, since it needs no entity).
+fn valid_templates(r: &mut Reader, check: &str, args: &[Spanned<String>]) -> bool {
     let mut valid = true;
     for arg in args {
         if let Err(limit) = super::template::check(&arg.value) {
@@ -228,9 +230,52 @@ fn valid_templates(r: &mut Reader, args: &[Spanned<String>]) -> bool {
                 ),
             );
             valid = false;
+            continue;
+        }
+        match template_names::lookups(&arg.value) {
+            Ok(lookups) => undefined_names(r, check, arg, &lookups),
+            Err(e) => {
+                let span = e.range().map_or(arg.loc.span, |range| {
+                    template_names::span_in_argument(&r.file.text, arg.loc.span, &arg.value, range)
+                });
+                r.invalid(
+                    span,
+                    "template",
+                    e.detail().map_or_else(|| e.kind().to_string(), str::to_owned),
+                    "a `run` argument is a minijinja template: `{{ entity.dir }}` inserts a value; write a literal `{{` as `{{ '{{' }}`",
+                );
+                valid = false;
+            }
         }
     }
     valid
+}
+
+/// Reports each top-level name of `lookups` other than `entity`, once per argument.
+fn undefined_names(r: &mut Reader, check: &str, arg: &Spanned<String>, lookups: &[Vec<String>]) {
+    let mut reported: Vec<&str> = Vec::new();
+    for path in lookups {
+        let name = path[0].as_str();
+        if name == template_names::ENTITY || reported.contains(&name) {
+            continue;
+        }
+        reported.push(name);
+        let span = template_names::locate(&arg.value, path, 0).map_or(arg.loc.span, |range| {
+            template_names::span_in_argument(&r.file.text, arg.loc.span, &arg.value, range)
+        });
+        let known = "a `run` template knows only `entity`: entity.key, entity.dir (inside the container), entity.host_dir, entity.path and each metadata field as entity.<field>";
+        let help = match super::suggest::closest(name, [template_names::ENTITY]) {
+            Some(best) => format!("did you mean `{best}`? {known}"),
+            None => known.to_owned(),
+        };
+        r.push(ConfigError::UndefinedName {
+            src: r.src(),
+            span,
+            check: check.to_owned(),
+            name: name.to_owned(),
+            help,
+        });
+    }
 }
 
 fn container_path(r: &mut Reader, path: &Spanned<String>) -> bool {

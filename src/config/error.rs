@@ -285,6 +285,19 @@ pub enum ConfigError {
         socket: String,
     },
 
+    #[error("the `run` template of check `{check}` uses `{name}`, which is not defined")]
+    #[diagnostic(code(kiln::config::undefined_name))]
+    UndefinedName {
+        #[source_code]
+        src: Src,
+        #[label("not defined")]
+        span: SourceSpan,
+        check: String,
+        name: String,
+        #[help]
+        help: String,
+    },
+
     #[error("{what} `{path}` escapes the workspace {how}")]
     #[diagnostic(code(kiln::config::path_escapes))]
     PathEscapes {

@@ -18,6 +18,7 @@ mod settings;
 mod suggest;
 mod syntax;
 pub mod template;
+pub mod template_names;
 mod workflow;
 mod workflow_refs;
 

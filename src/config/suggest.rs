@@ -1,11 +1,16 @@
 //! "Did you mean" suggestions.
 
-/// The candidate closest to `word`, if one is close enough to be a likely typo.
+/// The candidate closest to `word`, if one is close enough to be a likely typo: a
+/// Jaro-Winkler similarity of at least 0.8, or one edit or swap of neighbours away from
+/// a word of three letters or more (short words: `dri` for `dir` scores only 0.56).
 pub fn closest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<String> {
+    let one_edit = |c: &str| {
+        word.chars().count() >= 3 && c.chars().count() >= 3 && strsim::osa_distance(word, c) == 1
+    };
     candidates
         .into_iter()
         .map(|c| (strsim::jaro_winkler(word, c), c))
-        .filter(|(score, c)| *score >= 0.8 && *c != word)
+        .filter(|(score, c)| (*score >= 0.8 || one_edit(c)) && *c != word)
         .max_by(|a, b| a.0.total_cmp(&b.0))
         .map(|(_, c)| c.to_owned())
 }
@@ -38,6 +43,16 @@ mod tests {
             Some("needs".to_owned())
         );
         assert_eq!(closest("zzz", ["needs", "include"]), None);
+        assert_eq!(
+            closest("dri", ["key", "dir", "path"]),
+            Some("dir".to_owned()),
+            "a swap in a short word"
+        );
+        assert_eq!(
+            closest("ab", ["ba"]),
+            None,
+            "two letters are too few to guess"
+        );
     }
 
     #[test]

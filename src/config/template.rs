@@ -114,6 +114,40 @@ pub fn check(text: &str) -> Result<(), TemplateLimit> {
     Ok(())
 }
 
+/// The `{{ … }}` and `{% … %}` tags of `text`, each as the byte range of its inside
+/// (between the brackets); comments left out. A tag past the limits of [`check`] ends
+/// the list.
+pub fn tags(text: &str) -> Vec<std::ops::Range<usize>> {
+    let b = text.as_bytes();
+    let mut tags = Vec::new();
+    let mut i = 0;
+    while i + 1 < b.len() {
+        let close: &[u8] = match (b[i], b[i + 1]) {
+            (b'{', b'{') => b"}}",
+            (b'{', b'%') => b"%}",
+            (b'{', b'#') => {
+                i = find(b, i + 2, b"#}").map_or(b.len(), |end| end + 2);
+                continue;
+            }
+            _ => {
+                i += 1;
+                continue;
+            }
+        };
+        let Ok(end) = tag_end(b, i, close) else {
+            break;
+        };
+        let inner_end = if b[..end].ends_with(close) {
+            end - 2
+        } else {
+            end
+        };
+        tags.push(i + 2..inner_end.max(i + 2));
+        i = end;
+    }
+    tags
+}
+
 /// Past the tag opening at `start`: its `close` outside string literals and brackets
 /// (the end of the text if there is none); fails on brackets nested too deep.
 fn tag_end(b: &[u8], start: usize, close: &[u8]) -> Result<usize, TemplateLimit> {
@@ -194,6 +228,18 @@ mod tests {
             check(&t),
             Err(TemplateLimit::BlocksTooDeep { depth: 33, .. })
         ));
+    }
+
+    #[test]
+    fn tags_are_found_without_comments() {
+        let t = "run {{ entity.dir }} {# {{ no }} #}{% if x %}\"}}\"{% endif %}{{ \"}}\" }}";
+        let inner: Vec<&str> = tags(t).into_iter().map(|r| &t[r]).collect();
+        assert_eq!(
+            inner,
+            [" entity.dir ", " if x ", " endif ", " \"}}\" "],
+            "{t}"
+        );
+        assert_eq!(tags("{{ open"), vec![2..7]);
     }
 
     #[test]
