@@ -314,9 +314,11 @@ fn both_builders_give_the_same_tags_and_reuse_each_others_images() {
     assert!(summary.contains("\"builder\": \"buildkit\""), "{summary}");
 }
 
-/// A `FROM` of an image kiln does not build, in a registry that wants a login: BuildKit
-/// pulls it itself and asks kiln's session for the login (the credentials kiln pushes
-/// with); without them the pull is refused.
+/// A `FROM` of an image kiln does not build, in a registry that wants a login. Named
+/// through a build arg (`FROM $BASE`, which kiln does not track), BuildKit pulls it
+/// itself and asks kiln's session for the login (the credentials kiln pushes with);
+/// named plainly, kiln pulls it first with the same credentials (it is an input of the
+/// hash). Without them both pulls are refused.
 #[test]
 fn buildkit_pulls_a_base_from_a_registry_that_wants_a_login_through_kilns_session() {
     const PASSWORD: &str = "kiln-bk-pw";
@@ -349,7 +351,7 @@ fn buildkit_pulls_a_base_from_a_registry_that_wants_a_login_through_kilns_sessio
         .output();
     std::fs::write(
         kiln.path("flavors/ext/app/Dockerfile"),
-        format!("FROM {remote}\nRUN [\"/bin/busybox\", \"touch\", \"/app\"]\n"),
+        format!("ARG BASE={remote}\nFROM $BASE\nRUN [\"/bin/busybox\", \"touch\", \"/app\"]\n"),
     )
     .unwrap();
     std::fs::write(
@@ -392,6 +394,33 @@ fn buildkit_pulls_a_base_from_a_registry_that_wants_a_login_through_kilns_sessio
         "-f",
         "/app",
     ]);
+
+    // Named plainly: kiln pulls the base first, with the login or refused without.
+    kiln.ok(&["clean", "--all"]);
+    let _ = std::process::Command::new("docker")
+        .args(["rmi", &remote])
+        .output();
+    std::fs::write(
+        kiln.path("flavors/ext/app/Dockerfile"),
+        format!("FROM {remote}\nRUN [\"/bin/busybox\", \"touch\", \"/app\"]\n"),
+    )
+    .unwrap();
+    let refused = kiln
+        .command()
+        .args(["--builder", "buildkit", "build"])
+        .env_remove("KILN_REGISTRY_USER")
+        .env_remove("KILN_REGISTRY_PASSWORD")
+        .env("DOCKER_CONFIG", kiln.path("no-docker-config"))
+        .output()
+        .unwrap();
+    let shown = text(&refused);
+    assert_eq!(refused.status.code(), Some(1), "{shown}");
+    assert!(
+        shown.contains("kiln::build::base_unavailable") && shown.contains("wants a login"),
+        "{shown}"
+    );
+    let pulled = kiln.build_with(&["build"], login);
+    assert_eq!(pulled["ext/app"], "built", "{pulled:?}");
     let _ = std::process::Command::new("docker")
         .args(["rmi", &remote])
         .output();

@@ -1629,3 +1629,153 @@ fn result_keys_hold_content_only_so_another_checkout_on_another_builder_reuses_t
         text(&output)
     );
 }
+
+#[test]
+fn partitions_merged_equal_the_full_run_and_a_missing_one_is_refused() {
+    let kiln = workspace("partitions");
+    let (_, full) = check(&kiln, &[]);
+    let classes = |results: &BTreeMap<String, Value>| -> BTreeMap<String, String> {
+        results
+            .keys()
+            .map(|k| (k.clone(), class(results, k)))
+            .collect()
+    };
+    // Two CI jobs: the second names its partition through CircleCI's variables.
+    let (_, first) = check(&kiln, &["--force", "--partition", "1/2"]);
+    let before = kiln.jobs();
+    let second = kiln
+        .command()
+        .args([
+            "check",
+            "--flavor",
+            "checkenv",
+            "--force",
+            "--partition",
+            "auto",
+        ])
+        .env("CIRCLE_NODE_INDEX", "1")
+        .env("CIRCLE_NODE_TOTAL", "2")
+        .output()
+        .unwrap();
+    let second_job = kiln
+        .jobs()
+        .into_iter()
+        .find(|j| !before.contains(j))
+        .unwrap();
+    let second_results: Value = serde_json::from_str(
+        &std::fs::read_to_string(second_job.join("results/checkenv-entities/results.json"))
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(second_results["partition"]["index"], 2, "{}", text(&second));
+    let first_keys: BTreeSet<&String> = first.keys().collect();
+    let second_keys: BTreeSet<String> = second_results["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["key"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(!first_keys.is_empty() && !second_keys.is_empty());
+    assert!(
+        first_keys.iter().all(|k| !second_keys.contains(*k)),
+        "disjoint"
+    );
+    assert_eq!(
+        first_keys.len() + second_keys.len(),
+        full.len(),
+        "together, all"
+    );
+
+    let jobs = kiln.jobs();
+    let (first_job, second_job) = (&jobs[jobs.len() - 2], &jobs[jobs.len() - 1]);
+    let html = kiln.path("merged/index.html");
+    let output = kiln
+        .command()
+        .args(["results", "merge"])
+        .args([first_job, second_job])
+        .arg("--html")
+        .arg(&html)
+        .output()
+        .unwrap();
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "failing entities fail the merge's exit: {}",
+        text(&output)
+    );
+    assert!(
+        text(&output).contains("merged 8 entities"),
+        "{}",
+        text(&output)
+    );
+    assert!(html.exists());
+    let merged_job = kiln.jobs().pop().unwrap();
+    let merged: Value = serde_json::from_str(
+        &std::fs::read_to_string(merged_job.join("results/checkenv-entities/results.json"))
+            .unwrap(),
+    )
+    .unwrap();
+    let merged: BTreeMap<String, Value> = merged["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["key"].as_str().unwrap().to_owned(), r.clone()))
+        .collect();
+    assert_eq!(classes(&merged), classes(&full), "entity by entity");
+    assert!(
+        merged_job
+            .join("results/checkenv-entities/results.yml")
+            .exists()
+    );
+
+    // One partition only: the others' entities are missing; the same one twice: duplicates.
+    for (dirs, code) in [
+        (vec![first_job], "kiln::results::merge_missing"),
+        (
+            vec![first_job, first_job, second_job],
+            "kiln::results::merge_duplicate",
+        ),
+    ] {
+        let mut copies = Vec::new();
+        for (i, dir) in dirs.iter().enumerate() {
+            let copy = kiln.path(&format!("copies/{i}"));
+            copy_dir(dir, &copy);
+            copies.push(copy);
+        }
+        let output = kiln
+            .command()
+            .args(["results", "merge"])
+            .args(&copies)
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+        assert!(text(&output).contains(code), "{}", text(&output));
+        std::fs::remove_dir_all(kiln.path("copies")).unwrap();
+    }
+}
+
+#[test]
+fn with_recorded_durations_the_longest_entity_starts_first() {
+    let kiln = workspace("longest-first");
+    check(&kiln, &[]);
+    let output = kiln
+        .command()
+        .args([
+            "check", "--flavor", "checkenv", "--force", "--json", "-j", "1",
+        ])
+        .output()
+        .unwrap();
+    let started: Vec<String> = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|e| e["kind"] == "started")
+        .filter_map(|e| e["id"].as_str().map(str::to_owned))
+        .filter(|id| id.starts_with("checkenv/entities/"))
+        .collect();
+    // slow_solver runs into its 5 s timeout: the longest by far.
+    assert_eq!(
+        started.first().map(String::as_str),
+        Some("checkenv/entities/slow_solver"),
+        "{started:?}"
+    );
+}

@@ -198,6 +198,21 @@ pub fn build_url(var: impl Fn(&str) -> Option<String>) -> Option<String> {
     set("CI_JOB_URL").or_else(|| set("CIRCLE_BUILD_URL"))
 }
 
+/// The commit of the data repository `check`'s entities come from (the git repository
+/// holding the folder its glob walks), by repository name; empty when that folder is in
+/// no repository or git is missing.
+pub fn commit_logs(root: &Path, check: &crate::model::Check) -> BTreeMap<String, CommitLog> {
+    let walked = super::entity::data_folder(root, check);
+    let Some(folder) = walked
+        .ancestors()
+        .take_while(|dir| dir.starts_with(root))
+        .find(|dir| dir.is_dir())
+    else {
+        return BTreeMap::new();
+    };
+    commit_log(root, folder).into_iter().collect()
+}
+
 /// The commit of the git repository holding `folder`, and the repository's folder name;
 /// `None` when git is missing, `folder` is in no repository or it has no commit.
 pub fn commit_log(root: &Path, folder: &Path) -> Option<(String, CommitLog)> {
@@ -401,6 +416,7 @@ mod tests {
                 result("ci_logs", ResultClass::Success, ""),
             ],
             not_done: vec![],
+            partition: None,
         };
         let commits = BTreeMap::from([(
             "ackrep_data".to_owned(),

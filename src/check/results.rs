@@ -51,6 +51,9 @@ pub struct RunResults {
     /// interrupted …): an interrupted run records what finished and lists the rest.
     #[serde(default)]
     pub not_done: Vec<NotDone>,
+    /// The partition of a run that checked a share of the entities (`--partition`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partition: Option<super::partition::Partition>,
 }
 
 /// Work that did not finish, and why (`failed: …`, `skipped: …`, `cancelled`).
@@ -260,6 +263,7 @@ mod tests {
             job: None,
             results,
             not_done: vec![],
+            partition: None,
         }
     }
 

@@ -1,7 +1,7 @@
 //! Running one check: discover its entities, run one entity in its environment container
 //! (or take its result from the cache), and record the results of the whole check.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -15,10 +15,11 @@ use tokio_util::sync::CancellationToken;
 use super::ackrep::{self, CommitLog};
 use super::artifacts::{self, Limits};
 use super::cache::ResultCache;
-use super::entity::{Entity, data_folder, discover};
+use super::entity::{Entity, discover};
 use super::error::CheckError;
 use super::inputs::{self, EnvironmentImage};
 use super::outcome::classify;
+use super::partition::{Partition, longest_first};
 use super::pool::{EnvKey, Pool};
 use super::results::{EntityResult, History, NotDone, RESULTS_FORMAT_VERSION, RunResults};
 use crate::docker::{Daemon, ExecRequest, MountSpec};
@@ -59,6 +60,8 @@ pub struct CheckOptions {
     pub user: Option<String>,
     /// Only these entity keys (empty: all).
     pub keys: Vec<String>,
+    /// Only this partition's share of each check's entities (CI matrices).
+    pub partition: Option<Partition>,
 }
 
 /// Everything checking needs, shared by every node of a run.
@@ -102,19 +105,51 @@ impl CheckRunner {
             })
     }
 
-    /// The entities of a check and the environment each runs in (blocking: reads files).
+    /// The entities of a check and the environment each runs in (blocking: reads files):
+    /// those the command line asked for, of this run's partition, longest first by the
+    /// durations the history recorded.
     pub fn discover(&self, check: &CheckId) -> Result<Vec<EntityTask>, CheckError> {
         let declaration = self.check(check)?;
-        let entities = discover(&self.workspace.root, declaration)?;
+        let mut entities = discover(&self.workspace.root, declaration)?;
+        entities.retain(|e| self.options.keys.is_empty() || self.options.keys.contains(&e.key));
+        let durations = self.durations(check);
+        if let Some(partition) = &self.options.partition {
+            let timed: Vec<(String, Option<u64>)> = entities
+                .iter()
+                .map(|e| (e.key.clone(), durations.get(&e.key).copied()))
+                .collect();
+            let mine: BTreeSet<String> = partition
+                .select(&check.to_string(), &timed)
+                .into_iter()
+                .map(str::to_owned)
+                .collect();
+            entities.retain(|e| mine.contains(&e.key));
+        }
+        longest_first(&mut entities, |e| e.key.as_str(), &durations);
         Ok(entities
             .into_iter()
-            .filter(|e| self.options.keys.is_empty() || self.options.keys.contains(&e.key))
             .map(|entity| EntityTask {
                 environment: environment_of(&check.flavor, declaration, &entity),
                 id: EntityId::new(check.clone(), entity.key.clone()),
                 entity,
             })
             .collect())
+    }
+
+    /// How long each entity of `check` took when it last ran (its latest result in the
+    /// history); none when the history cannot be read.
+    fn durations(&self, check: &CheckId) -> BTreeMap<String, u64> {
+        let check = check.to_string();
+        self.history
+            .latest(None)
+            .map(|latest| {
+                latest
+                    .into_iter()
+                    .filter(|l| l.check == check)
+                    .map(|l| (l.key, l.latest.runtime_ms))
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 
     /// Runs one entity in `image` (the environment's image name), or takes its result from
@@ -319,6 +354,7 @@ impl CheckRunner {
             job: Some(self.job.dir.display().to_string()),
             results,
             not_done: not_done.clone(),
+            partition: self.options.partition,
         };
         let dir = self.job.dir.join("results").join(check.stem());
         std::fs::create_dir_all(&dir).map_err(|e| io(&dir, e))?;
@@ -337,16 +373,10 @@ impl CheckRunner {
     /// repository holding the folder its glob walks), for ACKREP's `commit_logs`; empty
     /// when that folder is in no repository or git is missing.
     fn commit_logs(&self, check: &CheckId) -> Result<BTreeMap<String, CommitLog>, CheckError> {
-        let walked = data_folder(&self.workspace.root, self.check(check)?);
-        let root = &self.workspace.root;
-        let Some(folder) = walked
-            .ancestors()
-            .take_while(|dir| dir.starts_with(root))
-            .find(|dir| dir.is_dir())
-        else {
-            return Ok(BTreeMap::new());
-        };
-        Ok(ackrep::commit_log(root, folder).into_iter().collect())
+        Ok(ackrep::commit_logs(
+            &self.workspace.root,
+            self.check(check)?,
+        ))
     }
 
     /// The environment image `image` of step `step`, as the daemon has it (asked once

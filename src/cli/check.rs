@@ -7,6 +7,7 @@ use clap::Args;
 use super::CliError;
 use super::execute::{Console, RunOptions, execute};
 use crate::check::CheckOptions;
+use crate::check::partition::{Partition, PartitionBy};
 use crate::model::{CheckId, Workspace};
 use crate::plan::{self, Plan};
 
@@ -49,12 +50,34 @@ pub struct RunArgs {
     /// One JSON event per line on stdout instead of progress
     #[arg(long)]
     pub json: bool,
+    /// Check only partition K of N of each check's entities (for N parallel CI jobs);
+    /// `auto` reads the CI's variables (KILN_PARTITION, CircleCI, GitLab)
+    #[arg(long, value_name = "K/N|auto")]
+    pub partition: Option<String>,
+    /// How entities are spread over partitions: `hash` of check and key (default), or
+    /// `duration`, balancing the recorded durations (every job needs the same history)
+    #[arg(long, value_name = "hash|duration", requires = "partition", value_parser = clap::builder::ValueParser::new(|s: &str| s.parse::<PartitionBy>()))]
+    pub partition_by: Option<PartitionBy>,
 }
 
 impl RunArgs {
+    /// The partition the command line (or, with `auto`, the CI) names.
+    fn partition(&self) -> Result<Option<Partition>, CliError> {
+        let Some(given) = &self.partition else {
+            return Ok(None);
+        };
+        let mut partition = if given == "auto" {
+            Partition::from_ci(|name| std::env::var(name).ok())?
+        } else {
+            given.parse::<Partition>()?
+        };
+        partition.by = self.partition_by.unwrap_or_default();
+        Ok(Some(partition))
+    }
+
     /// The options of a run checking only the entities `keys` (all when empty).
-    pub fn options(&self, keys: Vec<String>, verbose: bool) -> RunOptions {
-        RunOptions {
+    pub fn options(&self, keys: Vec<String>, verbose: bool) -> Result<RunOptions, CliError> {
+        Ok(RunOptions {
             jobs: self.jobs,
             keep_going: self.keep_going,
             json: self.json,
@@ -62,12 +85,13 @@ impl RunArgs {
                 force: self.force,
                 user: self.user.clone(),
                 keys,
+                partition: self.partition()?,
             },
             keep_env: self.keep_env,
             fail_on_inaccurate: self.fail_on_inaccurate,
             verbose,
             ..RunOptions::default()
-        }
+        })
     }
 }
 
@@ -106,7 +130,7 @@ pub async fn run(
         return Err(CliError::NothingToCheck);
     }
     unknown_keys(&workspace, &plan, &args.keys)?;
-    let options = args.run.options(args.keys.clone(), verbose);
+    let options = args.run.options(args.keys.clone(), verbose)?;
     execute(
         workspace,
         &plan,

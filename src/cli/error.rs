@@ -114,6 +114,14 @@ pub enum CliError {
 
     #[error(transparent)]
     #[diagnostic(transparent)]
+    Partition(#[from] crate::check::partition::PartitionError),
+
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Merge(#[from] crate::check::merge::MergeError),
+
+    #[error(transparent)]
+    #[diagnostic(transparent)]
     Gc(#[from] crate::gc::GcError),
 
     #[error("no selected flavor declares a check `{name}`")]
@@ -212,11 +220,13 @@ impl CliError {
             | CliError::UnknownEntity { .. }
             | CliError::UnknownCheck { .. }
             | CliError::UnknownNode { .. }
+            | CliError::Partition(_)
             | CliError::NoRegistry { .. }
             | CliError::OutputFolder { .. }
             | CliError::Workflow(_) => EXIT_CONFIG,
             CliError::Interrupted => EXIT_INTERRUPTED,
             CliError::Build(_)
+            | CliError::Merge(_)
             | CliError::Explain(_)
             | CliError::Gc(_)
             | CliError::Check(_)

@@ -466,7 +466,12 @@ fn plural(n: usize, one: &str, many: &str) -> String {
 /// `ok   checkenv/entities/hello  success  0.3s` (the entity padded to `width`), and for a
 /// failure its output tail (or all of it with -v) and the path of its log; for a failure
 /// the result cache answered, only the path (its tail with -v).
-fn result_line(result: &EntityResult, width: usize, console: Console, verbose: bool) -> String {
+pub(super) fn result_line(
+    result: &EntityResult,
+    width: usize,
+    console: Console,
+    verbose: bool,
+) -> String {
     let mark = Mark::of_class(result.class).show(console.color);
     let time = format_duration(std::time::Duration::from_millis(result.runtime_ms));
     let cached = if result.cached { " (cached)" } else { "" };

@@ -13,6 +13,7 @@ mod graph;
 mod interrupt;
 mod list;
 mod marks;
+mod merge;
 mod output;
 mod plan;
 mod progress;
@@ -180,7 +181,9 @@ fn run(cli: &Cli) -> Result<(), CliError> {
         Command::Check(args) => {
             runtime()?.block_on(check::run(workspace, args, console, cli.verbose > 0))
         }
-        Command::Results(args) => results::run(&workspace, args, &mut std::io::stdout().lock()),
+        Command::Results(args) => {
+            results::run(&workspace, args, console, &mut std::io::stdout().lock())
+        }
         Command::Run(args) => {
             runtime()?.block_on(run::run(workspace, args, console, cli.verbose > 0))
         }

@@ -3,14 +3,17 @@
 
 use std::io::Write;
 
-use clap::Args;
+use clap::{Args, Subcommand};
 
 use super::CliError;
 use crate::check::results::{EntityResult, History};
 use crate::model::Workspace;
 
 #[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct ResultsArgs {
+    #[command(subcommand)]
+    pub action: Option<ResultsAction>,
     /// Only this entity (default: every entity with results)
     #[arg(value_name = "KEY")]
     pub key: Option<String>,
@@ -22,7 +25,23 @@ pub struct ResultsArgs {
     pub history: bool,
 }
 
-pub fn run(workspace: &Workspace, args: &ResultsArgs, out: &mut dyn Write) -> Result<(), CliError> {
+/// What `kiln results` does besides showing results.
+#[derive(Debug, Subcommand)]
+pub enum ResultsAction {
+    /// Merge the results of partitions (`--partition K/N`) into one run and its reports;
+    /// fails when an entity is missing or was checked twice
+    Merge(super::merge::MergeArgs),
+}
+
+pub fn run(
+    workspace: &Workspace,
+    args: &ResultsArgs,
+    console: super::execute::Console,
+    out: &mut dyn Write,
+) -> Result<(), CliError> {
+    if let Some(ResultsAction::Merge(merge)) = &args.action {
+        return super::merge::run(workspace, merge, console, out);
+    }
     let history = History::new(workspace.root.join(".kiln/results"));
     if args.history
         && let Some(key) = &args.key

@@ -34,7 +34,7 @@ pub async fn run(
         });
     }
     let command = format!("run-{}", args.name);
-    let options = args.run.options(Vec::new(), verbose);
+    let options = args.run.options(Vec::new(), verbose)?;
     execute(
         workspace,
         &plan,

@@ -392,6 +392,7 @@ mod tests {
                     },
                 )],
                 not_done: Vec::new(),
+                partition: None,
             })
             .collect();
         let marks = history_marks(&runs);
