@@ -1779,3 +1779,150 @@ fn with_recorded_durations_the_longest_entity_starts_first() {
         "{started:?}"
     );
 }
+
+/// The entities' classes and whether each came from a cache, of the newest job record's
+/// `checkenv/entities` results.
+fn newest_check_results(kiln: &Kiln) -> BTreeMap<String, (String, bool, Vec<String>)> {
+    let job = kiln.jobs().pop().unwrap();
+    let json: Value = serde_json::from_str(
+        &std::fs::read_to_string(job.join("results/checkenv-entities/results.json")).unwrap(),
+    )
+    .unwrap();
+    json["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            let artifacts = r["artifacts"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter_map(|a| a.as_str().map(str::to_owned))
+                .collect();
+            (
+                r["key"].as_str().unwrap().to_owned(),
+                (
+                    r["class"].as_str().unwrap().to_owned(),
+                    r["cached"] == true,
+                    artifacts,
+                ),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn results_travel_through_the_registry_to_another_checkout() {
+    let registry = common::docker::Registry::start();
+    let first = Kiln::new(
+        "travel-a",
+        &["checkenv", "checkenv-debug"],
+        Some(&registry.address),
+    );
+    copy_dir(&common::examples().join("data"), &first.path("data"));
+    for entry in std::fs::read_dir(first.path("data/entities")).unwrap() {
+        let _ = std::fs::remove_dir_all(entry.unwrap().path().join("_data"));
+    }
+    first.ok(&["push"]);
+    let _ = first
+        .command()
+        .args(["check", "--flavor", "checkenv"])
+        .output()
+        .unwrap();
+    let produced = newest_check_results(&first);
+    assert!(
+        produced.values().all(|(_, cached, _)| !cached),
+        "{produced:?}"
+    );
+
+    // Another checkout at another path, with its own local repository and an empty
+    // .kiln, on the same registry repository: every image pulled, every result fetched.
+    let second = Kiln::new("travel-b", &["checkenv", "checkenv-debug"], None);
+    copy_dir(&first.path("data"), &second.path("data"));
+    let settings = std::fs::read_to_string(first.path("kiln.kdl")).unwrap();
+    let registry_line = settings
+        .lines()
+        .find(|l| l.starts_with("registry"))
+        .unwrap();
+    std::fs::write(
+        second.path("kiln.kdl"),
+        format!("repository \"{}\"\n{registry_line}\n", second.repository),
+    )
+    .unwrap();
+    let output = second
+        .command()
+        .args(["check", "--flavor", "checkenv", "--json"])
+        .output()
+        .unwrap();
+    let built = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|e| e["result"]["type"] == "image" && e["result"]["tier"] == "built")
+        .count();
+    assert_eq!(built, 0, "images come from the registry: {}", text(&output));
+    let fetched = newest_check_results(&second);
+    assert_eq!(fetched.len(), produced.len());
+    for (key, (class, cached, artifacts)) in &fetched {
+        assert!(*cached, "{key} was not run again: {}", text(&output));
+        assert_eq!(class, &produced[key].0, "{key}");
+        assert_eq!(
+            artifacts, &produced[key].2,
+            "{key}: its artifacts came along"
+        );
+    }
+    let job = second.jobs().pop().unwrap();
+    assert!(job.join("artifacts/lorenz/_data/plot.svg").is_file());
+    let log = std::fs::read_to_string(job.join("logs/check-checkenv-entities-hello.log")).unwrap();
+    assert!(log.contains("hello from"), "{log}");
+
+    // Turned off: the entities run.
+    let _ = second
+        .command()
+        .args([
+            "check",
+            "--flavor",
+            "checkenv",
+            "--no-remote-results",
+            "--force",
+            "hello",
+        ])
+        .output()
+        .unwrap();
+    assert!(!newest_check_results(&second)["hello"].1);
+}
+
+#[test]
+fn a_dead_results_registry_is_warned_about_once_and_the_run_goes_on() {
+    let kiln = workspace("dead-results-registry");
+    // Nothing listens on port 9 of the loopback.
+    std::fs::write(
+        kiln.path("kiln.kdl"),
+        format!(
+            "repository \"{}\"\nregistry \"127.0.0.1:9/kiln\"\n",
+            kiln.repository
+        ),
+    )
+    .unwrap();
+    let output = kiln
+        .command()
+        .args([
+            "check",
+            "--flavor",
+            "checkenv",
+            "hello",
+            "lorenz",
+            "spring_mass",
+        ])
+        .output()
+        .unwrap();
+    let shown = text(&output);
+    assert_eq!(output.status.code(), Some(0), "{shown}");
+    assert_eq!(shown.matches("results registry").count(), 1, "{shown}");
+    let results = newest_check_results(&kiln);
+    assert_eq!(results.len(), 3);
+    assert!(
+        results
+            .values()
+            .all(|(class, cached, _)| class == "success" && !cached)
+    );
+}

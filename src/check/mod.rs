@@ -12,6 +12,7 @@ pub mod lease;
 pub mod merge;
 pub mod outcome;
 pub mod partition;
+pub mod remote;
 pub mod pool;
 pub mod results;
 pub mod runner;

@@ -21,6 +21,7 @@ use super::inputs::{self, EnvironmentImage};
 use super::outcome::classify;
 use super::partition::{Partition, longest_first};
 use super::pool::{EnvKey, Pool};
+use super::remote::{self, Fetched, RemoteResults};
 use super::results::{EntityResult, History, NotDone, RESULTS_FORMAT_VERSION, RunResults};
 use crate::docker::{Daemon, ExecRequest, MountSpec};
 use crate::hash;
@@ -62,6 +63,9 @@ pub struct CheckOptions {
     pub keys: Vec<String>,
     /// Only this partition's share of each check's entities (CI matrices).
     pub partition: Option<Partition>,
+    /// Leave the registry's results alone (`--no-remote-results`): neither ask it nor
+    /// push to it.
+    pub no_remote_results: bool,
 }
 
 /// Everything checking needs, shared by every node of a run.
@@ -74,6 +78,8 @@ pub struct CheckRunner {
     pub job: JobRecord,
     pub options: CheckOptions,
     environments: tokio::sync::Mutex<HashMap<String, EnvironmentImage>>,
+    /// The registry's results, when kiln.kdl names a registry.
+    remote: Option<RemoteResults>,
 }
 
 impl CheckRunner {
@@ -85,7 +91,14 @@ impl CheckRunner {
         options: CheckOptions,
     ) -> Self {
         let results = workspace.root.join(".kiln/results");
+        let remote = workspace
+            .settings
+            .registry
+            .as_ref()
+            .filter(|_| !options.no_remote_results)
+            .map(|registry| RemoteResults::new(&registry.value));
         Self {
+            remote,
             cache: ResultCache::new(results.join("cache")),
             history: History::new(results),
             workspace,
@@ -188,6 +201,12 @@ impl CheckRunner {
         {
             cached.cached = true;
             return Ok(cached);
+        }
+        if !self.options.force
+            && let Some(remote) = &self.remote
+            && let Some(fetched) = remote.get(&key, &check_id, &task.entity.key).await
+        {
+            return self.adopt(task, &key, fetched);
         }
 
         let mounts: Vec<MountSpec> = check
@@ -314,6 +333,48 @@ impl CheckRunner {
         if let Err(e) = self.cache.put(&key, &result, &inputs) {
             tracing::warn!("cannot cache the result of {}: {e}", task.id);
         }
+        if let Some(remote) = &self.remote {
+            let artifacts = self.job.dir.join("artifacts").join(&task.entity.key);
+            remote.put(&key, &result, &inputs, &artifacts).await;
+        }
+        Ok(result)
+    }
+
+    /// A result the registry had: its log and artifacts into this run's job record, the
+    /// result and its inputs into the local cache; reported as cached.
+    fn adopt(
+        &self,
+        task: &EntityTask,
+        key: &str,
+        fetched: Fetched,
+    ) -> Result<EntityResult, CheckError> {
+        let mut result = fetched.result;
+        result.log = None;
+        if let Some(log) = &fetched.log {
+            let path = self
+                .job
+                .dir
+                .join("logs")
+                .join(log_name(&task.id.check.stem(), &task.entity.key));
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
+            }
+            std::fs::write(&path, log).map_err(|e| io(&path, e))?;
+            result.log = Some(path.display().to_string());
+        }
+        result.artifacts = match &fetched.artifacts {
+            Some(tar) => {
+                let target = self.job.dir.join("artifacts").join(&task.entity.key);
+                remote::unpack(tar, &target).map_err(|e| io(&target, e))?
+            }
+            None => Vec::new(),
+        };
+        result.cached = false;
+        if let Err(e) = self.cache.put(key, &result, &fetched.inputs) {
+            tracing::warn!("cannot cache the result of {}: {e}", task.id);
+        }
+        tracing::info!("{}: result from the registry", task.id);
+        result.cached = true;
         Ok(result)
     }
 

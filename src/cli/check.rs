@@ -58,6 +58,10 @@ pub struct RunArgs {
     /// `duration`, balancing the recorded durations (every job needs the same history)
     #[arg(long, value_name = "hash|duration", requires = "partition", value_parser = clap::builder::ValueParser::new(|s: &str| s.parse::<PartitionBy>()))]
     pub partition_by: Option<PartitionBy>,
+    /// Neither look for results in the registry nor push them there (images still
+    /// travel)
+    #[arg(long)]
+    pub no_remote_results: bool,
 }
 
 impl RunArgs {
@@ -86,6 +90,7 @@ impl RunArgs {
                 user: self.user.clone(),
                 keys,
                 partition: self.partition()?,
+                no_remote_results: self.no_remote_results,
             },
             keep_env: self.keep_env,
             fail_on_inaccurate: self.fail_on_inaccurate,

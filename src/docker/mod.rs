@@ -22,5 +22,6 @@ pub use build::{BuildRequest, ContextWriter, StatusSink, TAIL_LINES};
 pub use buildkit::{Endpoint, SecretValues, TransportError};
 pub use client::Daemon;
 pub use container::{ContainerInfo, ContainerSpec, ExecOutcome, ExecRequest, MountSpec};
+pub use credentials::credentials;
 pub use error::{DockerError, RelabelError, RequestFailure};
 pub use image::{ImageInfo, split_reference};
