@@ -1926,3 +1926,57 @@ fn a_dead_results_registry_is_warned_about_once_and_the_run_goes_on() {
             .all(|(class, cached, _)| class == "success" && !cached)
     );
 }
+
+#[test]
+fn declared_inputs_outside_the_folder_are_part_of_the_key_and_stay_inside_the_workspace() {
+    let kiln = workspace("extra-inputs");
+    let flavor = kiln.path("flavors/checkenv/flavor.kdl");
+    let declared = std::fs::read_to_string(&flavor).unwrap();
+    std::fs::write(
+        &flavor,
+        declared.replace(
+            "artifacts \"_data/*\"",
+            "artifacts \"_data/*\"\n        inputs \"problems/{{ entity.problem }}/**\"",
+        ),
+    )
+    .unwrap();
+    let metadata = kiln.path("data/entities/hello/metadata.yml");
+    let original = std::fs::read_to_string(&metadata).unwrap();
+    std::fs::write(&metadata, format!("{original}problem: p1\n")).unwrap();
+    std::fs::create_dir_all(kiln.path("problems/p1")).unwrap();
+    std::fs::write(kiln.path("problems/p1/spec.txt"), "x = 1\n").unwrap();
+
+    let (_, first) = check(&kiln, &["hello"]);
+    assert!(!first["hello"]["cached"].as_bool().unwrap());
+    let (_, again) = check(&kiln, &["hello"]);
+    assert!(
+        again["hello"]["cached"].as_bool().unwrap(),
+        "nothing changed"
+    );
+
+    // The problem it solves changed: the entity runs again, and explain says why.
+    std::fs::write(kiln.path("problems/p1/spec.txt"), "x = 2\n").unwrap();
+    let output = kiln.ok(&["explain", "checkenv/entities/hello"]);
+    let shown = text(&output);
+    assert!(shown.contains("would run"), "{shown}");
+    assert!(
+        shown.contains("input: changed file `problems/p1/spec.txt`"),
+        "{shown}"
+    );
+    let (_, changed) = check(&kiln, &["hello"]);
+    assert!(
+        !changed["hello"]["cached"].as_bool().unwrap(),
+        "an input changed"
+    );
+
+    // Metadata that points the glob out of the workspace is refused for that entity.
+    std::fs::write(&metadata, format!("{original}problem: ../../etc\n")).unwrap();
+    let output = kiln
+        .command()
+        .args(["check", "--flavor", "checkenv", "hello"])
+        .output()
+        .unwrap();
+    let shown = text(&output);
+    assert_eq!(output.status.code(), Some(1), "{shown}");
+    assert!(shown.contains("kiln::check::input_outside"), "{shown}");
+}

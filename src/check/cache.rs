@@ -21,6 +21,9 @@ pub struct KeyInputs<'a> {
     /// The entity's key: two metadata files in one folder are two entities.
     pub entity: &'a str,
     pub entity_hash: &'a str,
+    /// The hash of the files outside its folder the check's `inputs` name ("" when it
+    /// declares none).
+    pub extra: &'a str,
     /// The environment step's hash (its image's `io.kiln.hash` label): the same on
     /// every machine, where the image id is not (the classic builder stamps a time).
     pub environment: &'a str,
@@ -35,13 +38,14 @@ pub fn cache_key(inputs: &KeyInputs<'_>) -> String {
         check,
         entity,
         entity_hash,
+        extra,
         environment,
         declaration,
         user,
     } = inputs;
     crate::hash::sha256_hex(
         format!(
-            "kiln-result-cache {CACHE_KEY_VERSION}\0{check}\0{entity}\0{entity_hash}\0{environment}\0{declaration}\0{user}"
+            "kiln-result-cache {CACHE_KEY_VERSION}\0{check}\0{entity}\0{entity_hash}\0{extra}\0{environment}\0{declaration}\0{user}"
         )
         .as_bytes(),
     )
@@ -166,6 +170,7 @@ mod tests {
             check: "env/models",
             entity: "alpha",
             entity_hash: "e",
+            extra: "",
             environment: "i",
             declaration: "d",
             user: "u",
@@ -189,6 +194,7 @@ mod tests {
                 environment: "i2",
                 ..base
             },
+            KeyInputs { extra: "x", ..base },
             KeyInputs {
                 declaration: "d2",
                 ..base
@@ -230,6 +236,7 @@ mod tests {
                 dependencies: Vec::new(),
                 context: &context,
             }),
+            extra: None,
             environment: EnvironmentImage {
                 step: "env/base".to_owned(),
                 image: "kiln:env-base_0123".to_owned(),

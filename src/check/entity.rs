@@ -110,6 +110,33 @@ pub fn discover(root: &Path, check: &Check) -> Result<Vec<Entity>, CheckError> {
     Ok(entities)
 }
 
+/// The files under `root` that `glob` (relative to `root`, of entity `entity`'s
+/// `inputs`) matches, sorted; walked from the glob's literal folders, links neither
+/// followed nor taken, kiln's and VCS folders left out. A glob leaving `root` (absolute,
+/// `..`: contributed metadata rendered into it) is refused.
+pub fn glob_files(root: &Path, glob: &str, entity: &str) -> Result<Vec<PathBuf>, CheckError> {
+    if glob.starts_with('/') || glob.split('/').any(|part| part == "..") {
+        return Err(CheckError::InputOutside {
+            entity: entity.to_owned(),
+            glob: glob.to_owned(),
+        });
+    }
+    let matcher = crate::config::glob::matcher(glob).map_err(|source| CheckError::InputGlob {
+        entity: entity.to_owned(),
+        glob: glob.to_owned(),
+        help: source.help(),
+        source: Box::new(source),
+    })?;
+    let prefix: PathBuf = glob
+        .split('/')
+        .take_while(|part| !crate::config::is_glob(part))
+        .collect();
+    let mut files = Vec::new();
+    walk(root, &root.join(prefix), &matcher, &mut files)?;
+    files.sort();
+    Ok(files)
+}
+
 /// The folder discovery walks for `check`'s entities: the literal folders its glob starts
 /// with (`data/models` of `data/models/*/metadata.yml`), under `root`.
 pub fn data_folder(root: &Path, check: &Check) -> PathBuf {

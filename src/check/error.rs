@@ -85,6 +85,26 @@ pub enum CheckError {
         help: String,
     },
 
+    #[error("{entity}: cannot use the input glob `{glob}`")]
+    #[diagnostic(code(kiln::check::input_glob))]
+    InputGlob {
+        entity: String,
+        glob: String,
+        #[source]
+        source: Box<crate::config::glob::GlobError>,
+        #[help]
+        help: String,
+    },
+
+    #[error("{entity}: the input glob `{glob}` leaves the workspace")]
+    #[diagnostic(
+        code(kiln::check::input_outside),
+        help(
+            "an entity's `inputs` are files of the workspace: its metadata put an absolute path or `..` into the glob"
+        )
+    )]
+    InputOutside { entity: String, glob: String },
+
     #[error("entity metadata `{path}` is beyond what kiln reads")]
     #[diagnostic(code(kiln::check::metadata_limit))]
     MetadataLimit {

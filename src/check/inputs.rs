@@ -24,6 +24,10 @@ pub struct EntityInputs {
     pub entity: String,
     /// The entity folder's files (artifacts and kiln's own folders left out).
     pub folder: Manifest,
+    /// Files outside the folder the check's `inputs` name for it (paths relative to
+    /// the workspace); `None` when the check declares none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub extra: Option<Manifest>,
     pub environment: EnvironmentImage,
     /// The check's declaration as the key hashes it ([`declaration`]).
     pub declaration: String,
@@ -62,6 +66,7 @@ impl EntityInputs {
             check: &self.check,
             entity: &self.entity,
             entity_hash: &self.folder.hash,
+            extra: self.extra.as_ref().map_or("", |m| m.hash.as_str()),
             environment: self.environment.identity(),
             declaration: &self.declaration,
             user: &self.user,
@@ -83,6 +88,8 @@ pub struct Reading {
     pub user: String,
     /// kiln's own folders, left out wherever they appear.
     pub skip: Vec<PathBuf>,
+    /// The workspace root and the check's `inputs` globs rendered for the entity.
+    pub extra: Option<(PathBuf, Vec<String>)>,
 }
 
 impl Reading {
@@ -105,6 +112,15 @@ impl Reading {
             environment,
             user,
             skip,
+            extra: None,
+        }
+    }
+
+    /// With the check's `inputs` globs, rendered for the entity (relative to `root`).
+    pub fn with_extra(self, root: &Path, globs: Vec<String>) -> Self {
+        Self {
+            extra: (!globs.is_empty()).then(|| (root.to_owned(), globs)),
+            ..self
         }
     }
 }
@@ -115,11 +131,22 @@ pub fn read(
     reading: Reading,
     cancel: &CancellationToken,
 ) -> Result<EntityInputs, CheckError> {
+    let extra = match &reading.extra {
+        Some((root, globs)) => Some(extra_manifest(
+            root,
+            globs,
+            &reading.entity,
+            &reading.skip,
+            cancel,
+        )?),
+        None => None,
+    };
     Ok(EntityInputs {
         format: CACHE_KEY_VERSION,
         check: reading.check_id,
         entity: reading.entity,
         folder: folder_manifest(folder, reading.artifacts, reading.skip, cancel)?,
+        extra,
         environment: reading.environment,
         declaration: reading.declaration,
         user: reading.user,
@@ -187,6 +214,53 @@ pub fn declaration_changes(before: &str, now: &str) -> Vec<String> {
         _ if before == now => Vec::new(),
         _ => vec!["the whole declaration".to_owned()],
     }
+}
+
+/// The manifest of the files the `globs` of an entity's `inputs` match under `root`
+/// (paths relative to it, contents, exec bits).
+pub fn extra_manifest(
+    root: &Path,
+    globs: &[String],
+    entity: &str,
+    skip: &[PathBuf],
+    cancel: &CancellationToken,
+) -> Result<Manifest, CheckError> {
+    let mut includes = Vec::new();
+    for glob in globs {
+        for file in super::entity::glob_files(root, glob, entity)? {
+            if skip.iter().any(|s| file.starts_with(s)) {
+                continue;
+            }
+            if let Ok(relative) = file.strip_prefix(root) {
+                let relative = relative.to_string_lossy().replace('\\', "/");
+                includes.push((file.clone(), relative));
+            }
+        }
+    }
+    includes.sort();
+    includes.dedup();
+    let spec = ContextSpec {
+        context: None,
+        includes,
+        ignore: Vec::new(),
+        skip: skip.to_vec(),
+    };
+    let context = hash::collect_until(&spec, cancel).map_err(|source| match source {
+        hash::HashError::Cancelled => CheckError::Cancelled {
+            entity: entity.to_owned(),
+        },
+        source => CheckError::EntityHash {
+            path: root.display().to_string(),
+            source,
+        },
+    })?;
+    Ok(hash::step_hash(&StepInputs {
+        bases: Vec::new(),
+        dockerfile: b"",
+        args: Vec::new(),
+        dependencies: Vec::new(),
+        context: &context,
+    }))
 }
 
 /// The manifest of an entity's folder (paths, contents, exec bits), leaving out the

@@ -16,6 +16,7 @@ pub mod remote;
 pub mod pool;
 pub mod results;
 pub mod runner;
+pub mod template;
 
 pub use entity::{Entity, discover};
 pub use error::CheckError;

@@ -8,7 +8,6 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use globset::{Glob, GlobSet, GlobSetBuilder};
-use minijinja::{Environment, UndefinedBehavior, Value};
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
@@ -23,6 +22,7 @@ use super::partition::{Partition, longest_first};
 use super::pool::{EnvKey, Pool};
 use super::remote::{self, Fetched, RemoteResults};
 use super::results::{EntityResult, History, NotDone, RESULTS_FORMAT_VERSION, RunResults};
+use super::template;
 use crate::docker::{Daemon, ExecRequest, MountSpec};
 use crate::hash;
 use crate::job::{CappedLog, JobRecord, LOG_LIMIT};
@@ -178,6 +178,7 @@ impl CheckRunner {
         let user = self.options.user.clone().unwrap_or_else(host_user);
         let folder = task.entity.folder.clone();
         let check_id = task.id.check.to_string();
+        let globs = template::input_globs(&self.workspace.root, &task.id, &task.entity, check)?;
         let reading = inputs::Reading::new(
             &self.workspace.root,
             check_id.clone(),
@@ -186,7 +187,8 @@ impl CheckRunner {
             environment,
             user.clone(),
             self.workspace.settings.own_dirs(),
-        );
+        )
+        .with_extra(&self.workspace.root, globs);
         let stop = cancel.clone();
         let inputs = tokio::task::spawn_blocking(move || inputs::read(&folder, reading, &stop))
             .await
@@ -231,11 +233,11 @@ impl CheckRunner {
             env: env.clone(),
         };
         let container = self.pool.container(&env_key).await?;
-        let values = template_values(&self.workspace.root, &task.entity, &mounts);
+        let values = template::values(&self.workspace.root, &task.entity, &mounts);
         let cmd = check
             .run
             .iter()
-            .map(|arg| render(&task.id, &arg.value, &values))
+            .map(|arg| template::render(&task.id, &arg.value, &values))
             .collect::<Result<Vec<_>, _>>()?;
         let log_path = self
             .job
@@ -500,55 +502,6 @@ pub fn environments(flavor: &str, check: &Check) -> Vec<StepId> {
     all.sort();
     all.dedup();
     all
-}
-
-/// `entity.key`, `entity.dir` (inside the container, through the mounts),
-/// `entity.host_dir`, `entity.metadata`, and every metadata field.
-fn template_values(root: &Path, entity: &Entity, mounts: &[MountSpec]) -> Value {
-    let mut map: BTreeMap<String, Value> = entity
-        .fields
-        .iter()
-        .map(|(k, v)| (k.clone(), Value::from(v.clone())))
-        .collect();
-    let dir = mounts
-        .iter()
-        .filter_map(|m| {
-            let relative = entity.folder.strip_prefix(&m.host).ok()?;
-            let inside = Path::new(&m.target).join(relative);
-            Some(inside.to_string_lossy().into_owned())
-        })
-        .next()
-        .unwrap_or_else(|| entity.folder.display().to_string());
-    map.insert("key".to_owned(), Value::from(entity.key.clone()));
-    map.insert("dir".to_owned(), Value::from(dir));
-    map.insert(
-        "host_dir".to_owned(),
-        Value::from(entity.folder.display().to_string()),
-    );
-    map.insert(
-        "path".to_owned(),
-        Value::from(
-            entity
-                .folder
-                .strip_prefix(root)
-                .unwrap_or(&entity.folder)
-                .display()
-                .to_string(),
-        ),
-    );
-    Value::from(BTreeMap::from([("entity".to_owned(), Value::from(map))]))
-}
-
-fn render(id: &EntityId, template: &str, values: &Value) -> Result<String, CheckError> {
-    let mut env = Environment::new();
-    env.set_fuel(Some(crate::build::TEMPLATE_FUEL));
-    env.set_undefined_behavior(UndefinedBehavior::Strict);
-    env.render_str(template, values)
-        .map_err(|source| CheckError::Template {
-            check: id.to_string(),
-            template: template.to_owned(),
-            source,
-        })
 }
 
 /// Copies the files of `folder` matching the check's artifact globs into `target`,

@@ -27,6 +27,7 @@ const TIMEOUT: Shape = Shape::args(&["duration"]);
 const OUTCOME: Shape = Shape::args(&[]).props(&["success", "inaccurate"]);
 const ARTIFACTS: Shape = Shape::list("glob");
 const EXCLUDE: Shape = Shape::list("glob");
+const INPUTS: Shape = Shape::list("glob");
 
 /// Metadata field holding an entity's key when `entities` names none.
 pub const DEFAULT_KEY_FIELD: &str = "key";
@@ -58,6 +59,7 @@ pub fn decode(r: &mut Reader, node: &KdlNode, root: &Path) -> Option<Check> {
     let mut workdir = None;
     let mut timeout = None;
     let mut outcome = Outcome::default();
+    let mut inputs = Vec::new();
     let mut artifacts = Vec::new();
     let mut exclude = Vec::new();
     for child in &children {
@@ -161,6 +163,13 @@ pub fn decode(r: &mut Reader, node: &KdlNode, root: &Path) -> Option<Check> {
                 let globs = r.args_from(child, 0, "glob");
                 artifacts.extend(globs.into_iter().filter(|g| valid_glob(r, g)));
             }
+            "inputs" => {
+                r.shape(child, &INPUTS);
+                let globs = r.args_from(child, 0, "glob");
+                if valid_templates(r, &name.value, &globs) {
+                    inputs.extend(globs.into_iter().filter(|g| relative_glob(r, g)));
+                }
+            }
             _ => unreachable!("filtered by grammar::CHECK"),
         }
     }
@@ -198,7 +207,24 @@ pub fn decode(r: &mut Reader, node: &KdlNode, root: &Path) -> Option<Check> {
         timeout,
         outcome,
         artifacts,
+        inputs,
     })
+}
+
+/// Whether an `inputs` glob stays inside the workspace as written: relative, no `..`
+/// (what a template puts in is checked per entity, when it is rendered).
+fn relative_glob(r: &mut Reader, glob: &Spanned<String>) -> bool {
+    let value = &glob.value;
+    if value.starts_with('/') || value.split('/').any(|part| part == "..") {
+        r.invalid(
+            glob.loc.span,
+            "glob",
+            "an input glob leaves the workspace".to_owned(),
+            "write it relative to the workspace root, without `..`, e.g. inputs \"problems/{{ entity.problem }}/**\"".to_owned(),
+        );
+        return false;
+    }
+    true
 }
 
 /// Whether `glob` compiles within the limits of [`super::glob`]; reports it if not.

@@ -54,6 +54,7 @@ pub const CHECK: &[&str] = &[
     "outcome",
     "artifacts",
     "exclude",
+    "inputs",
 ];
 /// Inside `check { environment }`.
 pub const ENVIRONMENT: &[&str] = &["when"];

@@ -67,6 +67,9 @@ pub struct EntityChanges {
     pub compared_with: Option<CachedResult>,
     /// Files of the entity's folder added, removed or changed.
     pub files: Vec<Changed>,
+    /// Files outside the folder the check's `inputs` name, added, removed or changed
+    /// (paths relative to the workspace).
+    pub inputs: Vec<Changed>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub environment: Option<EnvironmentChange>,
     /// Fields of the check's declaration that differ (`run`, `env`, `mounts`,
@@ -82,6 +85,7 @@ pub struct EntityChanges {
 impl EntityChanges {
     fn is_empty(&self) -> bool {
         self.files.is_empty()
+            && self.inputs.is_empty()
             && self.environment.is_none()
             && self.declaration.is_empty()
             && self.user.is_none()
@@ -178,6 +182,8 @@ fn read_inputs(
     user: String,
     cancel: &CancellationToken,
 ) -> Result<EntityInputs, ExplainError> {
+    let id = crate::model::EntityId::new(check.clone(), entity.key.clone());
+    let globs = crate::check::template::input_globs(&workspace.root, &id, entity, declared)?;
     let reading = Reading::new(
         &workspace.root,
         check.to_string(),
@@ -191,7 +197,8 @@ fn read_inputs(
         },
         user,
         workspace.settings.own_dirs(),
-    );
+    )
+    .with_extra(&workspace.root, globs);
     Ok(inputs::read(&entity.folder, reading, cancel)?)
 }
 
@@ -209,6 +216,7 @@ fn compare(
         return EntityChanges {
             compared_with: None,
             files: Vec::new(),
+            inputs: Vec::new(),
             environment: None,
             declaration: Vec::new(),
             user: None,
@@ -228,6 +236,19 @@ fn compare(
             }
         })
         .collect();
+    let empty = crate::hash::Manifest::new(0, Vec::new());
+    let inputs = diff(
+        before.extra.as_ref().unwrap_or(&empty),
+        now.extra.as_ref().unwrap_or(&empty),
+    )
+    .into_iter()
+    .filter(|change| change.kind() == EntryKind::File)
+    .map(|change| Changed {
+        source: (!matches!(change, Change::Removed { .. })).then(|| change.name().to_owned()),
+        change,
+        because: None,
+    })
+    .collect();
     let was = |before: &str, now: &str| {
         (before != now).then(|| Was {
             before: before.to_owned(),
@@ -242,6 +263,7 @@ fn compare(
             date: result.date,
         }),
         files,
+        inputs,
         environment,
         declaration: inputs::declaration_changes(&before.declaration, &now.declaration),
         user: was(&before.user, &now.user),
@@ -373,6 +395,9 @@ fn write_entity_changes(out: &mut String, changes: &EntityChanges) {
             let _ = write!(out, " ({source})");
         }
         let _ = writeln!(out);
+    }
+    for changed in &changes.inputs {
+        let _ = writeln!(out, "  - input: {}", changed.change);
     }
     if let Some(environment) = &changes.environment {
         match &environment.hash {

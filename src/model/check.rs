@@ -25,6 +25,10 @@ pub struct Check {
     pub timeout: Option<Spanned<Duration>>,
     pub outcome: Outcome,
     pub artifacts: Vec<Spanned<String>>,
+    /// Globs of files outside the entity's folder its result depends on, relative to the
+    /// workspace root and templated with `entity.*` (`problems/{{ entity.problem }}/**`):
+    /// hashed into the result's key.
+    pub inputs: Vec<Spanned<String>>,
 }
 
 /// How entities are discovered: a glob of metadata files relative to the workspace root.

@@ -57,6 +57,16 @@ impl Inputs {
                 .take_while(|part| !crate::config::is_glob(part))
                 .collect();
             roots.insert(root.join(prefix));
+            // The literal folders of the `inputs` globs, up to the first template or
+            // glob part.
+            for input in &declared.inputs {
+                let prefix: PathBuf = input
+                    .value
+                    .split('/')
+                    .take_while(|part| !crate::config::is_glob(part) && !part.contains("{{"))
+                    .collect();
+                roots.insert(root.join(prefix));
+            }
             for artifact in &declared.artifacts {
                 add(&mut globs, &format!("**/{}", artifact.value));
                 // The folder the artifacts go in, which the check creates.

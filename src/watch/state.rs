@@ -70,9 +70,27 @@ pub fn state(workspace: &Workspace, work: &Plan) -> State {
                     )
                     .map_or_else(|e| format!("error: {e}"), |m| m.hash);
                     let environment = environment_of(flavor, declared, &entity);
+                    // The files outside the folder its `inputs` name.
+                    let entity_id = crate::model::EntityId::new(check.clone(), entity.key.clone());
+                    let extra = crate::check::template::input_globs(
+                        &workspace.root,
+                        &entity_id,
+                        &entity,
+                        declared,
+                    )
+                    .and_then(|globs| {
+                        crate::check::inputs::extra_manifest(
+                            &workspace.root,
+                            &globs,
+                            &entity.key,
+                            &workspace.settings.own_dirs(),
+                            &CancellationToken::new(),
+                        )
+                    })
+                    .map_or_else(|e| format!("error: {e}"), |m| m.hash);
                     state.insert(
                         format!("{id}/{}", entity.key),
-                        format!("{hash} {environment}"),
+                        format!("{hash} {extra} {environment}"),
                     );
                 }
             }
