@@ -5,6 +5,7 @@
 pub mod docker;
 pub mod proxy;
 pub mod sandbox;
+pub mod second_daemon;
 
 use std::path::Path;
 
