@@ -13,11 +13,7 @@ use serde_json::Value;
 /// A workspace with the checkenv flavors and the example data repository.
 fn workspace(test: &str) -> Kiln {
     let kiln = Kiln::new(test, &["checkenv", "checkenv-debug"], None);
-    copy_dir(&common::examples().join("data"), &kiln.path("data"));
-    // Artifacts an earlier run of the examples left in the repository are not inputs.
-    for entry in std::fs::read_dir(kiln.path("data/entities")).unwrap() {
-        let _ = std::fs::remove_dir_all(entry.unwrap().path().join("_data"));
-    }
+    kiln.add_example_data();
     kiln
 }
 
@@ -1819,10 +1815,7 @@ fn results_travel_through_the_registry_to_another_checkout() {
         &["checkenv", "checkenv-debug"],
         Some(&registry.address),
     );
-    copy_dir(&common::examples().join("data"), &first.path("data"));
-    for entry in std::fs::read_dir(first.path("data/entities")).unwrap() {
-        let _ = std::fs::remove_dir_all(entry.unwrap().path().join("_data"));
-    }
+    first.add_example_data();
     first.ok(&["push"]);
     let _ = first
         .command()

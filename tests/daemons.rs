@@ -54,10 +54,7 @@ fn a_second_daemon_gets_every_image_and_result_through_the_registry() {
         &["checkenv", "checkenv-debug"],
         Some(&registry.address),
     );
-    copy_dir(&common::examples().join("data"), &first.path("data"));
-    for entry in std::fs::read_dir(first.path("data/entities")).unwrap() {
-        let _ = std::fs::remove_dir_all(entry.unwrap().path().join("_data"));
-    }
+    first.add_example_data();
     first.ok(&["push"]);
     let _ = first
         .command()

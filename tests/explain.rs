@@ -119,11 +119,7 @@ fn an_unknown_node_is_named_with_a_did_you_mean() {
 #[test]
 fn an_entity_is_explained_by_its_files_its_environment_and_its_declaration() {
     let kiln = Kiln::new("explain-entity", &["checkenv", "checkenv-debug"], None);
-    copy_dir(&common::examples().join("data"), &kiln.path("data"));
-    // Artifacts an earlier run of the examples left in the repository are not inputs.
-    for entry in std::fs::read_dir(kiln.path("data/entities")).unwrap() {
-        let _ = std::fs::remove_dir_all(entry.unwrap().path().join("_data"));
-    }
+    kiln.add_example_data();
     let check = |args: &[&str]| {
         let output = kiln
             .command()

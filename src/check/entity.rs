@@ -127,12 +127,8 @@ pub fn glob_files(root: &Path, glob: &str, entity: &str) -> Result<Vec<PathBuf>,
         help: source.help(),
         source: Box::new(source),
     })?;
-    let prefix: PathBuf = glob
-        .split('/')
-        .take_while(|part| !crate::config::is_glob(part))
-        .collect();
     let mut files = Vec::new();
-    walk(root, &root.join(prefix), &matcher, &mut files)?;
+    walk(root, &root.join(literal_prefix(glob)), &matcher, &mut files)?;
     files.sort();
     Ok(files)
 }
@@ -140,14 +136,16 @@ pub fn glob_files(root: &Path, glob: &str, entity: &str) -> Result<Vec<PathBuf>,
 /// The folder discovery walks for `check`'s entities: the literal folders its glob starts
 /// with (`data/models` of `data/models/*/metadata.yml`), under `root`.
 pub fn data_folder(root: &Path, check: &Check) -> PathBuf {
-    let prefix: PathBuf = check
-        .entities
-        .glob
-        .value
-        .split('/')
-        .take_while(|part| !crate::config::is_glob(part))
-        .collect();
-    root.join(prefix)
+    root.join(literal_prefix(&check.entities.glob.value))
+}
+
+/// The folders a glob starts with before its first part that is a pattern or a
+/// template (`data/models` of `data/models/*/metadata.yml`, `problems` of
+/// `problems/{{ entity.problem }}/**`): where a walk for it starts.
+pub fn literal_prefix(glob: &str) -> PathBuf {
+    glob.split('/')
+        .take_while(|part| !crate::config::is_glob(part) && !part.contains("{{"))
+        .collect()
 }
 
 /// Why `key` cannot name an entity, if it cannot: keys name files and folders in the job

@@ -245,22 +245,7 @@ pub fn extra_manifest(
         ignore: Vec::new(),
         skip: skip.to_vec(),
     };
-    let context = hash::collect_until(&spec, cancel).map_err(|source| match source {
-        hash::HashError::Cancelled => CheckError::Cancelled {
-            entity: entity.to_owned(),
-        },
-        source => CheckError::EntityHash {
-            path: root.display().to_string(),
-            source,
-        },
-    })?;
-    Ok(hash::step_hash(&StepInputs {
-        bases: Vec::new(),
-        dockerfile: b"",
-        args: Vec::new(),
-        dependencies: Vec::new(),
-        context: &context,
-    }))
+    manifest_of(&spec, root, entity, cancel)
 }
 
 /// The manifest of an entity's folder (paths, contents, exec bits), leaving out the
@@ -278,12 +263,23 @@ pub fn folder_manifest(
         ignore,
         skip,
     };
-    let context = hash::collect_until(&spec, cancel).map_err(|source| match source {
+    manifest_of(&spec, folder, &folder.display().to_string(), cancel)
+}
+
+/// The manifest of the files `spec` names, hashed as a step context is (`shown` names
+/// what is hashed in an error, `entity` the entity an interrupt stopped).
+fn manifest_of(
+    spec: &ContextSpec,
+    shown: &Path,
+    entity: &str,
+    cancel: &CancellationToken,
+) -> Result<Manifest, CheckError> {
+    let context = hash::collect_until(spec, cancel).map_err(|source| match source {
         hash::HashError::Cancelled => CheckError::Cancelled {
-            entity: folder.display().to_string(),
+            entity: entity.to_owned(),
         },
         source => CheckError::EntityHash {
-            path: folder.display().to_string(),
+            path: shown.display().to_string(),
             source,
         },
     })?;

@@ -49,23 +49,10 @@ impl Inputs {
             let Some(declared) = workspace.find_check(check) else {
                 continue;
             };
-            let prefix: PathBuf = declared
-                .entities
-                .glob
-                .value
-                .split('/')
-                .take_while(|part| !crate::config::is_glob(part))
-                .collect();
-            roots.insert(root.join(prefix));
-            // The literal folders of the `inputs` globs, up to the first template or
-            // glob part.
+            roots.insert(crate::check::entity::data_folder(root, declared));
+            // The literal folders of the `inputs` globs.
             for input in &declared.inputs {
-                let prefix: PathBuf = input
-                    .value
-                    .split('/')
-                    .take_while(|part| !crate::config::is_glob(part) && !part.contains("{{"))
-                    .collect();
-                roots.insert(root.join(prefix));
+                roots.insert(root.join(crate::check::entity::literal_prefix(&input.value)));
             }
             for artifact in &declared.artifacts {
                 add(&mut globs, &format!("**/{}", artifact.value));

@@ -142,6 +142,15 @@ impl Kiln {
         .unwrap();
     }
 
+    /// Copies the example data repository (`data/`) in, without the artifacts an earlier
+    /// run of the examples left there (they are no inputs).
+    pub fn add_example_data(&self) {
+        copy_dir(&super::examples().join("data"), &self.path("data"));
+        for entry in std::fs::read_dir(self.path("data/entities")).unwrap() {
+            let _ = std::fs::remove_dir_all(entry.unwrap().path().join("_data"));
+        }
+    }
+
     /// Adds `kdl` (nodes such as a `check` block) at the end of flavor `flavor`'s block.
     pub fn add_to_flavor(&self, flavor: &str, kdl: &str) {
         let file = self.path(&format!("flavors/{flavor}/flavor.kdl"));
