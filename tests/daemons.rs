@@ -143,3 +143,29 @@ fn a_second_daemon_gets_every_image_and_result_through_the_registry() {
     }
     assert!(daemon.containers().is_empty(), "{:?}", daemon.containers());
 }
+
+#[test]
+fn checks_refuse_a_daemon_on_another_machine_and_builds_still_use_it() {
+    let daemon = SecondDaemon::start_elsewhere();
+    let kiln = Kiln::new("daemons-elsewhere", &["checkenv", "checkenv-debug"], None);
+    kiln.add_example_data();
+    let output = kiln
+        .command()
+        .env("DOCKER_HOST", &daemon.host)
+        .args(["check", "--flavor", "checkenv", "hello"])
+        .output()
+        .unwrap();
+    let shown = text(&output);
+    assert_eq!(output.status.code(), Some(1), "{shown}");
+    assert!(shown.contains("kiln::check::remote_daemon"), "{shown}");
+    assert!(shown.contains(&daemon.host), "{shown}");
+    // Building needs no path of this machine.
+    let output = kiln
+        .command()
+        .env("DOCKER_HOST", &daemon.host)
+        .args(["build", "--flavor", "checkenv"])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", text(&output));
+    assert!(daemon.containers().is_empty(), "{:?}", daemon.containers());
+}

@@ -148,6 +148,17 @@ pub enum CheckError {
     )]
     ImageMissing { image: String },
 
+    #[error(
+        "the Docker daemon at `{address}` is not on this machine, and checks bind-mount the entity folders from here"
+    )]
+    #[diagnostic(
+        code(kiln::check::remote_daemon),
+        help(
+            "run the checks against a daemon on this machine (unset DOCKER_HOST, or point it at the local socket); builds work against any daemon. Copying entity folders into containers for a remote daemon is not supported yet"
+        )
+    )]
+    RemoteDaemon { address: String },
+
     #[error("{entity}: cancelled")]
     #[diagnostic(code(kiln::check::cancelled))]
     Cancelled { entity: String },

@@ -118,6 +118,18 @@ impl CheckRunner {
             })
     }
 
+    /// Fails when the daemon is not on this machine: a check bind-mounts entity folders
+    /// by their paths here, which a remote daemon would not find (or find others).
+    pub async fn ensure_local_daemon(&self) -> Result<(), CheckError> {
+        if self.daemon.on_this_machine().await? {
+            Ok(())
+        } else {
+            Err(CheckError::RemoteDaemon {
+                address: self.daemon.address().to_owned(),
+            })
+        }
+    }
+
     /// The entities of a check and the environment each runs in (blocking: reads files):
     /// those the command line asked for, of this run's partition, longest first by the
     /// durations the history recorded.

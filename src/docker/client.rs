@@ -111,6 +111,23 @@ impl Daemon {
         &self.address
     }
 
+    /// Whether the daemon runs on this machine, so that a bind mount of a path here
+    /// shows the container that path: a unix socket is local; over TCP (or ssh), the
+    /// daemon's host name must be this machine's.
+    pub async fn on_this_machine(&self) -> Result<bool, DockerError> {
+        if self.address.starts_with("unix://") || self.address.starts_with('/') {
+            return Ok(true);
+        }
+        let info = self
+            .answer(
+                || "asking the daemon's host name".to_owned(),
+                self.docker.info(),
+            )
+            .await?
+            .map_err(|e| DockerError::request("asking", "the daemon's host name", e))?;
+        Ok(info.name.as_deref() == Some(local_host_name().as_str()))
+    }
+
     /// How long a short call may take.
     pub fn answer_within(&self) -> Duration {
         self.answer_within
@@ -223,4 +240,11 @@ fn answer_within_from_env() -> Duration {
             DEFAULT_ANSWER_WITHIN
         }
     }
+}
+
+/// This machine's host name (as the kernel has it).
+fn local_host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|name| name.trim().to_owned())
+        .unwrap_or_default()
 }

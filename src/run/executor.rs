@@ -117,6 +117,10 @@ impl Executor {
     /// join that records their results.
     async fn discover(&self, check: &CheckId) -> Ran {
         let runner = Arc::clone(self.checks()?);
+        runner
+            .ensure_local_daemon()
+            .await
+            .map_err(NodeError::from_diagnostic)?;
         let id = check.clone();
         let tasks = tokio::task::spawn_blocking(move || runner.discover(&id))
             .await

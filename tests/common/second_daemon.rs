@@ -24,6 +24,17 @@ impl SecondDaemon {
     /// Starts a daemon and waits until it answers; fails the test with its log if it
     /// does not within a minute.
     pub fn start() -> SecondDaemon {
+        Self::start_with(None)
+    }
+
+    /// A daemon that is another machine as far as anyone can tell: it runs in a UTS
+    /// namespace of its own under another host name (`unshare --uts`), and is reached
+    /// over TCP on the loopback (`host` is `tcp://127.0.0.1:<port>`).
+    pub fn start_elsewhere() -> SecondDaemon {
+        Self::start_with(Some("kiln-elsewhere"))
+    }
+
+    fn start_with(host_name: Option<&str>) -> SecondDaemon {
         static COUNTER: AtomicUsize = AtomicUsize::new(0);
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
         let pid = std::process::id();
@@ -53,7 +64,29 @@ impl SecondDaemon {
         std::fs::write(&config, "{}").unwrap();
         let socket = dir.path().join("docker.sock");
         let log = std::fs::File::create(dir.path().join("dockerd.log")).unwrap();
-        let child = Command::new("dockerd")
+        let tcp = host_name.map(|_| {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            format!("tcp://{}", listener.local_addr().unwrap())
+        });
+        let mut command = match host_name {
+            // `unshare --uts` gives dockerd a host name of its own, set before it starts.
+            Some(name) => {
+                let mut command = Command::new("unshare");
+                command.args([
+                    "--uts",
+                    "sh",
+                    "-c",
+                    &format!("hostname {name} && exec dockerd \"$@\""),
+                    "dockerd",
+                ]);
+                command
+            }
+            None => Command::new("dockerd"),
+        };
+        if let Some(tcp) = &tcp {
+            command.args(["-H", tcp]);
+        }
+        let child = command
             .arg("--config-file")
             .arg(&config)
             .arg("--data-root")
@@ -77,7 +110,7 @@ impl SecondDaemon {
             .spawn()
             .unwrap_or_else(|e| panic!("this test starts a second dockerd: {e}"));
         let daemon = SecondDaemon {
-            host: format!("unix://{}", socket.display()),
+            host: tcp.unwrap_or_else(|| format!("unix://{}", socket.display())),
             dir,
             child,
             bridge,
