@@ -145,27 +145,52 @@ fn a_second_daemon_gets_every_image_and_result_through_the_registry() {
 }
 
 #[test]
-fn checks_refuse_a_daemon_on_another_machine_and_builds_still_use_it() {
+fn checks_on_a_daemon_on_another_machine_copy_their_files_in_and_their_artifacts_out() {
     let daemon = SecondDaemon::start_elsewhere();
-    let kiln = Kiln::new("daemons-elsewhere", &["checkenv", "checkenv-debug"], None);
-    kiln.add_example_data();
-    let output = kiln
+    let remote = Kiln::new("daemons-elsewhere", &["checkenv", "checkenv-debug"], None);
+    remote.add_example_data();
+    let local = Kiln::new("daemons-here", &["checkenv", "checkenv-debug"], None);
+    local.add_example_data();
+    let _ = local
+        .command()
+        .args(["check", "--flavor", "checkenv"])
+        .output()
+        .unwrap();
+    let here = results(&local);
+
+    let output = remote
         .command()
         .env("DOCKER_HOST", &daemon.host)
-        .args(["check", "--flavor", "checkenv", "hello"])
+        .args(["-v", "check", "--flavor", "checkenv"])
         .output()
         .unwrap();
     let shown = text(&output);
-    assert_eq!(output.status.code(), Some(1), "{shown}");
-    assert!(shown.contains("kiln::check::remote_daemon"), "{shown}");
-    assert!(shown.contains(&daemon.host), "{shown}");
-    // Building needs no path of this machine.
-    let output = kiln
-        .command()
-        .env("DOCKER_HOST", &daemon.host)
-        .args(["build", "--flavor", "checkenv"])
-        .output()
-        .unwrap();
-    assert!(output.status.success(), "{}", text(&output));
+    assert!(
+        shown.contains("is not on this machine"),
+        "says which mode: {shown}"
+    );
+    let there = results(&remote);
+    assert_eq!(there.len(), here.len(), "{shown}");
+    for (key, (same, _)) in &here {
+        // The classes, outputs and artifacts of a local run (the debug environment
+        // prints the folder listing, whose dates differ).
+        assert_eq!(there[key].0["class"], same["class"], "{key}: {shown}");
+        assert_eq!(
+            there[key].0["artifacts"], same["artifacts"],
+            "{key}: {shown}"
+        );
+    }
+    let classes: std::collections::BTreeSet<&str> = there
+        .values()
+        .filter_map(|(same, _)| same["class"].as_str())
+        .collect();
+    assert_eq!(classes.len(), 4, "all four result classes: {classes:?}");
+    let job = remote.jobs().pop().unwrap();
+    assert!(
+        job.join("artifacts/lorenz/_data/plot.svg").is_file(),
+        "artifacts come back"
+    );
+    // Nothing was written into this machine's entity folders.
+    assert!(!remote.path("data/entities/lorenz/_data").exists());
     assert!(daemon.containers().is_empty(), "{:?}", daemon.containers());
 }

@@ -149,15 +149,19 @@ pub enum CheckError {
     ImageMissing { image: String },
 
     #[error(
-        "the Docker daemon at `{address}` is not on this machine, and checks bind-mount the entity folders from here"
+        "check `{check}` mounts `{source_path}`, which cannot be copied to the Docker daemon at `{address}` on another machine"
     )]
     #[diagnostic(
-        code(kiln::check::remote_daemon),
+        code(kiln::check::mount_not_copyable),
         help(
-            "run the checks against a daemon on this machine (unset DOCKER_HOST, or point it at the local socket); builds work against any daemon. Copying entity folders into containers for a remote daemon is not supported yet"
+            "with a daemon on another machine, kiln copies each mount's folder or file into the container; a socket, device or missing path cannot be copied: drop the mount, or run the checks against a daemon on this machine"
         )
     )]
-    RemoteDaemon { address: String },
+    MountNotCopyable {
+        check: String,
+        source_path: String,
+        address: String,
+    },
 
     #[error("{entity}: cancelled")]
     #[diagnostic(code(kiln::check::cancelled))]

@@ -17,6 +17,7 @@ pub mod pool;
 pub mod results;
 pub mod runner;
 pub mod template;
+pub mod transfer;
 
 pub use entity::{Entity, discover};
 pub use error::CheckError;

@@ -75,6 +75,9 @@ pub struct Pool {
     /// Set once the containers of killed runs were looked for (with the first start).
     swept: AtomicBool,
     started: AtomicUsize,
+    /// Set when the daemon is not on this machine: mounts are copied into each new
+    /// container instead of bind-mounted, leaving out these (kiln's own) folders.
+    copy_mounts: std::sync::OnceLock<Vec<std::path::PathBuf>>,
 }
 
 /// A container this run uses, and its lease, held while it does.
@@ -94,7 +97,19 @@ impl Pool {
             slots: Mutex::new(HashSet::new()),
             swept: AtomicBool::new(false),
             started: AtomicUsize::new(0),
+            copy_mounts: std::sync::OnceLock::new(),
         }
+    }
+
+    /// From now on, new containers get copies of their mounts, not bind mounts (a
+    /// daemon on another machine); `skip` are folders left out of the copies.
+    pub fn copy_mounts(&self, skip: Vec<std::path::PathBuf>) {
+        let _ = self.copy_mounts.set(skip);
+    }
+
+    /// Whether mounts are copied (the daemon is not on this machine).
+    pub fn copies_mounts(&self) -> bool {
+        self.copy_mounts.get().is_some()
     }
 
     /// The container for `key`, started (or adopted) once however many ask at once.
@@ -174,11 +189,48 @@ impl Pool {
                 (labels::LEASE.to_owned(), lease.name().to_owned()),
                 (labels::KEPT.to_owned(), self.keep.to_string()),
             ]),
-            mounts: key.mounts.clone(),
+            mounts: if self.copies_mounts() {
+                Vec::new()
+            } else {
+                key.mounts.clone()
+            },
             env: key.env.clone(),
         };
         let id = self.daemon.start_container(&spec).await?;
+        if let Some(skip) = self.copy_mounts.get()
+            && let Err(e) = self.copy_into(&id, &key.mounts, skip).await
+        {
+            let _ = self.daemon.remove_container(&id).await;
+            return Err(e);
+        }
         Ok(Used { id, lease })
+    }
+
+    /// Copies each mount's host folder (or file) into the new container `id` at its
+    /// target.
+    async fn copy_into(
+        &self,
+        id: &str,
+        mounts: &[MountSpec],
+        skip: &[std::path::PathBuf],
+    ) -> Result<(), DockerError> {
+        for mount in mounts {
+            let (host, target, skip) = (mount.host.clone(), mount.target.clone(), skip.to_vec());
+            let archive = tokio::task::spawn_blocking(move || {
+                super::transfer::pack(&host, &target, &skip, super::artifacts::Limits::default())
+            })
+            .await
+            .map_err(|e| DockerError::Io {
+                path: mount.host.display().to_string(),
+                source: std::io::Error::other(e),
+            })?
+            .map_err(|source| DockerError::Io {
+                path: mount.host.display().to_string(),
+                source,
+            })?;
+            self.daemon.copy_in(id, archive).await?;
+        }
+        Ok(())
     }
 
     /// The workspace's environment containers; `None` (and a warning) when the daemon

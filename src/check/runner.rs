@@ -23,6 +23,7 @@ use super::pool::{EnvKey, Pool};
 use super::remote::{self, Fetched, RemoteResults};
 use super::results::{EntityResult, History, NotDone, RESULTS_FORMAT_VERSION, RunResults};
 use super::template;
+use super::transfer;
 use crate::docker::{Daemon, ExecRequest, MountSpec};
 use crate::hash;
 use crate::job::{CappedLog, JobRecord, LOG_LIMIT};
@@ -118,16 +119,33 @@ impl CheckRunner {
             })
     }
 
-    /// Fails when the daemon is not on this machine: a check bind-mounts entity folders
-    /// by their paths here, which a remote daemon would not find (or find others).
-    pub async fn ensure_local_daemon(&self) -> Result<(), CheckError> {
-        if self.daemon.on_this_machine().await? {
-            Ok(())
-        } else {
-            Err(CheckError::RemoteDaemon {
-                address: self.daemon.address().to_owned(),
-            })
+    /// Decides, before `check`'s entities run, how they see their files: bind mounts
+    /// with a daemon on this machine; copies when it is elsewhere (a bind mount would
+    /// name paths it does not have), which needs every mount to be a folder or a file.
+    pub async fn prepare(&self, check: &CheckId) -> Result<(), CheckError> {
+        if !self.pool.copies_mounts() && self.daemon.on_this_machine().await? {
+            return Ok(());
         }
+        for mount in &self.check(check)?.mounts {
+            let source = &mount.source.value;
+            let copyable =
+                std::fs::symlink_metadata(source).is_ok_and(|meta| meta.is_dir() || meta.is_file());
+            if !copyable {
+                return Err(CheckError::MountNotCopyable {
+                    check: check.to_string(),
+                    source_path: source.display().to_string(),
+                    address: self.daemon.address().to_owned(),
+                });
+            }
+        }
+        if !self.pool.copies_mounts() {
+            tracing::info!(
+                "the daemon at {} is not on this machine: checks copy their files into their containers",
+                self.daemon.address()
+            );
+            self.pool.copy_mounts(self.workspace.settings.own_dirs());
+        }
+        Ok(())
     }
 
     /// The entities of a check and the environment each runs in (blocking: reads files):
@@ -245,6 +263,27 @@ impl CheckRunner {
             env: env.clone(),
         };
         let container = self.pool.container(&env_key).await?;
+        // A daemon elsewhere: the entity's folder as it is now, copied in.
+        let inside = template::container_dir(&task.entity, &mounts);
+        if self.pool.copies_mounts()
+            && let Some(inside) = &inside
+        {
+            let (folder, target, skip) = (
+                task.entity.folder.clone(),
+                inside.clone(),
+                self.workspace.settings.own_dirs(),
+            );
+            let archive = tokio::task::spawn_blocking(move || {
+                transfer::pack(&folder, &target, &skip, Limits::default())
+            })
+            .await
+            .map_err(|source| CheckError::Task {
+                entity: task.id.to_string(),
+                source,
+            })?
+            .map_err(|e| io(&task.entity.folder, e))?;
+            self.daemon.copy_in(&container, archive).await?;
+        }
         let values = template::values(&self.workspace.root, &task.entity, &mounts);
         let cmd = check
             .run
@@ -315,14 +354,33 @@ impl CheckRunner {
             let folder = task.entity.folder.clone();
             let target = self.job.dir.join("artifacts").join(&task.entity.key);
             let stop = cancel.clone();
-            let copied = tokio::task::spawn_blocking(move || {
-                artifacts::copy(&folder, &globs, &target, Limits::default(), &stop)
-            })
-            .await
-            .map_err(|source| CheckError::Task {
-                entity: task.id.to_string(),
-                source,
-            })??;
+            let copied = match (self.pool.copies_mounts(), &inside) {
+                // A daemon elsewhere: the artifacts are in the container only.
+                (true, Some(inside)) => {
+                    let inside = Path::new(inside);
+                    let archive = self.daemon.copy_out(&container, inside).await?;
+                    let top = inside
+                        .file_name()
+                        .map(|n| n.to_string_lossy().into_owned())
+                        .unwrap_or_default();
+                    tokio::task::spawn_blocking(move || {
+                        transfer::artifacts(&archive, &top, &globs, &target, Limits::default())
+                    })
+                    .await
+                    .map_err(|source| CheckError::Task {
+                        entity: task.id.to_string(),
+                        source,
+                    })??
+                }
+                _ => tokio::task::spawn_blocking(move || {
+                    artifacts::copy(&folder, &globs, &target, Limits::default(), &stop)
+                })
+                .await
+                .map_err(|source| CheckError::Task {
+                    entity: task.id.to_string(),
+                    source,
+                })??,
+            };
             for skipped in &copied.skipped {
                 tracing::warn!("{}: artifact not copied: {skipped}", task.id);
                 let _ = writeln!(log, "kiln: artifact not copied: {skipped}");

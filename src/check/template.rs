@@ -12,6 +12,16 @@ use super::error::CheckError;
 use crate::docker::MountSpec;
 use crate::model::EntityId;
 
+/// Where the entity's folder is inside its container, through the first mount that
+/// holds it; `None` when none does.
+pub fn container_dir(entity: &Entity, mounts: &[MountSpec]) -> Option<String> {
+    mounts.iter().find_map(|m| {
+        let relative = entity.folder.strip_prefix(&m.host).ok()?;
+        let inside = Path::new(&m.target).join(relative);
+        Some(inside.to_string_lossy().into_owned())
+    })
+}
+
 /// `entity.key`, `entity.dir` (inside the container, through the mounts),
 /// `entity.host_dir`, `entity.metadata`, and every metadata field.
 pub fn values(root: &Path, entity: &Entity, mounts: &[MountSpec]) -> Value {
@@ -20,15 +30,7 @@ pub fn values(root: &Path, entity: &Entity, mounts: &[MountSpec]) -> Value {
         .iter()
         .map(|(k, v)| (k.clone(), Value::from(v.clone())))
         .collect();
-    let dir = mounts
-        .iter()
-        .filter_map(|m| {
-            let relative = entity.folder.strip_prefix(&m.host).ok()?;
-            let inside = Path::new(&m.target).join(relative);
-            Some(inside.to_string_lossy().into_owned())
-        })
-        .next()
-        .unwrap_or_else(|| entity.folder.display().to_string());
+    let dir = container_dir(entity, mounts).unwrap_or_else(|| entity.folder.display().to_string());
     map.insert("key".to_owned(), Value::from(entity.key.clone()));
     map.insert("dir".to_owned(), Value::from(dir));
     map.insert(

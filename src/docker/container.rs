@@ -463,7 +463,7 @@ impl Daemon {
 }
 
 /// The first 12 digits of a container id, as docker shows it.
-fn short(id: &str) -> &str {
+pub(super) fn short(id: &str) -> &str {
     &id[..id.len().min(12)]
 }
 

@@ -118,7 +118,7 @@ impl Executor {
     async fn discover(&self, check: &CheckId) -> Ran {
         let runner = Arc::clone(self.checks()?);
         runner
-            .ensure_local_daemon()
+            .prepare(check)
             .await
             .map_err(NodeError::from_diagnostic)?;
         let id = check.clone();
