@@ -1842,6 +1842,24 @@ fn results_travel_through_the_registry_to_another_checkout() {
         format!("repository \"{}\"\n{registry_line}\n", second.repository),
     )
     .unwrap();
+    // The plan says so before anything runs: every entity from the registry.
+    let planned_sources = |kiln: &Kiln| -> BTreeMap<String, String> {
+        let plan = kiln.ok(&["plan", "--checks", "--flavor", "checkenv", "--json"]);
+        let plan: Value = serde_json::from_slice(&plan.stdout).unwrap();
+        plan["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|n| {
+                let node = n["node"].as_str()?;
+                node.starts_with("checkenv/entities/")
+                    .then(|| (node.to_owned(), n["source"].as_str().unwrap().to_owned()))
+            })
+            .collect()
+    };
+    let sources = planned_sources(&second);
+    assert_eq!(sources.len(), 8, "{sources:?}");
+    assert!(sources.values().all(|s| s == "registry"), "{sources:?}");
     let output = second
         .command()
         .args(["check", "--flavor", "checkenv", "--json"])
@@ -1865,6 +1883,14 @@ fn results_travel_through_the_registry_to_another_checkout() {
     }
     let job = second.jobs().pop().unwrap();
     assert!(job.join("artifacts/lorenz/_data/plot.svg").is_file());
+    // Now in this machine's result cache.
+    assert!(planned_sources(&second).values().all(|s| s == "cache"));
+    assert_eq!(
+        second.jobs().len(),
+        1,
+        "plans write no job record, the check one: {:?}",
+        second.jobs()
+    );
     let log = std::fs::read_to_string(job.join("logs/check-checkenv-entities-hello.log")).unwrap();
     assert!(log.contains("hello from"), "{log}");
 

@@ -163,6 +163,10 @@ pub enum CheckError {
         address: String,
     },
 
+    #[error("running entities needs a job record, and this run has none")]
+    #[diagnostic(code(kiln::check::no_job_record))]
+    NoJobRecord,
+
     #[error("{entity}: cancelled")]
     #[diagnostic(code(kiln::check::cancelled))]
     Cancelled { entity: String },

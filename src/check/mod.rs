@@ -21,4 +21,6 @@ pub mod transfer;
 
 pub use entity::{Entity, discover};
 pub use error::CheckError;
-pub use runner::{CheckOptions, CheckRunner, EntityTask, Recorded, environment_of, environments};
+pub use runner::{
+    CheckOptions, CheckRunner, EntityTask, PlannedEntity, Recorded, environment_of, environments,
+};

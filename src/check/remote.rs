@@ -111,6 +111,28 @@ impl RemoteResults {
         }
     }
 
+    /// Whether the registry has a result under `key` (its manifest only is asked for).
+    pub async fn has(&self, key: &str) -> bool {
+        if !self.usable() {
+            return false;
+        }
+        let Some(reference) = self.reference(key) else {
+            return false;
+        };
+        match self
+            .client
+            .fetch_manifest_digest(&reference, &self.auth())
+            .await
+        {
+            Ok(_) => true,
+            Err(e) if is_missing(&e) => false,
+            Err(e) => {
+                self.fail("asking for a result", &e);
+                false
+            }
+        }
+    }
+
     /// The result of `key`, if the registry has one of entity `entity` of `check`.
     pub async fn get(&self, key: &str, check: &str, entity: &str) -> Option<Fetched> {
         if !self.usable() {

@@ -53,6 +53,17 @@ pub struct Recorded {
     pub not_done: Vec<NotDone>,
 }
 
+/// Where an entity's result would come from (`kiln plan --checks`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct PlannedEntity {
+    pub check: String,
+    pub key: String,
+    /// The result-cache key of its inputs now.
+    pub cache_key: String,
+    /// `cache` (this machine's result cache), `registry`, or `run`.
+    pub source: &'static str,
+}
+
 /// What a check run may do.
 #[derive(Debug, Clone, Default)]
 pub struct CheckOptions {
@@ -76,7 +87,9 @@ pub struct CheckRunner {
     pub pool: Pool,
     pub cache: ResultCache,
     pub history: History,
-    pub job: JobRecord,
+    /// The run's job record; `None` for a plan (`kiln plan --checks`), which writes
+    /// nothing.
+    pub job: Option<JobRecord>,
     pub options: CheckOptions,
     environments: tokio::sync::Mutex<HashMap<String, EnvironmentImage>>,
     /// The registry's results, when kiln.kdl names a registry.
@@ -88,7 +101,7 @@ impl CheckRunner {
         workspace: Arc<Workspace>,
         daemon: Daemon,
         pool: Pool,
-        job: JobRecord,
+        job: Option<JobRecord>,
         options: CheckOptions,
     ) -> Self {
         let results = workspace.root.join(".kiln/results");
@@ -109,6 +122,10 @@ impl CheckRunner {
             options,
             environments: tokio::sync::Mutex::new(HashMap::new()),
         }
+    }
+
+    fn job(&self) -> Result<&JobRecord, CheckError> {
+        self.job.as_ref().ok_or(CheckError::NoJobRecord)
     }
 
     fn check(&self, check: &CheckId) -> Result<&Check, CheckError> {
@@ -193,6 +210,63 @@ impl CheckRunner {
                     .collect()
             })
             .unwrap_or_default()
+    }
+
+    /// Where the result of `task` would come from, its environment being the image of
+    /// hash `hash` named `image` (planned, maybe not in the daemon): nothing runs, nothing
+    /// is written.
+    pub async fn plan(
+        &self,
+        task: &EntityTask,
+        image: &str,
+        hash: &str,
+        cancel: &CancellationToken,
+    ) -> Result<PlannedEntity, CheckError> {
+        let check = self.check(&task.id.check)?;
+        let check_id = task.id.check.to_string();
+        let globs = template::input_globs(&self.workspace.root, &task.id, &task.entity, check)?;
+        let environment = EnvironmentImage {
+            step: task.environment.to_string(),
+            image: image.to_owned(),
+            image_id: String::new(),
+            hash: Some(hash.to_owned()),
+        };
+        let reading = inputs::Reading::new(
+            &self.workspace.root,
+            check_id.clone(),
+            check,
+            task.entity.key.clone(),
+            environment,
+            self.options.user.clone().unwrap_or_else(host_user),
+            self.workspace.settings.own_dirs(),
+        )
+        .with_extra(&self.workspace.root, globs);
+        let folder = task.entity.folder.clone();
+        let stop = cancel.clone();
+        let inputs = tokio::task::spawn_blocking(move || inputs::read(&folder, reading, &stop))
+            .await
+            .map_err(|source| CheckError::Task {
+                entity: task.id.to_string(),
+                source,
+            })??;
+        let key = inputs.key();
+        let source = if self.options.force {
+            "run"
+        } else if self.cache.get(&key).is_some() {
+            "cache"
+        } else if let Some(remote) = &self.remote
+            && remote.has(&key).await
+        {
+            "registry"
+        } else {
+            "run"
+        };
+        Ok(PlannedEntity {
+            check: check_id,
+            key: task.entity.key.clone(),
+            cache_key: key,
+            source,
+        })
     }
 
     /// Runs one entity in `image` (the environment's image name), or takes its result from
@@ -291,7 +365,7 @@ impl CheckRunner {
             .map(|arg| template::render(&task.id, &arg.value, &values))
             .collect::<Result<Vec<_>, _>>()?;
         let log_path = self
-            .job
+            .job()?
             .dir
             .join("logs")
             .join(log_name(&task.id.check.stem(), &task.entity.key));
@@ -352,7 +426,7 @@ impl CheckRunner {
         } else {
             let globs = artifact_globs(check)?;
             let folder = task.entity.folder.clone();
-            let target = self.job.dir.join("artifacts").join(&task.entity.key);
+            let target = self.job()?.dir.join("artifacts").join(&task.entity.key);
             let stop = cancel.clone();
             let copied = match (self.pool.copies_mounts(), &inside) {
                 // A daemon elsewhere: the artifacts are in the container only.
@@ -406,7 +480,7 @@ impl CheckRunner {
             tracing::warn!("cannot cache the result of {}: {e}", task.id);
         }
         if let Some(remote) = &self.remote {
-            let artifacts = self.job.dir.join("artifacts").join(&task.entity.key);
+            let artifacts = self.job()?.dir.join("artifacts").join(&task.entity.key);
             remote.put(&key, &result, &inputs, &artifacts).await;
         }
         Ok(result)
@@ -424,7 +498,7 @@ impl CheckRunner {
         result.log = None;
         if let Some(log) = &fetched.log {
             let path = self
-                .job
+                .job()?
                 .dir
                 .join("logs")
                 .join(log_name(&task.id.check.stem(), &task.entity.key));
@@ -436,7 +510,7 @@ impl CheckRunner {
         }
         result.artifacts = match &fetched.artifacts {
             Some(tar) => {
-                let target = self.job.dir.join("artifacts").join(&task.entity.key);
+                let target = self.job()?.dir.join("artifacts").join(&task.entity.key);
                 remote::unpack(tar, &target).map_err(|e| io(&target, e))?
             }
             None => Vec::new(),
@@ -484,12 +558,12 @@ impl CheckRunner {
         let run = RunResults {
             format: RESULTS_FORMAT_VERSION,
             started: humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
-            job: Some(self.job.dir.display().to_string()),
+            job: Some(self.job()?.dir.display().to_string()),
             results,
             not_done: not_done.clone(),
             partition: self.options.partition,
         };
-        let dir = self.job.dir.join("results").join(check.stem());
+        let dir = self.job()?.dir.join("results").join(check.stem());
         std::fs::create_dir_all(&dir).map_err(|e| io(&dir, e))?;
         let build_url = ackrep::build_url(|name| std::env::var(name).ok());
         ackrep::write(&dir, &run, build_url, self.commit_logs(check)?)?;

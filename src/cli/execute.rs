@@ -136,7 +136,7 @@ pub async fn execute(
                 options.keep_env,
                 Leases::of_workspace(&workspace.settings.state_dir),
             ),
-            job.clone().expect("a run with checks has a job record"),
+            job.clone(),
             options.check.clone(),
         ))
     });

@@ -10,8 +10,8 @@ use super::CliError;
 use super::build::{CacheArgs, SelectArgs};
 use super::execute::{Console, RunOptions, execute};
 use crate::build::{BuildPolicy, Source};
-use crate::model::Workspace;
-use crate::plan::{self, Plan};
+use crate::model::{CheckId, Workspace};
+use crate::plan::{self, Output, Plan};
 
 #[derive(Debug, Args)]
 pub struct PlanArgs {
@@ -22,6 +22,10 @@ pub struct PlanArgs {
     /// Print the plan as JSON
     #[arg(long)]
     pub json: bool,
+    /// Also plan the checks of the selected flavors: per entity, whether its result
+    /// would come from the result cache, the registry, or a run
+    #[arg(long)]
+    pub checks: bool,
 }
 
 /// What `kiln plan --json` shows for a node.
@@ -48,7 +52,7 @@ pub async fn run(
     // A check template naming a field no entity has fails its entities in any run of
     // these flavors: said before anything is analysed, as `kiln validate` does.
     let flavors = plan::flavors(&workspace, &args.select.flavors)?;
-    let checks = super::validate::fields(&workspace, flavors, console, err)?;
+    let checks = super::validate::fields(&workspace, flavors.clone(), console, err)?;
     if !checks.is_empty() {
         return Err(CliError::Preflight {
             dockerfiles: Vec::new(),
@@ -58,6 +62,18 @@ pub async fn run(
     let plan = Plan {
         build: plan::step_targets(&workspace, &args.select.selection())?,
         force: args.cache.force(),
+        checks: if args.checks {
+            flavors
+                .iter()
+                .flat_map(|f| {
+                    f.checks
+                        .iter()
+                        .map(|c| CheckId::new(f.name.value.clone(), c.name.value.clone()))
+                })
+                .collect()
+        } else {
+            Vec::new()
+        },
         ..Plan::default()
     };
     let options = RunOptions {
@@ -71,9 +87,11 @@ pub async fn run(
     };
     let cancel = super::interrupt::interruptible();
     let summary = execute(workspace, &plan, &options, "plan", console, cancel).await?;
+    // Steps and entities; not the checks' discovery and record nodes.
     let planned: Vec<Planned> = summary
         .nodes
         .iter()
+        .filter(|row| row.image.is_some() || row.result != "done")
         .map(|row| Planned {
             node: &row.node,
             image: row.image.as_deref().unwrap_or_default(),
@@ -120,6 +138,25 @@ pub async fn run(
         .iter()
         .filter(|p| p.source == Source::Built.as_str())
         .count();
+    let entities = |source: &str| {
+        summary
+            .nodes
+            .iter()
+            .filter(|row| matches!(row.output.as_deref(), Some(Output::PlannedEntity(p)) if p.source == source))
+            .count()
+    };
+    let checked = entities("cache") + entities("registry") + entities("run");
+    if checked > 0 {
+        writeln!(
+            out,
+            "{} entit{}: {} from the result cache, {} from the registry, {} to run",
+            checked,
+            if checked == 1 { "y" } else { "ies" },
+            entities("cache"),
+            entities("registry"),
+            entities("run")
+        )?;
+    }
     writeln!(
         out,
         "{} node{}, {builds} to build",

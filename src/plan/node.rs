@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use crate::build::{Cleaned, Exported, Image, Obtain, Source};
 use crate::check::results::EntityResult;
-use crate::check::{EntityTask, Recorded};
+use crate::check::{EntityTask, PlannedEntity, Recorded};
 use crate::engine;
 use crate::model::{CheckId, StepId};
 
@@ -135,6 +135,8 @@ pub enum Output {
     Planned(Image),
     /// One entity's result.
     Entity(EntityResult),
+    /// Where an entity's result would come from (`kiln plan --checks`): nothing ran.
+    PlannedEntity(PlannedEntity),
     /// A check's results were recorded.
     Recorded(Recorded),
     /// An image written to the file cache (`written` is false when it was already there).
@@ -168,7 +170,7 @@ impl Output {
     pub fn did_work(&self) -> bool {
         match self {
             Output::Image(image) => image.deferred.is_none() && image.tier != Source::Daemon,
-            Output::Planned(_) | Output::Recorded(_) => false,
+            Output::Planned(_) | Output::Recorded(_) | Output::PlannedEntity(_) => false,
             Output::Entity(result) => !result.cached,
             Output::Saved { written, .. } | Output::Pushed { written, .. } => *written,
             Output::Exported(_) | Output::Cleaned(_) => true,

@@ -302,6 +302,10 @@ fn fill(row: &mut Row, output: &Output) {
             row.exit_code = result.exit_code;
             row.log = result.log.clone();
         }
+        Output::PlannedEntity(planned) => {
+            row.result = planned.source.to_owned();
+            row.hash = Some(planned.cache_key.clone());
+        }
         Output::Recorded(recorded) => {
             row.result = "done".to_owned();
             row.detail = Some(format!(

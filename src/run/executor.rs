@@ -151,6 +151,14 @@ impl Executor {
             .ok_or_else(|| {
                 NodeError::message(format!("{}: its environment image is missing", task.id))
             })?;
+        if self.builder.policy.plan_only {
+            let planned = self
+                .checks()?
+                .plan(task, &image.tag, &image.hash, &ctx.cancel)
+                .await
+                .map_err(NodeError::from_diagnostic)?;
+            return Ok(Step::Done(Output::PlannedEntity(planned)));
+        }
         let result = self
             .checks()?
             .run(task, &image.tag, &ctx.cancel)
@@ -161,6 +169,20 @@ impl Executor {
 
     /// Records the entities that finished and lists those that did not.
     fn record(&self, check: &CheckId, ctx: &RunContext<'_, Output>) -> Ran {
+        // A plan records nothing: it counts what it planned.
+        if self.builder.policy.plan_only {
+            let planned = ctx
+                .deps
+                .iter()
+                .filter(|(_, o)| matches!(o, Output::PlannedEntity(_)))
+                .count();
+            return Ok(Step::Done(Output::Recorded(crate::check::Recorded {
+                check: check.clone(),
+                results: planned,
+                history: None,
+                not_done: Vec::new(),
+            })));
+        }
         let results = ctx
             .deps
             .iter()
