@@ -212,6 +212,37 @@ impl CheckRunner {
             .unwrap_or_default()
     }
 
+    /// What `task`'s result depends on, read as every run and plan reads it (its folder
+    /// hashed on a blocking thread).
+    async fn inputs(
+        &self,
+        task: &EntityTask,
+        environment: EnvironmentImage,
+        user: String,
+        cancel: &CancellationToken,
+    ) -> Result<inputs::EntityInputs, CheckError> {
+        let check = self.check(&task.id.check)?;
+        let globs = template::input_globs(&self.workspace.root, &task.id, &task.entity, check)?;
+        let reading = inputs::Reading::new(
+            &self.workspace.root,
+            task.id.check.to_string(),
+            check,
+            task.entity.key.clone(),
+            environment,
+            user,
+            self.workspace.settings.own_dirs(),
+        )
+        .with_extra(&self.workspace.root, globs);
+        let folder = task.entity.folder.clone();
+        let stop = cancel.clone();
+        tokio::task::spawn_blocking(move || inputs::read(&folder, reading, &stop))
+            .await
+            .map_err(|source| CheckError::Task {
+                entity: task.id.to_string(),
+                source,
+            })?
+    }
+
     /// Where the result of `task` would come from, its environment being the image of
     /// hash `hash` named `image` (planned, maybe not in the daemon): nothing runs, nothing
     /// is written.
@@ -222,33 +253,15 @@ impl CheckRunner {
         hash: &str,
         cancel: &CancellationToken,
     ) -> Result<PlannedEntity, CheckError> {
-        let check = self.check(&task.id.check)?;
         let check_id = task.id.check.to_string();
-        let globs = template::input_globs(&self.workspace.root, &task.id, &task.entity, check)?;
         let environment = EnvironmentImage {
             step: task.environment.to_string(),
             image: image.to_owned(),
             image_id: String::new(),
             hash: Some(hash.to_owned()),
         };
-        let reading = inputs::Reading::new(
-            &self.workspace.root,
-            check_id.clone(),
-            check,
-            task.entity.key.clone(),
-            environment,
-            self.options.user.clone().unwrap_or_else(host_user),
-            self.workspace.settings.own_dirs(),
-        )
-        .with_extra(&self.workspace.root, globs);
-        let folder = task.entity.folder.clone();
-        let stop = cancel.clone();
-        let inputs = tokio::task::spawn_blocking(move || inputs::read(&folder, reading, &stop))
-            .await
-            .map_err(|source| CheckError::Task {
-                entity: task.id.to_string(),
-                source,
-            })??;
+        let user = self.options.user.clone().unwrap_or_else(host_user);
+        let inputs = self.inputs(task, environment, user, cancel).await?;
         let key = inputs.key();
         let source = if self.options.force {
             "run"
@@ -280,26 +293,8 @@ impl CheckRunner {
         let check = self.check(&task.id.check)?;
         let environment = self.environment(&task.environment, image).await?;
         let user = self.options.user.clone().unwrap_or_else(host_user);
-        let folder = task.entity.folder.clone();
         let check_id = task.id.check.to_string();
-        let globs = template::input_globs(&self.workspace.root, &task.id, &task.entity, check)?;
-        let reading = inputs::Reading::new(
-            &self.workspace.root,
-            check_id.clone(),
-            check,
-            task.entity.key.clone(),
-            environment,
-            user.clone(),
-            self.workspace.settings.own_dirs(),
-        )
-        .with_extra(&self.workspace.root, globs);
-        let stop = cancel.clone();
-        let inputs = tokio::task::spawn_blocking(move || inputs::read(&folder, reading, &stop))
-            .await
-            .map_err(|source| CheckError::Task {
-                entity: task.id.to_string(),
-                source,
-            })??;
+        let inputs = self.inputs(task, environment, user.clone(), cancel).await?;
         let image_id = inputs.environment.image_id.clone();
         let key = inputs.key();
         if !self.options.force
