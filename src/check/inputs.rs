@@ -1,6 +1,7 @@
-//! What an entity's result depends on, read in one place for the run that looks the
-//! result up and for `kiln explain`, which compares it with the inputs recorded beside
-//! an earlier result: the check, the entity's key, its folder's files (as a manifest,
+//! What an entity's result depends on, read in one place ([`of_entity`]) for the run
+//! that looks the result up, `kiln plan --checks`, watch mode, and `kiln explain`, which
+//! compares it with the inputs recorded beside an earlier result: the check, the
+//! entity's key, its folder's files and those its check's `inputs` name (as manifests,
 //! so a change can be named file by file), the environment image, the check's
 //! declaration and the user.
 
@@ -10,9 +11,10 @@ use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
 use super::cache::{CACHE_KEY_VERSION, KeyInputs, cache_key};
+use super::entity::Entity;
 use super::error::CheckError;
 use crate::hash::{self, ContextSpec, Manifest, StepInputs};
-use crate::model::Check;
+use crate::model::{Check, EntityId, Workspace};
 
 /// An entity's inputs, as recorded beside its cached result (`<key>.inputs.json`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -74,82 +76,36 @@ impl EntityInputs {
     }
 }
 
-/// What reading an entity's inputs needs besides the entity's folder (owned: the
-/// folder is hashed on a blocking thread).
-pub struct Reading {
-    /// `<flavor>/<check>`.
-    pub check_id: String,
-    pub entity: String,
-    /// The check's artifact globs: files a check writes are no input.
-    pub artifacts: Vec<String>,
-    /// [`declaration`] of the check.
-    pub declaration: String,
-    pub environment: EnvironmentImage,
-    pub user: String,
-    /// kiln's own folders, left out wherever they appear.
-    pub skip: Vec<PathBuf>,
-    /// The workspace root and the check's `inputs` globs rendered for the entity.
-    pub extra: Option<(PathBuf, Vec<String>)>,
-}
-
-impl Reading {
-    /// The reading of entity `entity` of `check` (of the workspace at `root`), in
-    /// `environment`, as `user`.
-    pub fn new(
-        root: &Path,
-        check_id: String,
-        check: &Check,
-        entity: String,
-        environment: EnvironmentImage,
-        user: String,
-        skip: Vec<PathBuf>,
-    ) -> Self {
-        Self {
-            check_id,
-            entity,
-            artifacts: check.artifacts.iter().map(|a| a.value.clone()).collect(),
-            declaration: declaration(root, check),
-            environment,
-            user,
-            skip,
-            extra: None,
-        }
-    }
-
-    /// With the check's `inputs` globs, rendered for the entity (relative to `root`).
-    pub fn with_extra(self, root: &Path, globs: Vec<String>) -> Self {
-        Self {
-            extra: (!globs.is_empty()).then(|| (root.to_owned(), globs)),
-            ..self
-        }
-    }
-}
-
-/// Reads the inputs of the entity in `folder` (blocking: hashes the folder's files).
-pub fn read(
-    folder: &Path,
-    reading: Reading,
+/// The inputs of `entity`, of check `id.check` (declared as `check`), as they are now
+/// (blocking: hashes its folder and the files its `inputs` name), in `environment`, as
+/// `user`: what a run, a plan, `kiln explain` and watch mode read alike.
+pub fn of_entity(
+    workspace: &Workspace,
+    id: &EntityId,
+    check: &Check,
+    entity: &Entity,
+    environment: EnvironmentImage,
+    user: String,
     cancel: &CancellationToken,
 ) -> Result<EntityInputs, CheckError> {
-    let extra = match &reading.extra {
-        Some((root, globs)) => Some(extra_manifest(
-            root,
-            globs,
-            &reading.entity,
-            &reading.skip,
-            cancel,
-        )?),
-        None => None,
+    let root = &workspace.root;
+    let skip = workspace.settings.own_dirs();
+    let globs = super::template::input_globs(root, id, entity, check)?;
+    let extra = if globs.is_empty() {
+        None
+    } else {
+        Some(extra_manifest(root, &globs, &entity.key, &skip, cancel)?)
     };
+    let artifacts = check.artifacts.iter().map(|a| a.value.clone()).collect();
     Ok(EntityInputs {
         format: CACHE_KEY_VERSION,
-        check: reading.check_id,
-        entity: reading.entity,
-        folder: folder_manifest(folder, reading.artifacts, reading.skip, cancel)?,
+        check: id.check.to_string(),
+        entity: entity.key.clone(),
+        folder: folder_manifest(&entity.folder, artifacts, skip, cancel)?,
         extra,
-        environment: reading.environment,
-        declaration: reading.declaration,
-        user: reading.user,
+        environment,
+        declaration: declaration(root, check),
+        user,
         recorded: String::new(),
     })
 }
@@ -218,7 +174,7 @@ pub fn declaration_changes(before: &str, now: &str) -> Vec<String> {
 
 /// The manifest of the files the `globs` of an entity's `inputs` match under `root`
 /// (paths relative to it, contents, exec bits).
-pub fn extra_manifest(
+fn extra_manifest(
     root: &Path,
     globs: &[String],
     entity: &str,
@@ -251,7 +207,7 @@ pub fn extra_manifest(
 /// The manifest of an entity's folder (paths, contents, exec bits), leaving out the
 /// artifacts a check writes there and kiln's own folders (`skip`); stops soon after
 /// `cancel` trips, as a build context's hashing does.
-pub fn folder_manifest(
+fn folder_manifest(
     folder: &Path,
     ignore: Vec<String>,
     skip: Vec<PathBuf>,

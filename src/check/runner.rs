@@ -221,26 +221,31 @@ impl CheckRunner {
         user: String,
         cancel: &CancellationToken,
     ) -> Result<inputs::EntityInputs, CheckError> {
-        let check = self.check(&task.id.check)?;
-        let globs = template::input_globs(&self.workspace.root, &task.id, &task.entity, check)?;
-        let reading = inputs::Reading::new(
-            &self.workspace.root,
-            task.id.check.to_string(),
-            check,
-            task.entity.key.clone(),
-            environment,
-            user,
-            self.workspace.settings.own_dirs(),
-        )
-        .with_extra(&self.workspace.root, globs);
-        let folder = task.entity.folder.clone();
+        let workspace = Arc::clone(&self.workspace);
+        let owned = task.clone();
         let stop = cancel.clone();
-        tokio::task::spawn_blocking(move || inputs::read(&folder, reading, &stop))
-            .await
-            .map_err(|source| CheckError::Task {
-                entity: task.id.to_string(),
-                source,
-            })?
+        tokio::task::spawn_blocking(move || {
+            let check =
+                workspace
+                    .find_check(&owned.id.check)
+                    .ok_or_else(|| CheckError::UnknownCheck {
+                        check: owned.id.check.to_string(),
+                    })?;
+            inputs::of_entity(
+                &workspace,
+                &owned.id,
+                check,
+                &owned.entity,
+                environment,
+                user,
+                &stop,
+            )
+        })
+        .await
+        .map_err(|source| CheckError::Task {
+            entity: task.id.to_string(),
+            source,
+        })?
     }
 
     /// Where the result of `task` would come from, its environment being the image of

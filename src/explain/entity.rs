@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::build::Bases;
 use crate::check::cache::ResultCache;
-use crate::check::inputs::{self, EntityInputs, EnvironmentImage, Reading};
+use crate::check::inputs::{self, EntityInputs, EnvironmentImage};
 use crate::check::outcome::ResultClass;
 use crate::check::{Entity, environment_of};
 use crate::docker::Daemon;
@@ -183,23 +183,21 @@ fn read_inputs(
     cancel: &CancellationToken,
 ) -> Result<EntityInputs, ExplainError> {
     let id = crate::model::EntityId::new(check.clone(), entity.key.clone());
-    let globs = crate::check::template::input_globs(&workspace.root, &id, entity, declared)?;
-    let reading = Reading::new(
-        &workspace.root,
-        check.to_string(),
+    let environment = EnvironmentImage {
+        step: environment.step.clone(),
+        image: environment.image.clone(),
+        image_id: environment.image_id.clone().unwrap_or_default(),
+        hash: Some(environment.hash.clone()),
+    };
+    Ok(inputs::of_entity(
+        workspace,
+        &id,
         declared,
-        entity.key.clone(),
-        EnvironmentImage {
-            step: environment.step.clone(),
-            image: environment.image.clone(),
-            image_id: environment.image_id.clone().unwrap_or_default(),
-            hash: Some(environment.hash.clone()),
-        },
+        entity,
+        environment,
         user,
-        workspace.settings.own_dirs(),
-    )
-    .with_extra(&workspace.root, globs);
-    Ok(inputs::read(&entity.folder, reading, cancel)?)
+        cancel,
+    )?)
 }
 
 /// What changed from the inputs of the earlier result to `now`.

@@ -7,9 +7,9 @@ use std::collections::BTreeMap;
 use tokio_util::sync::CancellationToken;
 
 use crate::build::analyze;
-use crate::check::inputs::{declaration, folder_manifest};
+use crate::check::inputs::{EnvironmentImage, declaration, of_entity};
 use crate::check::{discover, environment_of};
-use crate::model::Workspace;
+use crate::model::{EntityId, Workspace};
 use crate::plan::{self, Plan};
 
 /// Node id → hash (or the error computing it, so that fixing it counts as a change).
@@ -61,36 +61,36 @@ pub fn state(workspace: &Workspace, work: &Plan) -> State {
         match discover(&workspace.root, declared) {
             Ok(entities) => {
                 for entity in entities {
-                    let ignore = declared.artifacts.iter().map(|a| a.value.clone()).collect();
-                    let hash = folder_manifest(
-                        &entity.folder,
-                        ignore,
-                        workspace.settings.own_dirs(),
+                    let environment = environment_of(flavor, declared, &entity);
+                    // Its folder and the files outside it its `inputs` name, read as a
+                    // run reads them; the environment counts by its step, whose hash is
+                    // in the state on its own.
+                    let entity_id = EntityId::new(check.clone(), entity.key.clone());
+                    let image = EnvironmentImage {
+                        step: environment.to_string(),
+                        image: String::new(),
+                        image_id: String::new(),
+                        hash: None,
+                    };
+                    let hashes = of_entity(
+                        workspace,
+                        &entity_id,
+                        declared,
+                        &entity,
+                        image,
+                        String::new(),
                         &CancellationToken::new(),
                     )
-                    .map_or_else(|e| format!("error: {e}"), |m| m.hash);
-                    let environment = environment_of(flavor, declared, &entity);
-                    // The files outside the folder its `inputs` name.
-                    let entity_id = crate::model::EntityId::new(check.clone(), entity.key.clone());
-                    let extra = crate::check::template::input_globs(
-                        &workspace.root,
-                        &entity_id,
-                        &entity,
-                        declared,
-                    )
-                    .and_then(|globs| {
-                        crate::check::inputs::extra_manifest(
-                            &workspace.root,
-                            &globs,
-                            &entity.key,
-                            &workspace.settings.own_dirs(),
-                            &CancellationToken::new(),
-                        )
-                    })
-                    .map_or_else(|e| format!("error: {e}"), |m| m.hash);
+                    .map_or_else(
+                        |e| format!("error: {e}"),
+                        |inputs| {
+                            let extra = inputs.extra.map(|m| m.hash).unwrap_or_default();
+                            format!("{} {extra}", inputs.folder.hash)
+                        },
+                    );
                     state.insert(
                         format!("{id}/{}", entity.key),
-                        format!("{hash} {extra} {environment}"),
+                        format!("{hashes} {environment}"),
                     );
                 }
             }
