@@ -8,15 +8,15 @@
 //! explain` works from it), then the result (`results.json` layout), its log (the last
 //! [`LOG_CAP`] bytes) and its artifacts as a tar (left out over [`ARTIFACTS_CAP`]).
 //! What comes back is checked as hostile: the result must be of the entity and key
-//! asked for, and the artifacts tar is unpacked by `tar`'s `unpack_in` (no absolute path,
-//! no `..`), regular files only, bounded in count and size.
+//! asked for, and its artifacts are unpacked as a copy out of a container is
+//! (`transfer.rs`): regular files with plain relative paths only, bounded in count and
+//! size.
 //!
 //! A registry that fails (unreachable, refusing) is warned about once; the run goes on
 //! with its local cache only.
 
 use std::collections::BTreeMap;
-use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use oci_client::client::{ClientConfig, ClientProtocol, Config, ImageLayer};
@@ -25,6 +25,8 @@ use oci_client::manifest::OciImageManifest;
 use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, Reference};
 
+use super::artifacts::{Copied, Limits};
+use super::error::CheckError;
 use super::inputs::EntityInputs;
 use super::results::EntityResult;
 
@@ -59,10 +61,7 @@ impl RemoteResults {
     /// Results in `repository` (the `registry` setting, `host:port/name`). A registry on
     /// the loopback is spoken to over plain HTTP, as the Docker daemon does.
     pub fn new(repository: &str) -> Self {
-        let host = crate::docker::split_reference(repository)
-            .0
-            .split('/')
-            .next()
+        let host = crate::docker::registry_host(repository)
             .unwrap_or_default()
             .to_owned();
         let loopback =
@@ -279,33 +278,19 @@ fn pack(dir: &Path, files: &[String]) -> Option<Vec<u8>> {
     builder.into_inner().ok()
 }
 
-/// Unpacks a fetched artifacts tar into `target`: regular files only, no path leaving
-/// it, bounded; the relative paths unpacked.
-pub fn unpack(tar_data: &[u8], target: &Path) -> std::io::Result<Vec<String>> {
-    std::fs::create_dir_all(target)?;
-    let mut archive = tar::Archive::new(tar_data);
-    let mut unpacked = Vec::new();
-    let mut total = 0u64;
-    for entry in archive.entries()? {
-        let mut entry = entry?;
-        if entry.header().entry_type() != tar::EntryType::Regular {
-            continue;
-        }
-        total += entry.size();
-        if unpacked.len() >= MAX_ARTIFACTS || total > ARTIFACTS_CAP {
-            break;
-        }
-        let path: PathBuf = entry.path()?.into_owned();
-        let relative = path.to_string_lossy().into_owned();
-        // unpack_in refuses absolute paths and `..`; false means it skipped the entry.
-        if entry.unpack_in(target)? {
-            unpacked.push(relative);
-        } else {
-            let mut sink = Vec::new();
-            let _ = entry.read_to_end(&mut sink);
-        }
-    }
-    Ok(unpacked)
+/// Unpacks a fetched artifacts tar into `target` as a copy out of a container is
+/// ([`transfer::artifacts`](super::transfer::artifacts)): regular files only, no path
+/// leaving it, at most [`MAX_ARTIFACTS`] files and [`ARTIFACTS_CAP`] bytes.
+pub fn unpack(tar_data: &[u8], target: &Path) -> Result<Copied, CheckError> {
+    let mut everything = globset::GlobSetBuilder::new();
+    everything.add(globset::Glob::new("**").expect("the glob is valid"));
+    let everything = everything.build().expect("the glob set is valid");
+    let limits = Limits {
+        files: MAX_ARTIFACTS,
+        bytes: ARTIFACTS_CAP,
+        ..Limits::default()
+    };
+    super::transfer::artifacts(tar_data, "", &everything, target, limits)
 }
 
 #[cfg(test)]
@@ -318,7 +303,7 @@ mod tests {
         std::fs::create_dir_all(dir.path().join("from/_data")).unwrap();
         std::fs::write(dir.path().join("from/_data/plot.svg"), "<svg/>").unwrap();
         let tar = pack(&dir.path().join("from"), &["_data/plot.svg".to_owned()]).unwrap();
-        let unpacked = unpack(&tar, &dir.path().join("to")).unwrap();
+        let unpacked = unpack(&tar, &dir.path().join("to")).unwrap().files;
         assert_eq!(unpacked, ["_data/plot.svg"]);
         assert_eq!(
             std::fs::read_to_string(dir.path().join("to/_data/plot.svg")).unwrap(),
@@ -340,7 +325,7 @@ mod tests {
             .append_link(&mut link, "link", "/etc/passwd")
             .unwrap();
         let hostile = builder.into_inner().unwrap();
-        let unpacked = unpack(&hostile, &dir.path().join("to2")).unwrap();
+        let unpacked = unpack(&hostile, &dir.path().join("to2")).unwrap().files;
         assert!(unpacked.is_empty(), "{unpacked:?}");
         assert!(!dir.path().join("escaped.tx").exists());
         assert!(!dir.path().join("to2/link").exists());

@@ -128,6 +128,24 @@ impl CheckRunner {
         self.job.as_ref().ok_or(CheckError::NoJobRecord)
     }
 
+    /// Where `task`'s log goes in the job record (its folder made).
+    fn log_path(&self, task: &EntityTask) -> Result<PathBuf, CheckError> {
+        let path = self
+            .job()?
+            .dir
+            .join("logs")
+            .join(log_name(&task.id.check.stem(), &task.entity.key));
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
+        }
+        Ok(path)
+    }
+
+    /// Where `task`'s artifacts go in the job record.
+    fn artifacts_dir(&self, task: &EntityTask) -> Result<PathBuf, CheckError> {
+        Ok(self.job()?.dir.join("artifacts").join(&task.entity.key))
+    }
+
     fn check(&self, check: &CheckId) -> Result<&Check, CheckError> {
         self.workspace
             .find_check(check)
@@ -364,14 +382,7 @@ impl CheckRunner {
             .iter()
             .map(|arg| template::render(&task.id, &arg.value, &values))
             .collect::<Result<Vec<_>, _>>()?;
-        let log_path = self
-            .job()?
-            .dir
-            .join("logs")
-            .join(log_name(&task.id.check.stem(), &task.entity.key));
-        if let Some(dir) = log_path.parent() {
-            std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
-        }
+        let log_path = self.log_path(task)?;
         let mut log = CappedLog::create(&log_path, LOG_LIMIT).map_err(|e| io(&log_path, e))?;
         let env_sets_home = env.iter().any(|(name, _)| name == "HOME");
         let started = SystemTime::now();
@@ -426,7 +437,7 @@ impl CheckRunner {
         } else {
             let globs = artifact_globs(check)?;
             let folder = task.entity.folder.clone();
-            let target = self.job()?.dir.join("artifacts").join(&task.entity.key);
+            let target = self.artifacts_dir(task)?;
             let stop = cancel.clone();
             let copied = match (self.pool.copies_mounts(), &inside) {
                 // A daemon elsewhere: the artifacts are in the container only.
@@ -480,8 +491,9 @@ impl CheckRunner {
             tracing::warn!("cannot cache the result of {}: {e}", task.id);
         }
         if let Some(remote) = &self.remote {
-            let artifacts = self.job()?.dir.join("artifacts").join(&task.entity.key);
-            remote.put(&key, &result, &inputs, &artifacts).await;
+            remote
+                .put(&key, &result, &inputs, &self.artifacts_dir(task)?)
+                .await;
         }
         Ok(result)
     }
@@ -497,21 +509,20 @@ impl CheckRunner {
         let mut result = fetched.result;
         result.log = None;
         if let Some(log) = &fetched.log {
-            let path = self
-                .job()?
-                .dir
-                .join("logs")
-                .join(log_name(&task.id.check.stem(), &task.entity.key));
-            if let Some(dir) = path.parent() {
-                std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
-            }
+            let path = self.log_path(task)?;
             std::fs::write(&path, log).map_err(|e| io(&path, e))?;
             result.log = Some(path.display().to_string());
         }
         result.artifacts = match &fetched.artifacts {
             Some(tar) => {
-                let target = self.job()?.dir.join("artifacts").join(&task.entity.key);
-                remote::unpack(tar, &target).map_err(|e| io(&target, e))?
+                let copied = remote::unpack(tar, &self.artifacts_dir(task)?)?;
+                for skipped in &copied.skipped {
+                    tracing::warn!(
+                        "{}: artifact from the registry not kept: {skipped}",
+                        task.id
+                    );
+                }
+                copied.files
             }
             None => Vec::new(),
         };

@@ -24,6 +24,6 @@ pub use buildkit::{Endpoint, SecretValues, TransportError};
 pub use client::Daemon;
 pub use container::{ContainerInfo, ContainerSpec, ExecOutcome, ExecRequest, MountSpec};
 pub use copy::MAX_COPY_OUT;
-pub use credentials::credentials;
+pub use credentials::{credentials, registry_host};
 pub use error::{DockerError, RelabelError, RequestFailure};
 pub use image::{ImageInfo, split_reference};
