@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::CliError;
 use super::marks::Mark;
-use super::output::render;
+use super::output::{plural, render};
 use super::progress::Progress;
 use crate::build::{BuildError, BuildPolicy, Builder, Source, Tiers};
 use crate::check::lease::Leases;
@@ -457,10 +457,6 @@ fn brief(summary: &Summary, entities: &[&EntityResult], console: Console, verbos
         format_duration(std::time::Duration::from_millis(summary.elapsed_ms))
     ));
     out
-}
-
-fn plural(n: usize, one: &str, many: &str) -> String {
-    format!("{n} {}", if n == 1 { one } else { many })
 }
 
 /// `ok   checkenv/entities/hello  success  0.3s` (the entity padded to `width`), and for a

@@ -13,6 +13,7 @@ use clap::Args;
 
 use super::CliError;
 use super::execute::{Console, result_line};
+use super::output::plural;
 use crate::check::outcome::ResultClass;
 use crate::check::results::{EntityResult, History};
 use crate::check::{ackrep, merge};
@@ -130,8 +131,8 @@ pub fn run(
     let count = |class: ResultClass| all.iter().filter(|r| r.class == class).count();
     writeln!(
         out,
-        "merged {} entities: {} success, {} inaccurate, {} script error, {} timeout; job record: {}",
-        all.len(),
+        "merged {}: {} success, {} inaccurate, {} script error, {} timeout; job record: {}",
+        plural(all.len(), "entity", "entities"),
         count(ResultClass::Success),
         count(ResultClass::Inaccurate),
         count(ResultClass::ScriptError),

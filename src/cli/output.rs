@@ -32,6 +32,11 @@ impl ColorChoice {
     }
 }
 
+/// `1 entity`, `3 entities`: a count with the word for it.
+pub fn plural(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
 /// Width diagnostics wrap at; fixed so that output does not depend on the terminal.
 const WIDTH: usize = 100;
 

@@ -9,6 +9,7 @@ use clap::Args;
 use super::CliError;
 use super::build::{CacheArgs, SelectArgs};
 use super::execute::{Console, RunOptions, execute};
+use super::output::plural;
 use crate::build::{BuildPolicy, Source};
 use crate::model::{CheckId, Workspace};
 use crate::plan::{self, Output, Plan};
@@ -138,30 +139,29 @@ pub async fn run(
         .iter()
         .filter(|p| p.source == Source::Built.as_str())
         .count();
-    let entities = |source: &str| {
-        summary
-            .nodes
-            .iter()
-            .filter(|row| matches!(row.output.as_deref(), Some(Output::PlannedEntity(p)) if p.source == source))
-            .count()
-    };
-    let checked = entities("cache") + entities("registry") + entities("run");
-    if checked > 0 {
+    // Where the planned entities' results would come from: cache, registry, run.
+    let mut sources = [0usize; 3];
+    for row in &summary.nodes {
+        if let Some(Output::PlannedEntity(p)) = row.output.as_deref()
+            && let Some(i) = ["cache", "registry", "run"]
+                .iter()
+                .position(|s| *s == p.source)
+        {
+            sources[i] += 1;
+        }
+    }
+    let [cached, registry, run] = sources;
+    if cached + registry + run > 0 {
         writeln!(
             out,
-            "{} entit{}: {} from the result cache, {} from the registry, {} to run",
-            checked,
-            if checked == 1 { "y" } else { "ies" },
-            entities("cache"),
-            entities("registry"),
-            entities("run")
+            "{}: {cached} from the result cache, {registry} from the registry, {run} to run",
+            plural(cached + registry + run, "entity", "entities"),
         )?;
     }
     writeln!(
         out,
-        "{} node{}, {builds} to build",
-        planned.len(),
-        if planned.len() == 1 { "" } else { "s" }
+        "{}, {builds} to build",
+        plural(planned.len(), "node", "nodes")
     )?;
     failure.map_or(Ok(()), Err)
 }

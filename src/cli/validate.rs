@@ -6,6 +6,7 @@ use std::io::Write;
 
 use super::CliError;
 use super::execute::Console;
+use super::output::plural;
 use crate::check::fields::{FieldProblem, check_fields};
 use crate::model::{Flavor, Workspace};
 
@@ -33,11 +34,11 @@ pub fn run(
         out,
         "workspace {} is valid: {} ({}, {}, {}), {}",
         workspace.root.display(),
-        count(workspace.flavors.len(), "flavor"),
-        count(steps, "step"),
-        count(goals, "goal"),
-        count(checks, "check"),
-        count(workspace.workflows.len(), "workflow"),
+        plural(workspace.flavors.len(), "flavor", "flavors"),
+        plural(steps, "step", "steps"),
+        plural(goals, "goal", "goals"),
+        plural(checks, "check", "checks"),
+        plural(workspace.workflows.len(), "workflow", "workflows"),
     )?;
     Ok(())
 }
@@ -59,12 +60,4 @@ pub(super) fn fields<'f>(
         }
     }
     Ok(findings.errors)
-}
-
-fn count(n: usize, what: &str) -> String {
-    if n == 1 {
-        format!("1 {what}")
-    } else {
-        format!("{n} {what}s")
-    }
 }
