@@ -24,6 +24,7 @@ use super::remote::{self, Fetched, RemoteResults};
 use super::results::{EntityResult, History, NotDone, RESULTS_FORMAT_VERSION, RunResults};
 use super::template;
 use super::transfer;
+use crate::cache::ResultSource;
 use crate::docker::{Daemon, ExecRequest, MountSpec};
 use crate::hash;
 use crate::job::{CappedLog, JobRecord, LOG_LIMIT};
@@ -60,8 +61,8 @@ pub struct PlannedEntity {
     pub key: String,
     /// The result-cache key of its inputs now.
     pub cache_key: String,
-    /// `cache` (this machine's result cache), `registry`, or `run`.
-    pub source: &'static str,
+    /// This machine's result cache, the registry, or a run.
+    pub source: ResultSource,
 }
 
 /// What a check run may do.
@@ -287,15 +288,15 @@ impl CheckRunner {
         let inputs = self.inputs(task, environment, user, cancel).await?;
         let key = inputs.key();
         let source = if self.options.force {
-            "run"
+            ResultSource::Run
         } else if self.cache.get(&key).is_some() {
-            "cache"
+            ResultSource::Cache
         } else if let Some(remote) = &self.remote
             && remote.has(&key).await
         {
-            "registry"
+            ResultSource::Registry
         } else {
-            "run"
+            ResultSource::Run
         };
         Ok(PlannedEntity {
             check: check_id,

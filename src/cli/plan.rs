@@ -11,6 +11,7 @@ use super::build::{CacheArgs, SelectArgs};
 use super::execute::{Console, RunOptions, execute};
 use super::output::plural;
 use crate::build::{BuildPolicy, Source};
+use crate::cache::ResultSource;
 use crate::model::{CheckId, Workspace};
 use crate::plan::{self, Output, Plan};
 
@@ -143,9 +144,7 @@ pub async fn run(
     let mut sources = [0usize; 3];
     for row in &summary.nodes {
         if let Some(Output::PlannedEntity(p)) = row.output.as_deref()
-            && let Some(i) = ["cache", "registry", "run"]
-                .iter()
-                .position(|s| *s == p.source)
+            && let Some(i) = ResultSource::ALL.iter().position(|s| *s == p.source)
         {
             sources[i] += 1;
         }

@@ -303,7 +303,7 @@ fn fill(row: &mut Row, output: &Output) {
             row.log = result.log.clone();
         }
         Output::PlannedEntity(planned) => {
-            row.result = planned.source.to_owned();
+            row.result = planned.source.as_str().to_owned();
             row.hash = Some(planned.cache_key.clone());
         }
         Output::Recorded(recorded) => {
