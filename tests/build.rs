@@ -946,8 +946,8 @@ fn planned(kiln: &Kiln) -> std::collections::BTreeMap<String, (String, String, S
 }
 
 /// Writes the checksum sidecar of `tarball` the way `kiln save` does.
-fn write_sidecar(entry: &kiln::cache::file::Entry) {
-    let digest = kiln::cache::file::file_sha256(&entry.tarball).unwrap();
+fn write_sidecar(entry: &kiln::cache::image::file::Entry) {
+    let digest = kiln::cache::image::file::file_sha256(&entry.tarball).unwrap();
     let name = entry.tarball.file_name().unwrap().to_string_lossy();
     std::fs::write(&entry.checksum, format!("{digest}  {name}\n")).unwrap();
 }
@@ -986,7 +986,7 @@ fn a_cached_tarball_of_another_image_under_the_expected_name_is_not_trusted() {
     let (base, release) = (&plan["base"].0, &plan["release"].0);
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let daemon = runtime.block_on(common::docker::daemon());
-    let entry = kiln::cache::file::Entry::new(&kiln.path(".kiln/cache"), release);
+    let entry = kiln::cache::image::file::Entry::new(&kiln.path(".kiln/cache"), release);
     runtime.block_on(daemon.remove(release, false)).unwrap();
     runtime.block_on(daemon.tag(base, release)).unwrap();
     let mut tarball = Vec::new();
@@ -1090,7 +1090,7 @@ fn loading_a_tarball_never_moves_another_tag() {
     let base_id = runtime.block_on(daemon.inspect(base)).unwrap().unwrap().id;
 
     // release's own tarball, its manifest naming base's tag too.
-    let entry = kiln::cache::file::Entry::new(&kiln.path(".kiln/cache"), release);
+    let entry = kiln::cache::image::file::Entry::new(&kiln.path(".kiln/cache"), release);
     let mut archive = tar::Archive::new(std::fs::File::open(&entry.tarball).unwrap());
     let mut rewritten = tar::Builder::new(Vec::new());
     for item in archive.entries().unwrap() {
@@ -1139,7 +1139,7 @@ fn a_tarball_the_daemon_refuses_is_corrupt_and_saved_again() {
     two_steps(&kiln, "rf");
     kiln.build(&["build", "--save"]);
     let release = planned(&kiln)["release"].0.clone();
-    let entry = kiln::cache::file::Entry::new(&kiln.path(".kiln/cache"), &release);
+    let entry = kiln::cache::image::file::Entry::new(&kiln.path(".kiln/cache"), &release);
     let garbage: Vec<u8> = (0..20_000u32)
         .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
         .collect();
@@ -1172,7 +1172,7 @@ fn an_empty_sidecar_is_a_miss_that_save_rewrites() {
     two_steps(&kiln, "es");
     kiln.build(&["build", "--save"]);
     let release = planned(&kiln)["release"].0.clone();
-    let entry = kiln::cache::file::Entry::new(&kiln.path(".kiln/cache"), &release);
+    let entry = kiln::cache::image::file::Entry::new(&kiln.path(".kiln/cache"), &release);
     std::fs::write(&entry.checksum, "").unwrap();
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let daemon = runtime.block_on(common::docker::daemon());
@@ -1185,7 +1185,7 @@ fn an_empty_sidecar_is_a_miss_that_save_rewrites() {
     assert_eq!(
         sidecar.split_whitespace().next(),
         Some(
-            kiln::cache::file::file_sha256(&entry.tarball)
+            kiln::cache::image::file::file_sha256(&entry.tarball)
                 .unwrap()
                 .as_str()
         ),

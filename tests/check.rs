@@ -525,7 +525,7 @@ async fn a_terminated_run_removes_its_containers() {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     let daemon = common::docker::daemon().await;
-    let owner = kiln::check::pool::owner(&kiln.root().canonicalize().unwrap());
+    let owner = kiln::check::docker::pool::owner(&kiln.root().canonicalize().unwrap());
     let running = daemon
         .containers_with_label(kiln::docker::labels::OWNER, &owner)
         .await
@@ -775,7 +775,7 @@ fn the_results_of_the_entities_that_ran_are_recorded() {
 /// The host pids of the processes in this workspace's environment containers whose
 /// command line holds `needle`.
 fn container_processes(kiln: &Kiln, needle: &str) -> Vec<u32> {
-    let owner = kiln::check::pool::owner(&kiln.root().canonicalize().unwrap());
+    let owner = kiln::check::docker::pool::owner(&kiln.root().canonicalize().unwrap());
     let ids = std::process::Command::new("docker")
         .args(["ps", "-q", "--no-trunc", "--filter"])
         .arg(format!("label=io.kiln.owner={owner}"))
@@ -963,7 +963,7 @@ fn two_runs_at_once_do_not_tear_down_each_others_environment() {
     }
     let cached = kiln.ok(&["check", "--flavor", "checkenv", "--check", "pair"]);
     assert!(text(&cached).contains("4 success"), "{}", text(&cached));
-    let owner = kiln::check::pool::owner(&kiln.root().canonicalize().unwrap());
+    let owner = kiln::check::docker::pool::owner(&kiln.root().canonicalize().unwrap());
     let left = tokio::runtime::Runtime::new().unwrap().block_on(async {
         common::docker::daemon()
             .await
@@ -1005,7 +1005,7 @@ fn a_result_from_a_removed_environment_is_never_cached() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let owner = kiln::check::pool::owner(&kiln.root().canonicalize().unwrap());
+    let owner = kiln::check::docker::pool::owner(&kiln.root().canonicalize().unwrap());
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let started = std::time::Instant::now();
     runtime.block_on(async {
@@ -1305,7 +1305,7 @@ fn the_containers_of_a_killed_run_are_removed_by_the_next_run() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    let owner = kiln::check::pool::owner(&kiln.root().canonicalize().unwrap());
+    let owner = kiln::check::docker::pool::owner(&kiln.root().canonicalize().unwrap());
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let daemon = runtime.block_on(common::docker::daemon());
     let containers = || {

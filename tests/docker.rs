@@ -5,7 +5,7 @@ mod common;
 use std::collections::HashMap;
 
 use common::docker::{ImageCleanup, Registry, backend, daemon, tar_of, unique_repository};
-use kiln::cache::file::{self, Lookup};
+use kiln::cache::image::file::{self, Lookup};
 use kiln::docker::{Backend, BuildRequest, DockerError, SecretValues, labels};
 use tokio_util::sync::CancellationToken;
 

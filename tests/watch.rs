@@ -277,7 +277,7 @@ fn a_check_writing_its_own_inputs_pauses_watch() {
     assert_eq!(paused["trigger"], serde_json::json!(["data/a/stamp.txt"]));
     // Stopped while paused: the event says so, and no container is left.
     assert_eq!(watch.interrupt(), Some(130));
-    let owner = kiln::check::pool::owner(&kiln.root().canonicalize().unwrap());
+    let owner = kiln::check::docker::pool::owner(&kiln.root().canonicalize().unwrap());
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let left = runtime.block_on(async {
         common::docker::daemon()

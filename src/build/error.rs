@@ -3,7 +3,7 @@
 use miette::{Diagnostic, NamedSource, SourceSpan};
 use thiserror::Error;
 
-use crate::docker::{DockerError, labels};
+use crate::docker::DockerError;
 use crate::hash::HashError;
 
 use super::dockerfile::RenderError;
@@ -113,19 +113,9 @@ pub enum BuildError {
     )]
     ShortcutGone { image: String, tier: &'static str },
 
-    /// What a registry holds under the step's tag is another image.
-    #[error("`{image}` is another image: its {} label is {}, not the step's hash `{expected}`", labels::HASH, found.as_ref().map(|f| format!("`{f}`")).unwrap_or_else(|| "missing".to_owned()))]
-    #[diagnostic(
-        code(kiln::build::wrong_image),
-        help(
-            "delete the tag from the registry, then `kiln push` the step's image (a push skips a tag the registry has)"
-        )
-    )]
-    WrongImage {
-        image: String,
-        expected: String,
-        found: Option<String>,
-    },
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Cache(#[from] crate::cache::CacheError),
 }
 
 /// A build that failed at an instruction kiln found in the Dockerfile: shown once, at

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use flate2::Compression;
 use flate2::write::GzEncoder;
 
-use crate::cache::file::TempFile;
+use crate::cache::TempFile;
 use crate::docker::{Daemon, split_reference};
 use crate::hash::HashingWriter;
 use crate::model::StepId;

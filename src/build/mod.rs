@@ -25,4 +25,4 @@ pub use dockerfile::TEMPLATE_FUEL;
 pub use error::BuildError;
 pub use export::{Exported, export};
 pub use source::Source;
-pub use tiers::{Build, NodeOutputs, TierAnswer, Tiers, Warnings};
+pub use tiers::{Build, NodeOutputs, Tiers, Warnings};

@@ -30,7 +30,7 @@ mod tests {
             "127.0.0.1:5000/kiln:slc-release_0123456789abcdef0123"
         );
         assert_eq!(
-            crate::cache::file::file_stem("team/kiln:slc-release_01"),
+            crate::cache::file_stem("team/kiln:slc-release_01"),
             "team_kiln_slc-release_01"
         );
     }

@@ -1,21 +1,22 @@
-//! The cache tiers, asked in order for a step's image: daemon (inspect by tag) → file
-//! cache (tarball + checksum) → registry (asked without pulling) → build. An image is
-//! taken from a tier only when its `io.kiln.hash` label is the step's hash: a tarball or
-//! a registry tag holding another image is rejected (the tarball moved aside, the tag a
-//! pull applied removed). A tier that fails — a corrupt tarball, another image, a
-//! registry that is down — is reported as a warning and skipped, never fatal by itself.
+//! A run's images: found in, or got from, the cache tiers of `cache::ImageLadder`
+//! (daemon → file cache → registry, the order written there once), else built — the
+//! last resort, which lives here, outside the ladder. An image is taken from a tier
+//! only when its `io.kiln.hash` label is the step's hash; a tier that fails is a
+//! warning and the next is asked, never fatal by itself.
 
 use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
 
-use crate::cache::file::{self, Lookup};
+use crate::cache::image::{TierAnswer, Want};
+use crate::cache::{ImageLadder, ImageTier};
 use crate::docker::{Backend, BuildRequest, Daemon, DockerError, RelabelError, StatusSink, labels};
 use crate::hash;
 use crate::job::{CappedLog, LOG_LIMIT};
+use crate::model::Workspace;
 
 use super::analysis::Analysis;
 use super::dockerfile::{self, RENDERED_PATH};
@@ -25,24 +26,13 @@ use super::naming::remote_name;
 use super::secrets;
 use super::source::Source;
 
-/// The tiers available to a run.
-#[derive(Debug, Clone)]
+/// The tiers available to a run, and the daemon's builder for what none has.
+#[derive(Clone)]
 pub struct Tiers {
     pub daemon: Daemon,
-    /// File cache folder.
-    pub cache_dir: PathBuf,
+    ladder: Arc<ImageLadder>,
     /// Remote repository, e.g. `127.0.0.1:5000/kiln`.
     pub registry: Option<String>,
-    /// The first failure to ask the registry in this run: a registry that is down (or
-    /// hangs until the daemon's timeout) is not asked again for every step.
-    pub registry_failed: Arc<OnceLock<String>>,
-    /// Set once the first registry question of the run was answered: until then the
-    /// others wait, so steps asking at once do not all hit a registry that is down.
-    pub registry_asked: Arc<tokio::sync::OnceCell<()>>,
-    /// Where a run holds a lock for each image it is getting (`.kiln/locks`): a second
-    /// run on the workspace (two `kiln build --save` at once) waits for the first and
-    /// reuses its image instead of building it again.
-    pub lock_dir: PathBuf,
     /// The daemon's builder that builds images.
     pub backend: Backend,
 }
@@ -50,17 +40,36 @@ pub struct Tiers {
 /// Something a tier reported without failing the step.
 pub type Warnings = Vec<String>;
 
-/// What one tier says of an image (`kiln explain`).
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct TierAnswer {
-    /// `daemon`, `file` or `registry`.
-    pub tier: &'static str,
-    pub hit: bool,
-    /// What it has, or why not.
-    pub detail: String,
-}
-
 impl Tiers {
+    /// The tiers of `workspace` on `daemon`, building with `backend`.
+    pub fn new(daemon: Daemon, backend: Backend, workspace: &Workspace) -> Self {
+        Self {
+            ladder: Arc::new(ImageLadder::new(&daemon, &workspace.settings)),
+            registry: workspace
+                .settings
+                .registry
+                .as_ref()
+                .map(|r| r.value.clone()),
+            daemon,
+            backend,
+        }
+    }
+
+    /// What the ladder is asked for: the step's image, hash and registry name.
+    fn want<'a>(&self, analysis: &'a Analysis, remote: &'a Option<String>) -> Want<'a> {
+        Want {
+            image: &analysis.image,
+            hash: &analysis.hash,
+            remote: remote.as_deref(),
+        }
+    }
+
+    fn remote(&self, analysis: &Analysis) -> Option<String> {
+        self.registry
+            .as_ref()
+            .map(|registry| remote_name(registry, &analysis.image))
+    }
+
     /// Where the image would come from, changing nothing (for `kiln plan` and
     /// `--no-build`), and its image id when the daemon has it.
     pub async fn locate(
@@ -69,102 +78,27 @@ impl Tiers {
         forced: bool,
         force_pull: bool,
     ) -> (Source, Warnings, Option<String>) {
-        let (source, warnings) = self.find(analysis, forced, force_pull).await;
-        match source {
-            Ok(id) => (Source::Daemon, warnings, Some(id)),
-            Err(source) => (source, warnings, None),
+        if forced {
+            return (Source::Built, Warnings::new(), None);
         }
+        let remote = self.remote(analysis);
+        let located = self
+            .ladder
+            .locate(&self.want(analysis, &remote), force_pull)
+            .await;
+        (source(located.tier), located.warnings, located.image_id)
     }
 
     /// Each tier asked for the image of `analysis`, in order, changing nothing; each
     /// says hit or miss and why.
     pub async fn answers(&self, analysis: &Analysis) -> Vec<TierAnswer> {
-        let answer = |tier, hit, detail: String| TierAnswer { tier, hit, detail };
-        let daemon = match self.daemon.inspect(&analysis.image).await {
-            Ok(Some(info)) if has_hash(&info.labels, &analysis.hash) => {
-                answer("daemon", true, format!("has {}", analysis.image))
-            }
-            Ok(Some(_)) => answer(
-                "daemon",
-                false,
-                format!(
-                    "{} is another image: its {} label is not this hash",
-                    analysis.image,
-                    labels::HASH
-                ),
-            ),
-            Ok(None) => answer("daemon", false, "no image with this hash".to_owned()),
-            Err(e) => answer("daemon", false, format!("not asked: {e}")),
-        };
-        let entry = file::Entry::new(&self.cache_dir, &analysis.image);
-        let file = if entry.present() {
-            answer("file", true, format!("has {}", entry.tarball.display()))
-        } else if entry.tarball.is_file() {
-            answer(
-                "file",
-                false,
-                format!(
-                    "{} has no checksum beside it: not trusted",
-                    entry.tarball.display()
-                ),
-            )
-        } else {
-            answer("file", false, "no tarball".to_owned())
-        };
-        let registry = match &self.registry {
-            None => answer("registry", false, "no registry set".to_owned()),
-            Some(registry) => {
-                let remote = remote_name(registry, &analysis.image);
-                match self.registry_lookup(&remote).await {
-                    Ok(true) => answer("registry", true, format!("has {remote}")),
-                    Ok(false) => answer("registry", false, format!("not in {registry}")),
-                    Err(e) => answer("registry", false, format!("unreachable: {e}")),
-                }
-            }
-        };
-        vec![daemon, file, registry]
-    }
-
-    /// `Ok(image id)` when the daemon has the image, else the tier it would come from.
-    async fn find(
-        &self,
-        analysis: &Analysis,
-        forced: bool,
-        force_pull: bool,
-    ) -> (Result<String, Source>, Warnings) {
-        let mut warnings = Warnings::new();
-        if forced {
-            return (Err(Source::Built), warnings);
-        }
-        if !force_pull {
-            match self.daemon.inspect(&analysis.image).await {
-                Ok(Some(info)) if has_hash(&info.labels, &analysis.hash) => {
-                    return (Ok(info.id), warnings);
-                }
-                Ok(_) => {}
-                Err(e) => warnings.push(format!("daemon: {e}")),
-            }
-            if file::Entry::new(&self.cache_dir, &analysis.image).present() {
-                return (Err(Source::File), warnings);
-            }
-        }
-        if let Some(registry) = &self.registry {
-            match self
-                .registry_lookup(&remote_name(registry, &analysis.image))
-                .await
-            {
-                Ok(true) => return (Err(Source::Registry), warnings),
-                Ok(false) => {}
-                Err(e) => warnings.push(format!("registry skipped: {e}")),
-            }
-        }
-        (Err(Source::Built), warnings)
+        let remote = self.remote(analysis);
+        self.ladder.answers(&self.want(analysis, &remote)).await
     }
 
     /// Gets the image into the daemon from `start` — the tier [`Tiers::locate`] chose —
-    /// or the tiers after it: a tier that fails is a warning and the next is asked; the
-    /// last is a build, as `build` says. `dependencies` maps each needed step's name to
-    /// its image name.
+    /// or the tiers after it; the last resort is a build, as `build` says.
+    /// `dependencies` maps each needed step's name to its image name.
     pub async fn obtain(
         &self,
         analysis: &Analysis,
@@ -174,77 +108,21 @@ impl Tiers {
         paths: &NodeOutputs,
         cancel: &CancellationToken,
     ) -> Result<(Source, Warnings), BuildError> {
-        let mut warnings = Warnings::new();
-        let (_held, waited) = self.hold(&analysis.image).await?;
-        // Another run got the image while this one waited: the daemon has it now.
-        if start == Source::Daemon || waited {
-            match self.daemon.inspect(&analysis.image).await {
-                Ok(Some(info)) if has_hash(&info.labels, &analysis.hash) => {
-                    return Ok((Source::Daemon, warnings));
-                }
-                Ok(_) => {}
-                Err(e) => warnings.push(format!("daemon: {e}")),
-            }
-        }
-        if matches!(start, Source::Daemon | Source::File) {
-            paths.status.tell("loading from the file cache");
-            let loaded = file::load(
-                &self.daemon,
-                &self.cache_dir,
-                &analysis.image,
-                &analysis.hash,
-            );
-            match loaded.await {
-                Ok(Lookup::Loaded) => return Ok((Source::File, warnings)),
-                Ok(Lookup::Missing) => {}
-                Ok(Lookup::Corrupt {
-                    problem,
-                    moved_to,
-                    untag_failed,
-                }) => {
-                    warnings.push(format!(
-                        "file cache: the tarball of {} is {} ({problem}); moved to {}",
-                        analysis.image,
-                        if problem.is_corrupt() {
-                            "corrupt"
-                        } else {
-                            "not used"
-                        },
-                        moved_to
-                            .map(|p| p.display().to_string())
-                            .unwrap_or_else(|| "nowhere (could not move it)".to_owned())
-                    ));
-                    if let Some(e) = untag_failed {
-                        warnings.push(format!(
-                            "file cache: the tag {} the load gave another image stays: {e}",
-                            analysis.image
-                        ));
-                    }
-                }
-                Err(e) => warnings.push(format!("file cache skipped: {e}")),
-            }
-        }
-        if start != Source::Built
-            && let Some(registry) = &self.registry
-        {
-            let remote = remote_name(registry, &analysis.image);
-            match self.registry_lookup(&remote).await {
-                Ok(true) => {
-                    paths.status.tell("pulling from the registry");
-                    match self.pull(&remote, analysis, &mut warnings).await {
-                        Ok(()) => return Ok((Source::Registry, warnings)),
-                        Err(e) => warnings.push(format!("registry skipped: {e}")),
-                    }
-                }
-                Ok(false) => {}
-                Err(e) => warnings.push(format!("registry skipped: {e}")),
-            }
+        let remote = self.remote(analysis);
+        let obtained = self
+            .ladder
+            .obtain(&self.want(analysis, &remote), tier(start), &paths.status)
+            .await?;
+        let mut warnings = obtained.warnings.clone();
+        if let Some(tier) = obtained.tier {
+            return Ok((source(Some(tier)), warnings));
         }
         if build == Build::Forbidden {
             return Err(BuildError::NoBuild {
                 images: vec![analysis.image.clone()],
             });
         }
+        // Built under the image's lock, which `obtained` holds.
         let fresh = build == Build::Fresh;
         if let Some(retried) = self
             .build(analysis, dependencies, fresh, paths, cancel)
@@ -252,68 +130,26 @@ impl Tiers {
         {
             warnings.push(retried);
         }
+        drop(obtained);
         Ok((Source::Built, warnings))
     }
 
-    /// The lock of `image`, waiting while another run holds it; whether it waited.
-    /// (Dropping the future, as cancellation does, stops the wait.)
-    async fn hold(&self, image: &str) -> Result<(std::fs::File, bool), BuildError> {
-        std::fs::create_dir_all(&self.lock_dir).map_err(|e| io(&self.lock_dir, e))?;
-        let path = self
-            .lock_dir
-            .join(format!("{}.lock", crate::cache::file::file_stem(image)));
-        let file = std::fs::File::options()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .map_err(|e| io(&path, e))?;
-        let mut waited = false;
-        loop {
-            match file.try_lock() {
-                Ok(()) => return Ok((file, waited)),
-                Err(std::fs::TryLockError::WouldBlock) => {
-                    if !waited {
-                        tracing::info!("{image}: another kiln is getting it; waiting");
-                    }
-                    waited = true;
-                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-                }
-                Err(std::fs::TryLockError::Error(e)) => return Err(io(&path, e)),
-            }
-        }
+    /// Writes the image to the file cache unless it is there already.
+    pub async fn save(&self, analysis: &Analysis) -> Result<bool, BuildError> {
+        self.store(analysis, ImageTier::File).await
     }
 
-    /// Pulls `remote` and tags it as the step's image, if it is the step's image: its
-    /// `io.kiln.hash` label is the step's hash. Otherwise the tag the pull applied is
-    /// removed again (only the tag: the image stays if another tag or a container uses
-    /// it) and the step's image is left alone.
-    async fn pull(
-        &self,
-        remote: &str,
-        analysis: &Analysis,
-        warnings: &mut Warnings,
-    ) -> Result<(), BuildError> {
-        self.daemon.pull(remote).await?;
-        let found = self
-            .daemon
-            .inspect(remote)
-            .await?
-            .and_then(|info| info.labels.get(labels::HASH).cloned());
-        if found.as_deref() != Some(analysis.hash.as_str()) {
-            if let Err(e) = self.daemon.remove(remote, false).await {
-                warnings.push(format!(
-                    "registry: the tag {remote} the pull gave another image stays: {e}"
-                ));
-            }
-            return Err(BuildError::WrongImage {
-                image: remote.to_owned(),
-                expected: analysis.hash.clone(),
-                found,
-            });
-        }
-        self.daemon.tag(remote, &analysis.image).await?;
-        Ok(())
+    /// Pushes the image to the registry unless it is there already.
+    pub async fn push(&self, analysis: &Analysis) -> Result<bool, BuildError> {
+        self.store(analysis, ImageTier::Registry).await
+    }
+
+    async fn store(&self, analysis: &Analysis, tier: ImageTier) -> Result<bool, BuildError> {
+        let remote = self.remote(analysis);
+        Ok(self
+            .ladder
+            .store(&self.want(analysis, &remote), tier)
+            .await?)
     }
 
     /// Builds the image of `analysis` and labels it; a note when a build had to be
@@ -522,62 +358,6 @@ impl Tiers {
             }
         }
     }
-
-    /// Writes the image to the file cache unless it is there already (also when
-    /// another run saved it while this one waited for the image's lock).
-    pub async fn save(&self, analysis: &Analysis) -> Result<bool, BuildError> {
-        let _held = self.hold(&analysis.image).await?;
-        if file::Entry::new(&self.cache_dir, &analysis.image).present() {
-            return Ok(false);
-        }
-        file::store(&self.daemon, &self.cache_dir, &analysis.image).await?;
-        Ok(true)
-    }
-
-    /// Whether the registry has `remote`; once asking failed in this run, the first
-    /// failure again without asking.
-    async fn registry_lookup(&self, remote: &str) -> Result<bool, String> {
-        let earlier = |first: &String| format!("it failed earlier in this run: {first}");
-        if let Some(first) = self.registry_failed.get() {
-            return Err(earlier(first));
-        }
-        let mut first_answer = None;
-        self.registry_asked
-            .get_or_init(|| async {
-                first_answer = Some(self.ask_registry(remote).await);
-            })
-            .await;
-        if let Some(answer) = first_answer {
-            return answer;
-        }
-        if let Some(first) = self.registry_failed.get() {
-            return Err(earlier(first));
-        }
-        self.ask_registry(remote).await
-    }
-
-    /// Asks the registry; a failure is remembered for the rest of the run.
-    async fn ask_registry(&self, remote: &str) -> Result<bool, String> {
-        self.daemon.registry_has(remote).await.map_err(|e| {
-            let text = e.to_string();
-            let _ = self.registry_failed.set(text.clone());
-            text
-        })
-    }
-
-    /// Pushes the image to the registry unless it is there already.
-    pub async fn push(&self, analysis: &Analysis) -> Result<bool, BuildError> {
-        let Some(registry) = &self.registry else {
-            return Ok(false);
-        };
-        let remote = remote_name(registry, &analysis.image);
-        if self.daemon.registry_has(&remote).await? {
-            return Ok(false);
-        }
-        self.daemon.tag(&analysis.image, &remote).await?;
-        self.daemon.push(&remote).await?;
-        Ok(true)
-    }
 }
 
 /// What a node's get writes and tells: its files in the job record, the names its
@@ -593,8 +373,24 @@ pub struct NodeOutputs {
     pub status: StatusSink,
 }
 
-fn has_hash(labels: &HashMap<String, String>, hash: &str) -> bool {
-    labels.get(labels::HASH).map(String::as_str) == Some(hash)
+/// The source a tier is (none: a build).
+fn source(tier: Option<ImageTier>) -> Source {
+    match tier {
+        Some(ImageTier::Daemon) => Source::Daemon,
+        Some(ImageTier::File) => Source::File,
+        Some(ImageTier::Registry) => Source::Registry,
+        None => Source::Built,
+    }
+}
+
+/// The tier a source is (a build: none).
+fn tier(source: Source) -> Option<ImageTier> {
+    match source {
+        Source::Daemon => Some(ImageTier::Daemon),
+        Source::File => Some(ImageTier::File),
+        Source::Registry => Some(ImageTier::Registry),
+        Source::Built => None,
+    }
 }
 
 /// The labels kiln gives the image of `analysis`. A description's line breaks become

@@ -1,6 +1,16 @@
-//! Cache tiers below the daemon: image tarballs in a folder, and a registry.
+//! Both cache ladders, as turborepo's cache multiplexer: images (daemon → file cache →
+//! registry) and entity results (this machine's cache → registry), each over one tier
+//! interface, with the order and the outage breaker written once. Building an image or
+//! running an entity is the callers' last resort, outside the ladders.
 
-pub mod file;
-mod result_source;
+mod breaker;
+mod error;
+pub mod image;
+pub mod result;
 
-pub use result_source::ResultSource;
+pub use breaker::Breaker;
+pub use error::CacheError;
+pub(crate) use image::file::TempFile;
+pub use image::file::file_stem;
+pub use image::{ImageLadder, ImageTier};
+pub use result::{ResultLadder, ResultSource};

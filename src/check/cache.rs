@@ -4,10 +4,15 @@
 //! key), the check's declaration and the user the command runs as. Beside each result, the inputs
 //! it was keyed on ([`EntityInputs`]), for `kiln explain` to compare with.
 
-use std::path::{Path, PathBuf};
+use std::collections::BTreeMap;
+use std::path::Path;
 
 use super::inputs::EntityInputs;
+use super::remote;
 use super::results::EntityResult;
+use crate::cache::result::Stored;
+use crate::cache::{ResultLadder, ResultSource};
+use crate::model::Settings;
 
 /// Version of the key's encoding; raised when what goes into a key changes.
 pub const CACHE_KEY_VERSION: u32 = 4;
@@ -51,94 +56,143 @@ pub fn cache_key(inputs: &KeyInputs<'_>) -> String {
     )
 }
 
-/// Entries are `<dir>/<key>.json`, their inputs `<dir>/<key>.inputs.json`.
-#[derive(Debug, Clone)]
-pub struct ResultCache {
-    dir: PathBuf,
+/// A result a tier had, with what came with it.
+#[derive(Debug)]
+pub struct Found {
+    pub source: ResultSource,
+    pub result: EntityResult,
+    /// The inputs it was keyed on (a shared tier always sends them).
+    pub inputs: Option<EntityInputs>,
+    /// The end of its log, from a shared tier.
+    pub log: Option<Vec<u8>>,
+    /// Its artifacts as a tar, from a shared tier.
+    pub artifacts: Option<Vec<u8>>,
 }
 
-impl ResultCache {
-    pub fn new(dir: impl Into<PathBuf>) -> Self {
-        Self { dir: dir.into() }
-    }
+/// The typed face of the result ladder (`cache::ResultLadder`): entity results in,
+/// entity results out, and what a shared tier sends checked as hostile: the result must
+/// be of the entity and key asked for.
+pub struct Results {
+    ladder: ResultLadder,
+}
 
-    fn path(&self, key: &str) -> PathBuf {
-        self.dir.join(format!("{key}.json"))
-    }
-
-    /// The cached result; a missing entry is a miss, an unreadable one too (logged).
-    pub fn get(&self, key: &str) -> Option<EntityResult> {
-        let path = self.path(key);
-        let text = std::fs::read_to_string(&path).ok()?;
-        match serde_json::from_str(&text) {
-            Ok(result) => Some(result),
-            Err(e) => {
-                tracing::warn!(
-                    "ignoring the corrupt result cache entry {}: {e}",
-                    path.display()
-                );
-                None
-            }
+impl Results {
+    /// The workspace's result tiers; `shared`: the registry's too, if one is set.
+    pub fn new(settings: &Settings, shared: bool) -> Self {
+        Self {
+            ladder: ResultLadder::new(settings, shared),
         }
     }
 
-    /// Stores `result` and the inputs it was keyed on (each by a temporary name, then
-    /// rename: readers never see half an entry). The inputs go first: a result is never
-    /// there without them.
-    pub fn put(
+    /// Where the result of `key` would come from (a shared tier is asked for its
+    /// manifest only).
+    pub async fn locate(&self, key: &str) -> ResultSource {
+        self.ladder.locate(key).await
+    }
+
+    /// The result of `key`, if a tier has one of entity `entity` of `check`.
+    pub async fn get(&self, key: &str, check: &str, entity: &str) -> Option<Found> {
+        let (source, stored) = self
+            .ladder
+            .fetch(key, |source, stored| {
+                source == ResultSource::Cache || of(stored, key, check, entity)
+            })
+            .await?;
+        let result = serde_json::from_value(stored.result).ok()?;
+        Some(Found {
+            source,
+            result,
+            inputs: stored.inputs.and_then(|i| serde_json::from_value(i).ok()),
+            log: stored.log,
+            artifacts: stored.artifacts,
+        })
+    }
+
+    /// Keeps `result` (keyed on `inputs`) in each tier before `from`, where it came
+    /// from (`Run`: every tier); its log and the artifacts under `artifacts_dir` (the
+    /// job record's copies) travel to shared tiers, within their caps.
+    pub async fn put(
         &self,
         key: &str,
         result: &EntityResult,
         inputs: &EntityInputs,
-    ) -> std::io::Result<()> {
-        std::fs::create_dir_all(&self.dir)?;
+        artifacts_dir: &Path,
+        from: ResultSource,
+    ) {
         let inputs = EntityInputs {
             recorded: result.date.clone(),
             ..inputs.clone()
         };
-        self.write(&format!("{key}.inputs.json"), &inputs)?;
-        self.write(&format!("{key}.json"), result)
-    }
-
-    fn write(&self, name: &str, value: &impl serde::Serialize) -> std::io::Result<()> {
-        let path = self.dir.join(name);
-        let temp = self.dir.join(format!(".{name}.tmp-{}", std::process::id()));
-        let text = serde_json::to_string_pretty(value).map_err(std::io::Error::other)?;
-        std::fs::write(&temp, text)?;
-        std::fs::rename(&temp, &path).inspect_err(|_| {
-            let _ = std::fs::remove_file(&temp);
-        })
-    }
-
-    /// The inputs recorded with every cached result of entity `entity` of `check`,
-    /// newest first (by the date of the result). Entries without inputs (written
-    /// before they were kept) and unreadable ones are passed over.
-    pub fn inputs_of(&self, check: &str, entity: &str) -> Vec<(String, EntityInputs)> {
-        let Ok(entries) = std::fs::read_dir(&self.dir) else {
-            return Vec::new();
+        let (Ok(result_json), Ok(inputs_json)) =
+            (serde_json::to_value(result), serde_json::to_value(&inputs))
+        else {
+            return;
         };
-        let mut found: Vec<(String, EntityInputs)> = entries
-            .flatten()
-            .filter_map(|entry| {
-                let name = entry.file_name().into_string().ok()?;
-                let key = name.strip_suffix(".inputs.json")?.to_owned();
-                let text = std::fs::read_to_string(entry.path()).ok()?;
-                let inputs: EntityInputs = serde_json::from_str(&text).ok()?;
-                (inputs.check == check && inputs.entity == entity).then_some((key, inputs))
+        let mut stored = Stored {
+            result: result_json,
+            inputs: Some(inputs_json),
+            ..Stored::default()
+        };
+        if from == ResultSource::Run && self.ladder.shared() {
+            stored.log = result
+                .log
+                .as_ref()
+                .and_then(|l| remote::read_tail(Path::new(l), remote::LOG_CAP));
+            if !result.artifacts.is_empty() {
+                stored.artifacts = remote::pack(artifacts_dir, &result.artifacts);
+                if stored.artifacts.is_none() {
+                    tracing::info!(
+                        "{}/{}: artifacts over {} bytes stay local",
+                        result.check,
+                        result.key,
+                        remote::ARTIFACTS_CAP
+                    );
+                }
+            }
+            stored.annotations = BTreeMap::from([
+                ("io.kiln.result.check".to_owned(), result.check.clone()),
+                ("io.kiln.result.entity".to_owned(), result.key.clone()),
+                ("io.kiln.result.class".to_owned(), result.class.to_string()),
+            ]);
+        }
+        self.ladder.store(key, &stored, from).await;
+    }
+
+    /// The inputs recorded with every result this machine cached of entity `entity`
+    /// of `check`, newest first (by the date of the result). Entries without inputs
+    /// (written before they were kept) and unreadable ones are passed over.
+    pub fn inputs_of(&self, check: &str, entity: &str) -> Vec<(String, EntityInputs)> {
+        let mut found: Vec<(String, EntityInputs)> = self
+            .ladder
+            .local()
+            .all_inputs()
+            .into_iter()
+            .filter_map(|(key, value)| Some((key, serde_json::from_value(value).ok()?)))
+            .filter(|(_, inputs): &(String, EntityInputs)| {
+                inputs.check == check && inputs.entity == entity
             })
             .collect();
         found.sort_by(|a, b| b.1.recorded.cmp(&a.1.recorded).then(a.0.cmp(&b.0)));
         found
     }
+}
 
-    pub fn remove(&self, key: &str) {
-        let _ = std::fs::remove_file(self.path(key));
-        let _ = std::fs::remove_file(self.dir.join(format!("{key}.inputs.json")));
+/// Whether what a shared tier sent under `key` is a result of `check`/`entity` keyed on
+/// inputs whose key is `key`: another entity's result under this tag is no answer.
+fn of(stored: &Stored, key: &str, check: &str, entity: &str) -> bool {
+    let result: Option<EntityResult> = serde_json::from_value(stored.result.clone()).ok();
+    let inputs: Option<EntityInputs> = stored
+        .inputs
+        .clone()
+        .and_then(|i| serde_json::from_value(i).ok());
+    let ok = matches!((&result, &inputs), (Some(r), Some(i))
+        if r.check == check && r.key == entity && i.key() == key);
+    if !ok {
+        tracing::warn!(
+            "results registry: the result under `result-{key}` is not of {check}/{entity}; ignored"
+        );
     }
-
-    pub fn dir(&self) -> &Path {
-        &self.dir
-    }
+    ok
 }
 
 #[cfg(test)]
@@ -249,38 +303,65 @@ mod tests {
         }
     }
 
-    #[test]
-    fn round_trip_miss_and_corrupt_entry() {
-        let dir = tempfile::tempdir().unwrap();
-        let cache = ResultCache::new(dir.path().join("cache"));
-        assert!(cache.get("k").is_none());
-        cache.put("k", &result("hello"), &inputs("hello")).unwrap();
-        assert_eq!(cache.get("k"), Some(result("hello")));
-        std::fs::write(dir.path().join("cache/k.json"), "{ not json").unwrap();
-        assert!(cache.get("k").is_none());
-        cache.remove("k");
-        assert!(!dir.path().join("cache/k.json").exists());
-        assert!(!dir.path().join("cache/k.inputs.json").exists());
+    fn settings(dir: &Path) -> Settings {
+        Settings::defaults(dir)
     }
 
-    #[test]
-    fn the_inputs_of_an_entity_come_newest_first_and_only_its_own() {
+    #[tokio::test]
+    async fn round_trip_miss_and_corrupt_entry() {
         let dir = tempfile::tempdir().unwrap();
-        let cache = ResultCache::new(dir.path().join("cache"));
+        let results = Results::new(&settings(dir.path()), false);
+        let (check, key) = ("env/models", "hello");
+        assert!(results.get("k", check, key).await.is_none());
+        assert_eq!(results.locate("k").await, ResultSource::Run);
+        let put = |r: EntityResult| {
+            let results = &results;
+            async move {
+                results
+                    .put(
+                        "k",
+                        &r,
+                        &inputs(key),
+                        Path::new("/nowhere"),
+                        ResultSource::Run,
+                    )
+                    .await
+            }
+        };
+        put(result(key)).await;
+        let found = results.get("k", check, key).await.unwrap();
+        assert_eq!(found.source, ResultSource::Cache);
+        assert_eq!(found.result, result(key));
+        assert_eq!(results.locate("k").await, ResultSource::Cache);
+        let entry = settings(dir.path()).result_cache_dir().join("k.json");
+        std::fs::write(&entry, "{ not json").unwrap();
+        assert!(results.get("k", check, key).await.is_none());
+    }
+
+    #[tokio::test]
+    async fn the_inputs_of_an_entity_come_newest_first_and_only_its_own() {
+        let dir = tempfile::tempdir().unwrap();
+        let results = Results::new(&settings(dir.path()), false);
         let dated = |date: &str| EntityResult {
             date: date.to_owned(),
             ..result("alpha")
         };
-        cache
-            .put("old", &dated("2026-01-01T00:00:00Z"), &inputs("alpha"))
-            .unwrap();
-        cache
-            .put("new", &dated("2026-02-01T00:00:00Z"), &inputs("alpha"))
-            .unwrap();
-        cache
-            .put("other", &dated("2026-03-01T00:00:00Z"), &inputs("beta"))
-            .unwrap();
-        let found = cache.inputs_of("env/models", "alpha");
+        for (key, date, entity) in [
+            ("old", "2026-01-01T00:00:00Z", "alpha"),
+            ("new", "2026-02-01T00:00:00Z", "alpha"),
+            ("other", "2026-03-01T00:00:00Z", "beta"),
+        ] {
+            results
+                .put(
+                    key,
+                    &dated(date),
+                    &inputs(entity),
+                    Path::new("/nowhere"),
+                    ResultSource::Run,
+                )
+                .await;
+        }
+        let found = results.inputs_of("env/models", "alpha");
         let keys: Vec<&str> = found.iter().map(|(k, _)| k.as_str()).collect();
         assert_eq!(keys, ["new", "old"]);
         assert_eq!(

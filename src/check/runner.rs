@@ -12,26 +12,21 @@ use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
 use super::ackrep::{self, CommitLog};
-use super::artifacts::{self, Limits};
-use super::cache::ResultCache;
+use super::backend::{Backend, EnvHandle, EnvKey};
+use super::cache::{Found, Results};
 use super::entity::{Entity, discover};
 use super::error::CheckError;
-use super::inputs::{self, EnvironmentImage};
+use super::inputs::{self, EntityInputs, EnvironmentImage};
 use super::outcome::classify;
 use super::partition::{Partition, longest_first};
-use super::pool::{EnvKey, Pool};
-use super::remote::{self, Fetched, RemoteResults};
+use super::remote;
 use super::results::{EntityResult, History, NotDone, RESULTS_FORMAT_VERSION, RunResults};
 use super::template;
-use super::transfer;
 use crate::cache::ResultSource;
-use crate::docker::{Daemon, ExecRequest, MountSpec};
+use crate::docker::{ExecOutcome, ExecRequest, MountSpec};
 use crate::hash;
 use crate::job::{CappedLog, JobRecord, LOG_LIMIT};
 use crate::model::{Check, CheckId, EntityId, StepId, Workspace};
-
-/// Lines of output kept in memory and in the results.
-pub const TAIL_LINES: usize = 20;
 
 /// One entity to check, and the environment it runs in.
 #[derive(Debug, Clone)]
@@ -83,46 +78,38 @@ pub struct CheckOptions {
 
 /// Everything checking needs, shared by every node of a run.
 pub struct CheckRunner {
-    pub workspace: Arc<Workspace>,
-    pub daemon: Daemon,
-    pub pool: Pool,
-    pub cache: ResultCache,
-    pub history: History,
+    workspace: Arc<Workspace>,
+    backend: Arc<dyn Backend>,
+    results: Results,
+    history: History,
     /// The run's job record; `None` for a plan (`kiln plan --checks`), which writes
     /// nothing.
-    pub job: Option<JobRecord>,
-    pub options: CheckOptions,
+    job: Option<JobRecord>,
+    options: CheckOptions,
     environments: tokio::sync::Mutex<HashMap<String, EnvironmentImage>>,
-    /// The registry's results, when kiln.kdl names a registry.
-    remote: Option<RemoteResults>,
 }
 
 impl CheckRunner {
     pub fn new(
         workspace: Arc<Workspace>,
-        daemon: Daemon,
-        pool: Pool,
+        backend: Arc<dyn Backend>,
         job: Option<JobRecord>,
         options: CheckOptions,
     ) -> Self {
-        let results = workspace.root.join(".kiln/results");
-        let remote = workspace
-            .settings
-            .registry
-            .as_ref()
-            .filter(|_| !options.no_remote_results)
-            .map(|registry| RemoteResults::new(&registry.value));
         Self {
-            remote,
-            cache: ResultCache::new(results.join("cache")),
-            history: History::new(results),
+            results: Results::new(&workspace.settings, !options.no_remote_results),
+            history: History::new(workspace.settings.results_dir()),
             workspace,
-            daemon,
-            pool,
+            backend,
             job,
             options,
             environments: tokio::sync::Mutex::new(HashMap::new()),
         }
+    }
+
+    /// The run is over: the environments it started go (unless kept).
+    pub async fn shutdown(&self) {
+        self.backend.shutdown().await;
     }
 
     fn job(&self) -> Result<&JobRecord, CheckError> {
@@ -155,33 +142,9 @@ impl CheckRunner {
             })
     }
 
-    /// Decides, before `check`'s entities run, how they see their files: bind mounts
-    /// with a daemon on this machine; copies when it is elsewhere (a bind mount would
-    /// name paths it does not have), which needs every mount to be a folder or a file.
+    /// Before `check`'s entities run: the backend decides how they see their files.
     pub async fn prepare(&self, check: &CheckId) -> Result<(), CheckError> {
-        if !self.pool.copies_mounts() && self.daemon.on_this_machine().await? {
-            return Ok(());
-        }
-        for mount in &self.check(check)?.mounts {
-            let source = &mount.source.value;
-            let copyable =
-                std::fs::symlink_metadata(source).is_ok_and(|meta| meta.is_dir() || meta.is_file());
-            if !copyable {
-                return Err(CheckError::MountNotCopyable {
-                    check: check.to_string(),
-                    source_path: source.display().to_string(),
-                    address: self.daemon.address().to_owned(),
-                });
-            }
-        }
-        if !self.pool.copies_mounts() {
-            tracing::info!(
-                "the daemon at {} is not on this machine: checks copy their files into their containers",
-                self.daemon.address()
-            );
-            self.pool.copy_mounts(self.workspace.settings.own_dirs());
-        }
-        Ok(())
+        self.backend.prepare(check, self.check(check)?).await
     }
 
     /// The entities of a check and the environment each runs in (blocking: reads files):
@@ -289,14 +252,8 @@ impl CheckRunner {
         let key = inputs.key();
         let source = if self.options.force {
             ResultSource::Run
-        } else if self.cache.get(&key).is_some() {
-            ResultSource::Cache
-        } else if let Some(remote) = &self.remote
-            && remote.has(&key).await
-        {
-            ResultSource::Registry
         } else {
-            ResultSource::Run
+            self.results.locate(&key).await
         };
         Ok(PlannedEntity {
             check: check_id,
@@ -307,7 +264,7 @@ impl CheckRunner {
     }
 
     /// Runs one entity in `image` (the environment's image name), or takes its result from
-    /// the cache.
+    /// a result tier.
     pub async fn run(
         &self,
         task: &EntityTask,
@@ -317,235 +274,208 @@ impl CheckRunner {
         let check = self.check(&task.id.check)?;
         let environment = self.environment(&task.environment, image).await?;
         let user = self.options.user.clone().unwrap_or_else(host_user);
-        let check_id = task.id.check.to_string();
         let inputs = self.inputs(task, environment, user.clone(), cancel).await?;
-        let image_id = inputs.environment.image_id.clone();
         let key = inputs.key();
         if !self.options.force
-            && let Some(mut cached) = self.cache.get(&key)
+            && let Some(found) = self
+                .results
+                .get(&key, &task.id.check.to_string(), &task.entity.key)
+                .await
         {
-            cached.cached = true;
-            return Ok(cached);
+            return self.adopt(task, &key, &inputs, found).await;
         }
-        if !self.options.force
-            && let Some(remote) = &self.remote
-            && let Some(fetched) = remote.get(&key, &check_id, &task.entity.key).await
-        {
-            return self.adopt(task, &key, fetched);
+        let env = environment_key(task, check, image, &inputs.environment.image_id);
+        let container = self.backend.environment(&env).await?;
+        let inside = template::container_dir(&task.entity, &env.mounts);
+        if let Some(inside) = &inside {
+            self.backend
+                .stage(&container, &task.entity.folder, inside)
+                .await?;
         }
-
-        let mounts: Vec<MountSpec> = check
-            .mounts
-            .iter()
-            .map(|m| MountSpec {
-                host: m.source.value.clone(),
-                target: m.target.value.clone(),
-                readonly: m.readonly,
-            })
-            .collect();
-        let env: Vec<(String, String)> = check
-            .env
-            .iter()
-            .map(|(k, v)| (k.value.clone(), v.clone()))
-            .collect();
-        let env_key = EnvKey {
-            slot: task.environment.to_string(),
-            image: image.to_owned(),
-            image_id: image_id.clone(),
-            mounts: mounts.clone(),
-            env: env.clone(),
+        let request = self.command(task, check, &env, user)?;
+        let log_path = self.log_path(task)?;
+        let mut log = CappedLog::create(&log_path, LOG_LIMIT).map_err(|e| io(&log_path, e))?;
+        let timeout = check.timeout.as_ref().map_or(DEFAULT_TIMEOUT, |t| t.value);
+        let started = SystemTime::now();
+        let ran = self
+            .backend
+            .exec(&container, request, &mut log, timeout, cancel)
+            .await?;
+        self.came_through(task, &env, &container, &ran).await?;
+        let class = classify(&check.outcome, ran.exit_code, ran.timed_out);
+        let artifacts = self
+            .artifacts(task, check, &container, inside.as_deref(), &mut log, cancel)
+            .await?;
+        let result = EntityResult {
+            key: task.entity.key.clone(),
+            check: task.id.check.to_string(),
+            class,
+            exit_code: ran.exit_code,
+            runtime_ms: u64::try_from(ran.duration.as_millis()).unwrap_or(u64::MAX),
+            date: humantime::format_rfc3339_seconds(started).to_string(),
+            environment: image.to_owned(),
+            image_id: inputs.environment.image_id.clone(),
+            container: Some(container),
+            cached: false,
+            output_tail: ran.tail,
+            log: Some(log_path.display().to_string()),
+            artifacts,
         };
-        let container = self.pool.container(&env_key).await?;
-        // A daemon elsewhere: the entity's folder as it is now, copied in.
-        let inside = template::container_dir(&task.entity, &mounts);
-        if self.pool.copies_mounts()
-            && let Some(inside) = &inside
-        {
-            let (folder, target, skip) = (
-                task.entity.folder.clone(),
-                inside.clone(),
-                self.workspace.settings.own_dirs(),
-            );
-            let archive = tokio::task::spawn_blocking(move || {
-                transfer::pack(&folder, &target, &skip, Limits::default())
-            })
-            .await
-            .map_err(|source| CheckError::Task {
-                entity: task.id.to_string(),
-                source,
-            })?
-            .map_err(|e| io(&task.entity.folder, e))?;
-            self.daemon.copy_in(&container, archive).await?;
-        }
-        let values = template::values(&self.workspace.root, &task.entity, &mounts);
+        self.results
+            .put(
+                &key,
+                &result,
+                &inputs,
+                &self.artifacts_dir(task)?,
+                ResultSource::Run,
+            )
+            .await;
+        Ok(result)
+    }
+
+    /// The command of `task`, rendered from the check's `run` template.
+    fn command(
+        &self,
+        task: &EntityTask,
+        check: &Check,
+        env: &EnvKey,
+        user: String,
+    ) -> Result<ExecRequest, CheckError> {
+        let values = template::values(&self.workspace.root, &task.entity, &env.mounts);
         let cmd = check
             .run
             .iter()
             .map(|arg| template::render(&task.id, &arg.value, &values))
             .collect::<Result<Vec<_>, _>>()?;
-        let log_path = self.log_path(task)?;
-        let mut log = CappedLog::create(&log_path, LOG_LIMIT).map_err(|e| io(&log_path, e))?;
-        let env_sets_home = env.iter().any(|(name, _)| name == "HOME");
-        let started = SystemTime::now();
-        let outcome = self
-            .daemon
-            .exec(
-                &container,
-                ExecRequest {
-                    cmd,
-                    env,
-                    workdir: check.workdir.as_ref().map(|w| w.value.clone()),
-                    user: Some(user),
-                    // A check that sets HOME keeps it.
-                    writable_home: !env_sets_home,
-                },
-                &mut log,
-                TAIL_LINES,
-                Some(check.timeout.as_ref().map_or(DEFAULT_TIMEOUT, |t| t.value)),
-                cancel,
-            )
-            .await?;
-        // A command whose container was removed or stopped under it fails (exit 137, or
-        // 126 with "OCI runtime exec failed"): an infrastructure error, never a result
-        // to cache.
-        if !outcome.cancelled
-            && !outcome.timed_out
-            && outcome
+        Ok(ExecRequest {
+            cmd,
+            env: env.env.clone(),
+            workdir: check.workdir.as_ref().map(|w| w.value.clone()),
+            user: Some(user),
+            // A check that sets HOME keeps it.
+            writable_home: !env.env.iter().any(|(name, _)| name == "HOME"),
+        })
+    }
+
+    /// Whether a command's end is a result: one whose environment went away under it
+    /// (exit 137, or 126 with "OCI runtime exec failed") is an infrastructure error,
+    /// never a result to cache; one cancelled is no result either. An environment whose
+    /// command could not be killed is not used again.
+    async fn came_through(
+        &self,
+        task: &EntityTask,
+        env: &EnvKey,
+        container: &EnvHandle,
+        ran: &ExecOutcome,
+    ) -> Result<(), CheckError> {
+        if !ran.cancelled
+            && !ran.timed_out
+            && ran
                 .exit_code
                 .is_none_or(|code| matches!(code, 126 | 127 | 137 | 143))
-            && self.environment_gone(&container).await?
+            && self.backend.lost(container).await?
         {
             return Err(CheckError::EnvironmentLost {
                 entity: task.id.to_string(),
                 container: container.chars().take(12).collect(),
             });
         }
-        if outcome.kill_failed {
+        if ran.kill_failed {
             tracing::warn!(
                 "{}: the command could not be killed; replacing its container",
                 task.id
             );
-            self.pool.invalidate(&env_key).await;
+            self.backend.discard(env).await;
         }
-        if outcome.cancelled {
+        if ran.cancelled {
             return Err(CheckError::Cancelled {
                 entity: task.id.to_string(),
             });
         }
-        let class = classify(&check.outcome, outcome.exit_code, outcome.timed_out);
-        let artifacts = if check.artifacts.is_empty() {
-            Vec::new()
-        } else {
-            let globs = artifact_globs(check)?;
-            let folder = task.entity.folder.clone();
-            let target = self.artifacts_dir(task)?;
-            let stop = cancel.clone();
-            let copied = match (self.pool.copies_mounts(), &inside) {
-                // A daemon elsewhere: the artifacts are in the container only.
-                (true, Some(inside)) => {
-                    let inside = Path::new(inside);
-                    let archive = self.daemon.copy_out(&container, inside).await?;
-                    let top = inside
-                        .file_name()
-                        .map(|n| n.to_string_lossy().into_owned())
-                        .unwrap_or_default();
-                    tokio::task::spawn_blocking(move || {
-                        transfer::artifacts(&archive, &top, &globs, &target, Limits::default())
-                    })
-                    .await
-                    .map_err(|source| CheckError::Task {
-                        entity: task.id.to_string(),
-                        source,
-                    })??
-                }
-                _ => tokio::task::spawn_blocking(move || {
-                    artifacts::copy(&folder, &globs, &target, Limits::default(), &stop)
-                })
-                .await
-                .map_err(|source| CheckError::Task {
-                    entity: task.id.to_string(),
-                    source,
-                })??,
-            };
-            for skipped in &copied.skipped {
-                tracing::warn!("{}: artifact not copied: {skipped}", task.id);
-                let _ = writeln!(log, "kiln: artifact not copied: {skipped}");
-            }
-            copied.files
-        };
-        let result = EntityResult {
-            key: task.entity.key.clone(),
-            check: check_id,
-            class,
-            exit_code: outcome.exit_code,
-            runtime_ms: u64::try_from(outcome.duration.as_millis()).unwrap_or(u64::MAX),
-            date: humantime::format_rfc3339_seconds(started).to_string(),
-            environment: image.to_owned(),
-            image_id,
-            container: Some(container),
-            cached: false,
-            output_tail: outcome.tail,
-            log: Some(log_path.display().to_string()),
-            artifacts,
-        };
-        if let Err(e) = self.cache.put(&key, &result, &inputs) {
-            tracing::warn!("cannot cache the result of {}: {e}", task.id);
-        }
-        if let Some(remote) = &self.remote {
-            remote
-                .put(&key, &result, &inputs, &self.artifacts_dir(task)?)
-                .await;
-        }
-        Ok(result)
+        Ok(())
     }
 
-    /// A result the registry had: its log and artifacts into this run's job record, the
-    /// result and its inputs into the local cache; reported as cached.
-    fn adopt(
+    /// The entity's artifacts, copied into the job record; what was not copied is
+    /// noted in its log.
+    async fn artifacts(
+        &self,
+        task: &EntityTask,
+        check: &Check,
+        container: &EnvHandle,
+        inside: Option<&str>,
+        log: &mut CappedLog,
+        cancel: &CancellationToken,
+    ) -> Result<Vec<String>, CheckError> {
+        if check.artifacts.is_empty() {
+            return Ok(Vec::new());
+        }
+        let copied = self
+            .backend
+            .collect(
+                container,
+                &task.entity.folder,
+                inside,
+                artifact_globs(check)?,
+                self.artifacts_dir(task)?,
+                cancel,
+            )
+            .await?;
+        for skipped in &copied.skipped {
+            tracing::warn!("{}: artifact not copied: {skipped}", task.id);
+            let _ = writeln!(log, "kiln: artifact not copied: {skipped}");
+        }
+        Ok(copied.files)
+    }
+
+    /// A result a tier had. From this machine's cache, as it is; from a shared tier,
+    /// its log and artifacts into this run's job record, the result and its inputs into
+    /// the tiers before it. Reported as cached.
+    async fn adopt(
         &self,
         task: &EntityTask,
         key: &str,
-        fetched: Fetched,
+        inputs: &EntityInputs,
+        found: Found,
     ) -> Result<EntityResult, CheckError> {
-        let mut result = fetched.result;
+        let mut result = found.result;
+        result.cached = true;
+        if found.source == ResultSource::Cache {
+            return Ok(result);
+        }
+        result.cached = false;
         result.log = None;
-        if let Some(log) = &fetched.log {
+        if let Some(log) = &found.log {
             let path = self.log_path(task)?;
             std::fs::write(&path, log).map_err(|e| io(&path, e))?;
             result.log = Some(path.display().to_string());
         }
-        result.artifacts = match &fetched.artifacts {
+        result.artifacts = match &found.artifacts {
             Some(tar) => {
                 let copied = remote::unpack(tar, &self.artifacts_dir(task)?)?;
                 for skipped in &copied.skipped {
                     tracing::warn!(
-                        "{}: artifact from the registry not kept: {skipped}",
-                        task.id
+                        "{}: artifact from {} not kept: {skipped}",
+                        task.id,
+                        found.source
                     );
                 }
                 copied.files
             }
             None => Vec::new(),
         };
-        result.cached = false;
-        if let Err(e) = self.cache.put(key, &result, &fetched.inputs) {
-            tracing::warn!("cannot cache the result of {}: {e}", task.id);
-        }
-        tracing::info!("{}: result from the registry", task.id);
+        let inputs = found.inputs.as_ref().unwrap_or(inputs);
+        self.results
+            .put(
+                key,
+                &result,
+                inputs,
+                &self.artifacts_dir(task)?,
+                found.source,
+            )
+            .await;
+        tracing::info!("{}: result from the {}", task.id, found.source);
         result.cached = true;
         Ok(result)
-    }
-
-    /// Whether `container` stopped or went away: the daemon may still call it running
-    /// for a moment after it killed its processes, so it is asked for up to a second.
-    async fn environment_gone(&self, container: &str) -> Result<bool, CheckError> {
-        for _ in 0..20 {
-            if !self.daemon.container_running(container).await? {
-                return Ok(true);
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        }
-        Ok(false)
     }
 
     /// Writes the results of one check — what finished, and which entities did not —
@@ -610,8 +540,8 @@ impl CheckRunner {
             return Ok(environment.clone());
         }
         let info = self
-            .daemon
-            .inspect(image)
+            .backend
+            .image(image)
             .await?
             .ok_or_else(|| CheckError::ImageMissing {
                 image: image.to_owned(),
@@ -619,7 +549,7 @@ impl CheckRunner {
         let environment = EnvironmentImage {
             step: step.to_string(),
             image: image.to_owned(),
-            hash: info.labels.get(crate::docker::labels::HASH).cloned(),
+            hash: info.hash,
             image_id: info.id,
         };
         known.insert(image.to_owned(), environment.clone());
@@ -660,8 +590,30 @@ pub fn environments(flavor: &str, check: &Check) -> Vec<StepId> {
     all
 }
 
-/// Copies the files of `folder` matching the check's artifact globs into `target`,
-/// keeping their relative paths; returns those paths.
+/// The environment `task` runs in: its step's image `image` (id `image_id`) with the
+/// check's mounts and env.
+fn environment_key(task: &EntityTask, check: &Check, image: &str, image_id: &str) -> EnvKey {
+    EnvKey {
+        slot: task.environment.to_string(),
+        image: image.to_owned(),
+        image_id: image_id.to_owned(),
+        mounts: check
+            .mounts
+            .iter()
+            .map(|m| MountSpec {
+                host: m.source.value.clone(),
+                target: m.target.value.clone(),
+                readonly: m.readonly,
+            })
+            .collect(),
+        env: check
+            .env
+            .iter()
+            .map(|(k, v)| (k.value.clone(), v.clone()))
+            .collect(),
+    }
+}
+
 /// The timeout of a check that declares none: a command that never ends must not hold
 /// a CI job until the CI kills it.
 pub const DEFAULT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60 * 60);
@@ -669,7 +621,7 @@ pub const DEFAULT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(
 /// `check-<check>-<key>.log`; a key that is not a plain file name as it is (`a b`, `é`)
 /// gets a short hash of itself, so two keys never share a log.
 fn log_name(check: &str, key: &str) -> String {
-    let stem = crate::cache::file::file_stem(key);
+    let stem = crate::cache::file_stem(key);
     if stem == key {
         format!("check-{check}-{stem}.log")
     } else {

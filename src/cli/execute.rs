@@ -14,9 +14,7 @@ use super::marks::Mark;
 use super::output::{plural, render};
 use super::progress::Progress;
 use crate::build::{BuildError, BuildPolicy, Builder, Source, Tiers};
-use crate::check::lease::Leases;
 use crate::check::outcome::ResultClass;
-use crate::check::pool::{Pool, owner};
 use crate::check::results::{EntityResult, History};
 use crate::check::{CheckOptions, CheckRunner};
 use crate::docker::Daemon;
@@ -129,13 +127,7 @@ pub async fn execute(
     let checks = (!plan.checks.is_empty()).then(|| {
         Arc::new(CheckRunner::new(
             Arc::clone(&workspace),
-            tiers.daemon.clone(),
-            Pool::new(
-                tiers.daemon.clone(),
-                owner(&workspace.root),
-                options.keep_env,
-                Leases::of_workspace(&workspace.settings.state_dir),
-            ),
+            crate::check::backend::open(&tiers.daemon, &workspace, options.keep_env),
             job.clone(),
             options.check.clone(),
         ))
@@ -159,7 +151,7 @@ pub async fn execute(
             &workspace.root,
             plan.reports.clone(),
             command,
-            History::new(workspace.settings.state_dir.join("results")),
+            History::new(workspace.settings.results_dir()),
             job.as_ref().map(|j| j.dir.clone()),
         )));
     }
@@ -175,7 +167,7 @@ pub async fn execute(
     )
     .await;
     if let Some(checks) = checks {
-        checks.pool.shutdown().await;
+        checks.shutdown().await;
     }
     if options.build.plan_only {
         if report.cancelled {
@@ -537,19 +529,7 @@ pub(super) async fn tiers(workspace: &Workspace) -> Result<Tiers, CliError> {
         .await
         .map_err(BuildError::from)?;
     tracing::info!("building with {} ({})", builder.backend.name(), builder.why);
-    Ok(Tiers {
-        daemon,
-        backend: builder.backend,
-        cache_dir: workspace.settings.cache_dir.clone(),
-        registry: workspace
-            .settings
-            .registry
-            .as_ref()
-            .map(|r| r.value.clone()),
-        registry_failed: Default::default(),
-        registry_asked: Default::default(),
-        lock_dir: workspace.settings.state_dir.join("locks"),
-    })
+    Ok(Tiers::new(daemon, builder.backend, workspace))
 }
 
 /// The job limit: `--jobs`, else kiln.kdl's `jobs`, else the number of CPUs.

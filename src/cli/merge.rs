@@ -79,7 +79,7 @@ pub fn run(
                 source,
             }
         })?;
-    let history = History::new(workspace.settings.state_dir.join("results"));
+    let history = History::new(workspace.settings.results_dir());
     let build_url = ackrep::build_url(|name| std::env::var(name).ok());
     let mut all: Vec<EntityResult> = Vec::new();
     for (check, mut run) in merged {

@@ -42,7 +42,7 @@ pub fn run(
     if let Some(ResultsAction::Merge(merge)) = &args.action {
         return super::merge::run(workspace, merge, console, out);
     }
-    let history = History::new(workspace.root.join(".kiln/results"));
+    let history = History::new(workspace.settings.results_dir());
     if args.history
         && let Some(key) = &args.key
     {

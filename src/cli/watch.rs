@@ -111,10 +111,11 @@ pub async fn run(
     if watch.warm
         && let Some(state_dir) = &watch.state_dir
         && let Ok(daemon) = crate::docker::Daemon::connect().await
-        && let Err(e) = crate::check::pool::Pool::remove_all(
+        && let Err(e) = crate::check::docker::remove_environments(
             &daemon,
-            &crate::check::pool::owner(&watch.workspace_root),
-            &crate::check::lease::Leases::of_workspace(state_dir),
+            &watch.workspace_root,
+            state_dir,
+            None,
         )
         .await
     {

@@ -11,7 +11,7 @@ use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
 use crate::build::Bases;
-use crate::check::cache::ResultCache;
+use crate::check::cache::Results;
 use crate::check::inputs::{self, EntityInputs, EnvironmentImage};
 use crate::check::outcome::ResultClass;
 use crate::check::{Entity, environment_of};
@@ -145,22 +145,29 @@ pub async fn explain_entity(
         user,
         &cancel,
     )?;
-    let cache = ResultCache::new(workspace.settings.state_dir.join("results").join("cache"));
+    // This machine's result cache only: explaining asks no registry.
+    let results = Results::new(&workspace.settings, false);
     let key = now.key();
-    let cached = cache.get(&key).map(|result| CachedResult {
-        key: key.clone(),
-        class: result.class,
-        date: result.date,
-    });
+    let cached = cached_result(&results, &key, &now).await;
     let changes = match cached {
         Some(_) => None,
         None => {
-            let earlier = cache
+            let earlier = results
                 .inputs_of(&now.check, &now.entity)
                 .into_iter()
                 .find(|(k, _)| *k != key);
+            let compared_with = match &earlier {
+                Some((key, _)) => cached_result(&results, key, &now).await,
+                None => None,
+            };
             Some(compare(
-                workspace, history, &done, &cache, entity, &now, earlier,
+                workspace,
+                history,
+                &done,
+                compared_with,
+                entity,
+                &now,
+                earlier,
             ))
         }
     };
@@ -200,17 +207,27 @@ fn read_inputs(
     )?)
 }
 
+/// The result this machine's cache holds under `key`, of the entity `now` is of.
+async fn cached_result(results: &Results, key: &str, now: &EntityInputs) -> Option<CachedResult> {
+    let found = results.get(key, &now.check, &now.entity).await?;
+    Some(CachedResult {
+        key: key.to_owned(),
+        class: found.result.class,
+        date: found.result.date,
+    })
+}
+
 /// What changed from the inputs of the earlier result to `now`.
 fn compare(
     workspace: &Workspace,
     history: &History,
     done: &Analyses,
-    cache: &ResultCache,
+    compared_with: Option<CachedResult>,
     entity: &Entity,
     now: &EntityInputs,
     earlier: Option<(String, EntityInputs)>,
 ) -> EntityChanges {
-    let Some((key, before)) = earlier else {
+    let Some((_, before)) = earlier else {
         return EntityChanges {
             compared_with: None,
             files: Vec::new(),
@@ -255,11 +272,7 @@ fn compare(
     };
     let environment = environment_change(workspace, history, done, &before, now);
     EntityChanges {
-        compared_with: cache.get(&key).map(|result| CachedResult {
-            key: key.clone(),
-            class: result.class,
-            date: result.date,
-        }),
+        compared_with,
         files,
         inputs,
         environment,

@@ -6,7 +6,8 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use crate::build::TierAnswer;
+use crate::cache::ImageTier;
+use crate::cache::image::TierAnswer;
 use crate::hash::{Change, EntryKind};
 
 use super::earlier::Origin;
@@ -21,7 +22,7 @@ pub struct Explanation {
     /// Each tier, asked in order.
     pub tiers: Vec<TierAnswer>,
     /// The first tier that has the image; `None`: it would be built.
-    pub from: Option<&'static str>,
+    pub from: Option<ImageTier>,
     /// Why it would be built: what changed since the earlier inputs.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub changes: Option<Changes>,
@@ -90,12 +91,12 @@ impl Explanation {
                 answer.detail
             );
         }
-        match (&self.from, &self.changes) {
-            (Some(_), _) => {
+        match (self.from, &self.changes) {
+            (Some(tier), _) => {
                 let _ = writeln!(
                     out,
                     "  nothing changed: the {} has the image of these very inputs (hash {})",
-                    shown(self.from.unwrap_or_default()),
+                    shown(tier),
                     short(&self.hash)
                 );
             }
@@ -164,10 +165,11 @@ fn describe(change: &Change) -> String {
 }
 
 /// A tier as the text names it.
-fn shown(tier: &str) -> &str {
+fn shown(tier: ImageTier) -> &'static str {
     match tier {
-        "file" => "file cache",
-        other => other,
+        ImageTier::Daemon => "daemon",
+        ImageTier::File => "file cache",
+        ImageTier::Registry => "registry",
     }
 }
 

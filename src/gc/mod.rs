@@ -14,8 +14,6 @@ mod result_cache;
 
 pub use error::GcError;
 
-use std::path::PathBuf;
-
 use serde::Serialize;
 
 use crate::docker::Daemon;
@@ -77,13 +75,13 @@ pub async fn collect(
     )?;
     records::collect(
         &workspace.settings.job_dir,
-        &results_dir(workspace),
+        &workspace.settings.results_dir(),
         budget.keep,
         dry_run,
         &mut collected,
     )?;
     result_cache::collect(
-        &results_dir(workspace).join("cache"),
+        &workspace.settings.result_cache_dir(),
         budget.keep,
         dry_run,
         &mut collected,
@@ -92,8 +90,4 @@ pub async fn collect(
         images::collect(workspace, daemon, dry_run, &mut collected).await?;
     }
     Ok(collected)
-}
-
-fn results_dir(workspace: &Workspace) -> PathBuf {
-    workspace.settings.state_dir.join("results")
 }

@@ -23,6 +23,7 @@ mod relpath;
 mod tar;
 
 pub use context::{Context, ContextFile, ContextSpec, collect, collect_until, list};
+pub(crate) use digest::hash_file;
 pub use digest::{Digest, HashingWriter, sha256, sha256_hex};
 pub use error::HashError;
 pub use manifest::{

@@ -89,6 +89,17 @@ impl Settings {
         }
     }
 
+    /// The results folder (`.kiln/results`): the history of every check's results, and
+    /// the result cache.
+    pub fn results_dir(&self) -> PathBuf {
+        self.state_dir.join("results")
+    }
+
+    /// This machine's result cache (`.kiln/results/cache`).
+    pub fn result_cache_dir(&self) -> PathBuf {
+        self.results_dir().join("cache")
+    }
+
     /// The folders kiln writes (state, job records, file cache), resolved through
     /// symlinks as far as they exist: never a build input, never watched.
     pub fn own_dirs(&self) -> Vec<PathBuf> {

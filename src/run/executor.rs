@@ -6,8 +6,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use crate::build::{Builder, Cleaned, Image, Located};
-use crate::check::lease::Leases;
-use crate::check::pool::{Pool, owner};
+use crate::check::docker::remove_environments;
 use crate::check::results::NotDone;
 use crate::check::{CheckRunner, EntityTask};
 use crate::docker::StatusSink;
@@ -252,11 +251,11 @@ impl Executor {
         let daemon = &self.builder.tiers.daemon;
         let workspace = &self.builder.workspace;
         let mut cleaned = Cleaned {
-            containers: Pool::remove_of(
+            containers: remove_environments(
                 daemon,
-                &owner(&workspace.root),
+                &workspace.root,
+                &workspace.settings.state_dir,
                 scope.flavors(),
-                &Leases::of_workspace(&workspace.settings.state_dir),
             )
             .await
             .map_err(NodeError::from_diagnostic)?,

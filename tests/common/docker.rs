@@ -77,9 +77,11 @@ impl Drop for ImageCleanup {
                 };
                 // The workspace is gone: no lease is held, every container goes.
                 let leases = tempfile::tempdir().unwrap();
-                let leases = kiln::check::lease::Leases::new(leases.path().to_owned());
+                let leases = kiln::check::docker::lease::Leases::new(leases.path().to_owned());
                 for owner in owners {
-                    let _ = kiln::check::pool::Pool::remove_all(&daemon, &owner, &leases).await;
+                    let _ =
+                        kiln::check::docker::pool::Pool::remove_of(&daemon, &owner, None, &leases)
+                            .await;
                 }
                 for repository in repositories {
                     remove_repository(&daemon, &repository).await;

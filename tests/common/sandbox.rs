@@ -37,7 +37,7 @@ impl Kiln {
                 &dir.path().join("flavors").join(flavor),
             );
         }
-        let owner = kiln::check::pool::owner(&dir.path().canonicalize().unwrap());
+        let owner = kiln::check::docker::pool::owner(&dir.path().canonicalize().unwrap());
         Kiln {
             dir,
             repository,

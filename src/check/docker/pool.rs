@@ -21,46 +21,14 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use tokio::sync::{Mutex, OnceCell};
 
 use super::lease::{Lease, Leases};
-use crate::docker::{ContainerInfo, ContainerSpec, Daemon, DockerError, MountSpec, labels};
+use super::staging::Staging;
+use crate::check::backend::EnvKey;
+use crate::docker::{ContainerInfo, ContainerSpec, Daemon, DockerError, labels};
 
 /// Identifies the workspace in container labels, so two checkouts never share
 /// containers: the first 16 hex digits of the sha256 of its root path.
 pub fn owner(root: &std::path::Path) -> String {
     crate::hash::sha256_hex(root.as_os_str().as_encoded_bytes())[..16].to_owned()
-}
-
-/// What a container is started from.
-#[derive(Debug, Clone)]
-pub struct EnvKey {
-    /// `flavor/step` of the environment.
-    pub slot: String,
-    pub image: String,
-    pub image_id: String,
-    pub mounts: Vec<MountSpec>,
-    pub env: Vec<(String, String)>,
-}
-
-impl EnvKey {
-    /// sha256 hex over the image id, the mounts and the env, each sorted.
-    pub fn fingerprint(&self) -> String {
-        let mut mounts = self.mounts.clone();
-        mounts.sort();
-        let mut env = self.env.clone();
-        env.sort();
-        let mut text = format!("kiln-env 1\0{}\0", self.image_id);
-        for m in &mounts {
-            text.push_str(&format!(
-                "mount\0{}\0{}\0{}\0",
-                m.host.display(),
-                m.target,
-                m.readonly
-            ));
-        }
-        for (k, v) in &env {
-            text.push_str(&format!("env\0{k}\0{v}\0"));
-        }
-        crate::hash::sha256_hex(text.as_bytes())
-    }
 }
 
 /// The containers of one run.
@@ -75,9 +43,6 @@ pub struct Pool {
     /// Set once the containers of killed runs were looked for (with the first start).
     swept: AtomicBool,
     started: AtomicUsize,
-    /// Set when the daemon is not on this machine: mounts are copied into each new
-    /// container instead of bind-mounted, leaving out these (kiln's own) folders.
-    copy_mounts: std::sync::OnceLock<Vec<std::path::PathBuf>>,
 }
 
 /// A container this run uses, and its lease, held while it does.
@@ -97,23 +62,11 @@ impl Pool {
             slots: Mutex::new(HashSet::new()),
             swept: AtomicBool::new(false),
             started: AtomicUsize::new(0),
-            copy_mounts: std::sync::OnceLock::new(),
         }
     }
 
-    /// From now on, new containers get copies of their mounts, not bind mounts (a
-    /// daemon on another machine); `skip` are folders left out of the copies.
-    pub fn copy_mounts(&self, skip: Vec<std::path::PathBuf>) {
-        let _ = self.copy_mounts.set(skip);
-    }
-
-    /// Whether mounts are copied (the daemon is not on this machine).
-    pub fn copies_mounts(&self) -> bool {
-        self.copy_mounts.get().is_some()
-    }
-
     /// The container for `key`, started (or adopted) once however many ask at once.
-    pub async fn container(&self, key: &EnvKey) -> Result<String, DockerError> {
+    pub async fn container(&self, key: &EnvKey, staging: &Staging) -> Result<String, DockerError> {
         let fingerprint = key.fingerprint();
         self.slots.lock().await.insert(key.slot.clone());
         let cell = Arc::clone(
@@ -123,12 +76,17 @@ impl Pool {
                 .entry(fingerprint.clone())
                 .or_default(),
         );
-        cell.get_or_try_init(|| self.start(key, &fingerprint))
+        cell.get_or_try_init(|| self.start(key, &fingerprint, staging))
             .await
             .map(|used| used.id.clone())
     }
 
-    async fn start(&self, key: &EnvKey, fingerprint: &str) -> Result<Used, DockerError> {
+    async fn start(
+        &self,
+        key: &EnvKey,
+        fingerprint: &str,
+        staging: &Staging,
+    ) -> Result<Used, DockerError> {
         let mut containers = self
             .daemon
             .containers_with_label(labels::OWNER, &self.owner)
@@ -189,48 +147,15 @@ impl Pool {
                 (labels::LEASE.to_owned(), lease.name().to_owned()),
                 (labels::KEPT.to_owned(), self.keep.to_string()),
             ]),
-            mounts: if self.copies_mounts() {
-                Vec::new()
-            } else {
-                key.mounts.clone()
-            },
+            mounts: staging.mounts(&key.mounts),
             env: key.env.clone(),
         };
         let id = self.daemon.start_container(&spec).await?;
-        if let Some(skip) = self.copy_mounts.get()
-            && let Err(e) = self.copy_into(&id, &key.mounts, skip).await
-        {
+        if let Err(e) = staging.populate(&self.daemon, &id, &key.mounts).await {
             let _ = self.daemon.remove_container(&id).await;
             return Err(e);
         }
         Ok(Used { id, lease })
-    }
-
-    /// Copies each mount's host folder (or file) into the new container `id` at its
-    /// target.
-    async fn copy_into(
-        &self,
-        id: &str,
-        mounts: &[MountSpec],
-        skip: &[std::path::PathBuf],
-    ) -> Result<(), DockerError> {
-        for mount in mounts {
-            let (host, target, skip) = (mount.host.clone(), mount.target.clone(), skip.to_vec());
-            let archive = tokio::task::spawn_blocking(move || {
-                super::transfer::pack(&host, &target, &skip, super::artifacts::Limits::default())
-            })
-            .await
-            .map_err(|e| DockerError::Io {
-                path: mount.host.display().to_string(),
-                source: std::io::Error::other(e),
-            })?
-            .map_err(|source| DockerError::Io {
-                path: mount.host.display().to_string(),
-                source,
-            })?;
-            self.daemon.copy_in(id, archive).await?;
-        }
-        Ok(())
     }
 
     /// The workspace's environment containers; `None` (and a warning) when the daemon
@@ -348,16 +273,6 @@ impl Pool {
                 Err(e) => tracing::warn!("{e}"),
             }
         }
-    }
-
-    /// Removes every environment container of `owner` that no run uses (for `kiln
-    /// clean`, and at the end of `kiln watch`).
-    pub async fn remove_all(
-        daemon: &Daemon,
-        owner: &str,
-        leases: &Leases,
-    ) -> Result<usize, DockerError> {
-        Pool::remove_of(daemon, owner, None, leases).await
     }
 
     /// Removes the environment containers of `owner` whose image belongs to one of

@@ -6,15 +6,92 @@
 //! moved aside and reported, never loaded again.
 
 use std::fs::{self, File};
-use std::io::{BufReader, Read};
 use std::path::{Path, PathBuf};
 
+use async_trait::async_trait;
 use miette::Diagnostic;
-use sha2::{Digest, Sha256};
 use thiserror::Error;
 
-use crate::docker::{ArchiveContents, Daemon, DockerError, labels, read_archive, short_reference};
+use super::tier::{Fetched, ImageTier, Probe, Tier, Want};
+use crate::cache::CacheError;
+use crate::docker::{
+    ArchiveContents, Daemon, DockerError, StatusSink, labels, read_archive, short_reference,
+};
 use crate::hash::HashingWriter;
+
+/// The tier: tarballs in `dir`.
+pub struct FileTier {
+    pub daemon: Daemon,
+    pub dir: PathBuf,
+}
+
+#[async_trait]
+impl Tier for FileTier {
+    fn tier(&self) -> ImageTier {
+        ImageTier::File
+    }
+
+    async fn probe(&self, want: &Want<'_>) -> Result<Probe, String> {
+        let entry = Entry::new(&self.dir, want.image);
+        Ok(if entry.present() {
+            Probe::Hit {
+                detail: format!("has {}", entry.tarball.display()),
+                image_id: None,
+            }
+        } else if entry.tarball.is_file() {
+            Probe::Miss(format!(
+                "{} has no checksum beside it: not trusted",
+                entry.tarball.display()
+            ))
+        } else {
+            Probe::Miss("no tarball".to_owned())
+        })
+    }
+
+    async fn fetch(&self, want: &Want<'_>, status: &StatusSink) -> Fetched {
+        status.tell("loading from the file cache");
+        let mut fetched = Fetched::default();
+        match load(&self.daemon, &self.dir, want.image, want.hash).await {
+            Ok(Lookup::Loaded) => fetched.got = true,
+            Ok(Lookup::Missing) => {}
+            Ok(Lookup::Corrupt {
+                problem,
+                moved_to,
+                untag_failed,
+            }) => {
+                fetched.warnings.push(format!(
+                    "file cache: the tarball of {} is {} ({problem}); moved to {}",
+                    want.image,
+                    if problem.is_corrupt() {
+                        "corrupt"
+                    } else {
+                        "not used"
+                    },
+                    moved_to
+                        .map(|p| p.display().to_string())
+                        .unwrap_or_else(|| "nowhere (could not move it)".to_owned())
+                ));
+                if let Some(e) = untag_failed {
+                    fetched.warnings.push(format!(
+                        "file cache: the tag {} the load gave another image stays: {e}",
+                        want.image
+                    ));
+                }
+            }
+            Err(e) => fetched.warnings.push(self.tier().skipped(&e.to_string())),
+        }
+        fetched
+    }
+
+    /// Saves the image unless the cache has it.
+    async fn store(&self, want: &Want<'_>) -> Result<bool, CacheError> {
+        if Entry::new(&self.dir, want.image).present() {
+            return Ok(false);
+        }
+        store(&self.daemon, &self.dir, want.image).await?;
+        Ok(true)
+    }
+}
 
 /// The files of one cached image.
 #[derive(Debug, Clone)]
@@ -214,17 +291,9 @@ fn temp_name(path: &Path) -> PathBuf {
 
 /// Hex sha256 of a file's content.
 pub fn file_sha256(path: &Path) -> std::io::Result<String> {
-    let mut reader = BufReader::with_capacity(1 << 20, File::open(path)?);
-    let mut hasher = Sha256::new();
     let mut buffer = vec![0u8; 1 << 20];
-    loop {
-        let n = reader.read(&mut buffer)?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buffer[..n]);
-    }
-    Ok(hex::encode(hasher.finalize()))
+    let (digest, _) = crate::hash::hash_file(path, &mut buffer, &|| false)?;
+    Ok(hex::encode(digest))
 }
 
 fn io_error(path: &Path, source: std::io::Error) -> DockerError {

@@ -1,0 +1,118 @@
+//! The result ladder: this machine's result cache, then the registry (when kiln.kdl
+//! names one and the run may use it), asked in that order; a result found in a later
+//! tier is stored into the earlier ones, a result a run produced into all of them. A
+//! shared tier that fails is warned about once and not asked again in the run.
+
+use super::local::LocalResults;
+use super::registry::RegistryResults;
+use super::source::ResultSource;
+use super::tier::{ResultTier, Stored};
+use crate::cache::Breaker;
+use crate::model::Settings;
+
+struct Rung {
+    tier: Box<dyn ResultTier>,
+    /// For a tier others share; `None` for one on this machine.
+    breaker: Option<Breaker>,
+}
+
+impl Rung {
+    /// Asks the tier through its breaker; a failure is warned about the first time.
+    async fn ask<T, F, Fut>(&self, ask: F) -> Result<T, String>
+    where
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = Result<T, String>>,
+    {
+        let Some(breaker) = &self.breaker else {
+            return ask().await;
+        };
+        let before = breaker.tripped().is_some();
+        let answer = breaker.call(ask).await;
+        if let Err(e) = &answer
+            && !before
+            && breaker.tripped().is_some()
+        {
+            tracing::warn!("{e}; results stay local for the rest of this run");
+        }
+        answer
+    }
+}
+
+/// The result tiers of a run.
+pub struct ResultLadder {
+    rungs: Vec<Rung>,
+    local: LocalResults,
+}
+
+impl ResultLadder {
+    /// The workspace's result tiers; `shared`: the registry's too, if one is set.
+    pub fn new(settings: &Settings, shared: bool) -> Self {
+        let local = LocalResults::new(settings.result_cache_dir());
+        let mut tiers: Vec<Box<dyn ResultTier>> = vec![Box::new(local.clone())];
+        if shared && let Some(registry) = &settings.registry {
+            tiers.push(Box::new(RegistryResults::new(&registry.value)));
+        }
+        Self {
+            rungs: tiers
+                .into_iter()
+                .map(|tier| Rung {
+                    breaker: (tier.source() != ResultSource::Cache).then(Breaker::default),
+                    tier,
+                })
+                .collect(),
+            local,
+        }
+    }
+
+    /// This machine's tier, for what only it can answer (every entry's inputs, for
+    /// `kiln explain`).
+    pub fn local(&self) -> &LocalResults {
+        &self.local
+    }
+
+    /// Whether a tier others share is asked (results travel beyond this machine).
+    pub fn shared(&self) -> bool {
+        self.rungs.iter().any(|r| r.breaker.is_some())
+    }
+
+    /// The first tier that has a result under `key`, asked as cheaply as each can tell;
+    /// `Run` when none has.
+    pub async fn locate(&self, key: &str) -> ResultSource {
+        for rung in &self.rungs {
+            if let Ok(true) = rung.ask(|| rung.tier.probe(key)).await {
+                return rung.tier.source();
+            }
+        }
+        ResultSource::Run
+    }
+
+    /// The result under `key` from the first tier that has one `accept` takes (the
+    /// caller checks what a shared tier sends), and where it came from.
+    pub async fn fetch(
+        &self,
+        key: &str,
+        accept: impl Fn(ResultSource, &Stored) -> bool,
+    ) -> Option<(ResultSource, Stored)> {
+        for rung in &self.rungs {
+            if let Ok(Some(stored)) = rung.ask(|| rung.tier.fetch(key)).await
+                && accept(rung.tier.source(), &stored)
+            {
+                return Some((rung.tier.source(), stored));
+            }
+        }
+        None
+    }
+
+    /// Stores a result into each tier before `from` (where it came from; `Run` for a
+    /// result the run produced: every tier). Failures are warnings: the result is the
+    /// run's whatever its caching came to.
+    pub async fn store(&self, key: &str, stored: &Stored, from: ResultSource) {
+        for rung in self.rungs.iter().filter(|r| r.tier.source() < from) {
+            if let Err(e) = rung.ask(|| rung.tier.store(key, stored)).await
+                && rung.breaker.is_none()
+            {
+                tracing::warn!("cannot cache a result: {e}");
+            }
+        }
+    }
+}

@@ -1,0 +1,12 @@
+//! Entity results: the ladder and its tiers, one file each.
+
+mod ladder;
+mod local;
+mod registry;
+mod source;
+mod tier;
+
+pub use ladder::ResultLadder;
+pub use local::LocalResults;
+pub use source::ResultSource;
+pub use tier::{ResultTier, Stored};

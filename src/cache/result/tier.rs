@@ -1,0 +1,39 @@
+//! One tier of the result ladder, and a result as the tiers hold it: JSON they do not
+//! interpret (the check layer above gives it its types and checks what comes back), a
+//! log and an artifacts tar.
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+
+use super::source::ResultSource;
+
+/// A result with what travels with it.
+#[derive(Debug, Clone, Default)]
+pub struct Stored {
+    /// The result (`results.json` layout).
+    pub result: serde_json::Value,
+    /// The inputs it was keyed on; `None` when the tier kept none (a result cached
+    /// before inputs were kept).
+    pub inputs: Option<serde_json::Value>,
+    /// The end of its log; tiers on this machine keep none (the job record has it).
+    pub log: Option<Vec<u8>>,
+    /// Its artifacts as a tar; tiers on this machine keep none.
+    pub artifacts: Option<Vec<u8>>,
+    /// Short facts a shared tier shows without fetching (check, entity, class).
+    pub annotations: BTreeMap<String, String>,
+}
+
+/// One tier. `Err` is the tier failing (down, refusing): the ladder's breaker
+/// remembers it for the run; a key the tier does not have is `Ok(false)`/`Ok(None)`.
+#[async_trait]
+pub trait ResultTier: Send + Sync {
+    fn source(&self) -> ResultSource;
+
+    /// Whether it has a result under `key` (as cheaply as it can tell).
+    async fn probe(&self, key: &str) -> Result<bool, String>;
+
+    async fn fetch(&self, key: &str) -> Result<Option<Stored>, String>;
+
+    async fn store(&self, key: &str, stored: &Stored) -> Result<(), String>;
+}
