@@ -23,13 +23,13 @@ impl Breaker {
 
     /// Asks the tier through `ask`, unless it failed earlier in this run: `Err` is the
     /// tier's failure (this one, or the first one again without asking).
-    pub async fn call<T, F, Fut>(&self, ask: F) -> Result<T, String>
+    pub async fn call<T, F, Fut>(&self, ask: F) -> Result<T, Down>
     where
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<T, String>>,
     {
         if let Some(first) = self.failed.get() {
-            return Err(earlier(first));
+            return Err(Down::earlier(first));
         }
         let mut ask = Some(ask);
         let mut first_answer = None;
@@ -44,26 +44,45 @@ impl Breaker {
             return answer;
         }
         if let Some(first) = self.failed.get() {
-            return Err(earlier(first));
+            return Err(Down::earlier(first));
         }
         match ask.take() {
             Some(ask) => self.note(ask().await),
             // Not reached: `ask` is taken only by the first question.
-            None => Err("asked twice".to_owned()),
+            None => Err(Down::earlier("asked twice")),
         }
     }
 
     /// A failure is remembered for the rest of the run.
-    fn note<T>(&self, answer: Result<T, String>) -> Result<T, String> {
-        if let Err(e) = &answer {
-            let _ = self.failed.set(e.clone());
-        }
-        answer
+    fn note<T>(&self, answer: Result<T, String>) -> Result<T, Down> {
+        answer.map_err(|error| Down {
+            tripped: self.failed.set(error.clone()).is_ok(),
+            error,
+        })
     }
 }
 
-fn earlier(first: &str) -> String {
-    format!("it failed earlier in this run: {first}")
+/// A tier that is down.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Down {
+    pub error: String,
+    /// This call found it down first: the one to warn about.
+    pub tripped: bool,
+}
+
+impl Down {
+    fn earlier(first: &str) -> Self {
+        Self {
+            error: format!("it failed earlier in this run: {first}"),
+            tripped: false,
+        }
+    }
+}
+
+impl std::fmt::Display for Down {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.error)
+    }
 }
 
 #[cfg(test)]
@@ -78,13 +97,17 @@ mod tests {
             asked.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             Err::<(), _>("connection refused".to_owned())
         };
+        let first = breaker.call(ask).await.unwrap_err();
         assert_eq!(
-            breaker.call(ask).await,
-            Err("connection refused".to_owned())
+            (first.error.as_str(), first.tripped),
+            ("connection refused", true)
         );
         let again = breaker.call(ask).await.unwrap_err();
+        assert!(!again.tripped);
         assert!(
-            again.contains("failed earlier in this run: connection refused"),
+            again
+                .error
+                .contains("failed earlier in this run: connection refused"),
             "{again}"
         );
         assert_eq!(asked.load(std::sync::atomic::Ordering::Relaxed), 1);

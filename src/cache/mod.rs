@@ -8,7 +8,7 @@ mod error;
 pub mod image;
 pub mod result;
 
-pub use breaker::Breaker;
+pub use breaker::{Breaker, Down};
 pub use error::CacheError;
 pub(crate) use image::file::TempFile;
 pub use image::file::file_stem;

@@ -28,7 +28,10 @@ impl Rung {
 
     async fn probe(&self, want: &Want<'_>) -> Result<Probe, String> {
         match &self.breaker {
-            Some(breaker) => breaker.call(|| self.tier.probe(want)).await,
+            Some(breaker) => breaker
+                .call(|| self.tier.probe(want))
+                .await
+                .map_err(|down| down.error),
             None => self.tier.probe(want).await,
         }
     }

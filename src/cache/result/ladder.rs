@@ -26,15 +26,12 @@ impl Rung {
         let Some(breaker) = &self.breaker else {
             return ask().await;
         };
-        let before = breaker.tripped().is_some();
-        let answer = breaker.call(ask).await;
-        if let Err(e) = &answer
-            && !before
-            && breaker.tripped().is_some()
-        {
-            tracing::warn!("{e}; results stay local for the rest of this run");
-        }
-        answer
+        breaker.call(ask).await.map_err(|down| {
+            if down.tripped {
+                tracing::warn!("{down}; results stay local for the rest of this run");
+            }
+            down.error
+        })
     }
 }
 
