@@ -29,9 +29,6 @@ use crate::hash;
 use crate::job::{CappedLog, JobRecord, LOG_LIMIT};
 use crate::model::{Check, CheckId, EntityId, StepId, Workspace};
 
-/// Lines of output kept in memory and in the results.
-pub const TAIL_LINES: usize = 20;
-
 /// One entity to check, and the environment it runs in.
 #[derive(Debug, Clone)]
 pub struct EntityTask {
@@ -399,7 +396,7 @@ impl CheckRunner {
                     writable_home: !env_sets_home,
                 },
                 &mut log,
-                TAIL_LINES,
+                crate::docker::TAIL_LINES,
                 Some(check.timeout.as_ref().map_or(DEFAULT_TIMEOUT, |t| t.value)),
                 cancel,
             )

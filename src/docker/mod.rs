@@ -19,7 +19,7 @@ mod text;
 
 pub use archive::{ArchiveContents, read_archive, short_reference};
 pub use backend::{Backend, Resolved};
-pub use build::{BuildRequest, ContextWriter, StatusSink, TAIL_LINES};
+pub use build::{BuildRequest, ContextWriter, StatusSink};
 pub use buildkit::{Endpoint, SecretValues, TransportError};
 pub use client::Daemon;
 pub use container::{ContainerInfo, ContainerSpec, ExecOutcome, ExecRequest, MountSpec};
@@ -27,3 +27,4 @@ pub use copy::MAX_COPY_OUT;
 pub use credentials::{credentials, registry_host};
 pub use error::{DockerError, RelabelError, RequestFailure};
 pub use image::{ImageInfo, split_reference};
+pub use text::TAIL_LINES;
