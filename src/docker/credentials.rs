@@ -14,12 +14,13 @@ use bollard::auth::DockerCredentials;
 use serde::Deserialize;
 
 use super::error::DockerError;
+use super::reference::ImageRef;
 
-/// The registry host of a reference: the part before the first `/`, when it looks like
-/// a host.
+/// The registry host a reference names (`127.0.0.1:5000` of
+/// `127.0.0.1:5000/kiln:x`); `None` for Docker Hub's implicit one, or what is no image
+/// reference.
 pub fn registry_host(reference: &str) -> Option<&str> {
-    let (host, _) = reference.split_once('/')?;
-    (host.contains(['.', ':']) || host == "localhost").then_some(host)
+    ImageRef::parse(reference)?.host
 }
 
 /// Credentials for the registry of `reference`, if any are configured. A config file
@@ -211,6 +212,12 @@ mod tests {
         assert_eq!(registry_host("localhost/kiln:x"), Some("localhost"));
         assert_eq!(registry_host("kiln:x"), None);
         assert_eq!(registry_host("team/kiln:x"), None);
+        let digest = format!("sha256:{}", "0f".repeat(32));
+        assert_eq!(
+            registry_host(&format!("localhost:5000/a/b:tag@{digest}")),
+            Some("localhost:5000")
+        );
+        assert_eq!(registry_host(&format!("repo@{digest}")), None);
     }
 
     #[test]
