@@ -4,6 +4,16 @@
 //! `credHelpers`, else `credsStore`, asked through `docker-credential-<name> get`; else
 //! the registry's `auths` entry (`auth`, or `identitytoken`). Secrets are never put in
 //! an error, a log or an event.
+//!
+//! Not the `docker_credential` crate (1.4.0; light and kept up, and it reads
+//! `credHelpers`, `credsStore` and `auths`): it asks an `auths` entry before
+//! `credsStore`, where the docker CLI asks the store, so a stale entry would win over
+//! `docker login`'s; and its errors lose what kiln's name — a missing config.json and an
+//! unreadable one are the same `ConfigReadError` (kiln: none, or an error naming the
+//! file), malformed JSON has no position, a helper that cannot be started is
+//! `HelperCommunicationError` without its name or the cause, and a helper's "credentials
+//! not found" is a failure to pick out of its output. Wrapping it would keep most of
+//! this file and change the order.
 
 use std::io::Write;
 use std::path::PathBuf;
