@@ -74,7 +74,11 @@ fn containers(results: &BTreeMap<String, Value>, keys: &[&str]) -> BTreeSet<Stri
 
 async fn container_exists(id: &str) -> bool {
     let daemon = common::docker::daemon().await;
-    daemon.api().inspect_container(id, None).await.is_ok()
+    common::docker::api(&daemon)
+        .await
+        .inspect_container(id, None)
+        .await
+        .is_ok()
 }
 
 const CHECKENV: &[&str] = &[

@@ -218,6 +218,7 @@ fn every_built_image_carries_the_labels_without_a_label_step() {
     flavor(&kiln, "lb");
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let daemon = runtime.block_on(common::docker::daemon());
+    let api = runtime.block_on(common::docker::api(&daemon));
     let mut created = RemoveIds(Vec::new());
 
     let built = kiln.build(&["build", "--save"]);
@@ -240,7 +241,7 @@ fn every_built_image_carries_the_labels_without_a_label_step() {
             std::fs::read_to_string(job.join(format!("dockerfiles/lb-{step}.Dockerfile"))).unwrap();
         assert!(!rendered.contains("io.kiln"), "no LABEL step: {rendered}");
 
-        let inspected = runtime.block_on(daemon.api().inspect_image(image)).unwrap();
+        let inspected = runtime.block_on(api.inspect_image(image)).unwrap();
         let mut expected = kiln_labels("lb", step, hash);
         // The manifest label holds the inputs the job record kept.
         let recorded: kiln::hash::Manifest = serde_json::from_str(
@@ -257,9 +258,7 @@ fn every_built_image_carries_the_labels_without_a_label_step() {
         // The same layers as a plain build of the same Dockerfile and context.
         let plain = plain_build(&runtime, &daemon, &kiln, step, rendered);
         created.0.push(plain.clone());
-        let plain = runtime
-            .block_on(daemon.api().inspect_image(&plain))
-            .unwrap();
+        let plain = runtime.block_on(api.inspect_image(&plain)).unwrap();
         assert_eq!(layers(&inspected), layers(&plain), "{step}");
         assert!(!layers(&plain).is_empty());
         assert_ne!(
@@ -269,7 +268,7 @@ fn every_built_image_carries_the_labels_without_a_label_step() {
         );
 
         // The history ends with the labels, an entry without a layer.
-        let history = runtime.block_on(daemon.api().image_history(image)).unwrap();
+        let history = runtime.block_on(api.image_history(image)).unwrap();
         let newest = &history[0];
         assert!(
             newest.created_by.starts_with("LABEL ")
@@ -308,7 +307,7 @@ fn every_built_image_carries_the_labels_without_a_label_step() {
     assert_eq!(loaded["lb/release"], "file", "{loaded:?}");
     for step in ["base", "release"] {
         let (image, hash) = &plan[step];
-        let inspected = runtime.block_on(daemon.api().inspect_image(image)).unwrap();
+        let inspected = runtime.block_on(api.inspect_image(image)).unwrap();
         assert_eq!(inspected.id.as_ref(), Some(&labelled[step]), "{step}");
         assert_labelled(&inspected, &kiln_labels("lb", step, hash));
     }
@@ -336,6 +335,7 @@ fn a_refused_config_only_load_falls_back_to_a_label_step() {
     let plan = planned(&kiln);
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let daemon = runtime.block_on(common::docker::daemon());
+    let api = runtime.block_on(common::docker::api(&daemon));
     for step in ["base", "release"] {
         let (image, hash) = &plan[step];
         let log = std::fs::read_to_string(job.join(format!("logs/lb-{step}.log"))).unwrap();
@@ -351,7 +351,7 @@ fn a_refused_config_only_load_falls_back_to_a_label_step() {
             rendered.contains("LABEL \"io.kiln.flavor\"=\"lb\""),
             "the Dockerfile sent last: {rendered}"
         );
-        let inspected = runtime.block_on(daemon.api().inspect_image(image)).unwrap();
+        let inspected = runtime.block_on(api.inspect_image(image)).unwrap();
         assert_labelled(&inspected, &kiln_labels("lb", step, hash));
     }
 }

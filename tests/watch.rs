@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 use common::sandbox::Kiln;
 use serde_json::Value;
 
-/// A running `kiln watch … --json`; killed when dropped.
+/// A running `kiln watch … --json`; killed when dropped. Its JSON lines are the watch
+/// events (`{"watch": …}`) and the events of each cycle's run.
 struct Watch {
     child: Child,
     lines: Receiver<Value>,
@@ -45,7 +46,6 @@ impl Watch {
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
                 if let Ok(value) = serde_json::from_str::<Value>(&line)
-                    && value.get("watch").is_some()
                     && sender.send(value).is_err()
                 {
                     break;
@@ -55,23 +55,57 @@ impl Watch {
         Watch { child, lines }
     }
 
-    /// The next watch event, whatever it is.
-    fn next(&self, within: Duration) -> Value {
-        self.lines
-            .recv_timeout(within)
-            .unwrap_or_else(|_| panic!("no watch event within {within:?}"))
+    /// The next line within `deadline`, or `None` when it passed.
+    fn line_by(&self, deadline: Instant) -> Option<Value> {
+        let left = deadline.saturating_duration_since(Instant::now());
+        self.lines.recv_timeout(left).ok()
     }
 
-    /// Skips to the next event of `kind`, failing on any of `unexpected` on the way.
+    /// The next watch event, whatever it is (the run's events on the way skipped).
+    fn next(&self, within: Duration) -> Value {
+        let deadline = Instant::now() + within;
+        loop {
+            let line = self
+                .line_by(deadline)
+                .unwrap_or_else(|| panic!("no watch event within {within:?}"));
+            if line.get("watch").is_some() {
+                return line;
+            }
+        }
+    }
+
+    /// Waits for the event of the cycle's run that `wanted` accepts (`what` says what it
+    /// is), failing on a watch event on the way or when `within` passes.
+    fn run_event(&self, what: &str, within: Duration, wanted: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + within;
+        let mut seen = Vec::new();
+        loop {
+            let Some(line) = self.line_by(deadline) else {
+                panic!("no {what} within {within:?}; the run said: {seen:#?}")
+            };
+            assert!(
+                line.get("watch").is_none(),
+                "waiting for {what}, watch said: {line}"
+            );
+            if wanted(&line) {
+                return line;
+            }
+            seen.push(line);
+        }
+    }
+
+    /// Skips to the next watch event of `kind`, failing on a `config-error` on the way
+    /// or when `within` passes.
     fn expect(&self, kind: &str, within: Duration) -> Value {
         let deadline = Instant::now() + within;
         loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let event = self.next(left.max(Duration::from_millis(1)));
-            if event["watch"] == kind {
-                return event;
+            let Some(line) = self.line_by(deadline) else {
+                panic!("no `{kind}` watch event within {within:?}")
+            };
+            if line["watch"] == kind {
+                return line;
             }
-            assert_ne!(event["watch"], "config-error", "unexpected: {event}");
+            assert_ne!(line["watch"], "config-error", "unexpected: {line}");
         }
     }
 
@@ -87,10 +121,11 @@ impl Watch {
         self.child.wait().unwrap().code()
     }
 
-    /// Asserts that nothing is reported for `quiet`.
+    /// Asserts that watch reports nothing for `quiet`.
     fn silent(&self, quiet: Duration) {
-        if let Ok(event) = self.lines.recv_timeout(quiet) {
-            panic!("expected silence, got {event}");
+        let deadline = Instant::now() + quiet;
+        while let Some(line) = self.line_by(deadline) {
+            assert!(line.get("watch").is_none(), "expected silence, got {line}");
         }
     }
 }
@@ -235,7 +270,14 @@ fn a_change_during_a_run_cancels_it() {
 
     std::fs::write(kiln.path("flavors/w/slow/input.txt"), "v2\n").unwrap();
     assert_eq!(watch.expect("cycle-started", LONG)["cycle"], 2);
-    std::thread::sleep(Duration::from_millis(800));
+    // The next change comes while the build runs its 4 s RUN.
+    watch.run_event("the build of w/slow at its RUN", LONG, |event| {
+        event["kind"] == "status"
+            && event["id"]
+                .as_str()
+                .is_some_and(|id| id.starts_with("w/slow"))
+            && event["message"].as_str().is_some_and(|m| m.contains("RUN"))
+    });
     std::fs::write(kiln.path("flavors/w/slow/input.txt"), "v3\n").unwrap();
     let cancelled = watch.next(LONG);
     assert_eq!(cancelled["watch"], "cycle-cancelled", "{cancelled}");
@@ -303,11 +345,12 @@ fn a_storm_of_changes_pauses_watch() {
     );
     let watch = Watch::start_with(&kiln, "dev", &["--storm", "2", "--storm-window", "2"]);
     watch.expect("cycle-finished", LONG);
-    // Saves without content changes, each after the debounce: the third is a storm.
-    for _ in 0..3 {
+    // Saves without content changes, each seen before the next: the third is a storm.
+    for _ in 0..2 {
         std::fs::write(kiln.path("flavors/s/one/file.txt"), "same\n").unwrap();
-        std::thread::sleep(Duration::from_millis(400));
+        watch.expect("nothing-changed", LONG);
     }
+    std::fs::write(kiln.path("flavors/s/one/file.txt"), "same\n").unwrap();
     let paused = watch.expect("paused", LONG);
     assert_eq!(
         paused["trigger"],

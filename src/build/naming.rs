@@ -1,5 +1,7 @@
 //! Image names: `<repository>:<flavor>-<step>_<hash prefix>`.
 
+use crate::docker::ImageRef;
+
 /// Hex digits of the step hash kept in the tag.
 pub const HASH_PREFIX: usize = 20;
 
@@ -12,7 +14,9 @@ pub fn image_name(repository: &str, flavor: &str, step: &str, hash: &str) -> Str
 /// The same image in the registry: the registry setting is a repository
 /// (`127.0.0.1:5000/kiln`), the tag stays.
 pub fn remote_name(registry: &str, local: &str) -> String {
-    let tag = local.rsplit_once(':').map(|(_, t)| t).unwrap_or(local);
+    let tag = ImageRef::parse(local)
+        .and_then(|parts| parts.tag)
+        .unwrap_or(local);
     format!("{registry}:{tag}")
 }
 
@@ -28,6 +32,14 @@ mod tests {
         assert_eq!(
             remote_name("127.0.0.1:5000/kiln", &local),
             "127.0.0.1:5000/kiln:slc-release_0123456789abcdef0123"
+        );
+        // The local repository may name a registry of its own.
+        assert_eq!(
+            remote_name(
+                "127.0.0.1:5000/kiln",
+                "localhost:5001/team/kiln:slc-release_01"
+            ),
+            "127.0.0.1:5000/kiln:slc-release_01"
         );
         assert_eq!(
             crate::cache::file_stem("team/kiln:slc-release_01"),

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use super::outcome::ResultClass;
+use crate::job::write_atomic;
 
 /// Version of the results layout.
 pub const RESULTS_FORMAT_VERSION: u32 = 1;
@@ -130,7 +131,8 @@ impl History {
             path: job_dir.display().to_string(),
             source,
         })? + "\n";
-        write_atomic(&job_dir.join("results.json"), json.as_bytes())?;
+        let results = job_dir.join("results.json");
+        write_atomic(&results, json.as_bytes()).map_err(|e| write_error(&results, e))?;
         let dir = self.history_dir();
         std::fs::create_dir_all(&dir).map_err(|e| write_error(&dir, e))?;
         let stamp = crate::job::timestamp(SystemTime::now());
@@ -143,7 +145,7 @@ impl History {
                 .open(&path)
             {
                 Ok(_) => {
-                    write_atomic(&path, json.as_bytes())?;
+                    write_atomic(&path, json.as_bytes()).map_err(|e| write_error(&path, e))?;
                     return Ok(path);
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
@@ -221,10 +223,6 @@ impl History {
         }
         Ok(by_entity.into_values().collect())
     }
-}
-
-fn write_atomic(path: &Path, data: &[u8]) -> Result<(), ResultsError> {
-    crate::job::write_atomic(path, data).map_err(|e| write_error(path, e))
 }
 
 fn write_error(path: &Path, source: std::io::Error) -> ResultsError {

@@ -11,8 +11,11 @@ use super::build::BuildArgs;
 use super::execute::{Console, execute};
 use crate::model::Workspace;
 
-/// Where exports go when `--output` is not given, relative to the workspace root.
-pub const DEFAULT_EXPORT_DIR: &str = ".kiln/export";
+/// Where `kiln export` writes when `--output` is not given, relative to the workspace
+/// root: inside kiln's own folder `.kiln/` (never part of a context), so an export that
+/// names no folder adds none to the workspace. Not the default of a workflow's `export`
+/// task, a folder of the workspace (`DEFAULT_EXPORT_TASK_DIR` in `config/workflow.rs`).
+pub const DEFAULT_EXPORT_OUTPUT: &str = ".kiln/export";
 
 #[derive(Debug, Args)]
 pub struct ExportArgs {
@@ -40,7 +43,7 @@ pub async fn run(
     let output = args
         .output
         .clone()
-        .unwrap_or_else(|| workspace.root.join(DEFAULT_EXPORT_DIR));
+        .unwrap_or_else(|| workspace.root.join(DEFAULT_EXPORT_OUTPUT));
     // The folder first: a bad --output fails before anything is built.
     std::fs::create_dir_all(&output).map_err(|source| CliError::OutputFolder {
         path: output.clone(),

@@ -17,8 +17,10 @@ const EXPORT: Shape = Shape::args(&[]).props(&["flavor", "goal", "dir"]);
 const CLEAN: Shape = Shape::args(&[]).props(&["flavor"]);
 const REPORT: Shape = Shape::args(&[]).props(&["junit", "html", "json"]);
 
-/// Folder `export` writes to when the task names none.
-pub const DEFAULT_EXPORT_DIR: &str = "exports";
+/// Folder a workflow's `export` task writes to when it names no `dir` (relative to the
+/// workspace root): a visible folder, the workflow's product. Not `kiln export`'s
+/// default, which is kiln's own folder (`DEFAULT_EXPORT_OUTPUT` in `cli/export.rs`).
+pub const DEFAULT_EXPORT_TASK_DIR: &str = "exports";
 
 /// Decodes every workflow of one file.
 pub fn decode(r: &mut Reader, doc: &KdlDocument) -> Vec<Workflow> {
@@ -114,7 +116,7 @@ fn decode_task(r: &mut Reader, node: &KdlNode) -> Option<Task> {
             dir: PathBuf::from(
                 r.prop(node, "dir")
                     .map(|d| d.value)
-                    .unwrap_or_else(|| DEFAULT_EXPORT_DIR.to_owned()),
+                    .unwrap_or_else(|| DEFAULT_EXPORT_TASK_DIR.to_owned()),
             ),
         },
         "clean" => TaskKind::Clean,

@@ -1,7 +1,7 @@
 //! Building an image from a context tar streamed to the daemon, by the classic builder
 //! (through bollard) or by BuildKit (`buildkit/`).
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::fmt;
 use std::io::Write;
 use std::sync::Arc;
@@ -17,9 +17,7 @@ use super::backend::Backend;
 use super::buildkit::SecretValues;
 use super::client::Daemon;
 use super::error::DockerError;
-
-/// How many lines of build output a failure shows.
-pub const TAIL_LINES: usize = 20;
+use super::text::Tail;
 
 /// Produces the context tar into the writer it is given; runs on a blocking thread.
 pub type ContextWriter = Box<dyn FnOnce(&mut dyn Write) -> std::io::Result<()> + Send>;
@@ -165,7 +163,7 @@ impl Daemon {
         let options = options.build();
         let body = body_stream(tokio_stream_from(receiver));
         let mut stream = self.docker.build_image(options, None, Some(body));
-        let mut tail: VecDeque<String> = VecDeque::with_capacity(TAIL_LINES);
+        let mut tail = Tail::default();
         let mut instruction = None;
         let mut image_id = None;
         let mut failure: Option<String> = None;
@@ -187,10 +185,7 @@ impl Daemon {
                                 instruction = Some(step.to_owned());
                                 request.on_step.tell(&super::text::printable(line));
                             }
-                            if tail.len() == TAIL_LINES {
-                                tail.pop_front();
-                            }
-                            tail.push_back(super::text::printable(line));
+                            tail.line(line);
                         }
                     }
                     if let Some(aux) = info.aux.and_then(|a| a.id) {
@@ -247,12 +242,11 @@ impl Daemon {
             });
         }
         if let Some(message) = failure {
-            let tail: Vec<String> = tail.into_iter().collect();
             return Err(DockerError::BuildFailed {
                 tag: request.name,
                 instruction,
                 message,
-                tail: tail.join("\n"),
+                tail: tail.text(),
             });
         }
         let no_image =

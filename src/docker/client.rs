@@ -102,10 +102,6 @@ impl Daemon {
         Ok(daemon)
     }
 
-    pub fn api(&self) -> &Docker {
-        &self.docker
-    }
-
     /// The daemon's address, as DOCKER_HOST names it.
     pub fn address(&self) -> &str {
         &self.address

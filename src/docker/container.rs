@@ -13,7 +13,7 @@
 //! does not stop it, [`ExecOutcome::kill_failed`] tells the caller to remove the
 //! container instead.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -29,9 +29,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::client::Daemon;
 use super::error::{DockerError, is_not_found};
-
-/// The longest line kept in an exec's tail; longer lines are cut.
-const MAX_LINE: usize = 4096;
+use super::text::Tail;
 
 /// A host folder mounted into a container.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -515,107 +513,9 @@ async fn sleep_until(deadline: Option<tokio::time::Instant>) {
     }
 }
 
-/// The last lines of a stream of bytes, each cut at [`MAX_LINE`].
-struct Tail {
-    lines: VecDeque<String>,
-    max: usize,
-    partial: Vec<u8>,
-}
-
-impl Tail {
-    fn new(max: usize) -> Self {
-        Self {
-            lines: VecDeque::with_capacity(max.min(1024)),
-            max,
-            partial: Vec::new(),
-        }
-    }
-
-    fn push(&mut self, bytes: &[u8]) {
-        for &byte in bytes {
-            if byte == b'\n' {
-                let line = String::from_utf8_lossy(&self.partial).into_owned();
-                self.partial.clear();
-                self.keep(line);
-            } else if self.partial.len() < MAX_LINE {
-                self.partial.push(byte);
-            }
-        }
-    }
-
-    /// Ends a line the command left unfinished (so a note of kiln's starts a line of
-    /// its own, without an empty line before it).
-    fn end_line(&mut self) {
-        if !self.partial.is_empty() {
-            self.push(b"\n");
-        }
-    }
-
-    fn keep(&mut self, line: String) {
-        if self.max == 0 {
-            return;
-        }
-        let line = super::text::printable(&line);
-        if self.lines.len() == self.max {
-            self.lines.pop_front();
-        }
-        self.lines.push_back(line);
-    }
-
-    fn finish(mut self) -> String {
-        if !self.partial.is_empty() {
-            let line = String::from_utf8_lossy(&self.partial).into_owned();
-            self.keep(line);
-        }
-        self.lines.into_iter().collect::<Vec<_>>().join("\n")
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn tail_keeps_the_last_lines_and_cuts_long_ones() {
-        let mut tail = Tail::new(2);
-        tail.push(b"one\ntw");
-        tail.push(b"o\nthree\nfour");
-        assert_eq!(tail.finish(), "three\nfour");
-        let mut tail = Tail::new(1);
-        tail.push(&vec![b'x'; MAX_LINE * 2]);
-        assert_eq!(tail.finish().len(), MAX_LINE);
-    }
-
-    #[test]
-    fn a_note_starts_its_own_line_without_an_empty_one() {
-        let mut tail = Tail::new(5);
-        tail.push(
-            b"done
-",
-        );
-        tail.end_line();
-        tail.push(
-            b"note
-",
-        );
-        assert_eq!(
-            tail.finish(),
-            "done
-note"
-        );
-        let mut tail = Tail::new(5);
-        tail.push(b"half");
-        tail.end_line();
-        tail.push(
-            b"note
-",
-        );
-        assert_eq!(
-            tail.finish(),
-            "half
-note"
-        );
-    }
 
     #[test]
     fn the_wrapper_keeps_the_exit_code_and_the_kill_ends_the_group() {

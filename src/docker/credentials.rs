@@ -4,6 +4,16 @@
 //! `credHelpers`, else `credsStore`, asked through `docker-credential-<name> get`; else
 //! the registry's `auths` entry (`auth`, or `identitytoken`). Secrets are never put in
 //! an error, a log or an event.
+//!
+//! Not the `docker_credential` crate (1.4.0; light and kept up, and it reads
+//! `credHelpers`, `credsStore` and `auths`): it asks an `auths` entry before
+//! `credsStore`, where the docker CLI asks the store, so a stale entry would win over
+//! `docker login`'s; and its errors lose what kiln's name — a missing config.json and an
+//! unreadable one are the same `ConfigReadError` (kiln: none, or an error naming the
+//! file), malformed JSON has no position, a helper that cannot be started is
+//! `HelperCommunicationError` without its name or the cause, and a helper's "credentials
+//! not found" is a failure to pick out of its output. Wrapping it would keep most of
+//! this file and change the order.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -14,12 +24,13 @@ use bollard::auth::DockerCredentials;
 use serde::Deserialize;
 
 use super::error::DockerError;
+use super::reference::ImageRef;
 
-/// The registry host of a reference: the part before the first `/`, when it looks like
-/// a host.
+/// The registry host a reference names (`127.0.0.1:5000` of
+/// `127.0.0.1:5000/kiln:x`); `None` for Docker Hub's implicit one, or what is no image
+/// reference.
 pub fn registry_host(reference: &str) -> Option<&str> {
-    let (host, _) = reference.split_once('/')?;
-    (host.contains(['.', ':']) || host == "localhost").then_some(host)
+    ImageRef::parse(reference)?.host
 }
 
 /// Credentials for the registry of `reference`, if any are configured. A config file
@@ -211,6 +222,12 @@ mod tests {
         assert_eq!(registry_host("localhost/kiln:x"), Some("localhost"));
         assert_eq!(registry_host("kiln:x"), None);
         assert_eq!(registry_host("team/kiln:x"), None);
+        let digest = format!("sha256:{}", "0f".repeat(32));
+        assert_eq!(
+            registry_host(&format!("localhost:5000/a/b:tag@{digest}")),
+            Some("localhost:5000")
+        );
+        assert_eq!(registry_host(&format!("repo@{digest}")), None);
     }
 
     #[test]

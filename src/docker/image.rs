@@ -8,6 +8,7 @@ use bollard::query_parameters::{
 
 use super::client::Daemon;
 use super::error::{DockerError, is_not_found};
+use super::reference::ImageRef;
 
 /// What kiln needs to know of an image in the daemon.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -114,11 +115,18 @@ impl Daemon {
     }
 }
 
-/// `host:5000/repo/name:tag` → (`host:5000/repo/name`, `tag`); no tag → `latest`.
+/// `host:5000/repo/name:tag` → (`host:5000/repo/name`, `tag`), as the daemon's tag, pull
+/// and push calls take them: the repository as written, and what names the image in it —
+/// the digest if the reference has one (`repo:tag@sha256:…` pulls by digest), else the
+/// tag, else `latest`. What is no image reference is the repository, with `latest`: the
+/// daemon says what is wrong with it.
 pub fn split_reference(reference: &str) -> (&str, &str) {
-    match reference.rsplit_once(':') {
-        Some((repo, tag)) if !tag.contains('/') => (repo, tag),
-        _ => (reference, "latest"),
+    match ImageRef::parse(reference) {
+        Some(parts) => (
+            parts.repository,
+            parts.digest.or(parts.tag).unwrap_or("latest"),
+        ),
+        None => (reference, "latest"),
     }
 }
 
@@ -136,6 +144,23 @@ mod tests {
         assert_eq!(
             split_reference("127.0.0.1:5000/kiln"),
             ("127.0.0.1:5000/kiln", "latest")
+        );
+        assert_eq!(
+            split_reference("localhost:5000/a/b:tag"),
+            ("localhost:5000/a/b", "tag")
+        );
+    }
+
+    #[test]
+    fn a_digest_names_the_image() {
+        let digest = format!("sha256:{}", "ab".repeat(32));
+        assert_eq!(
+            split_reference(&format!("repo@{digest}")),
+            ("repo", digest.as_str())
+        );
+        assert_eq!(
+            split_reference(&format!("127.0.0.1:5000/kiln:x@{digest}")),
+            ("127.0.0.1:5000/kiln", digest.as_str())
         );
     }
 }

@@ -71,6 +71,45 @@ impl Plan {
         self.checks.dedup();
     }
 
+    /// What the plan asks for, as stable text (JSON, each id as the path it shows, each
+    /// list in its order): watch mode compares it between cycles. Every field counts —
+    /// a field added to `Plan` must be added here, which the pattern below enforces.
+    pub fn fingerprint(&self) -> String {
+        let Plan {
+            build,
+            save,
+            push,
+            export,
+            checks,
+            clean,
+            reports,
+            force,
+        } = self;
+        let text = |path: &PathBuf| path.to_string_lossy().into_owned();
+        let clean = match clean {
+            None => serde_json::Value::Null,
+            Some(CleanScope::All) => "all".into(),
+            Some(CleanScope::Flavors(flavors)) => flavors.as_slice().into(),
+        };
+        serde_json::json!({
+            "build": build,
+            "save": save,
+            "push": push,
+            "export": export
+                .iter()
+                .map(|(step, folder)| (step, text(folder)))
+                .collect::<Vec<_>>(),
+            "checks": checks,
+            "clean": clean,
+            "reports": reports
+                .iter()
+                .map(|r| [&r.junit, &r.html, &r.json].map(|file| file.as_ref().map(text)))
+                .collect::<Vec<_>>(),
+            "force": { "all": force.all, "from": &force.from },
+        })
+        .to_string()
+    }
+
     /// Nothing to do at all.
     pub fn is_empty(&self) -> bool {
         self.build.is_empty()
@@ -79,5 +118,46 @@ impl Plan {
             && self.export.is_empty()
             && self.checks.is_empty()
             && self.clean.is_none()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_fingerprint_is_json_of_every_field() {
+        let mut plan = Plan {
+            build: vec![StepId::new("slc", "release")],
+            export: vec![(StepId::new("slc", "base"), PathBuf::from("exports"))],
+            checks: vec![CheckId::new("env", "models")],
+            reports: vec![ReportOutputs {
+                junit: Some(PathBuf::from("out/junit.xml")),
+                ..ReportOutputs::default()
+            }],
+            ..Plan::default()
+        };
+        let json: serde_json::Value = serde_json::from_str(&plan.fingerprint()).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({
+                "build": ["slc/release"],
+                "save": [],
+                "push": [],
+                "export": [["slc/base", "exports"]],
+                "checks": ["env/models"],
+                "clean": null,
+                "reports": [["out/junit.xml", null, null]],
+                "force": { "all": false, "from": [] },
+            })
+        );
+        let before = plan.fingerprint();
+        plan.clean = Some(CleanScope::All);
+        let all = plan.fingerprint();
+        plan.clean = Some(CleanScope::Flavors(vec!["all".to_owned()]));
+        let named = plan.fingerprint();
+        assert!(before != all && all != named && named != before);
+        plan.force.from.push("base".to_owned());
+        assert_ne!(plan.fingerprint(), named);
     }
 }

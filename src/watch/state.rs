@@ -18,7 +18,7 @@ pub type State = BTreeMap<String, String>;
 /// The state of `work` in `workspace` now.
 pub fn state(workspace: &Workspace, work: &Plan) -> State {
     let mut state = State::new();
-    state.insert("plan".to_owned(), format!("{work:?}"));
+    state.insert("plan".to_owned(), work.fingerprint());
     for id in plan::all_steps(workspace, work) {
         let Some(step) = workspace.find_step(&id) else {
             state.insert(id.to_string(), "missing".to_owned());

@@ -19,6 +19,20 @@ pub async fn daemon() -> Daemon {
     }
 }
 
+/// The daemon's own API, for what a test looks at beyond what kiln asks of the daemon
+/// (an image's layers and history, whether a container exists at all, images by
+/// reference): a bollard client of the test's own, to the address `daemon` uses.
+#[allow(dead_code, reason = "not every test binary looks past kiln's calls")]
+pub async fn api(daemon: &Daemon) -> bollard::Docker {
+    let address = daemon.address();
+    let docker = bollard::Docker::connect_with_host(address)
+        .unwrap_or_else(|e| panic!("connecting to the daemon at {address}: {e}"));
+    docker
+        .negotiate_version()
+        .await
+        .unwrap_or_else(|e| panic!("agreeing on an API version with {address}: {e}"))
+}
+
 /// The builder the tests build with: KILN_BUILDER (as kiln reads it, so the kiln
 /// processes a test starts build with the same one), else auto. CI runs the build
 /// tests once with each builder.
@@ -101,7 +115,7 @@ pub async fn remove_repository(daemon: &Daemon, repository: &str) {
     let options = ListImagesOptionsBuilder::default()
         .filters(&filters)
         .build();
-    let Ok(images) = daemon.api().list_images(Some(options)).await else {
+    let Ok(images) = api(daemon).await.list_images(Some(options)).await else {
         return;
     };
     for image in images {

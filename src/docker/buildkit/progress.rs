@@ -9,13 +9,13 @@
 //! #5 CACHED
 //! ```
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::io::Write;
 
 use bollard_buildkit_proto::moby::buildkit::v1::{StatusResponse, Vertex};
 
-use crate::docker::text::printable;
-use crate::docker::{StatusSink, TAIL_LINES};
+use crate::docker::StatusSink;
+use crate::docker::text::{Tail, printable};
 
 /// What the progress said so far.
 #[derive(Debug, Default)]
@@ -25,8 +25,8 @@ pub struct Progress {
     vertices: HashMap<String, Seen>,
     /// The number the next vertex gets.
     next: usize,
-    /// The last [`TAIL_LINES`] lines printed.
-    tail: VecDeque<String>,
+    /// The last lines printed.
+    tail: Tail,
     /// The Dockerfile instruction of the last vertex that failed.
     failed: Option<String>,
     /// The instruction running or done last (`[2/3] RUN make` → `RUN make`).
@@ -150,10 +150,7 @@ impl Progress {
 
     fn line(&mut self, line: &str, log: &mut (dyn Write + Send)) {
         let _ = writeln!(log, "{line}");
-        if self.tail.len() == TAIL_LINES {
-            self.tail.pop_front();
-        }
-        self.tail.push_back(printable(line));
+        self.tail.line(line);
     }
 
     /// The instruction that failed, else the one running last.
@@ -163,7 +160,7 @@ impl Progress {
 
     /// The last lines of the log.
     pub fn tail(&self) -> String {
-        self.tail.iter().cloned().collect::<Vec<_>>().join("\n")
+        self.tail.text()
     }
 }
 
