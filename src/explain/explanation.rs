@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use crate::build::TierAnswer;
+use crate::build::{Source, TierAnswer};
 use crate::hash::{Change, EntryKind};
 
 use super::earlier::Origin;
@@ -163,12 +163,10 @@ fn describe(change: &Change) -> String {
     }
 }
 
-/// A tier as the text names it.
+/// A tier as the text names it (`file cache`), from the word the tiers answer with
+/// (`file`).
 fn shown(tier: &str) -> &str {
-    match tier {
-        "file" => "file cache",
-        other => other,
-    }
+    tier.parse::<Source>().map_or(tier, |source| source.name())
 }
 
 pub(super) fn short(hash: &str) -> &str {
