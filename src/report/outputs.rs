@@ -14,6 +14,7 @@ use serde::Serialize;
 use crate::check::outcome::ResultClass;
 use crate::check::results::{EntityResult, History, RunResults};
 use crate::engine::{Event, Subscriber};
+use crate::job::write_atomic;
 use crate::model::ReportOutputs;
 use crate::plan::Output;
 
@@ -161,12 +162,7 @@ pub fn write_reports(
     let mut written = Vec::new();
     let mut write = |relative: &Path, text: String| -> std::io::Result<()> {
         let path = root.join(relative);
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir)?;
-        }
-        let temp = path.with_extension("tmp-kiln");
-        std::fs::write(&temp, text)?;
-        std::fs::rename(&temp, &path)?;
+        write_atomic(&path, text.as_bytes())?;
         written.push(path);
         Ok(())
     };
