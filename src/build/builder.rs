@@ -71,18 +71,6 @@ fn left_in_tier<S: serde::Serializer>(
     serializer.serialize_bool(deferred.is_some())
 }
 
-impl Image {
-    /// What a run says of where the image came from: its tier, or `shortcut` when it
-    /// was left there.
-    pub fn result(&self) -> &'static str {
-        if self.deferred.is_some() {
-            "shortcut"
-        } else {
-            self.tier.as_str()
-        }
-    }
-}
-
 /// What the analysis found.
 #[derive(Debug)]
 pub enum Located {

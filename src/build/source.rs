@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Source {
     /// Already in the daemon.
@@ -26,6 +26,8 @@ impl Source {
         }
     }
 
+    /// As events, summaries and `kiln plan --json` write it: `daemon`, `file`,
+    /// `registry`, `built`.
     pub fn as_str(self) -> &'static str {
         match self {
             Source::Daemon => "daemon",

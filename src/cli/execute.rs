@@ -13,7 +13,7 @@ use super::CliError;
 use super::marks::Mark;
 use super::output::{plural, render};
 use super::progress::Progress;
-use crate::build::{BuildError, BuildPolicy, Builder, Source, Tiers};
+use crate::build::{BuildError, BuildPolicy, Builder, Tiers};
 use crate::check::outcome::ResultClass;
 use crate::check::results::{EntityResult, History};
 use crate::check::{CheckOptions, CheckRunner};
@@ -22,7 +22,7 @@ use crate::engine::{self, NodeError, NodeState, Options, Subscriber};
 use crate::job::JobRecord;
 use crate::model::Workspace;
 use crate::plan::{self, Output, Plan};
-use crate::report::{JsonLines, Recorder, ReportFiles, Summary, format_duration};
+use crate::report::{JsonLines, Outcome, Recorder, ReportFiles, Summary, format_duration};
 use crate::run::Executor;
 
 /// What the console may show.
@@ -105,7 +105,7 @@ pub async fn execute(
         let missing: Vec<String> = summary
             .nodes
             .iter()
-            .filter(|row| row.result == Source::Built.as_str())
+            .filter(|row| row.result.built())
             .map(|row| format!("{} ({})", row.node, row.image.clone().unwrap_or_default()))
             .collect();
         if !missing.is_empty() {
@@ -205,7 +205,7 @@ async fn run_graph(
 ) -> (Summary, engine::Report<plan::Node, Output>) {
     let (recorder, summary) = Recorder::new(builder.job.as_ref(), command);
     if let Ok(mut summary) = summary.lock() {
-        summary.builder = Some(builder.tiers.backend.name().to_owned());
+        summary.builder = Some(builder.tiers.backend);
     }
     listeners.insert(0, Box::new(recorder));
     let executor = Arc::new(Executor::new(builder, checks, &graph));
@@ -229,7 +229,7 @@ fn outcome(summary: Summary, options: &RunOptions, cancelled: bool) -> Result<Su
     if cancelled {
         return Err(CliError::Interrupted);
     }
-    let failed = summary.count("failed");
+    let failed = summary.count(Outcome::Failed);
     if failed > 0 {
         return Err(CliError::Failed {
             failed,
@@ -343,20 +343,20 @@ fn show(summary: &Summary, options: &RunOptions, console: Console, job: Option<&
     if console.quiet {
         return;
     }
-    let images: Vec<&str> = summary
+    let images: Vec<Outcome> = summary
         .nodes
         .iter()
         .filter(|r| r.image.is_some())
-        .map(|r| r.result.as_str())
+        .map(|r| r.result)
         .collect();
     if !images.is_empty() {
-        let counts: Vec<String> = ["built", "daemon", "file", "registry"]
-            .into_iter()
-            .filter_map(|source| {
-                let n = images.iter().filter(|s| **s == source).count();
-                (n > 0).then(|| format!("{n} {source}"))
-            })
-            .collect();
+        // By tier, in the totals' order; images `--shortcut` left in theirs count in
+        // the images, not in a tier.
+        let counts: Vec<String> =
+            Outcome::tally(images.iter().copied().filter(|o| o.image().is_some()))
+                .into_iter()
+                .map(|(source, n)| format!("{n} {source}"))
+                .collect();
         let _ = writeln!(
             err,
             "{}: {}",
@@ -411,11 +411,11 @@ fn brief(summary: &Summary, entities: &[&EntityResult], console: Console, verbos
     if console.quiet {
         return out;
     }
-    let images = |results: &[&str]| {
+    let images = |which: fn(Outcome) -> bool| {
         summary
             .nodes
             .iter()
-            .filter(|r| r.image.is_some() && results.contains(&r.result.as_str()))
+            .filter(|r| r.image.is_some() && which(r.result))
             .count()
     };
     let failing = fresh
@@ -423,8 +423,8 @@ fn brief(summary: &Summary, entities: &[&EntityResult], console: Console, verbos
         .filter(|r| r.class != ResultClass::Success)
         .count();
     let mut parts = vec![
-        format!("{} built", images(&["built"])),
-        format!("{} loaded", images(&["file", "registry"])),
+        format!("{} built", images(Outcome::built)),
+        format!("{} loaded", images(Outcome::loaded)),
         format!(
             "{} run{}",
             plural(fresh.len(), "entity", "entities"),
@@ -436,10 +436,10 @@ fn brief(summary: &Summary, entities: &[&EntityResult], console: Console, verbos
         ),
         format!(
             "{} unchanged",
-            images(&["daemon", "shortcut"]) + entities.iter().filter(|r| r.cached).count()
+            images(Outcome::unchanged) + entities.iter().filter(|r| r.cached).count()
         ),
     ];
-    let failed = summary.count("failed");
+    let failed = summary.count(Outcome::Failed);
     if failed > 0 {
         parts.push(plural(failed, "node failed", "nodes failed"));
     }

@@ -21,7 +21,7 @@ use crate::job::JobRecord;
 use crate::model::{CheckId, ReportOutputs, Workspace};
 use crate::plan::Output;
 use crate::report::outputs::{Run, write_reports};
-use crate::report::{Row, Summary};
+use crate::report::{Outcome, Row, Summary};
 
 #[derive(Debug, Args)]
 pub struct MergeArgs {
@@ -157,7 +157,7 @@ fn summary_of(results: &[EntityResult]) -> Summary {
         .iter()
         .map(|r| Row {
             node: format!("{}/{}", r.check, r.key),
-            result: r.class.to_string(),
+            result: Outcome::Entity(r.class),
             duration_ms: Some(r.runtime_ms),
             cached: Some(r.cached),
             exit_code: r.exit_code,

@@ -13,7 +13,8 @@ use super::output::plural;
 use crate::build::{BuildPolicy, Source};
 use crate::cache::ResultSource;
 use crate::model::{CheckId, Workspace};
-use crate::plan::{self, Output, Plan};
+use crate::plan::{self, Plan};
+use crate::report::Outcome;
 
 #[derive(Debug, Args)]
 pub struct PlanArgs {
@@ -36,8 +37,9 @@ struct Planned<'a> {
     node: &'a str,
     image: &'a str,
     hash: &'a str,
-    /// Where the image would come from: `daemon`, `file`, `registry` or `built`.
-    source: &'a str,
+    /// Where the image would come from: `daemon`, `file`, `registry` or `built`;
+    /// `shortcut`; an entity's `cache`, `registry` or `run`; `failed`, `skipped`.
+    source: Outcome,
     /// Why a `shortcut` image is left where it is.
     #[serde(skip_serializing_if = "Option::is_none")]
     detail: Option<&'a str>,
@@ -93,17 +95,20 @@ pub async fn run(
     let planned: Vec<Planned> = summary
         .nodes
         .iter()
-        .filter(|row| row.image.is_some() || row.result != "done")
+        .filter(|row| row.image.is_some() || row.result != Outcome::Done)
         .map(|row| Planned {
             node: &row.node,
             image: row.image.as_deref().unwrap_or_default(),
             hash: row.hash.as_deref().unwrap_or_default(),
-            source: &row.result,
+            source: row.result,
             detail: row.detail.as_deref(),
             warnings: &row.warnings,
         })
         .collect();
-    let failed = planned.iter().filter(|p| p.source == "failed").count();
+    let failed = planned
+        .iter()
+        .filter(|p| p.source == Outcome::Failed)
+        .count();
     let failure = (failed > 0).then_some(CliError::Failed {
         failed,
         total: planned.len(),
@@ -123,10 +128,9 @@ pub async fn run(
         .max(4);
     writeln!(out, "{:<width$}  {:<8}  image", "node", "from")?;
     for p in &planned {
-        let from = if p.source == Source::Built.as_str() {
-            "build"
-        } else {
-            p.source
+        let from = match p.source {
+            Outcome::Image(Source::Built) => "build",
+            other => other.as_str(),
         };
         writeln!(out, "{:<width$}  {:<8}  {}", p.node, from, p.image)?;
         if let Some(detail) = p.detail {
@@ -136,20 +140,18 @@ pub async fn run(
             writeln!(out, "{:<width$}  warning: {warning}", "")?;
         }
     }
-    let builds = planned
-        .iter()
-        .filter(|p| p.source == Source::Built.as_str())
-        .count();
+    let builds = planned.iter().filter(|p| p.source.built()).count();
     // Where the planned entities' results would come from: cache, registry, run.
-    let mut sources = [0usize; 3];
-    for row in &summary.nodes {
-        if let Some(Output::PlannedEntity(p)) = row.output.as_deref()
-            && let Some(i) = ResultSource::ALL.iter().position(|s| *s == p.source)
-        {
-            sources[i] += 1;
+    let (mut cached, mut registry, mut run) = (0, 0, 0);
+    for p in &planned {
+        if let Outcome::Planned(source) = p.source {
+            *match source {
+                ResultSource::Cache => &mut cached,
+                ResultSource::Registry => &mut registry,
+                ResultSource::Run => &mut run,
+            } += 1;
         }
     }
-    let [cached, registry, run] = sources;
     if cached + registry + run > 0 {
         writeln!(
             out,

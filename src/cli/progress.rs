@@ -14,6 +14,7 @@ use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use super::marks::Mark;
 use crate::engine::{Event, EventKind, NodeId, Subscriber};
 use crate::plan::Output;
+use crate::report::Outcome;
 use crate::report::summary::format_duration;
 
 /// At most this many running nodes get a line of their own; the bar counts the rest.
@@ -177,7 +178,9 @@ impl Subscriber<Output> for Progress {
                         };
                         (mark, what)
                     }
-                    Some(Output::Image(image)) => (Mark::Done, format!(" [{}]", image.result())),
+                    Some(Output::Image(image)) => {
+                        (Mark::Done, format!(" [{}]", Outcome::of_image(image)))
+                    }
                     _ => (Mark::Done, String::new()),
                 };
                 let worked = event.output.as_deref().is_some_and(Output::did_work);

@@ -13,6 +13,7 @@ use serde::Serialize;
 use crate::check::outcome::ResultClass;
 use crate::check::results::{EntityResult, RunResults};
 
+use super::outcome::Outcome;
 use super::outputs::NotDone;
 use super::summary::{Summary, format_duration};
 
@@ -47,7 +48,8 @@ struct View {
     started: String,
     duration: String,
     job: Option<String>,
-    counts: Vec<(String, usize)>,
+    /// How many nodes ended each way, by the outcome's word (alphabetical).
+    counts: Vec<(&'static str, usize)>,
     timeline: Timeline,
     images: Vec<Image>,
     checks: Vec<Entity>,
@@ -66,7 +68,7 @@ struct Timeline {
 #[derive(Serialize)]
 struct Bar {
     node: String,
-    result: String,
+    result: Outcome,
     y: f64,
     x: f64,
     width: f64,
@@ -82,7 +84,7 @@ struct Tick {
 #[derive(Serialize)]
 struct Image {
     step: String,
-    source: String,
+    source: Outcome,
     image: String,
     time: String,
 }
@@ -141,9 +143,9 @@ pub fn render(inputs: &Inputs<'_>) -> String {
 fn view(inputs: &Inputs<'_>) -> View {
     let summary = inputs.summary;
     let base = inputs.path.parent().unwrap_or(Path::new("."));
-    let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+    let mut counts: BTreeMap<&'static str, usize> = BTreeMap::new();
     for row in &summary.nodes {
-        *counts.entry(row.result.clone()).or_default() += 1;
+        *counts.entry(row.result.as_str()).or_default() += 1;
     }
     let images = summary
         .nodes
@@ -151,7 +153,7 @@ fn view(inputs: &Inputs<'_>) -> View {
         .filter_map(|row| {
             Some(Image {
                 step: row.node.clone(),
-                source: row.result.clone(),
+                source: row.result,
                 image: row.image.clone()?,
                 time: time(row.duration_ms),
             })
@@ -244,7 +246,7 @@ fn timeline(summary: &Summary) -> Timeline {
             let duration = row.duration_ms.unwrap_or(0);
             Bar {
                 node: row.node.clone(),
-                result: row.result.clone(),
+                result: row.result,
                 y: i as f64 * ROW_HEIGHT + ROW_HEIGHT,
                 x: LABEL_WIDTH + *start as f64 * scale,
                 width: (duration as f64 * scale).max(1.5),

@@ -5,11 +5,13 @@
 
 pub mod events;
 pub mod html;
+pub mod outcome;
 pub mod outputs;
 pub mod record;
 pub mod summary;
 
 pub use events::{EVENTS_FORMAT_VERSION, JsonLines};
+pub use outcome::Outcome;
 pub use outputs::ReportFiles;
 pub use record::Recorder;
 pub use summary::{Row, Summary, format_duration};

@@ -14,9 +14,11 @@ use serde::Serialize;
 use crate::check::outcome::ResultClass;
 use crate::check::results::{EntityResult, History, RunResults};
 use crate::engine::{Event, Subscriber};
+use crate::job::write_atomic;
 use crate::model::ReportOutputs;
 use crate::plan::Output;
 
+use super::outcome::Outcome;
 use super::summary::Summary;
 
 /// One step of the run: `flavor/step` and where its image came from.
@@ -24,7 +26,7 @@ use super::summary::Summary;
 pub struct BuiltStep {
     pub step: String,
     pub image: String,
-    pub source: String,
+    pub source: Outcome,
 }
 
 /// Work that did not succeed (a failed build, a check whose environment could not be
@@ -34,7 +36,7 @@ pub struct NotDone {
     pub node: String,
     pub why: String,
     /// `failed`, `skipped` (a dependency failed, or a stop) or `cancelled`.
-    pub result: String,
+    pub result: Outcome,
 }
 
 /// Writes report files when the run ends.
@@ -87,7 +89,7 @@ impl Subscriber<Output> for ReportFiles {
                     Some(BuiltStep {
                         step: row.node.clone(),
                         image: row.image.clone()?,
-                        source: row.result.clone(),
+                        source: row.result,
                     })
                 })
                 .collect();
@@ -106,9 +108,9 @@ impl Subscriber<Output> for ReportFiles {
                 why: match (&row.error, &row.reason) {
                     (Some(error), _) => format!("failed: {error}"),
                     (_, Some(reason)) => format!("skipped: {reason}"),
-                    _ => row.result.clone(),
+                    _ => row.result.to_string(),
                 },
-                result: row.result.clone(),
+                result: row.result,
             })
             .collect();
         let history = self.history.runs().unwrap_or_else(|e| {
@@ -160,12 +162,7 @@ pub fn write_reports(
     let mut written = Vec::new();
     let mut write = |relative: &Path, text: String| -> std::io::Result<()> {
         let path = root.join(relative);
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir)?;
-        }
-        let temp = path.with_extension("tmp-kiln");
-        std::fs::write(&temp, text)?;
-        std::fs::rename(&temp, &path)?;
+        write_atomic(&path, text.as_bytes())?;
         written.push(path);
         Ok(())
     };
@@ -223,7 +220,7 @@ pub fn junit(
         let mut suite = TestSuite::new("kiln");
         suite.set_timestamp(started);
         for node in not_done {
-            let status = if node.result == "failed" {
+            let status = if node.result == Outcome::Failed {
                 let mut status = TestCaseStatus::non_success(NonSuccessKind::Error);
                 status.set_type("not-done").set_message(node.why.as_str());
                 status
@@ -355,14 +352,17 @@ mod tests {
 
     #[test]
     fn work_that_never_ran_is_skipped_and_a_failed_build_an_error() {
-        let not_done = |node: &str, result: &str| NotDone {
+        let not_done = |node: &str, result: Outcome| NotDone {
             node: node.to_owned(),
             why: format!("{result}: because"),
-            result: result.to_owned(),
+            result,
         };
         let xml = junit(
             &[],
-            &[not_done("f/base", "failed"), not_done("f/app", "skipped")],
+            &[
+                not_done("f/base", Outcome::Failed),
+                not_done("f/app", Outcome::Skipped),
+            ],
             SystemTime::now(),
             Duration::from_secs(1),
         );
@@ -394,7 +394,7 @@ mod tests {
         let not_done = [NotDone {
             node: "slc/release:build".to_owned(),
             why: "failed: RUN false <exit 1>".to_owned(),
-            result: "failed".to_owned(),
+            result: Outcome::Failed,
         }];
         let xml = junit(
             &[result("ok", ResultClass::Success, "")],

@@ -12,8 +12,11 @@ use serde::Serialize;
 
 use crate::check::outcome::ResultClass;
 use crate::check::results::EntityResult;
+use crate::docker::Backend;
 use crate::engine::{Event, EventKind, NodeId};
 use crate::plan::Output;
+
+use super::outcome::Outcome;
 
 /// Version of `summary.json`'s layout: 2 added `command`, rows of every kind of node
 /// (entities, tasks), `image_id`, `started_ms`, `cached`, `exit_code`, `detail`.
@@ -26,10 +29,12 @@ pub struct Row {
     /// continued as `slc/release:build`.
     pub node: String,
     /// Steps: `built`, `daemon`, `file`, `registry` (where the image came from, or for
-    /// `kiln plan` would come from). Entities: their class (`success`, `inaccurate`,
-    /// `script-error`, `timeout`). Other work: `done`, or `incomplete` for a clean-up
-    /// that left images. Any node: `failed`, `skipped`, `cancelled`.
-    pub result: String,
+    /// `kiln plan` would come from), `shortcut`. Entities: their class (`success`,
+    /// `inaccurate`, `script-error`, `timeout`), or for `kiln plan --checks` where their
+    /// result would come from (`cache`, `registry`, `run`). Other work: `done`, or
+    /// `incomplete` for a clean-up that left images. Any node: `failed`, `skipped`,
+    /// `cancelled`.
+    pub result: Outcome,
     pub image: Option<String>,
     pub hash: Option<String>,
     pub image_id: Option<String>,
@@ -62,7 +67,7 @@ impl Row {
 
     /// The node did not finish: failed, skipped or cancelled.
     pub fn not_done(&self) -> bool {
-        matches!(self.result.as_str(), "failed" | "skipped" | "cancelled")
+        self.result.not_done()
     }
 }
 
@@ -76,7 +81,7 @@ pub struct Summary {
     pub cancelled: bool,
     /// The daemon's builder that built what the run built (`buildkit`, `classic`).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub builder: Option<String>,
+    pub builder: Option<Backend>,
     pub nodes: Vec<Row>,
     /// Row of each node heard of (a continuation shares its step's row).
     #[serde(skip)]
@@ -122,22 +127,22 @@ impl Summary {
                 }
             }
             EventKind::Failed { error, log } => {
-                row.result = "failed".to_owned();
+                row.result = Outcome::Failed;
                 row.error = Some(error.clone());
                 row.log = log.as_ref().map(|l| l.display().to_string());
             }
             EventKind::Skipped { reason } => {
-                row.result = "skipped".to_owned();
+                row.result = Outcome::Skipped;
                 row.reason = Some(reason.to_string());
             }
-            EventKind::Cancelled => row.result = "cancelled".to_owned(),
+            EventKind::Cancelled => row.result = Outcome::Cancelled,
             EventKind::Expanded { added, join } => {
                 let index = self.rows[&event.node];
                 if *added == 1 {
                     self.continued.insert(*join, index);
                 } else {
                     let row = &mut self.nodes[index];
-                    row.result = "done".to_owned();
+                    row.result = Outcome::Done;
                     row.detail = Some(format!("{} entities", added - 1));
                 }
             }
@@ -179,7 +184,7 @@ impl Summary {
     }
 
     /// How many nodes ended with `result`.
-    pub fn count(&self, result: &str) -> usize {
+    pub fn count(&self, result: Outcome) -> usize {
         self.nodes.iter().filter(|r| r.result == result).count()
     }
 
@@ -215,7 +220,7 @@ impl Summary {
                     .clone()
                     .or_else(|| row.detail.clone())
                     .unwrap_or_else(|| "-".to_owned());
-                [row.node.clone(), row.result.clone(), time, what]
+                [row.node.clone(), row.result.to_string(), time, what]
             })
             .collect();
         let result_width = rows.iter().map(|r| r[1].len()).max().unwrap_or(0).max(6);
@@ -231,38 +236,10 @@ impl Summary {
                 "{node:<width$}  {result:<result_width$}  {time:>7}  {image}"
             );
         }
-        let mut totals = Vec::new();
-        for result in [
-            "built",
-            "daemon",
-            "file",
-            "registry",
-            "shortcut",
-            "done",
-            "incomplete",
-            "failed",
-            "skipped",
-            "cancelled",
-        ] {
-            let n = shown.iter().filter(|r| r.result == result).count();
-            if n > 0 {
-                totals.push(format!(
-                    "{n} {}",
-                    match result {
-                        "daemon" => "from the daemon",
-                        "file" => "from files",
-                        "registry" => "from the registry",
-                        "shortcut" => "left in their tier (--shortcut)",
-                        "built" => match self.builder.as_deref() {
-                            Some("buildkit") => "built by BuildKit",
-                            Some("classic") => "built by the classic builder",
-                            _ => "built",
-                        },
-                        other => other,
-                    }
-                ));
-            }
-        }
+        let totals: Vec<String> = Outcome::tally(shown.iter().map(|r| r.result))
+            .into_iter()
+            .map(|(outcome, n)| format!("{n} {}", outcome.total_label(self.builder)))
+            .collect();
         let _ = writeln!(
             out,
             "{} node{}: {} in {}",
@@ -284,7 +261,7 @@ fn fill(row: &mut Row, output: &Output) {
     match output {
         Output::Image(image) | Output::Planned(image) => {
             row.node = image.step.to_string();
-            row.result = image.result().to_owned();
+            row.result = Outcome::of_image(image);
             if image.deferred.is_some() {
                 row.detail = Some(format!(
                     "in {} (--shortcut): loaded only if a step built on it is built",
@@ -297,17 +274,17 @@ fn fill(row: &mut Row, output: &Output) {
             row.warnings = image.warnings.clone();
         }
         Output::Entity(result) => {
-            row.result = result.class.to_string();
+            row.result = Outcome::Entity(result.class);
             row.cached = Some(result.cached);
             row.exit_code = result.exit_code;
             row.log = result.log.clone();
         }
         Output::PlannedEntity(planned) => {
-            row.result = planned.source.as_str().to_owned();
+            row.result = Outcome::Planned(planned.source);
             row.hash = Some(planned.cache_key.clone());
         }
         Output::Recorded(recorded) => {
-            row.result = "done".to_owned();
+            row.result = Outcome::Done;
             row.detail = Some(format!(
                 "{} recorded, {} not done",
                 recorded.results,
@@ -315,11 +292,11 @@ fn fill(row: &mut Row, output: &Output) {
             ));
         }
         Output::Cleaned(cleaned) if !cleaned.failed.is_empty() => {
-            row.result = "incomplete".to_owned();
+            row.result = Outcome::Incomplete;
             row.detail = output.describe();
         }
         other => {
-            row.result = "done".to_owned();
+            row.result = Outcome::Done;
             row.detail = other.describe();
         }
     }
@@ -341,6 +318,8 @@ fn millis(d: Duration) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::build::Source;
+    use crate::cache::ResultSource;
 
     #[test]
     fn durations_read_naturally() {
@@ -388,15 +367,96 @@ mod tests {
         assert_eq!(summary.nodes.len(), 2);
         let base = &summary.nodes[0];
         assert_eq!(
-            (base.node.as_str(), base.result.as_str(), base.duration_ms),
-            ("slc/base", "failed", Some(1500))
+            (base.node.as_str(), base.result, base.duration_ms),
+            ("slc/base", Outcome::Failed, Some(1500))
         );
-        assert_eq!(summary.count("cancelled"), 1);
+        assert_eq!(summary.count(Outcome::Cancelled), 1);
         let table = summary.table();
         assert!(table.contains("slc/base     failed"), "{table}");
         assert!(
             table.ends_with("2 nodes: 1 failed, 1 cancelled in 2.0s\n"),
             "{table}"
+        );
+    }
+
+    #[test]
+    fn the_totals_count_each_outcome_in_order_and_name_the_builder() {
+        let row = |node: &str, result: Outcome| Row {
+            node: node.to_owned(),
+            result,
+            ..Row::default()
+        };
+        let mut summary = Summary::new("build");
+        summary.elapsed_ms = 2000;
+        summary.builder = Some(Backend::BuildKit);
+        summary.nodes = vec![
+            row("f/cancelled", Outcome::Cancelled),
+            row("f/skipped", Outcome::Skipped),
+            row("f/failed", Outcome::Failed),
+            row("clean", Outcome::Incomplete),
+            row("save", Outcome::Done),
+            row("f/shortcut", Outcome::Shortcut),
+            row("f/registry", Outcome::Image(Source::Registry)),
+            row("f/file", Outcome::Image(Source::File)),
+            row("f/daemon", Outcome::Image(Source::Daemon)),
+            row("f/built", Outcome::Image(Source::Built)),
+            row("f/built-too", Outcome::Image(Source::Built)),
+            // Counted as nodes, not in the totals.
+            row("f/planned/e1", Outcome::Planned(ResultSource::Registry)),
+            row("f/unfinished", Outcome::Pending),
+        ];
+        let table = summary.table();
+        assert!(
+            table.ends_with(
+                "13 nodes: 2 built by BuildKit, 1 from the daemon, 1 from files, \
+                 1 from the registry, 1 left in their tier (--shortcut), 1 done, \
+                 1 incomplete, 1 failed, 1 skipped, 1 cancelled in 2.0s\n"
+            ),
+            "{table}"
+        );
+        assert!(
+            table.contains("\nf/built-too   built             -  -\n"),
+            "{table}"
+        );
+        assert!(
+            table.contains("\nf/unfinished                    -  -\n"),
+            "a row with no end says nothing: {table}"
+        );
+        summary.builder = Some(Backend::Classic);
+        summary.nodes = vec![row("f/built", Outcome::Image(Source::Built))];
+        assert!(
+            summary
+                .table()
+                .ends_with("1 node: 1 built by the classic builder in 2.0s\n")
+        );
+        summary.nodes.clear();
+        assert!(
+            summary
+                .table()
+                .ends_with("0 nodes: nothing to do in 2.0s\n")
+        );
+    }
+
+    #[test]
+    fn summary_json_keeps_its_words() {
+        let mut summary = Summary::new("build");
+        summary.builder = Some(Backend::Classic);
+        summary.nodes = vec![
+            Row {
+                node: "f/base".to_owned(),
+                result: Outcome::Shortcut,
+                ..Row::default()
+            },
+            Row::default(),
+        ];
+        let json = serde_json::to_value(&summary).unwrap();
+        assert_eq!(json["builder"], "classic");
+        assert_eq!(json["nodes"][0]["result"], "shortcut");
+        assert_eq!(json["nodes"][1]["result"], "", "a row with no end");
+        summary.builder = Some(Backend::BuildKit);
+        assert_eq!(
+            serde_json::to_value(&summary).unwrap()["builder"],
+            "buildkit"
         );
     }
 }

@@ -15,9 +15,6 @@ pub enum ResultSource {
 }
 
 impl ResultSource {
-    /// Every source, in the order a run tries them.
-    pub const ALL: [ResultSource; 3] = [Self::Cache, Self::Registry, Self::Run];
-
     /// As summaries, `--json` and `kiln plan` write it: `cache`, `registry`, `run`.
     pub fn as_str(self) -> &'static str {
         match self {
