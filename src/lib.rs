@@ -15,7 +15,8 @@ pub mod docker;
 pub mod engine;
 /// The job record: a run's folder of logs, manifests, events and summary.
 pub mod job;
-/// The file tier of the image cache.
+/// Both cache ladders: images (daemon, file cache, registry) and entity results (this
+/// machine, registry), each over one tier interface.
 pub mod cache;
 // The language.
 /// KDL files → the model, every error at once.
@@ -23,7 +24,8 @@ pub mod config;
 // What the nodes do.
 /// One step's image: analysis, tiers, builder; save, push, export, clean.
 pub mod build;
-/// Entity checks: discovery, environment containers, results and their cache.
+/// Entity checks: discovery, templating, classification and recording, over a backend
+/// (Docker: environment containers) where commands run.
 pub mod check;
 /// Why a step's image would be built, or an entity would run: its inputs now against
 /// earlier ones.

@@ -194,12 +194,12 @@ impl Builder {
             forced,
             warnings: warnings.clone(),
         };
-        if self.policy.shortcut && !wanted && matches!(source, Source::File | Source::Registry) {
+        if self.policy.shortcut && !wanted && source.tier().is_some_and(|t| t.moves()) {
             let mut image = image(id, analysis, source, image_id, warnings);
             image.deferred = Some(Arc::new(obtain));
             return Ok(Located::Done(image));
         }
-        if source == Source::Daemon || self.policy.plan_only {
+        if source == Source::DAEMON || self.policy.plan_only {
             return Ok(Located::Done(image(
                 id, analysis, source, image_id, warnings,
             )));
@@ -335,7 +335,7 @@ impl Builder {
             let (_, more) = tiers
                 .obtain(
                     &need.analysis,
-                    Source::Daemon,
+                    Source::DAEMON,
                     &need.images,
                     Build::Forbidden,
                     paths,

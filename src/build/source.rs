@@ -1,27 +1,26 @@
-//! Where a step's image came from.
+//! Where a step's image came from: a cache tier, or a build.
 
-use serde::Serialize;
+use serde::{Serialize, Serializer};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "kebab-case")]
+use crate::cache::ImageTier;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Source {
-    /// Already in the daemon.
-    Daemon,
-    /// Loaded from the file cache.
-    File,
-    /// Pulled from the registry.
-    Registry,
+    /// A tier of the image ladder had it (the daemon: it was there already).
+    Tier(ImageTier),
     /// Built.
     Built,
 }
 
 impl Source {
+    pub const DAEMON: Source = Source::Tier(ImageTier::Daemon);
+    pub const FILE: Source = Source::Tier(ImageTier::File);
+    pub const REGISTRY: Source = Source::Tier(ImageTier::Registry);
+
     /// The tier as a sentence names it: `the file cache`, `the registry`.
     pub fn place(self) -> &'static str {
         match self {
-            Source::Daemon => "the daemon",
-            Source::File => "the file cache",
-            Source::Registry => "the registry",
+            Source::Tier(tier) => tier.place(),
             Source::Built => "a build",
         }
     }
@@ -30,11 +29,30 @@ impl Source {
     /// `registry`, `built`.
     pub fn as_str(self) -> &'static str {
         match self {
-            Source::Daemon => "daemon",
-            Source::File => "file",
-            Source::Registry => "registry",
+            Source::Tier(tier) => tier.as_str(),
             Source::Built => "built",
         }
+    }
+
+    /// The tier; `None` for a build.
+    pub fn tier(self) -> Option<ImageTier> {
+        match self {
+            Source::Tier(tier) => Some(tier),
+            Source::Built => None,
+        }
+    }
+}
+
+/// The first tier that had it; none: a build.
+impl From<Option<ImageTier>> for Source {
+    fn from(tier: Option<ImageTier>) -> Self {
+        tier.map_or(Source::Built, Source::Tier)
+    }
+}
+
+impl Serialize for Source {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
     }
 }
 

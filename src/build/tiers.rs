@@ -86,7 +86,7 @@ impl Tiers {
             .ladder
             .locate(&self.want(analysis, &remote), force_pull)
             .await;
-        (source(located.tier), located.warnings, located.image_id)
+        (located.tier.into(), located.warnings, located.image_id)
     }
 
     /// Each tier asked for the image of `analysis`, in order, changing nothing; each
@@ -111,11 +111,11 @@ impl Tiers {
         let remote = self.remote(analysis);
         let obtained = self
             .ladder
-            .obtain(&self.want(analysis, &remote), tier(start), &paths.status)
+            .obtain(&self.want(analysis, &remote), start.tier(), &paths.status)
             .await?;
         let mut warnings = obtained.warnings.clone();
         if let Some(tier) = obtained.tier {
-            return Ok((source(Some(tier)), warnings));
+            return Ok((Source::Tier(tier), warnings));
         }
         if build == Build::Forbidden {
             return Err(BuildError::NoBuild {
@@ -371,26 +371,6 @@ pub struct NodeOutputs {
     pub description: Option<String>,
     /// Hears the instruction a build is on, and a load or pull starting.
     pub status: StatusSink,
-}
-
-/// The source a tier is (none: a build).
-fn source(tier: Option<ImageTier>) -> Source {
-    match tier {
-        Some(ImageTier::Daemon) => Source::Daemon,
-        Some(ImageTier::File) => Source::File,
-        Some(ImageTier::Registry) => Source::Registry,
-        None => Source::Built,
-    }
-}
-
-/// The tier a source is (a build: none).
-fn tier(source: Source) -> Option<ImageTier> {
-    match source {
-        Source::Daemon => Some(ImageTier::Daemon),
-        Source::File => Some(ImageTier::File),
-        Source::Registry => Some(ImageTier::Registry),
-        Source::Built => None,
-    }
 }
 
 /// The labels kiln gives the image of `analysis`. A description's line breaks become

@@ -74,7 +74,7 @@ impl Explanation {
                     out,
                     "{}: from the {} ({})",
                     self.node,
-                    shown(tier),
+                    tier.name(),
                     self.image
                 );
             }
@@ -87,7 +87,7 @@ impl Explanation {
                 out,
                 "  {} {}: {}",
                 if answer.hit { "hit " } else { "miss" },
-                shown(answer.tier),
+                answer.tier.name(),
                 answer.detail
             );
         }
@@ -96,7 +96,7 @@ impl Explanation {
                 let _ = writeln!(
                     out,
                     "  nothing changed: the {} has the image of these very inputs (hash {})",
-                    shown(tier),
+                    tier.name(),
                     short(&self.hash)
                 );
             }
@@ -161,15 +161,6 @@ fn describe(change: &Change) -> String {
             )
         }
         other => other.to_string(),
-    }
-}
-
-/// A tier as the text names it.
-fn shown(tier: ImageTier) -> &'static str {
-    match tier {
-        ImageTier::Daemon => "daemon",
-        ImageTier::File => "file cache",
-        ImageTier::Registry => "registry",
     }
 }
 

@@ -68,7 +68,7 @@ pub async fn collect(
     let mut collected = Collected::default();
     file_cache::collect(
         &workspace.settings.cache_dir,
-        &workspace.settings.state_dir.join("locks"),
+        &workspace.settings.lock_dir(),
         budget.max_size,
         dry_run,
         &mut collected,

@@ -95,6 +95,11 @@ impl Settings {
         self.state_dir.join("results")
     }
 
+    /// Where a run holds a lock for each image it is getting (`.kiln/locks`).
+    pub fn lock_dir(&self) -> PathBuf {
+        self.state_dir.join("locks")
+    }
+
     /// This machine's result cache (`.kiln/results/cache`).
     pub fn result_cache_dir(&self) -> PathBuf {
         self.results_dir().join("cache")

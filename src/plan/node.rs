@@ -53,11 +53,7 @@ impl engine::Node for Node {
             Node::Obtain(obtain) => format!(
                 "{}:{}",
                 obtain.step,
-                match obtain.source {
-                    Source::Daemon | Source::File => "load",
-                    Source::Registry => "pull",
-                    Source::Built => "build",
-                }
+                obtain.source.tier().map_or("build", |tier| tier.verb())
             ),
             Node::Discover(check) => format!("{check}:discover"),
             Node::Entity(task) => task.id.to_string(),
@@ -169,7 +165,7 @@ impl Output {
     /// not (watch mode shows only what did).
     pub fn did_work(&self) -> bool {
         match self {
-            Output::Image(image) => image.deferred.is_none() && image.tier != Source::Daemon,
+            Output::Image(image) => image.deferred.is_none() && image.tier != Source::DAEMON,
             Output::Planned(_) | Output::Recorded(_) | Output::PlannedEntity(_) => false,
             Output::Entity(result) => !result.cached,
             Output::Saved { written, .. } | Output::Pushed { written, .. } => *written,

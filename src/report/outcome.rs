@@ -11,7 +11,7 @@
 use serde::Serialize;
 
 use crate::build::{Image, Source};
-use crate::cache::ResultSource;
+use crate::cache::{ImageTier, ResultSource};
 use crate::check::outcome::ResultClass;
 use crate::docker::Backend;
 
@@ -96,16 +96,15 @@ impl Outcome {
 
     /// A step's image was loaded from the file cache or pulled from the registry.
     pub fn loaded(self) -> bool {
-        match self.image() {
-            Some(Source::File | Source::Registry) => true,
-            Some(Source::Daemon | Source::Built) | None => false,
-        }
+        self.image()
+            .and_then(Source::tier)
+            .is_some_and(|tier| tier.moves())
     }
 
     /// Nothing had to be done for a step's image: the daemon had it, or `--shortcut`
     /// left it where it was.
     pub fn unchanged(self) -> bool {
-        self == Self::Image(Source::Daemon) || self == Self::Shortcut
+        self == Self::Image(Source::DAEMON) || self == Self::Shortcut
     }
 
     /// Where the totals line of a run's table puts this outcome: images by the work
@@ -113,20 +112,17 @@ impl Outcome {
     /// tier), then other work, then what did not finish. `None`: not in the totals —
     /// entities have lines of their own, a plan's entities no table, and a row with no
     /// end has nothing to count.
-    fn rank(self) -> Option<u8> {
+    fn rank(self) -> Option<(u8, Option<ImageTier>)> {
         match self {
-            Self::Image(source) => Some(match source {
-                Source::Built => 0,
-                Source::Daemon => 1,
-                Source::File => 2,
-                Source::Registry => 3,
-            }),
-            Self::Shortcut => Some(4),
-            Self::Done => Some(5),
-            Self::Incomplete => Some(6),
-            Self::Failed => Some(7),
-            Self::Skipped => Some(8),
-            Self::Cancelled => Some(9),
+            Self::Image(Source::Built) => Some((0, None)),
+            // The tiers in the order of `ImageTier`.
+            Self::Image(Source::Tier(tier)) => Some((1, Some(tier))),
+            Self::Shortcut => Some((2, None)),
+            Self::Done => Some((3, None)),
+            Self::Incomplete => Some((4, None)),
+            Self::Failed => Some((5, None)),
+            Self::Skipped => Some((6, None)),
+            Self::Cancelled => Some((7, None)),
             Self::Pending | Self::Entity(_) | Self::Planned(_) => None,
         }
     }
@@ -134,7 +130,7 @@ impl Outcome {
     /// How many of `outcomes` there are of each outcome the totals count, in the
     /// totals' order (see [`Outcome::rank`]); outcomes with none are left out.
     pub fn tally(outcomes: impl IntoIterator<Item = Outcome>) -> Vec<(Outcome, usize)> {
-        let mut tally: Vec<(u8, Outcome, usize)> = Vec::new();
+        let mut tally: Vec<((u8, Option<ImageTier>), Outcome, usize)> = Vec::new();
         for outcome in outcomes {
             let Some(rank) = outcome.rank() else {
                 continue;
@@ -157,9 +153,7 @@ impl Outcome {
                 Some(Backend::Classic) => "built by the classic builder",
                 None => "built",
             },
-            Self::Image(Source::Daemon) => "from the daemon",
-            Self::Image(Source::File) => "from files",
-            Self::Image(Source::Registry) => "from the registry",
+            Self::Image(Source::Tier(tier)) => tier.total_label(),
             Self::Shortcut => "left in their tier (--shortcut)",
             Self::Pending
             | Self::Entity(_)
@@ -193,9 +187,9 @@ mod tests {
     /// before it was an enum.
     const WORDS: [(Outcome, &str); 18] = [
         (Outcome::Pending, ""),
-        (Outcome::Image(Source::Daemon), "daemon"),
-        (Outcome::Image(Source::File), "file"),
-        (Outcome::Image(Source::Registry), "registry"),
+        (Outcome::Image(Source::DAEMON), "daemon"),
+        (Outcome::Image(Source::FILE), "file"),
+        (Outcome::Image(Source::REGISTRY), "registry"),
         (Outcome::Image(Source::Built), "built"),
         (Outcome::Shortcut, "shortcut"),
         (Outcome::Entity(ResultClass::Success), "success"),

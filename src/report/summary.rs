@@ -396,9 +396,9 @@ mod tests {
             row("clean", Outcome::Incomplete),
             row("save", Outcome::Done),
             row("f/shortcut", Outcome::Shortcut),
-            row("f/registry", Outcome::Image(Source::Registry)),
-            row("f/file", Outcome::Image(Source::File)),
-            row("f/daemon", Outcome::Image(Source::Daemon)),
+            row("f/registry", Outcome::Image(Source::REGISTRY)),
+            row("f/file", Outcome::Image(Source::FILE)),
+            row("f/daemon", Outcome::Image(Source::DAEMON)),
             row("f/built", Outcome::Image(Source::Built)),
             row("f/built-too", Outcome::Image(Source::Built)),
             // Counted as nodes, not in the totals.

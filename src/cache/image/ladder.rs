@@ -98,7 +98,7 @@ impl ImageLadder {
                     tier,
                 })
                 .collect(),
-            lock_dir: settings.state_dir.join("locks"),
+            lock_dir: settings.lock_dir(),
         }
     }
 
@@ -158,10 +158,12 @@ impl ImageLadder {
             warnings: Vec::new(),
             _lock: lock,
         };
-        let asked = |tier: ImageTier| {
-            from.is_some_and(|from| tier >= from) || (waited && tier == ImageTier::Daemon)
+        // `from` and the tiers after it, in the order they are registered.
+        let start = from.and_then(|from| self.rungs.iter().position(|r| r.name() == from));
+        let asked = |(i, rung): &(usize, &Rung)| {
+            start.is_some_and(|start| *i >= start) || (waited && rung.name() == ImageTier::Daemon)
         };
-        for rung in self.rungs.iter().filter(|r| asked(r.name())) {
+        for (_, rung) in self.rungs.iter().enumerate().filter(asked) {
             match rung.probe(want).await {
                 Ok(Probe::Hit { .. }) => {
                     let fetched = rung.tier.fetch(want, status).await;

@@ -38,6 +38,40 @@ impl ImageTier {
         }
     }
 
+    /// As a name in a sentence: `daemon`, `file cache`, `registry`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Daemon => "daemon",
+            Self::File => "file cache",
+            Self::Registry => "registry",
+        }
+    }
+
+    /// What getting an image from it is called (a node's suffix): `load`, `pull`.
+    pub fn verb(self) -> &'static str {
+        match self {
+            Self::Daemon | Self::File => "load",
+            Self::Registry => "pull",
+        }
+    }
+
+    /// The words after a count of images that came from it: `3 from files`.
+    pub fn total_label(self) -> &'static str {
+        match self {
+            Self::Daemon => "from the daemon",
+            Self::File => "from files",
+            Self::Registry => "from the registry",
+        }
+    }
+
+    /// Getting an image from it moves the image into the daemon (a load or a pull).
+    pub fn moves(self) -> bool {
+        match self {
+            Self::Daemon => false,
+            Self::File | Self::Registry => true,
+        }
+    }
+
     /// Shared by machines and so down as a whole at times: a failure to ask it trips
     /// its breaker for the rest of the run.
     pub fn shared(self) -> bool {

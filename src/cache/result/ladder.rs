@@ -104,7 +104,11 @@ impl ResultLadder {
     /// result the run produced: every tier). Failures are warnings: the result is the
     /// run's whatever its caching came to.
     pub async fn store(&self, key: &str, stored: &Stored, from: ResultSource) {
-        for rung in self.rungs.iter().filter(|r| r.tier.source() < from) {
+        let before = self
+            .rungs
+            .iter()
+            .take_while(|rung| rung.tier.source() != from);
+        for rung in before {
             if let Err(e) = rung.ask(|| rung.tier.store(key, stored)).await
                 && rung.breaker.is_none()
             {

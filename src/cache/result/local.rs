@@ -101,8 +101,9 @@ impl ResultTier for LocalResults {
         ResultSource::Cache
     }
 
+    /// A readable entry: a corrupt one is no answer, as a run would find.
     async fn probe(&self, key: &str) -> Result<bool, String> {
-        Ok(self.result_path(key).is_file())
+        Ok(self.get(key).is_some())
     }
 
     async fn fetch(&self, key: &str) -> Result<Option<Stored>, String> {
