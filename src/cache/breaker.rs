@@ -4,125 +4,138 @@
 //! wait for it, so steps asking at once do not all hit a tier that is down.
 
 use std::future::Future;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
+
+use super::CacheError;
 
 /// One per tier and run.
 #[derive(Debug, Default)]
 pub struct Breaker {
     /// The first failure of the run; set, the tier is not asked again.
-    failed: OnceLock<String>,
-    /// Set once the first question was answered.
-    asked: tokio::sync::OnceCell<()>,
-}
-
-impl Breaker {
-    /// Whether the tier failed earlier in this run, and how.
-    pub fn tripped(&self) -> Option<&str> {
-        self.failed.get().map(String::as_str)
-    }
-
-    /// Asks the tier through `ask`, unless it failed earlier in this run: `Err` is the
-    /// tier's failure (this one, or the first one again without asking).
-    pub async fn call<T, F, Fut>(&self, ask: F) -> Result<T, Down>
-    where
-        F: FnOnce() -> Fut,
-        Fut: Future<Output = Result<T, String>>,
-    {
-        if let Some(first) = self.failed.get() {
-            return Err(Down::earlier(first));
-        }
-        let mut ask = Some(ask);
-        let mut first_answer = None;
-        self.asked
-            .get_or_init(|| async {
-                if let Some(ask) = ask.take() {
-                    first_answer = Some(self.note(ask().await));
-                }
-            })
-            .await;
-        if let Some(answer) = first_answer {
-            return answer;
-        }
-        if let Some(first) = self.failed.get() {
-            return Err(Down::earlier(first));
-        }
-        match ask.take() {
-            Some(ask) => self.note(ask().await),
-            // Not reached: `ask` is taken only by the first question.
-            None => Err(Down::earlier("asked twice")),
-        }
-    }
-
-    /// A failure is remembered for the rest of the run.
-    fn note<T>(&self, answer: Result<T, String>) -> Result<T, Down> {
-        answer.map_err(|error| Down {
-            tripped: self.failed.set(error.clone()).is_ok(),
-            error,
-        })
-    }
+    failed: OnceLock<Arc<CacheError>>,
+    /// Held by the run's first question while it is asked; `true` once answered.
+    answered: tokio::sync::Mutex<bool>,
 }
 
 /// A tier that is down.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Down {
-    pub error: String,
-    /// This call found it down first: the one to warn about.
-    pub tripped: bool,
-}
-
-impl Down {
-    fn earlier(first: &str) -> Self {
-        Self {
-            error: format!("it failed earlier in this run: {first}"),
-            tripped: false,
-        }
-    }
+    pub error: Arc<CacheError>,
+    /// This call found it down (the one to warn about); otherwise an earlier one did
+    /// and the tier was not asked.
+    pub first: bool,
 }
 
 impl std::fmt::Display for Down {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.error)
+        if self.first {
+            write!(f, "{}", self.error)
+        } else {
+            write!(f, "it failed earlier in this run: {}", self.error)
+        }
+    }
+}
+
+impl Breaker {
+    /// Asks the tier through `ask`, unless it failed earlier in this run.
+    pub async fn call<T, F, Fut>(&self, ask: F) -> Result<T, Down>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<T, CacheError>>,
+    {
+        let mut answered = self.answered.lock().await;
+        if !*answered {
+            // The run's first question: the others wait for its answer.
+            let answer = self.note(ask().await);
+            *answered = true;
+            return answer;
+        }
+        drop(answered);
+        if let Some(first) = self.failed.get() {
+            return Err(Down {
+                error: Arc::clone(first),
+                first: false,
+            });
+        }
+        self.note(ask().await)
+    }
+
+    /// A failure is remembered for the rest of the run.
+    fn note<T>(&self, answer: Result<T, CacheError>) -> Result<T, Down> {
+        answer.map_err(|error| {
+            let error = Arc::new(error);
+            Down {
+                first: self.failed.set(Arc::clone(&error)).is_ok(),
+                error: self.failed.get().map_or(error, Arc::clone),
+            }
+        })
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    fn refused() -> CacheError {
+        CacheError::io(
+            std::path::Path::new("registry"),
+            std::io::Error::from(std::io::ErrorKind::ConnectionRefused),
+        )
+    }
 
     #[tokio::test]
     async fn a_tier_that_failed_is_not_asked_again() {
         let breaker = Breaker::default();
-        let asked = std::sync::atomic::AtomicUsize::new(0);
+        let asked = AtomicUsize::new(0);
         let ask = || async {
-            asked.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            Err::<(), _>("connection refused".to_owned())
+            asked.fetch_add(1, Ordering::Relaxed);
+            Err::<(), _>(refused())
         };
         let first = breaker.call(ask).await.unwrap_err();
-        assert_eq!(
-            (first.error.as_str(), first.tripped),
-            ("connection refused", true)
-        );
+        assert!(first.first);
+        assert!(first.to_string().contains("registry"), "{first}");
         let again = breaker.call(ask).await.unwrap_err();
-        assert!(!again.tripped);
+        assert!(!again.first);
         assert!(
             again
-                .error
-                .contains("failed earlier in this run: connection refused"),
+                .to_string()
+                .starts_with("it failed earlier in this run: "),
             "{again}"
         );
-        assert_eq!(asked.load(std::sync::atomic::Ordering::Relaxed), 1);
-        assert_eq!(breaker.tripped(), Some("connection refused"));
+        assert_eq!(asked.load(Ordering::Relaxed), 1);
     }
 
     #[tokio::test]
     async fn a_tier_that_answers_is_asked_every_time() {
         let breaker = Breaker::default();
         for n in 0..3 {
-            assert_eq!(
-                breaker.call(|| async move { Ok::<_, String>(n) }).await,
-                Ok(n)
-            );
+            let answer = breaker.call(|| async move { Ok::<_, CacheError>(n) }).await;
+            assert_eq!(answer.unwrap(), n);
         }
-        assert_eq!(breaker.tripped(), None);
+    }
+
+    #[tokio::test]
+    async fn questions_at_once_wait_for_the_first_answer() {
+        let breaker = Breaker::default();
+        let asked = AtomicUsize::new(0);
+        let ask = || async {
+            asked.fetch_add(1, Ordering::Relaxed);
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            Err::<(), _>(refused())
+        };
+        let answers = futures_util::future::join_all((0..5).map(|_| breaker.call(ask))).await;
+        assert_eq!(
+            asked.load(Ordering::Relaxed),
+            1,
+            "one question reached the tier"
+        );
+        assert_eq!(
+            answers
+                .iter()
+                .filter(|a| a.as_ref().is_err_and(|d| d.first))
+                .count(),
+            1
+        );
     }
 }

@@ -32,6 +32,31 @@ pub enum CacheError {
         expected: String,
         found: Option<String>,
     },
+
+    /// A shared result tier refused or did not answer.
+    #[error("results registry {repository}: {what} failed ({source})")]
+    #[diagnostic(code(kiln::cache::registry))]
+    Registry {
+        repository: String,
+        what: &'static str,
+        #[source]
+        source: oci_client::errors::OciDistributionError,
+    },
+
+    #[error("`{reference}` is not an image reference: {source}")]
+    #[diagnostic(code(kiln::cache::reference))]
+    Reference {
+        reference: String,
+        #[source]
+        source: oci_client::ParseError,
+    },
+
+    #[error("a result could not be written as JSON: {source}")]
+    #[diagnostic(code(kiln::cache::json))]
+    Json {
+        #[source]
+        source: serde_json::Error,
+    },
 }
 
 impl CacheError {

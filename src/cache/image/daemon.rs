@@ -17,7 +17,7 @@ impl Tier for DaemonTier {
         ImageTier::Daemon
     }
 
-    async fn probe(&self, want: &Want<'_>) -> Result<Probe, String> {
+    async fn probe(&self, want: &Want<'_>) -> Result<Probe, CacheError> {
         match self.daemon.inspect(want.image).await {
             Ok(Some(info)) if super::has_hash(&info.labels, want.hash) => Ok(Probe::Hit {
                 detail: format!("has {}", want.image),
@@ -29,7 +29,7 @@ impl Tier for DaemonTier {
                 crate::docker::labels::HASH
             ))),
             Ok(None) => Ok(Probe::Miss("no image with this hash".to_owned())),
-            Err(e) => Err(e.to_string()),
+            Err(e) => Err(e.into()),
         }
     }
 

@@ -31,7 +31,7 @@ impl Tier for FileTier {
         ImageTier::File
     }
 
-    async fn probe(&self, want: &Want<'_>) -> Result<Probe, String> {
+    async fn probe(&self, want: &Want<'_>) -> Result<Probe, CacheError> {
         let entry = Entry::new(&self.dir, want.image);
         Ok(if entry.present() {
             Probe::Hit {
@@ -78,7 +78,7 @@ impl Tier for FileTier {
                     ));
                 }
             }
-            Err(e) => fetched.warnings.push(self.tier().skipped(&e.to_string())),
+            Err(e) => fetched.warnings.push(self.tier().skipped(&e)),
         }
         fetched
     }

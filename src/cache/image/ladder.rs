@@ -26,13 +26,14 @@ impl Rung {
         self.tier.tier()
     }
 
+    /// The tier's answer; `Err`: why it could not be asked.
     async fn probe(&self, want: &Want<'_>) -> Result<Probe, String> {
         match &self.breaker {
             Some(breaker) => breaker
                 .call(|| self.tier.probe(want))
                 .await
-                .map_err(|down| down.error),
-            None => self.tier.probe(want).await,
+                .map_err(|down| down.to_string()),
+            None => self.tier.probe(want).await.map_err(|e| e.to_string()),
         }
     }
 }

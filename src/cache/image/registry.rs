@@ -52,7 +52,7 @@ impl Tier for RegistryTier {
         ImageTier::Registry
     }
 
-    async fn probe(&self, want: &Want<'_>) -> Result<Probe, String> {
+    async fn probe(&self, want: &Want<'_>) -> Result<Probe, CacheError> {
         let (Some(repository), Some(remote)) = (&self.repository, want.remote) else {
             return Ok(Probe::Miss("no registry set".to_owned()));
         };
@@ -62,7 +62,7 @@ impl Tier for RegistryTier {
                 image_id: None,
             }),
             Ok(false) => Ok(Probe::Miss(format!("not in {repository}"))),
-            Err(e) => Err(e.to_string()),
+            Err(e) => Err(e.into()),
         }
     }
 
@@ -74,7 +74,7 @@ impl Tier for RegistryTier {
         status.tell("pulling from the registry");
         match self.pull(remote, want, &mut fetched.warnings).await {
             Ok(()) => fetched.got = true,
-            Err(e) => fetched.warnings.push(self.tier().skipped(&e.to_string())),
+            Err(e) => fetched.warnings.push(self.tier().skipped(&e)),
         }
         fetched
     }

@@ -90,7 +90,7 @@ impl ImageTier {
     }
 
     /// The warning when the tier could not be asked.
-    pub fn skipped(self, error: &str) -> String {
+    pub fn skipped(self, error: &dyn std::fmt::Display) -> String {
         match self {
             Self::Daemon => format!("daemon: {error}"),
             Self::File => format!("file cache skipped: {error}"),
@@ -143,7 +143,7 @@ pub trait Tier: Send + Sync {
     fn tier(&self) -> ImageTier;
 
     /// Whether the tier has the image, changing nothing.
-    async fn probe(&self, want: &Want<'_>) -> Result<Probe, String>;
+    async fn probe(&self, want: &Want<'_>) -> Result<Probe, CacheError>;
 
     /// Gets the image into the daemon (the tier said it has it).
     async fn fetch(&self, want: &Want<'_>, status: &StatusSink) -> Fetched;

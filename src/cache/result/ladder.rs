@@ -7,7 +7,7 @@ use super::local::LocalResults;
 use super::registry::RegistryResults;
 use super::source::ResultSource;
 use super::tier::{ResultTier, Stored};
-use crate::cache::Breaker;
+use crate::cache::{Breaker, CacheError};
 use crate::model::Settings;
 
 struct Rung {
@@ -21,16 +21,16 @@ impl Rung {
     async fn ask<T, F, Fut>(&self, ask: F) -> Result<T, String>
     where
         F: FnOnce() -> Fut,
-        Fut: std::future::Future<Output = Result<T, String>>,
+        Fut: std::future::Future<Output = Result<T, CacheError>>,
     {
         let Some(breaker) = &self.breaker else {
-            return ask().await;
+            return ask().await.map_err(|e| e.to_string());
         };
         breaker.call(ask).await.map_err(|down| {
-            if down.tripped {
+            if down.first {
                 tracing::warn!("{down}; results stay local for the rest of this run");
             }
-            down.error
+            down.to_string()
         })
     }
 }

@@ -9,6 +9,7 @@ use async_trait::async_trait;
 
 use super::source::ResultSource;
 use super::tier::{ResultTier, Stored};
+use crate::cache::CacheError;
 use crate::job::write_atomic;
 
 #[derive(Debug, Clone)]
@@ -102,11 +103,11 @@ impl ResultTier for LocalResults {
     }
 
     /// A readable entry: a corrupt one is no answer, as a run would find.
-    async fn probe(&self, key: &str) -> Result<bool, String> {
+    async fn probe(&self, key: &str) -> Result<bool, CacheError> {
         Ok(self.get(key).is_some())
     }
 
-    async fn fetch(&self, key: &str) -> Result<Option<Stored>, String> {
+    async fn fetch(&self, key: &str) -> Result<Option<Stored>, CacheError> {
         Ok(self.get(key).map(|result| Stored {
             result,
             inputs: read_json(&self.inputs_path(key)),
@@ -114,8 +115,8 @@ impl ResultTier for LocalResults {
         }))
     }
 
-    async fn store(&self, key: &str, stored: &Stored) -> Result<(), String> {
+    async fn store(&self, key: &str, stored: &Stored) -> Result<(), CacheError> {
         self.put(key, &stored.result, stored.inputs.as_ref())
-            .map_err(|e| format!("{}: {e}", self.dir.display()))
+            .map_err(|e| CacheError::io(&self.dir, e))
     }
 }

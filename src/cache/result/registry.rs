@@ -15,6 +15,7 @@ use oci_client::{Client, Reference};
 
 use super::source::ResultSource;
 use super::tier::{ResultTier, Stored};
+use crate::cache::CacheError;
 
 const CONFIG_TYPE: &str = "application/vnd.kiln.result.inputs.v1+json";
 const RESULT_TYPE: &str = "application/vnd.kiln.result.v1+json";
@@ -49,10 +50,11 @@ impl RegistryResults {
         }
     }
 
-    fn reference(&self, key: &str) -> Result<Reference, String> {
-        format!("{}:result-{key}", self.repository)
+    fn reference(&self, key: &str) -> Result<Reference, CacheError> {
+        let reference = format!("{}:result-{key}", self.repository);
+        reference
             .parse()
-            .map_err(|e| format!("{e}"))
+            .map_err(|source| CacheError::Reference { reference, source })
     }
 
     fn auth(&self) -> RegistryAuth {
@@ -65,11 +67,12 @@ impl RegistryResults {
         }
     }
 
-    fn failed(&self, what: &str, error: &OciDistributionError) -> String {
-        format!(
-            "results registry {}: {what} failed ({error})",
-            self.repository
-        )
+    fn failed(&self, what: &'static str, source: OciDistributionError) -> CacheError {
+        CacheError::Registry {
+            repository: self.repository.clone(),
+            what,
+            source,
+        }
     }
 }
 
@@ -80,7 +83,7 @@ impl ResultTier for RegistryResults {
     }
 
     /// Asks for the manifest only.
-    async fn probe(&self, key: &str) -> Result<bool, String> {
+    async fn probe(&self, key: &str) -> Result<bool, CacheError> {
         let reference = self.reference(key)?;
         match self
             .client
@@ -89,17 +92,17 @@ impl ResultTier for RegistryResults {
         {
             Ok(_) => Ok(true),
             Err(e) if is_missing(&e) => Ok(false),
-            Err(e) => Err(self.failed("asking for a result", &e)),
+            Err(e) => Err(self.failed("asking for a result", e)),
         }
     }
 
-    async fn fetch(&self, key: &str) -> Result<Option<Stored>, String> {
+    async fn fetch(&self, key: &str) -> Result<Option<Stored>, CacheError> {
         let reference = self.reference(key)?;
         let accepted = vec![RESULT_TYPE, LOG_TYPE, ARTIFACTS_TYPE];
         let image = match self.client.pull(&reference, &self.auth(), accepted).await {
             Ok(image) => image,
             Err(e) if is_missing(&e) => return Ok(None),
-            Err(e) => return Err(self.failed("asking for a result", &e)),
+            Err(e) => return Err(self.failed("asking for a result", e)),
         };
         let Ok(inputs) = serde_json::from_slice(&image.config.data) else {
             return Ok(None);
@@ -120,10 +123,11 @@ impl ResultTier for RegistryResults {
         Ok(result.map(|result| Stored { result, ..stored }))
     }
 
-    async fn store(&self, key: &str, stored: &Stored) -> Result<(), String> {
+    async fn store(&self, key: &str, stored: &Stored) -> Result<(), CacheError> {
         let reference = self.reference(key)?;
-        let result_json = serde_json::to_vec(&stored.result).map_err(|e| e.to_string())?;
-        let inputs_json = serde_json::to_vec(&stored.inputs).map_err(|e| e.to_string())?;
+        let json = |source| CacheError::Json { source };
+        let result_json = serde_json::to_vec(&stored.result).map_err(json)?;
+        let inputs_json = serde_json::to_vec(&stored.inputs).map_err(json)?;
         let mut layers = vec![ImageLayer::new(result_json, RESULT_TYPE.to_owned(), None)];
         if let Some(log) = &stored.log {
             layers.push(ImageLayer::new(log.clone(), LOG_TYPE.to_owned(), None));
@@ -143,7 +147,7 @@ impl ResultTier for RegistryResults {
             .push(&reference, &layers, config, &self.auth(), Some(manifest))
             .await
             .map(|_| ())
-            .map_err(|e| self.failed("pushing a result", &e))
+            .map_err(|e| self.failed("pushing a result", e))
     }
 }
 

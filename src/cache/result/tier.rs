@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use async_trait::async_trait;
 
 use super::source::ResultSource;
+use crate::cache::CacheError;
 
 /// A result with what travels with it.
 #[derive(Debug, Clone, Default)]
@@ -31,9 +32,9 @@ pub trait ResultTier: Send + Sync {
     fn source(&self) -> ResultSource;
 
     /// Whether it has a result under `key` (as cheaply as it can tell).
-    async fn probe(&self, key: &str) -> Result<bool, String>;
+    async fn probe(&self, key: &str) -> Result<bool, CacheError>;
 
-    async fn fetch(&self, key: &str) -> Result<Option<Stored>, String>;
+    async fn fetch(&self, key: &str) -> Result<Option<Stored>, CacheError>;
 
-    async fn store(&self, key: &str, stored: &Stored) -> Result<(), String>;
+    async fn store(&self, key: &str, stored: &Stored) -> Result<(), CacheError>;
 }
