@@ -107,10 +107,11 @@ impl ResultTier for LocalResults {
         Ok(self.get(key).is_some())
     }
 
+    /// The result alone: its inputs stay on disk until `kiln explain` reads them
+    /// ([`LocalResults::all_inputs`]); a run that takes the result needs none.
     async fn fetch(&self, key: &str) -> Result<Option<Stored>, CacheError> {
         Ok(self.get(key).map(|result| Stored {
             result,
-            inputs: read_json(&self.inputs_path(key)),
             ..Stored::default()
         }))
     }
