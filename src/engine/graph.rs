@@ -135,7 +135,8 @@ impl<N> RunGraph<N> {
                 return Err(GraphError::UnknownNode { node });
             }
         }
-        if self.edges.contains(&(dependency, dependent)) {
+        // One hash for a new edge: noted first, forgotten again if refused.
+        if !self.edges.insert((dependency, dependent)) {
             return Ok(());
         }
         // daggy refuses the edge when `dependency` is `dependent` or a node that waits
@@ -145,12 +146,16 @@ impl<N> RunGraph<N> {
             .add_edge(dependency.dag_index(), dependent.dag_index(), ())
             .is_err()
         {
+            self.edges.remove(&(dependency, dependent));
             return Err(GraphError::Cycle {
                 dependent: self.dag[dependent.dag_index()].id.clone(),
                 dependency: self.dag[dependency.dag_index()].id.clone(),
             });
         }
-        self.added_edge(dependency, dependent);
+        self.dag[dependent.dag_index()]
+            .dependencies
+            .push(dependency);
+        self.dag[dependency.dag_index()].dependents.push(dependent);
         Ok(())
     }
 
@@ -175,15 +180,6 @@ impl<N> RunGraph<N> {
 
     fn slots(&self) -> impl Iterator<Item = &Slot<N>> {
         self.dag.raw_nodes().iter().map(|node| &node.weight)
-    }
-
-    /// Records an edge the `Dag` just took.
-    fn added_edge(&mut self, dependency: NodeId, dependent: NodeId) {
-        self.edges.insert((dependency, dependent));
-        self.dag[dependent.dag_index()]
-            .dependencies
-            .push(dependency);
-        self.dag[dependency.dag_index()].dependents.push(dependent);
     }
 }
 
@@ -245,6 +241,7 @@ mod tests {
         assert_eq!(graph.dependencies(a), []);
         assert_eq!(graph.dependents(c), []);
         assert_eq!(graph.dag.edge_count(), 2);
+        assert_eq!(graph.edges.len(), 2);
         // An edge against the order of addition that closes no cycle is taken; one that
         // closes a cycle through it is not.
         let d = graph.add(Named("d"));
