@@ -22,7 +22,7 @@ use tokio_util::task::AbortOnDropHandle;
 use super::error::NodeError;
 use super::event::{Event, EventKind, SkipReason, Subscriber};
 use super::executor::{Executor, Expansion, Node, RunContext, Step, Unfinished};
-use super::graph::{NodeId, RunGraph};
+use super::graph::{NodeId, RunGraph, Slot};
 use super::options::Options;
 use super::report::{NodeReport, NodeState, Report};
 use super::status::NodeStatus;
@@ -130,7 +130,10 @@ impl<N: Node, E: Executor<N>> Scheduler<N, E> {
         Self {
             statuses,
             status_sender,
-            waiting: (0..n).map(|i| graph.dependencies[i].len()).collect(),
+            waiting: graph
+                .node_ids()
+                .map(|node| graph.dependencies(node).len())
+                .collect(),
             state: (0..n).map(|_| State::Pending).collect(),
             started: vec![None; n],
             finished: vec![None; n],
@@ -213,7 +216,9 @@ impl<N: Node, E: Executor<N>> Scheduler<N, E> {
 
     fn launch(&mut self, node: NodeId) {
         let i = node.index();
-        let mut deps: Vec<(NodeId, Arc<E::Output>)> = self.graph.dependencies[i]
+        let mut deps: Vec<(NodeId, Arc<E::Output>)> = self
+            .graph
+            .dependencies(node)
             .iter()
             .filter_map(|&d| match &self.state[d.index()] {
                 State::Succeeded(output) => Some((d, Arc::clone(output))),
@@ -224,7 +229,8 @@ impl<N: Node, E: Executor<N>> Scheduler<N, E> {
         // Only a node that runs after failures can have any (the others start once every
         // dependency succeeded): the common case skips the second pass over the edges.
         let mut unfinished: Vec<Unfinished> = if self.runs_after_failures(node) {
-            self.graph.dependencies[i]
+            self.graph
+                .dependencies(node)
                 .iter()
                 .filter_map(|&d| {
                     let why = match &self.state[d.index()] {
@@ -235,7 +241,7 @@ impl<N: Node, E: Executor<N>> Scheduler<N, E> {
                     };
                     Some(Unfinished {
                         node: d,
-                        id: self.graph.ids[d.index()].clone(),
+                        id: self.id(d).to_owned(),
                         why,
                     })
                 })
@@ -248,7 +254,7 @@ impl<N: Node, E: Executor<N>> Scheduler<N, E> {
         self.started[i] = Some(self.start.elapsed());
         self.emit(node, EventKind::Started);
         let executor = Arc::clone(&self.executor);
-        let value = Arc::clone(&self.graph.nodes[i]);
+        let value = Arc::clone(&self.graph.slot(node).node);
         let cancel = self.cancel.child_token();
         let status = NodeStatus::new(node, self.status_sender.clone());
         let handle = self.running.spawn(async move {
@@ -292,7 +298,7 @@ impl<N: Node, E: Executor<N>> Scheduler<N, E> {
             }
             // Most likely the executor obeying the token: not a failure.
             Err(error) if !crashed && self.cancel.is_cancelled() => {
-                tracing::debug!(node = %self.graph.ids[node.index()], %error, "stopped after cancellation");
+                tracing::debug!(node = %self.id(node), %error, "stopped after cancellation");
                 self.state[node.index()] = State::Cancelled;
                 self.emit(node, EventKind::Cancelled);
                 self.on_cancel();
@@ -331,7 +337,7 @@ impl<N: Node, E: Executor<N>> Scheduler<N, E> {
             node,
             SkipReason::DependencyFailed {
                 failed: node,
-                failed_id: self.graph.ids[node.index()].clone(),
+                failed_id: self.id(node).to_owned(),
             },
         );
         if !self.keep_going && self.stopped.is_none() {
@@ -346,8 +352,8 @@ impl<N: Node, E: Executor<N>> Scheduler<N, E> {
         let mut skipped = Vec::new();
         let mut stack = vec![node];
         while let Some(from) = stack.pop() {
-            for k in 0..self.graph.dependents[from.index()].len() {
-                let dependent = self.graph.dependents[from.index()][k];
+            for k in 0..self.graph.dependents(from).len() {
+                let dependent = self.graph.dependents(from)[k];
                 if !self.runs_after_failures(dependent)
                     && matches!(self.state[dependent.index()], State::Pending)
                 {
@@ -376,8 +382,8 @@ impl<N: Node, E: Executor<N>> Scheduler<N, E> {
     /// `node` failed or was skipped: its dependents that run after failures count it as
     /// finished.
     fn release_finally(&mut self, node: NodeId) {
-        for k in 0..self.graph.dependents[node.index()].len() {
-            let dependent = self.graph.dependents[node.index()][k];
+        for k in 0..self.graph.dependents(node).len() {
+            let dependent = self.graph.dependents(node)[k];
             if self.runs_after_failures(dependent) {
                 self.one_less(dependent);
             }
@@ -387,8 +393,8 @@ impl<N: Node, E: Executor<N>> Scheduler<N, E> {
     /// `node` finished successfully (done or expanded): its dependents wait for one
     /// dependency less.
     fn release(&mut self, node: NodeId) {
-        for k in 0..self.graph.dependents[node.index()].len() {
-            let dependent = self.graph.dependents[node.index()][k];
+        for k in 0..self.graph.dependents(node).len() {
+            let dependent = self.graph.dependents(node)[k];
             self.one_less(dependent);
         }
     }
@@ -407,7 +413,7 @@ impl<N: Node, E: Executor<N>> Scheduler<N, E> {
     }
 
     fn runs_after_failures(&self, node: NodeId) -> bool {
-        self.graph.nodes[node.index()].runs_after_failures()
+        self.graph.slot(node).node.runs_after_failures()
     }
 
     fn queue(&mut self, node: NodeId) {
@@ -429,7 +435,7 @@ impl<N: Node, E: Executor<N>> Scheduler<N, E> {
                 Some(failed) if !self.cancelled => {
                     let reason = SkipReason::Stopped {
                         failed,
-                        failed_id: self.graph.ids[failed.index()].clone(),
+                        failed_id: self.id(failed).to_owned(),
                     };
                     self.state[i] = State::Skipped(reason.clone());
                     self.emit(node, EventKind::Skipped { reason });
@@ -450,7 +456,7 @@ impl<N: Node, E: Executor<N>> Scheduler<N, E> {
         for i in 0..self.graph.len() {
             if matches!(self.state[i], State::Pending | State::Queued) {
                 if !self.halted() {
-                    tracing::error!(node = %self.graph.ids[i], "engine bug: a node can never run");
+                    tracing::error!(node = %self.id(NodeId::new(i)), "engine bug: a node can never run");
                 }
                 self.state[i] = State::Cancelled;
                 self.emit(NodeId::new(i), EventKind::Cancelled);
@@ -473,7 +479,7 @@ impl<N: Node, E: Executor<N>> Scheduler<N, E> {
                 if dep.index() >= before {
                     return Err(NodeError::message(format!(
                         "expansion of `{}`: no node {dep} to depend on",
-                        self.graph.ids[node.index()]
+                        self.id(node)
                     )));
                 }
                 let mut dep = dep;
@@ -495,20 +501,22 @@ impl<N: Node, E: Executor<N>> Scheduler<N, E> {
         if let Some(cycle) = self.waits_for(node, &open) {
             return Err(NodeError::message(format!(
                 "expansion of `{}`: a new node cannot depend on `{}`, which waits for `{}`",
-                self.graph.ids[node.index()],
-                self.graph.ids[cycle.index()],
-                self.graph.ids[node.index()]
+                self.id(node),
+                self.id(cycle),
+                self.id(node)
             )));
         }
 
-        let old_dependents = self.graph.dependents[node.index()].clone();
+        let old_dependents = self.graph.dependents(node).to_vec();
         let mut blocked = Vec::new();
         let mut added = Vec::with_capacity(nodes.len());
         for ((value, _), deps) in nodes.into_iter().zip(resolved) {
             let finally = value.runs_after_failures();
             let new = self.push_node(value, node);
             for dep in deps {
-                self.graph.push_edge(dep, new);
+                if !self.link(new, dep) {
+                    continue;
+                }
                 match &self.state[dep.index()] {
                     state if state.is_open() => self.waiting[new.index()] += 1,
                     // A finished dependency, whatever it came to.
@@ -517,7 +525,7 @@ impl<N: Node, E: Executor<N>> Scheduler<N, E> {
                         new,
                         SkipReason::DependencyFailed {
                             failed: dep,
-                            failed_id: self.graph.ids[dep.index()].clone(),
+                            failed_id: self.id(dep).to_owned(),
                         },
                     )),
                     State::Skipped(reason) => blocked.push((new, reason.clone())),
@@ -527,14 +535,14 @@ impl<N: Node, E: Executor<N>> Scheduler<N, E> {
             added.push(new);
         }
         let join = self.push_node(join, node);
-        self.graph.push_edge(node, join);
-        self.waiting[join.index()] = 1 + added.len();
-        for &new in &added {
-            self.graph.push_edge(new, join);
+        for dep in std::iter::once(node).chain(added.iter().copied()) {
+            if self.link(join, dep) {
+                self.waiting[join.index()] += 1;
+            }
         }
         for &dependent in &old_dependents {
-            self.graph.push_edge(join, dependent);
-            if matches!(self.state[dependent.index()], State::Pending) {
+            if self.link(dependent, join) && matches!(self.state[dependent.index()], State::Pending)
+            {
                 self.waiting[dependent.index()] += 1;
             }
         }
@@ -562,6 +570,23 @@ impl<N: Node, E: Executor<N>> Scheduler<N, E> {
         Ok(())
     }
 
+    /// Adds an edge of an expansion; the graph refuses one that would close a cycle. The
+    /// new nodes and the join get their dependencies while nothing depends on them yet:
+    /// those edges close no cycle and cost no walk (see [`RunGraph`]). An edge from the
+    /// join to one of the expanding node's dependents is refused only if that dependent
+    /// reaches a dependency of a new node through a node that was skipped or cancelled
+    /// (`waits_for` ruled out the paths through nodes that have not started): that
+    /// dependent then does not wait for the join, and the graph stays acyclic.
+    fn link(&mut self, dependent: NodeId, dependency: NodeId) -> bool {
+        match self.graph.depend(dependent, dependency) {
+            Ok(()) => true,
+            Err(error) => {
+                tracing::debug!(%error, "an edge of an expansion left out");
+                false
+            }
+        }
+    }
+
     fn push_node(&mut self, value: N, from: NodeId) -> NodeId {
         let new = self.graph.add(value);
         self.state.push(State::Pending);
@@ -581,7 +606,7 @@ impl<N: Node, E: Executor<N>> Scheduler<N, E> {
         let mut seen = HashSet::new();
         let mut stack = vec![node];
         while let Some(from) = stack.pop() {
-            for &next in &self.graph.dependents[from.index()] {
+            for &next in self.graph.dependents(from) {
                 if targets.contains(&next) {
                     return Some(next);
                 }
@@ -593,6 +618,11 @@ impl<N: Node, E: Executor<N>> Scheduler<N, E> {
         None
     }
 
+    /// A node's display id.
+    fn id(&self, node: NodeId) -> &str {
+        &self.graph.slot(node).id
+    }
+
     fn emit(&mut self, node: NodeId, kind: EventKind) {
         self.emit_output(node, kind, None);
     }
@@ -600,7 +630,7 @@ impl<N: Node, E: Executor<N>> Scheduler<N, E> {
     /// Tells every subscriber; an event that ends a node that ran carries its duration,
     /// a success its output.
     fn emit_output(&mut self, node: NodeId, kind: EventKind, output: Option<Arc<E::Output>>) {
-        tracing::trace!(node = %self.graph.ids[node.index()], ?kind, "engine event");
+        tracing::trace!(node = %self.id(node), ?kind, "engine event");
         if self.subscribers.is_empty() {
             return;
         }
@@ -616,7 +646,7 @@ impl<N: Node, E: Executor<N>> Scheduler<N, E> {
         let event = Event {
             at: self.start.elapsed(),
             node,
-            id: self.graph.ids[i].clone(),
+            id: self.id(node).to_owned(),
             parent: self.expanded_from[i],
             kind,
             duration,
@@ -638,23 +668,20 @@ impl<N: Node, E: Executor<N>> Scheduler<N, E> {
 
     fn report(self) -> Report<N, E::Output> {
         let elapsed = self.start.elapsed();
-        let RunGraph {
-            nodes,
-            ids,
-            dependencies,
-            ..
-        } = self.graph;
-        let mut report = Vec::with_capacity(nodes.len());
-        let parts = nodes
-            .into_iter()
-            .zip(ids)
-            .zip(dependencies)
+        let mut report = Vec::with_capacity(self.state.len());
+        let parts = self
+            .graph
+            .into_slots()
             .zip(self.state)
             .zip(self.started.into_iter().zip(self.finished))
             .zip(self.expanded_from);
-        for (i, (((((value, id), dependencies), state), (started, finished)), expanded_from)) in
-            parts.enumerate()
-        {
+        for (i, (((slot, state), (started, finished)), expanded_from)) in parts.enumerate() {
+            let Slot {
+                node: value,
+                id,
+                dependencies,
+                ..
+            } = slot;
             let mut reason = None;
             let state = match state {
                 State::Succeeded(output) => NodeState::Succeeded(output),
