@@ -214,13 +214,16 @@ async fn registry_push_lookup_and_pull() {
     };
     let local = format!("{repo}:pushed");
     let remote = format!("{remote_repo}:pushed");
+    // Content of this test's own: a layer no other test builds, so none removes it
+    // mid-build (the classic builder fails with "unable to find image" then).
+    let content: &'static [u8] = format!("{repo}\n").into_bytes().leak();
     daemon
         .build(
             request(
                 backend(&daemon).await,
                 &local,
                 "FROM scratch\nCOPY r.txt /r.txt\n",
-                &[("r.txt", b"r\n", 0o644)],
+                &[("r.txt", content, 0o644)],
             ),
             &mut std::io::sink(),
             &CancellationToken::new(),
