@@ -22,10 +22,6 @@ impl LocalResults {
         Self { dir: dir.into() }
     }
 
-    pub fn dir(&self) -> &Path {
-        &self.dir
-    }
-
     fn result_path(&self, key: &str) -> PathBuf {
         self.dir.join(format!("{key}.json"))
     }
@@ -69,11 +65,6 @@ impl LocalResults {
                 Some((key, serde_json::from_str(&text).ok()?))
             })
             .collect()
-    }
-
-    pub fn remove(&self, key: &str) {
-        let _ = std::fs::remove_file(self.result_path(key));
-        let _ = std::fs::remove_file(self.inputs_path(key));
     }
 }
 

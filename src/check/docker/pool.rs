@@ -16,7 +16,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use tokio::sync::{Mutex, OnceCell};
 
@@ -42,7 +42,6 @@ pub struct Pool {
     slots: Mutex<HashSet<String>>,
     /// Set once the containers of killed runs were looked for (with the first start).
     swept: AtomicBool,
-    started: AtomicUsize,
 }
 
 /// A container this run uses, and its lease, held while it does.
@@ -61,7 +60,6 @@ impl Pool {
             cells: Mutex::new(HashMap::new()),
             slots: Mutex::new(HashSet::new()),
             swept: AtomicBool::new(false),
-            started: AtomicUsize::new(0),
         }
     }
 
@@ -128,7 +126,6 @@ impl Pool {
                 );
             }
         }
-        self.started.fetch_add(1, Ordering::Relaxed);
         if let Some(used) = adopted {
             return Ok(used);
         }
@@ -214,11 +211,6 @@ impl Pool {
             path: self.leases.dir().display().to_string(),
             source,
         }
-    }
-
-    /// How many containers this pool started or adopted.
-    pub fn started(&self) -> usize {
-        self.started.load(Ordering::Relaxed)
     }
 
     /// Gives up the container of `key` (a command in it could not be killed): removed
