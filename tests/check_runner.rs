@@ -221,6 +221,7 @@ async fn exit_codes_are_classified_and_results_come_from_the_cache_the_second_ti
     }
     let ran = backend.calls(|c| c.commands.len());
     assert_eq!(ran, 4);
+    assert_eq!(backend.calls(|c| (c.environments, c.collected)), (4, 4));
     // The entity's folder is staged where the command sees it, through the mount.
     backend.calls(|c| {
         assert_eq!(c.staged.len(), 4);
@@ -228,12 +229,20 @@ async fn exit_codes_are_classified_and_results_come_from_the_cache_the_second_ti
         assert_eq!(c.staged[0].1, "/data/pass");
     });
     // Unchanged inputs: every result from this machine's result cache, nothing runs.
-    for key in ["pass", "inaccurate", "fail", "slow"] {
+    for (key, class) in [
+        ("pass", ResultClass::Success),
+        ("inaccurate", ResultClass::Inaccurate),
+        ("fail", ResultClass::ScriptError),
+        ("slow", ResultClass::Timeout),
+    ] {
         let result = runner
             .run(&task(&tasks, key), IMAGE, &cancel)
             .await
             .unwrap();
         assert!(result.cached, "{key}");
+        assert_eq!(result.class, class, "{key}");
+        assert_eq!(result.output_tail, format!("tail of {key}"));
+        assert_eq!(result.artifacts, ["plot.png"], "{key}");
     }
     assert_eq!(backend.calls(|c| c.commands.len()), ran);
     runner.shutdown().await;
@@ -317,4 +326,43 @@ async fn a_forced_run_asks_no_tier() {
         .unwrap();
     assert!(!result.cached);
     assert_eq!(backend.calls(|c| c.commands.len()), 2);
+    // What the forced run produced is cached: the next run takes it.
+    let again = runner
+        .run(&task(&tasks, "pass"), IMAGE, &cancel)
+        .await
+        .unwrap();
+    assert!(again.cached);
+    assert_eq!(again.date, result.date);
+    assert_eq!(backend.calls(|c| c.commands.len()), 2);
+}
+
+#[tokio::test]
+async fn a_cache_entry_that_is_no_result_is_a_miss() {
+    let backend = Arc::new(FakeBackend::default());
+    let (dir, runner) = runner(Arc::clone(&backend));
+    let cancel = CancellationToken::new();
+    let tasks = runner.discover(&check_id()).unwrap();
+    runner
+        .run(&task(&tasks, "pass"), IMAGE, &cancel)
+        .await
+        .unwrap();
+    let cache = dir.path().join(".kiln/results/cache");
+    let entries: Vec<PathBuf> = std::fs::read_dir(&cache)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            let name = p.to_string_lossy();
+            name.ends_with(".json") && !name.ends_with(".inputs.json")
+        })
+        .collect();
+    assert_eq!(entries.len(), 1, "{entries:?}");
+    for garbage in ["{\"valid\": \"json, not a result\"}", "{ not json"] {
+        std::fs::write(&entries[0], garbage).unwrap();
+        let result = runner
+            .run(&task(&tasks, "pass"), IMAGE, &cancel)
+            .await
+            .unwrap();
+        assert!(!result.cached, "{garbage}");
+    }
+    assert_eq!(backend.calls(|c| c.commands.len()), 3);
 }

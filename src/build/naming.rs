@@ -14,8 +14,11 @@ pub fn image_name(repository: &str, flavor: &str, step: &str, hash: &str) -> Str
 /// The same image in the registry: the registry setting is a repository
 /// (`127.0.0.1:5000/kiln`), the tag stays.
 pub fn remote_name(registry: &str, local: &str) -> String {
+    // A name the grammar refuses (a tag over 128 characters) keeps what follows its
+    // last colon, as a tag.
     let tag = ImageRef::parse(local)
         .and_then(|parts| parts.tag)
+        .or_else(|| local.rsplit_once(':').map(|(_, tag)| tag))
         .unwrap_or(local);
     format!("{registry}:{tag}")
 }

@@ -50,13 +50,6 @@ pub enum CacheError {
         #[source]
         source: oci_client::ParseError,
     },
-
-    #[error("a result could not be written as JSON: {source}")]
-    #[diagnostic(code(kiln::cache::json))]
-    Json {
-        #[source]
-        source: serde_json::Error,
-    },
 }
 
 impl CacheError {

@@ -94,15 +94,15 @@ impl Results {
     pub async fn get(&self, key: &str, check: &str, entity: &str) -> Option<Found> {
         let (source, stored) = self
             .ladder
-            .fetch(key, |source, stored| {
-                source == ResultSource::Cache || of(stored, key, check, entity)
+            .fetch(key, |source, stored| match source {
+                ResultSource::Cache => readable(stored, key),
+                ResultSource::Registry | ResultSource::Run => of(stored, key, check, entity),
             })
             .await?;
-        let result = serde_json::from_value(stored.result).ok()?;
         Some(Found {
             source,
-            result,
-            inputs: stored.inputs.and_then(|i| serde_json::from_value(i).ok()),
+            result: serde_json::from_slice(&stored.result).ok()?,
+            inputs: stored.inputs.and_then(|i| serde_json::from_slice(&i).ok()),
             log: stored.log,
             artifacts: stored.artifacts,
         })
@@ -123,9 +123,11 @@ impl Results {
             recorded: result.date.clone(),
             ..inputs.clone()
         };
-        let (Ok(result_json), Ok(inputs_json)) =
-            (serde_json::to_value(result), serde_json::to_value(&inputs))
-        else {
+        // Written from the types as before: this machine's entries byte for byte.
+        let (Ok(result_json), Ok(inputs_json)) = (
+            serde_json::to_vec_pretty(result),
+            serde_json::to_vec_pretty(&inputs),
+        ) else {
             return;
         };
         let mut stored = Stored {
@@ -155,7 +157,13 @@ impl Results {
                 ("io.kiln.result.class".to_owned(), result.class.to_string()),
             ]);
         }
-        self.ladder.store(key, &stored, from).await;
+        if let Err(e) = self.ladder.store(key, &stored, from).await {
+            tracing::warn!(
+                "cannot cache the result of {}/{}: {e}",
+                result.check,
+                result.key
+            );
+        }
     }
 
     /// The inputs recorded with every result this machine cached of entity `entity`
@@ -167,7 +175,7 @@ impl Results {
             .local()
             .all_inputs()
             .into_iter()
-            .filter_map(|(key, value)| Some((key, serde_json::from_value(value).ok()?)))
+            .filter_map(|(key, bytes)| Some((key, serde_json::from_slice(&bytes).ok()?)))
             .filter(|(_, inputs): &(String, EntityInputs)| {
                 inputs.check == check && inputs.entity == entity
             })
@@ -177,14 +185,24 @@ impl Results {
     }
 }
 
+/// Whether this machine's entry under `key` is a result; a corrupt one is a miss
+/// (logged), and the next tier is asked.
+fn readable(stored: &Stored, key: &str) -> bool {
+    let read = serde_json::from_slice::<EntityResult>(&stored.result);
+    if let Err(e) = &read {
+        tracing::warn!("ignoring the corrupt result cache entry {key}: {e}");
+    }
+    read.is_ok()
+}
+
 /// Whether what a shared tier sent under `key` is a result of `check`/`entity` keyed on
 /// inputs whose key is `key`: another entity's result under this tag is no answer.
 fn of(stored: &Stored, key: &str, check: &str, entity: &str) -> bool {
-    let result: Option<EntityResult> = serde_json::from_value(stored.result.clone()).ok();
+    let result: Option<EntityResult> = serde_json::from_slice(&stored.result).ok();
     let inputs: Option<EntityInputs> = stored
         .inputs
-        .clone()
-        .and_then(|i| serde_json::from_value(i).ok());
+        .as_ref()
+        .and_then(|i| serde_json::from_slice(i).ok());
     let ok = matches!((&result, &inputs), (Some(r), Some(i))
         if r.check == check && r.key == entity && i.key() == key);
     if !ok {

@@ -30,7 +30,16 @@ use super::reference::ImageRef;
 /// `127.0.0.1:5000/kiln:x`); `None` for Docker Hub's implicit one, or what is no image
 /// reference.
 pub fn registry_host(reference: &str) -> Option<&str> {
-    ImageRef::parse(reference)?.host
+    match ImageRef::parse(reference) {
+        Some(parts) => parts.host,
+        // What the grammar refuses (an upper-case path) still names its host, as the
+        // daemon would read it: the first part, when it holds a `.` or `:` or is
+        // `localhost`.
+        None => reference
+            .split_once('/')
+            .map(|(first, _)| first)
+            .filter(|first| first.contains(['.', ':']) || *first == "localhost"),
+    }
 }
 
 /// Credentials for the registry of `reference`, if any are configured. A config file

@@ -131,7 +131,7 @@ impl ImageLadder {
             let (hit, detail) = match rung.probe(want).await {
                 Ok(Probe::Hit { detail, .. }) => (true, detail),
                 Ok(Probe::Miss(detail)) => (false, detail),
-                Err(e) => (false, format!("unreachable: {e}")),
+                Err(e) => (false, rung.name().not_answered(&e)),
             };
             answers.push(TierAnswer {
                 tier: rung.name(),
@@ -181,10 +181,14 @@ impl ImageLadder {
         Ok(obtained)
     }
 
-    /// Writes the image (in the daemon) into `tier` unless it has it already (also when
-    /// another run stored it while this one waited for the image's lock).
+    /// Writes the image (in the daemon) into `tier` unless it has it already; into a
+    /// tier on this machine under the image's lock (another run that stored it while
+    /// this one waited is not stored again), into a shared one without (a push).
     pub async fn store(&self, want: &Want<'_>, tier: ImageTier) -> Result<bool, CacheError> {
-        let _held = self.hold(want.image).await?;
+        let _held = match tier.shared() {
+            true => None,
+            false => Some(self.hold(want.image).await?),
+        };
         match self.rungs.iter().find(|r| r.name() == tier) {
             Some(rung) => rung.tier.store(want).await,
             None => Ok(false),

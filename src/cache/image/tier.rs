@@ -89,6 +89,14 @@ impl ImageTier {
         }
     }
 
+    /// What `kiln explain` says of it when it could not be asked.
+    pub fn not_answered(self, error: &str) -> String {
+        match self {
+            Self::Daemon => format!("not asked: {error}"),
+            Self::File | Self::Registry => format!("unreachable: {error}"),
+        }
+    }
+
     /// The warning when the tier could not be asked.
     pub fn skipped(self, error: &dyn std::fmt::Display) -> String {
         match self {

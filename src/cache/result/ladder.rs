@@ -101,9 +101,17 @@ impl ResultLadder {
     }
 
     /// Stores a result into each tier before `from` (where it came from; `Run` for a
-    /// result the run produced: every tier). Failures are warnings: the result is the
-    /// run's whatever its caching came to.
-    pub async fn store(&self, key: &str, stored: &Stored, from: ResultSource) {
+    /// result the run produced: every tier). A shared tier that fails is warned about
+    /// by its breaker; the first failure of a tier on this machine is returned (the
+    /// others are still stored into): the result is the run's whatever its caching
+    /// came to.
+    pub async fn store(
+        &self,
+        key: &str,
+        stored: &Stored,
+        from: ResultSource,
+    ) -> Result<(), String> {
+        let mut failed = Ok(());
         let before = self
             .rungs
             .iter()
@@ -111,9 +119,11 @@ impl ResultLadder {
         for rung in before {
             if let Err(e) = rung.ask(|| rung.tier.store(key, stored)).await
                 && rung.breaker.is_none()
+                && failed.is_ok()
             {
-                tracing::warn!("cannot cache a result: {e}");
+                failed = Err(e);
             }
         }
+        failed
     }
 }

@@ -3,7 +3,7 @@
 //! Each file is written to a temporary name and renamed: readers never see half an
 //! entry, and the inputs go first, so a result is never there without them.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use async_trait::async_trait;
 
@@ -30,29 +30,23 @@ impl LocalResults {
         self.dir.join(format!("{key}.inputs.json"))
     }
 
-    /// The result under `key`; a missing entry is a miss, an unreadable one too
-    /// (logged).
-    pub fn get(&self, key: &str) -> Option<serde_json::Value> {
-        read_json(&self.result_path(key))
+    /// The result under `key` as written; a missing or unreadable entry is a miss.
+    pub fn get(&self, key: &str) -> Option<Vec<u8>> {
+        std::fs::read(self.result_path(key)).ok()
     }
 
     /// Stores a result and the inputs it was keyed on.
-    pub fn put(
-        &self,
-        key: &str,
-        result: &serde_json::Value,
-        inputs: Option<&serde_json::Value>,
-    ) -> std::io::Result<()> {
+    pub fn put(&self, key: &str, result: &[u8], inputs: Option<&[u8]>) -> std::io::Result<()> {
         std::fs::create_dir_all(&self.dir)?;
         if let Some(inputs) = inputs {
-            write_json(&self.inputs_path(key), inputs)?;
+            write_atomic(&self.inputs_path(key), inputs)?;
         }
-        write_json(&self.result_path(key), result)
+        write_atomic(&self.result_path(key), result)
     }
 
     /// Every entry's key and recorded inputs (entries without inputs, and unreadable
     /// ones, passed over).
-    pub fn all_inputs(&self) -> Vec<(String, serde_json::Value)> {
+    pub fn all_inputs(&self) -> Vec<(String, Vec<u8>)> {
         let Ok(entries) = std::fs::read_dir(&self.dir) else {
             return Vec::new();
         };
@@ -61,30 +55,10 @@ impl LocalResults {
             .filter_map(|entry| {
                 let name = entry.file_name().into_string().ok()?;
                 let key = name.strip_suffix(".inputs.json")?.to_owned();
-                let text = std::fs::read_to_string(entry.path()).ok()?;
-                Some((key, serde_json::from_str(&text).ok()?))
+                Some((key, std::fs::read(entry.path()).ok()?))
             })
             .collect()
     }
-}
-
-fn read_json(path: &Path) -> Option<serde_json::Value> {
-    let text = std::fs::read_to_string(path).ok()?;
-    match serde_json::from_str(&text) {
-        Ok(value) => Some(value),
-        Err(e) => {
-            tracing::warn!(
-                "ignoring the corrupt result cache entry {}: {e}",
-                path.display()
-            );
-            None
-        }
-    }
-}
-
-fn write_json(path: &Path, value: &serde_json::Value) -> std::io::Result<()> {
-    let text = serde_json::to_string_pretty(value).map_err(std::io::Error::other)?;
-    write_atomic(path, text.as_bytes())
 }
 
 #[async_trait]
@@ -93,9 +67,11 @@ impl ResultTier for LocalResults {
         ResultSource::Cache
     }
 
-    /// A readable entry: a corrupt one is no answer, as a run would find.
+    /// An entry that is JSON at least (the check layer knows its type).
     async fn probe(&self, key: &str) -> Result<bool, CacheError> {
-        Ok(self.get(key).is_some())
+        Ok(self
+            .get(key)
+            .is_some_and(|bytes| serde_json::from_slice::<serde::de::IgnoredAny>(&bytes).is_ok()))
     }
 
     /// The result alone: its inputs stay on disk until `kiln explain` reads them
@@ -108,7 +84,7 @@ impl ResultTier for LocalResults {
     }
 
     async fn store(&self, key: &str, stored: &Stored) -> Result<(), CacheError> {
-        self.put(key, &stored.result, stored.inputs.as_ref())
+        self.put(key, &stored.result, stored.inputs.as_deref())
             .map_err(|e| CacheError::io(&self.dir, e))
     }
 }

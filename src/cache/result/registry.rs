@@ -104,17 +104,14 @@ impl ResultTier for RegistryResults {
             Err(e) if is_missing(&e) => return Ok(None),
             Err(e) => return Err(self.failed("asking for a result", e)),
         };
-        let Ok(inputs) = serde_json::from_slice(&image.config.data) else {
-            return Ok(None);
-        };
         let mut stored = Stored {
-            inputs: Some(inputs),
+            inputs: Some(image.config.data.to_vec()),
             ..Stored::default()
         };
         let mut result = None;
         for layer in image.layers {
             match layer.media_type.as_str() {
-                RESULT_TYPE => result = serde_json::from_slice(&layer.data).ok(),
+                RESULT_TYPE => result = Some(layer.data.to_vec()),
                 LOG_TYPE => stored.log = Some(layer.data.to_vec()),
                 ARTIFACTS_TYPE => stored.artifacts = Some(layer.data.to_vec()),
                 _ => {}
@@ -125,10 +122,11 @@ impl ResultTier for RegistryResults {
 
     async fn store(&self, key: &str, stored: &Stored) -> Result<(), CacheError> {
         let reference = self.reference(key)?;
-        let json = |source| CacheError::Json { source };
-        let result_json = serde_json::to_vec(&stored.result).map_err(json)?;
-        let inputs_json = serde_json::to_vec(&stored.inputs).map_err(json)?;
-        let mut layers = vec![ImageLayer::new(result_json, RESULT_TYPE.to_owned(), None)];
+        let mut layers = vec![ImageLayer::new(
+            stored.result.clone(),
+            RESULT_TYPE.to_owned(),
+            None,
+        )];
         if let Some(log) = &stored.log {
             layers.push(ImageLayer::new(log.clone(), LOG_TYPE.to_owned(), None));
         }
@@ -139,7 +137,8 @@ impl ResultTier for RegistryResults {
                 None,
             ));
         }
-        let config = Config::new(inputs_json, CONFIG_TYPE.to_owned(), None);
+        let inputs = stored.inputs.clone().unwrap_or_else(|| b"null".to_vec());
+        let config = Config::new(inputs, CONFIG_TYPE.to_owned(), None);
         let mut annotations = BTreeMap::from([("io.kiln.result.key".to_owned(), key.to_owned())]);
         annotations.extend(stored.annotations.clone());
         let manifest = OciImageManifest::build(&layers, &config, Some(annotations));

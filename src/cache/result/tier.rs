@@ -1,6 +1,6 @@
-//! One tier of the result ladder, and a result as the tiers hold it: JSON they do not
-//! interpret (the check layer above gives it its types and checks what comes back), a
-//! log and an artifacts tar.
+//! One tier of the result ladder, and a result as the tiers hold it: JSON text they do
+//! not interpret, kept byte for byte (the check layer above writes it from its types and
+//! checks what comes back), a log and an artifacts tar.
 
 use std::collections::BTreeMap;
 
@@ -12,11 +12,11 @@ use crate::cache::CacheError;
 /// A result with what travels with it.
 #[derive(Debug, Clone, Default)]
 pub struct Stored {
-    /// The result (`results.json` layout).
-    pub result: serde_json::Value,
-    /// The inputs it was keyed on; `None` when the tier kept none (a result cached
-    /// before inputs were kept).
-    pub inputs: Option<serde_json::Value>,
+    /// The result as JSON (`results.json` layout).
+    pub result: Vec<u8>,
+    /// The inputs it was keyed on, as JSON; `None` when the tier kept none (this
+    /// machine's tier does not read them back with a result).
+    pub inputs: Option<Vec<u8>>,
     /// The end of its log; tiers on this machine keep none (the job record has it).
     pub log: Option<Vec<u8>>,
     /// Its artifacts as a tar; tiers on this machine keep none.
