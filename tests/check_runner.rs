@@ -158,6 +158,14 @@ const BEHAVIOURS: [&str; 7] = [
     "interrupted",
 ];
 
+/// The behaviours that end in a result, and its class.
+const CLASSIFIED: [(&str, ResultClass); 4] = [
+    ("pass", ResultClass::Success),
+    ("inaccurate", ResultClass::Inaccurate),
+    ("fail", ResultClass::ScriptError),
+    ("slow", ResultClass::Timeout),
+];
+
 /// A workspace with one entity per behaviour, and a runner over `backend`.
 fn runner(backend: Arc<FakeBackend>) -> (tempfile::TempDir, CheckRunner) {
     let metas: Vec<(String, String)> = BEHAVIOURS
@@ -201,12 +209,7 @@ async fn exit_codes_are_classified_and_results_come_from_the_cache_the_second_ti
     runner.prepare(&check_id()).await.unwrap();
     let tasks = runner.discover(&check_id()).unwrap();
     assert_eq!(tasks.len(), BEHAVIOURS.len());
-    for (key, class) in [
-        ("pass", ResultClass::Success),
-        ("inaccurate", ResultClass::Inaccurate),
-        ("fail", ResultClass::ScriptError),
-        ("slow", ResultClass::Timeout),
-    ] {
+    for (key, class) in CLASSIFIED {
         let result = runner
             .run(&task(&tasks, key), IMAGE, &cancel)
             .await
@@ -229,12 +232,7 @@ async fn exit_codes_are_classified_and_results_come_from_the_cache_the_second_ti
         assert_eq!(c.staged[0].1, "/data/pass");
     });
     // Unchanged inputs: every result from this machine's result cache, nothing runs.
-    for (key, class) in [
-        ("pass", ResultClass::Success),
-        ("inaccurate", ResultClass::Inaccurate),
-        ("fail", ResultClass::ScriptError),
-        ("slow", ResultClass::Timeout),
-    ] {
+    for (key, class) in CLASSIFIED {
         let result = runner
             .run(&task(&tasks, key), IMAGE, &cancel)
             .await

@@ -109,11 +109,11 @@ impl Tiers {
         cancel: &CancellationToken,
     ) -> Result<(Source, Warnings), BuildError> {
         let remote = self.remote(analysis);
-        let obtained = self
+        let mut obtained = self
             .ladder
             .obtain(&self.want(analysis, &remote), start.tier(), &paths.status)
             .await?;
-        let mut warnings = obtained.warnings.clone();
+        let mut warnings = std::mem::take(&mut obtained.warnings);
         if let Some(tier) = obtained.tier {
             return Ok((Source::Tier(tier), warnings));
         }

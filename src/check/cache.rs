@@ -92,20 +92,14 @@ impl Results {
 
     /// The result of `key`, if a tier has one of entity `entity` of `check`.
     pub async fn get(&self, key: &str, check: &str, entity: &str) -> Option<Found> {
-        let (source, stored) = self
+        let (source, found) = self
             .ladder
             .fetch(key, |source, stored| match source {
                 ResultSource::Cache => readable(stored, key),
                 ResultSource::Registry | ResultSource::Run => of(stored, key, check, entity),
             })
             .await?;
-        Some(Found {
-            source,
-            result: serde_json::from_slice(&stored.result).ok()?,
-            inputs: stored.inputs.and_then(|i| serde_json::from_slice(&i).ok()),
-            log: stored.log,
-            artifacts: stored.artifacts,
-        })
+        Some(Found { source, ..found })
     }
 
     /// Keeps `result` (keyed on `inputs`) in each tier before `from`, where it came
@@ -185,32 +179,52 @@ impl Results {
     }
 }
 
-/// Whether this machine's entry under `key` is a result; a corrupt one is a miss
-/// (logged), and the next tier is asked.
-fn readable(stored: &Stored, key: &str) -> bool {
-    let read = serde_json::from_slice::<EntityResult>(&stored.result);
-    if let Err(e) = &read {
-        tracing::warn!("ignoring the corrupt result cache entry {key}: {e}");
+/// This machine's entry under `key`, read; a corrupt one is a miss (logged), and the
+/// next tier is asked. Its inputs stay on disk: a run that takes it needs none.
+fn readable(stored: Stored, key: &str) -> Option<Found> {
+    match serde_json::from_slice::<EntityResult>(&stored.result) {
+        Ok(result) => Some(Found {
+            source: ResultSource::Cache,
+            result,
+            inputs: None,
+            log: None,
+            artifacts: None,
+        }),
+        Err(e) => {
+            tracing::warn!("ignoring the corrupt result cache entry {key}: {e}");
+            None
+        }
     }
-    read.is_ok()
 }
 
-/// Whether what a shared tier sent under `key` is a result of `check`/`entity` keyed on
-/// inputs whose key is `key`: another entity's result under this tag is no answer.
-fn of(stored: &Stored, key: &str, check: &str, entity: &str) -> bool {
+/// What a shared tier sent under `key`, read, if it is a result of `check`/`entity`
+/// keyed on inputs whose key is `key`: another entity's result under this tag is no
+/// answer.
+fn of(stored: Stored, key: &str, check: &str, entity: &str) -> Option<Found> {
     let result: Option<EntityResult> = serde_json::from_slice(&stored.result).ok();
     let inputs: Option<EntityInputs> = stored
         .inputs
         .as_ref()
         .and_then(|i| serde_json::from_slice(i).ok());
-    let ok = matches!((&result, &inputs), (Some(r), Some(i))
-        if r.check == check && r.key == entity && i.key() == key);
-    if !ok {
-        tracing::warn!(
-            "results registry: the result under `result-{key}` is not of {check}/{entity}; ignored"
-        );
+    match (result, inputs) {
+        (Some(result), Some(inputs))
+            if result.check == check && result.key == entity && inputs.key() == key =>
+        {
+            Some(Found {
+                source: ResultSource::Registry,
+                result,
+                inputs: Some(inputs),
+                log: stored.log,
+                artifacts: stored.artifacts,
+            })
+        }
+        _ => {
+            tracing::warn!(
+                "results registry: the result under `result-{key}` is not of {check}/{entity}; ignored"
+            );
+            None
+        }
     }
-    ok
 }
 
 #[cfg(test)]

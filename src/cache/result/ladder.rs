@@ -83,18 +83,18 @@ impl ResultLadder {
         ResultSource::Run
     }
 
-    /// The result under `key` from the first tier that has one `accept` takes (the
-    /// caller checks what a shared tier sends), and where it came from.
-    pub async fn fetch(
+    /// The result under `key` from the first tier that has one `take` takes (the caller
+    /// reads it, and checks what a shared tier sends), and where it came from.
+    pub async fn fetch<T>(
         &self,
         key: &str,
-        accept: impl Fn(ResultSource, &Stored) -> bool,
-    ) -> Option<(ResultSource, Stored)> {
+        take: impl Fn(ResultSource, Stored) -> Option<T>,
+    ) -> Option<(ResultSource, T)> {
         for rung in &self.rungs {
             if let Ok(Some(stored)) = rung.ask(|| rung.tier.fetch(key)).await
-                && accept(rung.tier.source(), &stored)
+                && let Some(taken) = take(rung.tier.source(), stored)
             {
-                return Some((rung.tier.source(), stored));
+                return Some((rung.tier.source(), taken));
             }
         }
         None
