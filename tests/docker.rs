@@ -54,6 +54,8 @@ async fn builds_an_image_with_labels_and_finds_it() {
         owners: vec![],
     };
     let tag = format!("{repo}:one");
+    // Content of this test's own (see registry_push_lookup_and_pull).
+    let content: &'static [u8] = format!("{repo}\n").into_bytes().leak();
     let mut log = Vec::new();
     let id = daemon
         .build(
@@ -61,7 +63,7 @@ async fn builds_an_image_with_labels_and_finds_it() {
                 backend(&daemon).await,
                 &tag,
                 "FROM scratch\nCOPY hello.txt /hello.txt\n",
-                &[("hello.txt", b"hello\n", 0o644)],
+                &[("hello.txt", content, 0o644)],
             ),
             &mut log,
             &CancellationToken::new(),
@@ -142,11 +144,13 @@ async fn file_cache_round_trip_and_corrupt_tarball() {
     };
     let tag = format!("{repo}:saved");
     let hash = "ab".repeat(32);
+    // Content of this test's own (see registry_push_lookup_and_pull).
+    let content: &'static [u8] = format!("{repo}\n").into_bytes().leak();
     let mut labelled = request(
         backend(&daemon).await,
         &tag,
         "FROM scratch\nCOPY a.txt /a.txt\n",
-        &[("a.txt", b"a\n", 0o644)],
+        &[("a.txt", content, 0o644)],
     );
     labelled
         .labels
