@@ -5,6 +5,8 @@
 //! docs/architecture.md draws the same list).
 
 // Leaves: plain data and the hands that touch the outside world.
+/// Signatures over what shared cache tiers hold: keys, signed statements, a run's trust.
+pub mod signing;
 /// The typed model: workspace, flavors, steps, checks, workflows, ids.
 pub mod model;
 /// Content hashes of build contexts and step inputs; deterministic tars.

@@ -428,14 +428,19 @@ fn interrupt_stops_the_build_and_leaves_no_partial_files() {
         .filter(|name| !name.ends_with(".lock"))
         .collect();
     files.sort();
-    assert_eq!(files.len(), 2, "one tarball and its checksum: {files:?}");
+    assert_eq!(
+        files.len(),
+        3,
+        "one tarball, its record and its checksum: {files:?}"
+    );
     assert!(
         files[0].contains("quick") && files[0].ends_with(".tar"),
         "{files:?}"
     );
-    assert_eq!(files[1], format!("{}.sha256", files[0]), "{files:?}");
+    assert_eq!(files[1], format!("{}.record.json", files[0]), "{files:?}");
+    assert_eq!(files[2], format!("{}.sha256", files[0]), "{files:?}");
     let verified = std::process::Command::new("sha256sum")
-        .args(["--check", "--status", &files[1]])
+        .args(["--check", "--status", &files[2]])
         .current_dir(kiln.path(".kiln/cache"))
         .status()
         .unwrap();
@@ -1002,7 +1007,7 @@ fn a_cached_tarball_of_another_image_under_the_expected_name_is_not_trusted() {
     let summary = common::sandbox::summary(&kiln.jobs().pop().unwrap());
     assert_eq!(summary["rt/release"], "built", "{summary:?}");
     assert!(
-        text(&output).contains("io.kiln.hash"),
+        text(&output).contains("which kiln recorded"),
         "the warning says why: {}",
         text(&output)
     );
@@ -1053,7 +1058,7 @@ fn a_registry_image_of_another_step_is_not_used() {
     assert_eq!(summary["wr/base"], "registry", "{summary:?}");
     assert_eq!(summary["wr/release"], "built", "{summary:?}");
     assert!(
-        text(&output).contains("io.kiln.hash"),
+        text(&output).contains("which kiln recorded"),
         "the warning says why: {}",
         text(&output)
     );

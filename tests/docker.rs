@@ -160,7 +160,9 @@ async fn file_cache_round_trip_and_corrupt_tarball() {
         .await
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let size = file::store(&daemon, dir.path(), &tag).await.unwrap();
+    let size = file::store(&daemon, dir.path(), &tag, &hash, &Default::default())
+        .await
+        .unwrap();
     assert!(size > 0);
     let entry = file::Entry::new(dir.path(), &tag);
     assert!(entry.present());
@@ -177,7 +179,9 @@ async fn file_cache_round_trip_and_corrupt_tarball() {
     daemon.remove(&tag, true).await.unwrap();
     assert!(daemon.inspect(&tag).await.unwrap().is_none());
     assert!(matches!(
-        file::load(&daemon, dir.path(), &tag, &hash).await.unwrap(),
+        file::load(&daemon, dir.path(), &tag, &hash, &Default::default())
+            .await
+            .unwrap(),
         Lookup::Loaded
     ));
     assert!(
@@ -189,7 +193,10 @@ async fn file_cache_round_trip_and_corrupt_tarball() {
     let bytes = std::fs::read(&entry.tarball).unwrap();
     std::fs::write(&entry.tarball, &bytes[..bytes.len() / 2]).unwrap();
     daemon.remove(&tag, true).await.unwrap();
-    match file::load(&daemon, dir.path(), &tag, &hash).await.unwrap() {
+    match file::load(&daemon, dir.path(), &tag, &hash, &Default::default())
+        .await
+        .unwrap()
+    {
         Lookup::Corrupt {
             moved_to: Some(moved),
             ..
@@ -201,7 +208,9 @@ async fn file_cache_round_trip_and_corrupt_tarball() {
     }
     assert!(daemon.inspect(&tag).await.unwrap().is_none());
     assert!(matches!(
-        file::load(&daemon, dir.path(), &tag, &hash).await.unwrap(),
+        file::load(&daemon, dir.path(), &tag, &hash, &Default::default())
+            .await
+            .unwrap(),
         Lookup::Missing
     ));
 }

@@ -4,6 +4,7 @@ use miette::Diagnostic;
 use thiserror::Error;
 
 use crate::docker::{DockerError, labels};
+use crate::signing::Unverified;
 
 #[derive(Debug, Error, Diagnostic)]
 pub enum CacheError {
@@ -34,9 +35,11 @@ pub enum CacheError {
     },
 
     /// A shared result tier refused or did not answer.
-    #[error("results registry {repository}: {what} failed ({source})")]
+    #[error("{tier} {repository}: {what} failed ({source})")]
     #[diagnostic(code(kiln::cache::registry))]
     Registry {
+        /// `results registry`, `registry`.
+        tier: &'static str,
         repository: String,
         what: &'static str,
         #[source]
@@ -49,6 +52,63 @@ pub enum CacheError {
         reference: String,
         #[source]
         source: oci_client::ParseError,
+    },
+
+    /// An entry of a shared tier that failed verification, where kiln.kdl says
+    /// `require-signed #true`.
+    #[error("{tier}: {what} is not trusted: {why}")]
+    #[diagnostic(
+        code(kiln::cache::untrusted),
+        help(
+            "kiln.kdl requires signed cache entries; remove the entry from the {tier}, or sign what is stored with a trusted key (docs/guarantees.md)"
+        )
+    )]
+    Untrusted {
+        tier: &'static str,
+        what: String,
+        #[source]
+        why: Refusal,
+    },
+
+    /// Storing into a shared tier whose readers check signatures, without a key to sign.
+    #[error(
+        "{tier}: nothing is stored: kiln.kdl trusts signed entries only, and this run has no signing key"
+    )]
+    #[diagnostic(
+        code(kiln::cache::cannot_sign),
+        help(
+            "set KILN_SIGNING_KEY (or `key-file` in `signing`) where entries are written, as on the main branch's CI"
+        )
+    )]
+    CannotSign { tier: &'static str },
+}
+
+/// Why an entry of a shared tier is not used.
+#[derive(Debug, Clone, Error, PartialEq, Eq)]
+pub enum Refusal {
+    #[error(transparent)]
+    Signature(#[from] Unverified),
+    #[error("it has no record of the image kiln stored (written by an older kiln, or removed)")]
+    NoRecord,
+    #[error("its record is unreadable")]
+    BadRecord,
+    #[error("its record is of step hash `{found}`, not `{expected}`")]
+    OtherStep { expected: String, found: String },
+    #[error(
+        "it holds image {found}, not {recorded}, which kiln recorded when it stored the step's image (an image built on top of it, or another)"
+    )]
+    NotRecorded { recorded: String, found: String },
+    #[error("its {what} is not the blob its manifest names ({found}, not {expected})")]
+    Digest {
+        what: &'static str,
+        expected: String,
+        found: String,
+    },
+    #[error("its {what} is {size} bytes, more than the {limit} bytes kiln ever stores")]
+    Oversized {
+        what: &'static str,
+        size: u64,
+        limit: u64,
     },
 }
 

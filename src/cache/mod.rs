@@ -6,10 +6,12 @@
 mod breaker;
 mod error;
 pub mod image;
+mod oci;
 pub mod result;
+pub mod trust;
 
 pub use breaker::{Breaker, Down};
-pub use error::CacheError;
+pub use error::{CacheError, Refusal};
 pub(crate) use image::file::TempFile;
 pub use image::file::file_stem;
 pub use image::{ImageLadder, ImageTier};

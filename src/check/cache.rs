@@ -11,7 +11,7 @@ use super::inputs::EntityInputs;
 use super::remote;
 use super::results::EntityResult;
 use crate::cache::result::Stored;
-use crate::cache::{ResultLadder, ResultSource};
+use crate::cache::{CacheError, ResultLadder, ResultSource};
 use crate::model::Settings;
 
 /// Version of the key's encoding; raised when what goes into a key changes.
@@ -90,16 +90,23 @@ impl Results {
         self.ladder.locate(key).await
     }
 
-    /// The result of `key`, if a tier has one of entity `entity` of `check`.
-    pub async fn get(&self, key: &str, check: &str, entity: &str) -> Option<Found> {
-        let (source, found) = self
+    /// The result of `key`, if a tier has one of entity `entity` of `check`; an error
+    /// only for a shared entry that fails verification where kiln.kdl requires
+    /// signatures.
+    pub async fn get(
+        &self,
+        key: &str,
+        check: &str,
+        entity: &str,
+    ) -> Result<Option<Found>, CacheError> {
+        let found = self
             .ladder
             .fetch(key, |source, stored| match source {
                 ResultSource::Cache => readable(stored, key),
                 ResultSource::Registry | ResultSource::Run => of(stored, key, check, entity),
             })
             .await?;
-        Some(Found { source, ..found })
+        Ok(found.map(|(source, found)| Found { source, ..found }))
     }
 
     /// Keeps `result` (keyed on `inputs`) in each tier before `from`, where it came
@@ -344,7 +351,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let results = Results::new(&settings(dir.path()), false);
         let (check, key) = ("env/models", "hello");
-        assert!(results.get("k", check, key).await.is_none());
+        assert!(results.get("k", check, key).await.unwrap().is_none());
         assert_eq!(results.locate("k").await, ResultSource::Run);
         let put = |r: EntityResult| {
             let results = &results;
@@ -361,13 +368,13 @@ mod tests {
             }
         };
         put(result(key)).await;
-        let found = results.get("k", check, key).await.unwrap();
+        let found = results.get("k", check, key).await.unwrap().unwrap();
         assert_eq!(found.source, ResultSource::Cache);
         assert_eq!(found.result, result(key));
         assert_eq!(results.locate("k").await, ResultSource::Cache);
         let entry = settings(dir.path()).result_cache_dir().join("k.json");
         std::fs::write(&entry, "{ not json").unwrap();
-        assert!(results.get("k", check, key).await.is_none());
+        assert!(results.get("k", check, key).await.unwrap().is_none());
     }
 
     #[tokio::test]

@@ -203,6 +203,11 @@ pub enum CheckError {
     #[error(transparent)]
     #[diagnostic(transparent)]
     Docker(#[from] DockerError),
+
+    /// A shared result that fails verification, where kiln.kdl requires signatures.
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Cache(#[from] crate::cache::CacheError),
 }
 
 /// Why an entity's metadata file could not be read.

@@ -280,7 +280,7 @@ impl CheckRunner {
             && let Some(found) = self
                 .results
                 .get(&key, &task.id.check.to_string(), &task.entity.key)
-                .await
+                .await?
         {
             return self.adopt(task, &key, &inputs, found).await;
         }

@@ -27,6 +27,10 @@ pub enum CliError {
     #[diagnostic(transparent)]
     Plan(#[from] PlanError),
 
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Signing(#[from] crate::signing::SigningError),
+
     /// Dockerfiles that would fail their builds and check templates that would fail
     /// their entities, found by `kiln validate` (check templates by `kiln plan` too).
     #[error("{}", preflight_count(dockerfiles.len(), checks.len()))]
@@ -223,6 +227,7 @@ impl CliError {
             | CliError::Partition(_)
             | CliError::NoRegistry { .. }
             | CliError::OutputFolder { .. }
+            | CliError::Signing(_)
             | CliError::Workflow(_) => EXIT_CONFIG,
             CliError::Interrupted => EXIT_INTERRUPTED,
             CliError::Build(_)

@@ -11,6 +11,7 @@ mod export;
 mod gc;
 mod graph;
 mod interrupt;
+mod keygen;
 mod list;
 mod marks;
 mod merge;
@@ -105,6 +106,8 @@ pub enum Command {
     },
     /// Print kiln's man page (roff): kiln man | man -l -
     Man,
+    /// Write a new key that signs what this machine stores in shared caches, and print the line readers trust it by
+    Keygen(keygen::KeygenArgs),
 }
 
 /// Runs kiln with the process's arguments.
@@ -132,6 +135,7 @@ fn run(cli: &Cli) -> Result<(), CliError> {
             return completions::completions(*shell, &mut std::io::stdout().lock());
         }
         Command::Man => return completions::man_page(&mut std::io::stdout().lock()),
+        Command::Keygen(args) => return keygen::run(args, &mut std::io::stdout().lock()),
         _ => {}
     }
     // Watch loads (and reloads) the workspace itself, and waits out a broken one.
@@ -187,7 +191,7 @@ fn run(cli: &Cli) -> Result<(), CliError> {
         Command::Run(args) => {
             runtime()?.block_on(run::run(workspace, args, console, cli.verbose > 0))
         }
-        Command::Watch(_) | Command::Completions { .. } | Command::Man => {
+        Command::Watch(_) | Command::Completions { .. } | Command::Man | Command::Keygen(_) => {
             unreachable!("handled above")
         }
     }

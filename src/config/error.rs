@@ -24,6 +24,20 @@ pub enum ConfigError {
         help: String,
     },
 
+    /// `KILN_SIGNING_KEY` holds no signing key.
+    #[error("{variable} holds no signing key")]
+    #[diagnostic(
+        code(kiln::config::environment),
+        help(
+            "set it to the content of a key file `kiln keygen` wrote (`ed25519-secret:…`), or unset it"
+        )
+    )]
+    Environment {
+        variable: &'static str,
+        #[source]
+        source: crate::signing::SigningError,
+    },
+
     #[error("cannot read `{path}`: {source}")]
     #[diagnostic(
         code(kiln::config::read),

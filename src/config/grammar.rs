@@ -13,7 +13,10 @@ pub const SETTINGS: &[&str] = &[
     "allow-docker-socket",
     "builder",
     "gc",
+    "signing",
 ];
+/// Inside `signing` of `kiln.kdl`.
+pub const SIGNING: &[&str] = &["trust", "key-file", "require-signed"];
 
 /// Top level of `flavors/<name>/flavor.kdl`.
 pub const FLAVOR_FILE: &[&str] = &["flavor"];
@@ -84,6 +87,7 @@ pub fn node_paths() -> std::collections::BTreeSet<String> {
         }
     };
     add("settings", SETTINGS);
+    add("settings/signing", SIGNING);
     add("flavor-file", FLAVOR_FILE);
     add("flavor-file/flavor", FLAVOR);
     add("flavor-file/flavor/step", STEP);

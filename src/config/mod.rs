@@ -14,6 +14,7 @@ mod paths;
 mod reader;
 mod references;
 mod settings;
+mod signing;
 
 mod suggest;
 mod syntax;
@@ -153,6 +154,7 @@ impl Loader {
     fn settings(&mut self) -> Settings {
         let path = self.root.join(SETTINGS_FILE);
         if !path.exists() {
+            signing::check_environment(&mut self.errors);
             return Settings::defaults(&self.root);
         }
         match self.parse(path) {

@@ -16,10 +16,18 @@ pub fn decode(r: &mut Reader, doc: &KdlDocument, root: &Path) -> Settings {
     for name in grammar::SETTINGS {
         r.at_most_once(&nodes, name);
     }
+    let signing = nodes.iter().any(|n| n.name().value() == "signing");
     for node in nodes {
-        if node.name().value() == "gc" {
-            decode_gc(r, node, &mut settings);
-            continue;
+        match node.name().value() {
+            "gc" => {
+                decode_gc(r, node, &mut settings);
+                continue;
+            }
+            "signing" => {
+                settings.signing = super::signing::decode(r, node, root);
+                continue;
+            }
+            _ => {}
         }
         if !r.shape(node, &ONE_VALUE) {
             continue;
@@ -83,8 +91,11 @@ pub fn decode(r: &mut Reader, doc: &KdlDocument, root: &Path) -> Settings {
                     }
                 }
             }
-            _ => unreachable!("filtered by grammar::SETTINGS; gc decoded above"),
+            _ => unreachable!("filtered by grammar::SETTINGS; gc and signing decoded above"),
         }
+    }
+    if !signing {
+        super::signing::check_environment(r.errors);
     }
     settings
 }

@@ -11,6 +11,7 @@ use bollard::query_parameters::ImportImageOptionsBuilder;
 use futures_util::StreamExt;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
+use sha2::{Digest, Sha256};
 use tokio_util::io::ReaderStream;
 
 use super::client::Daemon;
@@ -56,6 +57,128 @@ impl Daemon {
     }
 }
 
+impl Daemon {
+    /// Loads the `docker save` tarball open as `file` (at `path`), which a check read
+    /// and found to have SHA-256 `expected`: the bytes sent are hashed again on the way,
+    /// and the last of them held back until the whole matches, so that a file changed
+    /// after the check (written in place; a rename cannot reach an open file) is never
+    /// loaded — the stream fails before its end and the daemon keeps nothing. Returns
+    /// the tags the daemon says it applied, for the caller to hold against the ones the
+    /// check found.
+    pub async fn import_checked(
+        &self,
+        path: &Path,
+        mut file: File,
+        expected: &str,
+    ) -> Result<Vec<String>, DockerError> {
+        use std::io::Seek;
+        let shown = path.display().to_string();
+        let io = |source| DockerError::Io {
+            path: shown.clone(),
+            source,
+        };
+        file.rewind().map_err(io)?;
+        let changed = std::sync::Arc::new(std::sync::OnceLock::<String>::new());
+        let body = checked_stream(
+            tokio::fs::File::from_std(file),
+            expected.to_owned(),
+            std::sync::Arc::clone(&changed),
+        );
+        let options = ImportImageOptionsBuilder::default().quiet(true).build();
+        let mut stream = self.docker.import_image_stream(options, body, None);
+        let mut tags = Vec::new();
+        let mut failed = None;
+        while let Some(item) = stream.next().await {
+            match item {
+                Ok(info) => {
+                    if let Some(tag) = info
+                        .stream
+                        .as_deref()
+                        .and_then(|s| s.trim().strip_prefix("Loaded image: "))
+                    {
+                        tags.push(tag.to_owned());
+                    }
+                }
+                Err(e) => {
+                    failed = Some(e);
+                    break;
+                }
+            }
+        }
+        if let Some(found) = changed.get() {
+            return Err(DockerError::ArchiveChanged {
+                path: path.to_owned(),
+                expected: expected.to_owned(),
+                found: found.clone(),
+            });
+        }
+        match failed {
+            Some(e) => Err(DockerError::loading("loading", &shown, e)),
+            None => Ok(tags),
+        }
+    }
+}
+
+/// The bytes of `file`, hashed on the way; the last chunk is sent only once the whole
+/// is known to hash to `expected`, otherwise the stream ends in an error (which aborts
+/// the request) and `changed` holds the digest found.
+fn checked_stream(
+    file: tokio::fs::File,
+    expected: String,
+    changed: std::sync::Arc<std::sync::OnceLock<String>>,
+) -> impl futures_util::Stream<Item = Result<bytes::Bytes, std::io::Error>> + Send + 'static {
+    use sha2::Digest as _;
+    struct State {
+        chunks: ReaderStream<tokio::fs::File>,
+        hasher: Sha256,
+        held: Option<bytes::Bytes>,
+        done: bool,
+    }
+    let state = State {
+        chunks: ReaderStream::with_capacity(file, 1 << 20),
+        hasher: Sha256::new(),
+        held: None,
+        done: false,
+    };
+    futures_util::stream::unfold(state, move |mut state| {
+        let expected = expected.clone();
+        let changed = std::sync::Arc::clone(&changed);
+        async move {
+            if state.done {
+                return None;
+            }
+            loop {
+                match state.chunks.next().await {
+                    Some(Ok(chunk)) => {
+                        state.hasher.update(&chunk);
+                        if let Some(previous) = state.held.replace(chunk) {
+                            return Some((Ok(previous), state));
+                        }
+                    }
+                    Some(Err(e)) => {
+                        state.done = true;
+                        return Some((Err(e), state));
+                    }
+                    None => {
+                        state.done = true;
+                        let found = hex::encode(state.hasher.clone().finalize());
+                        if found != expected {
+                            let _ = changed.set(found);
+                            return Some((
+                                Err(std::io::Error::other(
+                                    "the tarball changed since it was checked",
+                                )),
+                                state,
+                            ));
+                        }
+                        return state.held.take().map(|last| (Ok(last), state));
+                    }
+                }
+            }
+        }
+    })
+}
+
 /// What loading a `docker save` tarball would give the daemon.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ArchiveContents {
@@ -66,6 +189,9 @@ pub struct ArchiveContents {
     pub tags: BTreeSet<String>,
     /// The labels of each image manifest.json lists, in its order.
     pub images: Vec<HashMap<String, String>>,
+    /// The id each of those images gets when loaded (`sha256:` and the digest of its
+    /// config), in the same order.
+    pub ids: Vec<String>,
 }
 
 /// The most a metadata file of a tarball (manifest, image config) may take: they are a
@@ -75,6 +201,16 @@ const METADATA_LIMIT: u64 = 16 << 20;
 /// Reads the tags and image labels of the `docker save` tarball at `path`, without
 /// loading it. Blocking: walks every tar header (skipping the layers by seeking).
 pub fn read_archive(path: &Path) -> Result<ArchiveContents, DockerError> {
+    let file = File::open(path).map_err(|source| DockerError::ArchiveRead {
+        path: path.to_owned(),
+        source,
+    })?;
+    read_archive_from(&file, path)
+}
+
+/// [`read_archive`] of the file open as `file` (at `path`), read from its start: a
+/// caller that checks these bytes and then loads them holds one open file throughout.
+pub fn read_archive_from(file: &File, path: &Path) -> Result<ArchiveContents, DockerError> {
     let unreadable = |source| DockerError::ArchiveRead {
         path: path.to_owned(),
         source,
@@ -82,7 +218,7 @@ pub fn read_archive(path: &Path) -> Result<ArchiveContents, DockerError> {
     const MANIFEST: &str = "manifest.json";
     const REPOSITORIES: &str = "repositories";
     const INDEX: &str = "index.json";
-    let mut found = members(path, |name| [MANIFEST, REPOSITORIES, INDEX].contains(&name))
+    let mut found = members(file, |name| [MANIFEST, REPOSITORIES, INDEX].contains(&name))
         .map_err(unreadable)?;
     let manifest = found
         .remove(MANIFEST)
@@ -118,21 +254,21 @@ pub fn read_archive(path: &Path) -> Result<ArchiveContents, DockerError> {
         );
     }
     let configs: Vec<String> = items.iter().map(|i| member_name(&i.config)).collect();
-    let blobs = members(path, |name| configs.iter().any(|c| c == name)).map_err(unreadable)?;
-    let images = configs
-        .iter()
-        .map(|config| {
-            let data = blobs
-                .get(config)
-                .ok_or_else(|| DockerError::ArchiveIncomplete {
-                    path: path.to_owned(),
-                    missing: config.clone(),
-                })?;
-            let image: ImageConfig = decode(path, config, data)?;
-            Ok(image.config.and_then(|c| c.labels).unwrap_or_default())
-        })
-        .collect::<Result<_, DockerError>>()?;
-    Ok(ArchiveContents { tags, images })
+    let blobs = members(file, |name| configs.iter().any(|c| c == name)).map_err(unreadable)?;
+    let mut images = Vec::new();
+    let mut ids = Vec::new();
+    for config in &configs {
+        let data = blobs
+            .get(config)
+            .ok_or_else(|| DockerError::ArchiveIncomplete {
+                path: path.to_owned(),
+                missing: config.clone(),
+            })?;
+        let image: ImageConfig = decode(path, config, data)?;
+        images.push(image.config.and_then(|c| c.labels).unwrap_or_default());
+        ids.push(format!("sha256:{}", hex::encode(Sha256::digest(data))));
+    }
+    Ok(ArchiveContents { tags, images, ids })
 }
 
 /// `docker.io/library/kiln:x` and `library/kiln:x` → `kiln:x`: the form `docker save`
@@ -196,10 +332,12 @@ fn member_name(name: &str) -> String {
 /// The content of the members of the tar at `path` that `wanted` picks. Every header is
 /// read, so a tar that is not one fails here.
 fn members(
-    path: &Path,
+    mut file: &File,
     wanted: impl Fn(&str) -> bool,
 ) -> std::io::Result<HashMap<String, Vec<u8>>> {
-    let mut archive = tar::Archive::new(BufReader::new(File::open(path)?));
+    use std::io::Seek;
+    file.rewind()?;
+    let mut archive = tar::Archive::new(BufReader::new(file));
     let mut found = HashMap::new();
     for entry in archive.entries_with_seek()? {
         let mut entry = entry?;

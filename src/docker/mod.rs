@@ -18,7 +18,7 @@ mod registry;
 mod relabel;
 mod text;
 
-pub use archive::{ArchiveContents, read_archive, short_reference};
+pub use archive::{ArchiveContents, read_archive, read_archive_from, short_reference};
 pub use backend::{Backend, Resolved};
 pub use build::{BuildRequest, ContextWriter, StatusSink};
 pub use buildkit::{Endpoint, SecretValues, TransportError};

@@ -209,7 +209,11 @@ fn read_inputs(
 
 /// The result this machine's cache holds under `key`, of the entity `now` is of.
 async fn cached_result(results: &Results, key: &str, now: &EntityInputs) -> Option<CachedResult> {
-    let found = results.get(key, &now.check, &now.entity).await?;
+    let found = results
+        .get(key, &now.check, &now.entity)
+        .await
+        .ok()
+        .flatten()?;
     Some(CachedResult {
         key: key.to_owned(),
         class: found.result.class,

@@ -67,6 +67,7 @@ pub fn collect(
         if !dry_run {
             remove(&tarball.path)?;
             remove(&tarball.path.with_extension("tar.sha256"))?;
+            remove(&tarball.path.with_extension("tar.record.json"))?;
         }
         total -= tarball.bytes;
         collected.removed.push(Removal {
@@ -129,7 +130,10 @@ fn list(cache_dir: &Path) -> Result<Vec<Tarball>, GcError> {
         if !meta.is_file() {
             continue;
         }
-        let sidecar = std::fs::metadata(path.with_extension("tar.sha256")).map_or(0, |m| m.len());
+        let sidecar = ["tar.sha256", "tar.record.json"]
+            .iter()
+            .map(|ext| std::fs::metadata(path.with_extension(ext)).map_or(0, |m| m.len()))
+            .sum::<u64>();
         let step = stem
             .rsplit_once('_')
             .map_or(stem.clone(), |(step, _)| step.to_owned());

@@ -16,7 +16,7 @@ pub use flavor::{Flavor, Goal};
 pub use ids::{CheckId, EntityId, StepId};
 pub use loc::{Loc, SourceId, Spanned};
 pub use settings::{
-    BuilderChoice, DEFAULT_CACHE_DIR, DEFAULT_JOB_DIR, DEFAULT_REPOSITORY, Settings,
+    BuilderChoice, DEFAULT_CACHE_DIR, DEFAULT_JOB_DIR, DEFAULT_REPOSITORY, Settings, Signing,
 };
 pub use source::{SourceFile, Sources, display_path};
 pub use step::{ArgValue, BuildArg, Include, IncludeOrigin, Secret, SecretSource, Step};

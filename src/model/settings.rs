@@ -38,6 +38,22 @@ pub struct Settings {
     pub gc_max_size: Option<u64>,
     /// `kiln gc`'s budget: how many job records and results-history files stay.
     pub gc_keep: Option<usize>,
+    /// The keys shared cache entries are signed with and checked against (`signing`);
+    /// by default none (unless `KILN_SIGNING_KEY` holds one): nothing signed, nothing
+    /// checked.
+    pub signing: Signing,
+}
+
+/// `signing` of kiln.kdl, checked by config: the key texts parse, the key file is
+/// outside the workspace and holds a key. The cache reads the keys (`cache::trust`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Signing {
+    /// Public keys whose signatures count (`ed25519:…`).
+    pub trusted: Vec<String>,
+    /// The file of this machine's signing key (`KILN_SIGNING_KEY` wins over it).
+    pub key_file: Option<PathBuf>,
+    /// An entry that fails verification fails the run.
+    pub require_signed: bool,
 }
 
 /// The `builder` setting: which of the daemon's builders builds images. Not an input of
@@ -86,6 +102,7 @@ impl Settings {
             builder: BuilderChoice::Auto,
             gc_max_size: None,
             gc_keep: None,
+            signing: Signing::default(),
         }
     }
 

@@ -37,7 +37,7 @@ impl Tier for DaemonTier {
     async fn fetch(&self, _: &Want<'_>, _: &StatusSink) -> Fetched {
         Fetched {
             got: true,
-            warnings: Vec::new(),
+            ..Fetched::default()
         }
     }
 

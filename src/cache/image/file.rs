@@ -3,7 +3,10 @@
 //! a reader never sees half a file. A tarball is loaded only when it matches its
 //! checksum, holds one image tagged with exactly the expected name (loading it moves no
 //! other tag) and that image's `io.kiln.hash` label is the step's hash; any other is
-//! moved aside and reported, never loaded again.
+//! moved aside and reported, never loaded again. Beside each tarball, the record of the
+//! image kiln saved (`<name>.tar.record.json`, `record.rs`): the image in the tarball
+//! must be the one recorded, and with trusted keys the record must be signed by one.
+//! The daemon loads the very bytes the check read (`Daemon::import_checked`).
 
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
@@ -12,17 +15,21 @@ use async_trait::async_trait;
 use miette::Diagnostic;
 use thiserror::Error;
 
+use super::record::{RECORD_LIMIT, Record, unrecorded};
 use super::tier::{Fetched, ImageTier, Probe, Tier, Want};
-use crate::cache::CacheError;
+use crate::cache::{CacheError, Refusal};
 use crate::docker::{
-    ArchiveContents, Daemon, DockerError, StatusSink, labels, read_archive, short_reference,
+    ArchiveContents, Daemon, DockerError, StatusSink, labels, read_archive, read_archive_from,
+    short_reference,
 };
 use crate::hash::HashingWriter;
+use crate::signing::Trust;
 
 /// The tier: tarballs in `dir`.
 pub struct FileTier {
     pub daemon: Daemon,
     pub dir: PathBuf,
+    pub trust: Trust,
 }
 
 #[async_trait]
@@ -34,9 +41,12 @@ impl Tier for FileTier {
     async fn probe(&self, want: &Want<'_>) -> Result<Probe, CacheError> {
         let entry = Entry::new(&self.dir, want.image);
         Ok(if entry.present() {
-            Probe::Hit {
-                detail: format!("has {}", entry.tarball.display()),
-                image_id: None,
+            match entry.vouched(want.hash, &self.trust) {
+                Ok(_) => Probe::Hit {
+                    detail: format!("has {}", entry.tarball.display()),
+                    image_id: None,
+                },
+                Err(why) => Probe::Refused(why),
             }
         } else if entry.tarball.is_file() {
             Probe::Miss(format!(
@@ -51,14 +61,18 @@ impl Tier for FileTier {
     async fn fetch(&self, want: &Want<'_>, status: &StatusSink) -> Fetched {
         status.tell("loading from the file cache");
         let mut fetched = Fetched::default();
-        match load(&self.daemon, &self.dir, want.image, want.hash).await {
+        match load(&self.daemon, &self.dir, want.image, want.hash, &self.trust).await {
             Ok(Lookup::Loaded) => fetched.got = true,
             Ok(Lookup::Missing) => {}
+            Ok(Lookup::Refused(why)) => fetched.refused = Some(why),
             Ok(Lookup::Corrupt {
                 problem,
                 moved_to,
                 untag_failed,
             }) => {
+                if let BadTarball::Record(why) = problem.as_ref() {
+                    fetched.refused = Some(why.clone());
+                }
                 fetched.warnings.push(format!(
                     "file cache: the tarball of {} is {} ({problem}); moved to {}",
                     want.image,
@@ -83,12 +97,16 @@ impl Tier for FileTier {
         fetched
     }
 
-    /// Saves the image unless the cache has it.
+    /// Saves the image unless the cache has it, with a record that vouches for it.
     async fn store(&self, want: &Want<'_>) -> Result<bool, CacheError> {
-        if Entry::new(&self.dir, want.image).present() {
+        let entry = Entry::new(&self.dir, want.image);
+        if entry.present() && matches!(entry.vouched(want.hash, &self.trust), Ok(Some(_))) {
             return Ok(false);
         }
-        store(&self.daemon, &self.dir, want.image).await?;
+        if !self.trust.may_write() {
+            return Err(CacheError::CannotSign { tier: "file cache" });
+        }
+        store(&self.daemon, &self.dir, want.image, want.hash, &self.trust).await?;
         Ok(true)
     }
 }
@@ -98,6 +116,8 @@ impl Tier for FileTier {
 pub struct Entry {
     pub tarball: PathBuf,
     pub checksum: PathBuf,
+    /// The record of the image kiln saved.
+    pub record: PathBuf,
     lock: PathBuf,
 }
 
@@ -107,6 +127,7 @@ impl Entry {
         Self {
             tarball: dir.join(format!("{stem}.tar")),
             checksum: dir.join(format!("{stem}.tar.sha256")),
+            record: dir.join(format!("{stem}.tar.record.json")),
             lock: dir.join(format!("{stem}.lock")),
         }
     }
@@ -126,6 +147,30 @@ impl Entry {
             .then(|| digest.to_ascii_lowercase())
     }
 
+    /// The record beside the tarball, if there is one (a bad one is a refusal).
+    pub fn record(&self) -> Result<Option<Record>, Refusal> {
+        let file = match File::open(&self.record) {
+            Ok(file) => file,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(_) => return Err(Refusal::BadRecord),
+        };
+        let mut bytes = Vec::new();
+        use std::io::Read;
+        file.take(RECORD_LIMIT + 1)
+            .read_to_end(&mut bytes)
+            .map_err(|_| Refusal::BadRecord)?;
+        Record::from_json(&bytes).map(Some)
+    }
+
+    /// The record, if it vouches for an image of the step hashed `hash`; `Ok(None)`
+    /// for an entry saved before records where no key is trusted (used on its label).
+    pub fn vouched(&self, hash: &str, trust: &Trust) -> Result<Option<Record>, Refusal> {
+        match self.record()? {
+            Some(record) => record.vouches(hash, trust).map(|()| Some(record)),
+            None => unrecorded(trust).map(|()| None),
+        }
+    }
+
     /// Removes temporary files a killed writer left (`<file>.tmp-<pid>`). Called under
     /// the lock, so no live writer owns them.
     fn remove_stale_temps(&self) {
@@ -135,7 +180,8 @@ impl Entry {
         let Ok(listing) = fs::read_dir(dir) else {
             return;
         };
-        let prefixes = [&self.tarball, &self.checksum].map(|p| format!("{}.tmp-", file_name(p)));
+        let prefixes =
+            [&self.tarball, &self.checksum, &self.record].map(|p| format!("{}.tmp-", file_name(p)));
         for item in listing.flatten() {
             let name = item.file_name();
             let name = name.to_string_lossy();
@@ -167,6 +213,9 @@ impl Entry {
 #[derive(Debug)]
 pub enum Lookup {
     Loaded,
+    /// A tarball whose record does not vouch for it (unsigned where keys are trusted,
+    /// of another step): not loaded, left as it is for the next save to replace.
+    Refused(Refusal),
     /// No tarball, or one without a sidecar holding a digest (an interrupted write).
     Missing,
     /// The tarball is corrupt or holds another image; it was moved to `moved_to` and
@@ -235,6 +284,20 @@ pub enum BadTarball {
     #[error("it loaded, but does not hold `{image}`")]
     #[diagnostic(code(kiln::cache::not_loaded))]
     NotLoaded { image: String },
+
+    /// Not the image the record beside it names.
+    #[error("{0}")]
+    #[diagnostic(code(kiln::cache::not_recorded))]
+    Record(Refusal),
+
+    /// Its bytes changed between the check and the load, or the load tagged more: the
+    /// daemon was given nothing, or what it tagged is named.
+    #[error("{source}")]
+    #[diagnostic(code(kiln::cache::swapped))]
+    Swapped {
+        #[source]
+        source: DockerError,
+    },
 }
 
 impl BadTarball {
@@ -246,6 +309,7 @@ impl BadTarball {
                 | BadTarball::Unreadable { .. }
                 | BadTarball::NotAnImage { .. }
                 | BadTarball::Refused { .. }
+                | BadTarball::Swapped { .. }
         )
     }
 }
@@ -303,8 +367,15 @@ fn io_error(path: &Path, source: std::io::Error) -> DockerError {
     }
 }
 
-/// Saves `image` from the daemon into the cache. Returns the tarball's size.
-pub async fn store(daemon: &Daemon, dir: &Path, image: &str) -> Result<u64, DockerError> {
+/// Saves `image`, the image of the step hashed `hash`, from the daemon into the cache,
+/// with its record (signed when `trust` has a key). Returns the tarball's size.
+pub async fn store(
+    daemon: &Daemon,
+    dir: &Path,
+    image: &str,
+    hash: &str,
+    trust: &Trust,
+) -> Result<u64, CacheError> {
     let entry = Entry::new(dir, image);
     let _lock = entry.lock().map_err(|e| io_error(&entry.lock, e))?;
     entry.remove_stale_temps();
@@ -318,6 +389,26 @@ pub async fn store(daemon: &Daemon, dir: &Path, image: &str) -> Result<u64, Dock
         .into_inner()
         .map_err(|e| io_error(&temp_path, e.into_error()))?;
     file.sync_all().map_err(|e| io_error(&temp_path, e))?;
+    // The record names the image the tarball holds, read from the tarball itself.
+    let saved = temp_path.clone();
+    let contents = tokio::task::spawn_blocking(move || read_archive(&saved))
+        .await
+        .map_err(|e| io_error(&temp_path, std::io::Error::other(e)))??;
+    let found = contents.images.first().and_then(|l| l.get(labels::HASH));
+    let (Some(image_id), true) = (
+        contents.ids.first().filter(|_| contents.ids.len() == 1),
+        found.map(String::as_str) == Some(hash),
+    ) else {
+        return Err(CacheError::WrongImage {
+            image: image.to_owned(),
+            expected: hash.to_owned(),
+            found: found.cloned(),
+        });
+    };
+    let record_path = temp_name(&entry.record);
+    let record = TempFile::new(record_path.clone());
+    fs::write(&record_path, Record::new(hash, image_id, trust).to_json())
+        .map_err(|e| io_error(&record_path, e))?;
     let sidecar_path = temp_name(&entry.checksum);
     let sidecar = TempFile::new(sidecar_path.clone());
     fs::write(
@@ -325,12 +416,15 @@ pub async fn store(daemon: &Daemon, dir: &Path, image: &str) -> Result<u64, Dock
         format!("{digest}  {}\n", file_name(&entry.tarball)),
     )
     .map_err(|e| io_error(&sidecar_path, e))?;
-    // Tarball first: a tarball without its sidecar counts as absent, never as valid.
+    // The sidecar last: until it is there the entry counts as absent, never as valid,
+    // and by then its record is in place.
     let _ = fs::remove_file(&entry.checksum);
+    fs::rename(&record_path, &entry.record).map_err(|e| io_error(&entry.record, e))?;
     fs::rename(&temp_path, &entry.tarball).map_err(|e| io_error(&entry.tarball, e))?;
     fs::rename(&sidecar_path, &entry.checksum).map_err(|e| io_error(&entry.checksum, e))?;
     temp.keep();
     sidecar.keep();
+    record.keep();
     Ok(size)
 }
 
@@ -341,16 +435,21 @@ fn file_name(path: &Path) -> String {
 }
 
 /// Loads the cached tarball of `image`, the image of the step whose hash is `hash`, if
-/// it can be trusted: it matches its checksum, holds one image, tagged `image` and
-/// nothing else (so that loading it moves no other tag), whose `io.kiln.hash` label is
-/// `hash`. Checked again in the daemon after the load; an image that fails has the tag
-/// the load gave it removed. A tarball that fails is moved aside. An error only when
-/// the daemon could not be asked: the file may well be fine, and stays.
+/// it can be trusted: its record vouches for it (`Entry::vouched`), it matches its
+/// checksum, holds one image, tagged `image` and nothing else (so that loading it moves
+/// no other tag), whose `io.kiln.hash` label is `hash` and whose id is the recorded
+/// one. The file is opened once: the check reads it, and the daemon is sent the same
+/// open file, hashed again on the way (`Daemon::import_checked`), so that a file
+/// swapped or rewritten after the check is never loaded. Checked again in the daemon
+/// after the load; an image that fails has the tag the load gave it removed. A tarball
+/// that fails is moved aside. An error only when the daemon could not be asked: the
+/// file may well be fine, and stays.
 pub async fn load(
     daemon: &Daemon,
     dir: &Path,
     image: &str,
     hash: &str,
+    trust: &Trust,
 ) -> Result<Lookup, DockerError> {
     let entry = Entry::new(dir, image);
     if !entry.tarball.is_file() {
@@ -361,25 +460,57 @@ pub async fn load(
         // A tarball without a sidecar is an interrupted write: not trusted.
         return Ok(Lookup::Missing);
     };
-    let tarball = entry.tarball.clone();
-    let (wanted, step_hash) = (image.to_owned(), hash.to_owned());
+    let record = match entry.vouched(hash, trust) {
+        Ok(record) => record,
+        Err(why) => return Ok(Lookup::Refused(why)),
+    };
+    let file = match File::open(&entry.tarball) {
+        Ok(file) => file,
+        Err(source) => return Ok(corrupt(&entry, BadTarball::Unreadable { source }, None)),
+    };
+    let (tarball, wanted, step_hash) = (entry.tarball.clone(), image.to_owned(), hash.to_owned());
+    let recorded = record.clone();
     let checked = tokio::task::spawn_blocking(move || {
-        let actual = file_sha256(&tarball).map_err(|source| BadTarball::Unreadable { source })?;
+        let actual = fd_sha256(&file).map_err(|source| BadTarball::Unreadable { source })?;
         if actual != expected {
             return Err(BadTarball::Checksum { actual, expected });
         }
-        let contents =
-            read_archive(&tarball).map_err(|source| BadTarball::NotAnImage { source })?;
-        trusted(&contents, &wanted, &step_hash)
+        let contents = read_archive_from(&file, &tarball)
+            .map_err(|source| BadTarball::NotAnImage { source })?;
+        trusted(&contents, &wanted, &step_hash)?;
+        if let Some(record) = &recorded {
+            record
+                .matches(&contents.ids[0])
+                .map_err(BadTarball::Record)?;
+        }
+        Ok((file, expected))
     })
     .await
     .map_err(|e| io_error(&entry.tarball, std::io::Error::other(e)))?;
-    if let Err(problem) = checked {
-        return Ok(corrupt(&entry, problem, None));
-    }
-    match daemon.import(&entry.tarball).await {
-        Ok(()) => {}
+    let (file, expected) = match checked {
+        Ok(checked) => checked,
+        Err(problem) => return Ok(corrupt(&entry, problem, None)),
+    };
+    match daemon.import_checked(&entry.tarball, file, &expected).await {
+        Ok(tags) => {
+            let ours = short_reference(image);
+            let others: Vec<String> = tags
+                .into_iter()
+                .filter(|t| short_reference(t) != ours)
+                .collect();
+            if !others.is_empty() {
+                let source = DockerError::ArchiveMovedTags {
+                    path: entry.tarball.clone(),
+                    expected: image.to_owned(),
+                    tags: others,
+                };
+                return Ok(corrupt(&entry, BadTarball::Swapped { source }, None));
+            }
+        }
         Err(e @ DockerError::Unreachable { .. }) => return Err(e),
+        Err(source @ DockerError::ArchiveChanged { .. }) => {
+            return Ok(corrupt(&entry, BadTarball::Swapped { source }, None));
+        }
         Err(source) => return Ok(corrupt(&entry, BadTarball::Refused { source }, None)),
     }
     let Some(info) = daemon.inspect(image).await? else {
@@ -389,17 +520,30 @@ pub async fn load(
         return Ok(corrupt(&entry, problem, None));
     };
     let found = info.labels.get(labels::HASH);
-    if found.map(String::as_str) == Some(hash) {
+    let problem = if found.map(String::as_str) != Some(hash) {
+        BadTarball::WrongHash {
+            expected: hash.to_owned(),
+            found: found.cloned(),
+        }
+    } else if let Some(Err(why)) = record.as_ref().map(|r| r.matches(&info.id)) {
+        BadTarball::Record(why)
+    } else {
         return Ok(Lookup::Loaded);
-    }
-    let problem = BadTarball::WrongHash {
-        expected: hash.to_owned(),
-        found: found.cloned(),
     };
     // Only the tag the load applied: the image stays if another tag or a container
     // uses it.
     let untag_failed = daemon.remove(image, false).await.err();
     Ok(corrupt(&entry, problem, untag_failed))
+}
+
+/// Hex sha256 of the content of the open `file`, read from its start.
+fn fd_sha256(mut file: &File) -> std::io::Result<String> {
+    use std::io::Seek;
+    file.rewind()?;
+    let mut writer = HashingWriter::new(std::io::sink());
+    std::io::copy(&mut file, &mut writer)?;
+    let (_, digest) = writer.finish()?;
+    Ok(digest)
 }
 
 /// Whether a tarball holding `contents` may be loaded for `image` of step hash `hash`.
@@ -453,6 +597,7 @@ fn move_aside(entry: &Entry) -> Option<PathBuf> {
         &entry.checksum,
         entry.checksum.with_extension("sha256.corrupt"),
     );
+    let _ = fs::rename(&entry.record, entry.record.with_extension("json.corrupt"));
     Some(target)
 }
 
@@ -523,6 +668,7 @@ mod tests {
                 .iter()
                 .map(|h| [(labels::HASH.to_owned(), h.to_string())].into())
                 .collect(),
+            ids: hashes.iter().map(|h| format!("sha256:{h}")).collect(),
         }
     }
 
@@ -568,6 +714,7 @@ mod tests {
         let unlabelled = ArchiveContents {
             tags: [image.to_owned()].into(),
             images: vec![Default::default()],
+            ids: vec!["sha256:0".to_owned()],
         };
         let error = trusted(&unlabelled, image, "h").unwrap_err();
         assert!(

@@ -10,7 +10,7 @@ use super::daemon::DaemonTier;
 use super::file::{FileTier, file_stem};
 use super::registry::RegistryTier;
 use super::tier::{ImageTier, Probe, Tier, Want};
-use crate::cache::{Breaker, CacheError};
+use crate::cache::{Breaker, CacheError, Refusal};
 use crate::docker::{Daemon, StatusSink};
 use crate::model::Settings;
 
@@ -41,6 +41,9 @@ impl Rung {
 /// The tiers of a run.
 pub struct ImageLadder {
     rungs: Vec<Rung>,
+    /// An entry a tier has but whose record does not vouch for it fails the step
+    /// (`require-signed`), instead of being passed over.
+    require_signed: bool,
     /// Where a run holds a lock for each image it is getting (`.kiln/locks`): a second
     /// run on the workspace waits for the first and reuses its image.
     lock_dir: PathBuf,
@@ -78,6 +81,7 @@ pub struct Obtained {
 impl ImageLadder {
     /// The workspace's tiers: its daemon, its file cache, its registry (if any).
     pub fn new(daemon: &Daemon, settings: &Settings) -> Self {
+        let trust = crate::cache::trust::of(settings);
         let tiers: Vec<Box<dyn Tier>> = vec![
             Box::new(DaemonTier {
                 daemon: daemon.clone(),
@@ -85,11 +89,13 @@ impl ImageLadder {
             Box::new(FileTier {
                 daemon: daemon.clone(),
                 dir: settings.cache_dir.clone(),
+                trust: trust.clone(),
             }),
-            Box::new(RegistryTier {
-                daemon: daemon.clone(),
-                repository: settings.registry.as_ref().map(|r| r.value.clone()),
-            }),
+            Box::new(RegistryTier::new(
+                daemon.clone(),
+                settings.registry.as_ref().map(|r| r.value.as_str()),
+                trust.clone(),
+            )),
         ];
         Self {
             rungs: tiers
@@ -100,6 +106,7 @@ impl ImageLadder {
                 })
                 .collect(),
             lock_dir: settings.lock_dir(),
+            require_signed: trust.required(),
         }
     }
 
@@ -118,6 +125,9 @@ impl ImageLadder {
                     return located;
                 }
                 Ok(Probe::Miss(_)) => {}
+                Ok(Probe::Refused(why)) => {
+                    located.warnings.push(rung.name().refused(want.image, &why))
+                }
                 Err(e) => located.warnings.push(rung.name().skipped(&e)),
             }
         }
@@ -131,6 +141,7 @@ impl ImageLadder {
             let (hit, detail) = match rung.probe(want).await {
                 Ok(Probe::Hit { detail, .. }) => (true, detail),
                 Ok(Probe::Miss(detail)) => (false, detail),
+                Ok(Probe::Refused(why)) => (false, format!("not used: {why}")),
                 Err(e) => (false, rung.name().not_answered(&e)),
             };
             answers.push(TierAnswer {
@@ -169,16 +180,38 @@ impl ImageLadder {
                 Ok(Probe::Hit { .. }) => {
                     let fetched = rung.tier.fetch(want, status).await;
                     obtained.warnings.extend(fetched.warnings);
+                    if let Some(why) = fetched.refused {
+                        self.refuse(rung.name(), want, why)?;
+                    }
                     if fetched.got {
                         obtained.tier = Some(rung.name());
                         return Ok(obtained);
                     }
+                }
+                Ok(Probe::Refused(why)) => {
+                    obtained
+                        .warnings
+                        .push(rung.name().refused(want.image, &why));
+                    self.refuse(rung.name(), want, why)?;
                 }
                 Ok(Probe::Miss(_)) => {}
                 Err(e) => obtained.warnings.push(rung.name().skipped(&e)),
             }
         }
         Ok(obtained)
+    }
+
+    /// An entry of `tier` that is not used: the step's error where kiln.kdl requires
+    /// signatures (the warning was given).
+    fn refuse(&self, tier: ImageTier, want: &Want<'_>, why: Refusal) -> Result<(), CacheError> {
+        match self.require_signed {
+            true => Err(CacheError::Untrusted {
+                tier: tier.name(),
+                what: format!("the image of `{}`", want.image),
+                why,
+            }),
+            false => Ok(()),
+        }
     }
 
     /// Writes the image (in the daemon) into `tier` unless it has it already; into a

@@ -3,6 +3,7 @@
 mod daemon;
 pub mod file;
 mod ladder;
+mod record;
 mod registry;
 mod tier;
 

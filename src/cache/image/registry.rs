@@ -1,39 +1,109 @@
-//! The last tier: the registry kiln.kdl names, asked without pulling (the daemon's
-//! distribution inspect). A pulled image is the step's only when its `io.kiln.hash`
-//! label is the step's hash; otherwise the tag the pull applied is removed again.
+//! The last tier: the registry kiln.kdl names. Beside each image kiln pushes, a record
+//! (`record.rs`) as a small artifact tagged `record-<step hash>`: asked first, in one
+//! request, it says whether the registry has the step's image and which image that is.
+//! A pulled image is the step's only when its `io.kiln.hash` label is the step's hash
+//! and its id is the recorded one; otherwise the tag the pull applied is removed again.
+//! Images pushed before records existed are asked for through the daemon (its
+//! distribution inspect) and used on their label, unless kiln.kdl trusts keys.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
 
 use async_trait::async_trait;
 
+use super::record::{Record, unrecorded};
 use super::tier::{Fetched, ImageTier, Probe, Tier, Want};
-use crate::cache::CacheError;
+use crate::cache::oci::OciRepository;
+use crate::cache::{CacheError, Refusal};
 use crate::docker::{Daemon, StatusSink, labels};
+use crate::signing::Trust;
+
+/// The media type of a record artifact.
+const RECORD_TYPE: &str = "application/vnd.kiln.image.record.v1+json";
 
 pub struct RegistryTier {
-    pub daemon: Daemon,
+    daemon: Daemon,
     /// `host:port/name`; `None`: no registry set (every probe a miss).
-    pub repository: Option<String>,
+    repository: Option<OciRepository>,
+    trust: Trust,
+    /// The records probes found, by step hash, for the fetch that follows.
+    records: Mutex<HashMap<String, Record>>,
+}
+
+/// What the registry holds for a step.
+enum Held {
+    /// A record that vouches for an image of the step.
+    Recorded(Record),
+    /// No record, and none is needed: the image, if there, is used on its label.
+    Unrecorded,
 }
 
 impl RegistryTier {
+    pub fn new(daemon: Daemon, repository: Option<&str>, trust: Trust) -> Self {
+        Self {
+            daemon,
+            repository: repository.map(|r| OciRepository::new(r, "registry")),
+            trust,
+            records: Mutex::default(),
+        }
+    }
+
+    fn record_tag(hash: &str) -> String {
+        format!("record-{hash}")
+    }
+
+    /// The registry's record of the step hashed `hash`, if it vouches for an image.
+    async fn held(
+        &self,
+        repository: &OciRepository,
+        hash: &str,
+    ) -> Result<Result<Held, Refusal>, CacheError> {
+        let Some(annotations) = repository
+            .annotations(&Self::record_tag(hash), "asking for an image record")
+            .await?
+        else {
+            return Ok(unrecorded(&self.trust).map(|()| Held::Unrecorded));
+        };
+        Ok(Record::from_annotations(&annotations)
+            .and_then(|record| record.vouches(hash, &self.trust).map(|()| record))
+            .map(Held::Recorded))
+    }
+
     /// Pulls `remote` and tags it as the step's image, if it is the step's image.
     async fn pull(
         &self,
         remote: &str,
         want: &Want<'_>,
-        warnings: &mut Vec<String>,
+        fetched: &mut Fetched,
     ) -> Result<(), CacheError> {
         self.daemon.pull(remote).await?;
-        let found = self
-            .daemon
-            .inspect(remote)
-            .await?
+        let info = self.daemon.inspect(remote).await?;
+        let found = info
+            .as_ref()
             .and_then(|info| info.labels.get(labels::HASH).cloned());
-        if found.as_deref() != Some(want.hash) {
+        let record = self
+            .records
+            .lock()
+            .ok()
+            .and_then(|r| r.get(want.hash).cloned());
+        let refused = match (&record, &info) {
+            (Some(record), Some(info)) => record.matches(&info.id).err(),
+            (None, _) => unrecorded(&self.trust).err(),
+            _ => None,
+        };
+        if found.as_deref() != Some(want.hash) || refused.is_some() {
             // Only the tag: the image stays if another tag or a container uses it.
             if let Err(e) = self.daemon.remove(remote, false).await {
-                warnings.push(format!(
+                fetched.warnings.push(format!(
                     "registry: the tag {remote} the pull gave another image stays: {e}"
                 ));
+            }
+            if let Some(why) = refused {
+                fetched
+                    .warnings
+                    .push(ImageTier::Registry.refused(want.image, &why));
+                fetched.refused = Some(why);
+                return Ok(());
             }
             return Err(CacheError::WrongImage {
                 image: remote.to_owned(),
@@ -42,6 +112,7 @@ impl RegistryTier {
             });
         }
         self.daemon.tag(remote, want.image).await?;
+        fetched.got = true;
         Ok(())
     }
 }
@@ -56,13 +127,26 @@ impl Tier for RegistryTier {
         let (Some(repository), Some(remote)) = (&self.repository, want.remote) else {
             return Ok(Probe::Miss("no registry set".to_owned()));
         };
-        match self.daemon.registry_has(remote).await {
-            Ok(true) => Ok(Probe::Hit {
-                detail: format!("has {remote}"),
-                image_id: None,
-            }),
-            Ok(false) => Ok(Probe::Miss(format!("not in {repository}"))),
-            Err(e) => Err(e.into()),
+        match self.held(repository, want.hash).await? {
+            Ok(Held::Recorded(record)) => {
+                let detail = format!("has {remote} (image {})", record.image_id);
+                if let Ok(mut records) = self.records.lock() {
+                    records.insert(want.hash.to_owned(), record);
+                }
+                Ok(Probe::Hit {
+                    detail,
+                    image_id: None,
+                })
+            }
+            Ok(Held::Unrecorded) => match self.daemon.registry_has(remote).await {
+                Ok(true) => Ok(Probe::Hit {
+                    detail: format!("has {remote} (pushed without a record)"),
+                    image_id: None,
+                }),
+                Ok(false) => Ok(Probe::Miss(format!("not in {}", repository.repository()))),
+                Err(e) => Err(e.into()),
+            },
+            Err(why) => Ok(Probe::Refused(why)),
         }
     }
 
@@ -72,23 +156,50 @@ impl Tier for RegistryTier {
             return fetched;
         };
         status.tell("pulling from the registry");
-        match self.pull(remote, want, &mut fetched.warnings).await {
-            Ok(()) => fetched.got = true,
-            Err(e) => fetched.warnings.push(self.tier().skipped(&e)),
+        if let Err(e) = self.pull(remote, want, &mut fetched).await {
+            fetched.warnings.push(self.tier().skipped(&e));
         }
         fetched
     }
 
-    /// Pushes the image unless the registry has it.
+    /// Pushes the image and its record, unless the registry has a record that vouches
+    /// for an image of the step (an image built elsewhere from the same inputs is as
+    /// good; pushing over it would only swap tags under readers).
     async fn store(&self, want: &Want<'_>) -> Result<bool, CacheError> {
-        let Some(remote) = want.remote else {
+        let (Some(repository), Some(remote)) = (&self.repository, want.remote) else {
             return Ok(false);
         };
-        if self.daemon.registry_has(remote).await? {
+        if !self.trust.may_write() {
+            return Err(CacheError::CannotSign { tier: "registry" });
+        }
+        // The daemon asks first: what it says of a missing login names the fix.
+        if self.daemon.registry_has(remote).await?
+            && let Ok(Held::Recorded(_)) = self.held(repository, want.hash).await?
+        {
             return Ok(false);
         }
+        let info = self.daemon.inspect(want.image).await?;
+        let found = info
+            .as_ref()
+            .and_then(|info| info.labels.get(labels::HASH).cloned());
+        let Some(info) = info.filter(|_| found.as_deref() == Some(want.hash)) else {
+            return Err(CacheError::WrongImage {
+                image: want.image.to_owned(),
+                expected: want.hash.to_owned(),
+                found,
+            });
+        };
         self.daemon.tag(want.image, remote).await?;
         self.daemon.push(remote).await?;
+        let record = Record::new(want.hash, &info.id, &self.trust);
+        repository
+            .push_annotated(
+                &Self::record_tag(want.hash),
+                RECORD_TYPE,
+                record.annotations(),
+                "pushing an image record",
+            )
+            .await?;
         Ok(true)
     }
 }

@@ -4,7 +4,7 @@
 use async_trait::async_trait;
 use serde::Serialize;
 
-use crate::cache::CacheError;
+use crate::cache::{CacheError, Refusal};
 use crate::docker::StatusSink;
 
 /// The image tiers, in the order the ladder asks them.
@@ -97,6 +97,14 @@ impl ImageTier {
         }
     }
 
+    /// The warning when the tier has an entry for `image` that is not used.
+    pub fn refused(self, image: &str, why: &Refusal) -> String {
+        format!(
+            "{}: the image of {image} there is not used: {why}",
+            self.name()
+        )
+    }
+
     /// The warning when the tier could not be asked.
     pub fn skipped(self, error: &dyn std::fmt::Display) -> String {
         match self {
@@ -132,6 +140,9 @@ pub enum Probe {
     },
     /// It does not, and why.
     Miss(String),
+    /// It has an entry for the image that is not used: its record does not vouch for
+    /// it (unsigned where keys are trusted, forged, of another step).
+    Refused(Refusal),
 }
 
 /// What getting the image from a tier came to.
@@ -142,6 +153,9 @@ pub struct Fetched {
     /// What the tier reported without failing the step (a corrupt tarball moved aside,
     /// another image under the tag).
     pub warnings: Vec<String>,
+    /// What it had is not the image its record vouches for: an error where kiln.kdl
+    /// requires signatures.
+    pub refused: Option<Refusal>,
 }
 
 /// One tier. `Err` from `probe` is the tier being down (the ladder's breaker remembers

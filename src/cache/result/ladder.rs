@@ -6,7 +6,7 @@
 use super::local::LocalResults;
 use super::registry::RegistryResults;
 use super::source::ResultSource;
-use super::tier::{ResultTier, Stored};
+use super::tier::{Answer, ResultTier, Stored};
 use crate::cache::{Breaker, CacheError};
 use crate::model::Settings;
 
@@ -39,15 +39,22 @@ impl Rung {
 pub struct ResultLadder {
     rungs: Vec<Rung>,
     local: LocalResults,
+    /// An entry a shared tier has but that fails verification fails the run
+    /// (`require-signed`), instead of being passed over.
+    require_signed: bool,
 }
 
 impl ResultLadder {
     /// The workspace's result tiers; `shared`: the registry's too, if one is set.
     pub fn new(settings: &Settings, shared: bool) -> Self {
+        let trust = crate::cache::trust::of(settings);
         let local = LocalResults::new(settings.result_cache_dir());
         let mut tiers: Vec<Box<dyn ResultTier>> = vec![Box::new(local.clone())];
         if shared && let Some(registry) = &settings.registry {
-            tiers.push(Box::new(RegistryResults::new(&registry.value)));
+            tiers.push(Box::new(RegistryResults::new(
+                &registry.value,
+                trust.clone(),
+            )));
         }
         Self {
             rungs: tiers
@@ -58,6 +65,7 @@ impl ResultLadder {
                 })
                 .collect(),
             local,
+            require_signed: trust.required(),
         }
     }
 
@@ -84,20 +92,36 @@ impl ResultLadder {
     }
 
     /// The result under `key` from the first tier that has one `take` takes (the caller
-    /// reads it, and checks what a shared tier sends), and where it came from.
+    /// reads it, and checks what a shared tier sends), and where it came from. An entry
+    /// a tier refuses (over a bound, not signed by a trusted key) is passed over with a
+    /// warning, or is the error when kiln.kdl requires signatures.
     pub async fn fetch<T>(
         &self,
         key: &str,
         take: impl Fn(ResultSource, Stored) -> Option<T>,
-    ) -> Option<(ResultSource, T)> {
+    ) -> Result<Option<(ResultSource, T)>, CacheError> {
         for rung in &self.rungs {
-            if let Ok(Some(stored)) = rung.ask(|| rung.tier.fetch(key)).await
-                && let Some(taken) = take(rung.tier.source(), stored)
-            {
-                return Some((rung.tier.source(), taken));
+            match rung.ask(|| rung.tier.fetch(key)).await {
+                Ok(Answer::Found(stored)) => {
+                    if let Some(taken) = take(rung.tier.source(), stored) {
+                        return Ok(Some((rung.tier.source(), taken)));
+                    }
+                }
+                Ok(Answer::Refused(why)) if self.require_signed => {
+                    return Err(CacheError::Untrusted {
+                        tier: rung.tier.source().tier_name(),
+                        what: format!("the result under `result-{key}`"),
+                        why,
+                    });
+                }
+                Ok(Answer::Refused(why)) => tracing::warn!(
+                    "{}: the result under `result-{key}` is not used: {why}; the entity runs",
+                    rung.tier.source().tier_name()
+                ),
+                Ok(Answer::Missing) | Err(_) => {}
             }
         }
-        None
+        Ok(None)
     }
 
     /// Stores a result into each tier before `from` (where it came from; `Run` for a

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use async_trait::async_trait;
 
 use super::source::ResultSource;
-use super::tier::{ResultTier, Stored};
+use super::tier::{Answer, ResultTier, Stored};
 use crate::cache::CacheError;
 use crate::job::write_atomic;
 
@@ -76,11 +76,14 @@ impl ResultTier for LocalResults {
 
     /// The result alone: its inputs stay on disk until `kiln explain` reads them
     /// ([`LocalResults::all_inputs`]); a run that takes the result needs none.
-    async fn fetch(&self, key: &str) -> Result<Option<Stored>, CacheError> {
-        Ok(self.get(key).map(|result| Stored {
-            result,
-            ..Stored::default()
-        }))
+    async fn fetch(&self, key: &str) -> Result<Answer, CacheError> {
+        Ok(match self.get(key) {
+            Some(result) => Answer::Found(Stored {
+                result,
+                ..Stored::default()
+            }),
+            None => Answer::Missing,
+        })
     }
 
     async fn store(&self, key: &str, stored: &Stored) -> Result<(), CacheError> {

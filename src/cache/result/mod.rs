@@ -9,4 +9,4 @@ mod tier;
 pub use ladder::ResultLadder;
 pub use local::LocalResults;
 pub use source::ResultSource;
-pub use tier::{ResultTier, Stored};
+pub use tier::{ARTIFACTS_CAP, Answer, LOG_CAP, ResultTier, Stored};

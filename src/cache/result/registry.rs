@@ -2,77 +2,99 @@
 //! repository (tag `result-<key>`, beside its images), through oci-client. The key is
 //! content only, so another machine, checkout or CI job finds it. The artifact: a
 //! config blob holding the inputs the result was keyed on, then the result, its log and
-//! its artifacts tar as layers, each of its own media type.
+//! its artifacts tar as layers, each of its own media type; with a signing key, a
+//! signature over all of them in the manifest's annotations.
+//!
+//! What comes back is hostile: every blob is bounded by what kiln ever stores (a bigger
+//! one is refused before it is fetched, and a stream that runs past its size is cut),
+//! checked against its digest, and, when kiln.kdl trusts keys, the signature must be a
+//! trusted key's over exactly these bytes.
 
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;
-use oci_client::client::{ClientConfig, ClientProtocol, Config, ImageLayer};
-use oci_client::errors::{OciDistributionError, OciErrorCode};
-use oci_client::manifest::OciImageManifest;
-use oci_client::secrets::RegistryAuth;
-use oci_client::{Client, Reference};
+use futures_util::StreamExt;
+use oci_client::client::{Config, ImageLayer};
+use oci_client::manifest::{OciDescriptor, OciImageManifest, OciManifest};
+use sha2::{Digest, Sha256};
 
 use super::source::ResultSource;
-use super::tier::{ResultTier, Stored};
-use crate::cache::CacheError;
+use super::tier::{ARTIFACTS_CAP, Answer, LOG_CAP, ResultTier, Stored};
+use crate::cache::oci::{OciRepository, is_missing};
+use crate::cache::{CacheError, Refusal};
+use crate::signing::{Statement, Trust};
 
 const CONFIG_TYPE: &str = "application/vnd.kiln.result.inputs.v1+json";
 const RESULT_TYPE: &str = "application/vnd.kiln.result.v1+json";
 const LOG_TYPE: &str = "application/vnd.kiln.result.log.v1";
 const ARTIFACTS_TYPE: &str = "application/vnd.kiln.result.artifacts.v1.tar";
+/// The annotation that holds the signature.
+const SIGNATURE: &str = "io.kiln.signature";
+/// The most a result's JSON or its inputs' JSON may take: a result is a few kilobytes.
+const JSON_CAP: u64 = 4 << 20;
+/// The most an artifacts tar may take: the artifacts' cap and their tar headers.
+const TAR_CAP: u64 = ARTIFACTS_CAP + (4 << 20);
 
 pub struct RegistryResults {
-    repository: String,
-    client: Client,
+    repository: OciRepository,
+    trust: Trust,
 }
 
 impl RegistryResults {
-    /// Results in `repository` (the `registry` setting, `host:port/name`). A registry on
-    /// the loopback is spoken to over plain HTTP, as the Docker daemon does.
-    pub fn new(repository: &str) -> Self {
-        let host = crate::docker::registry_host(repository)
-            .unwrap_or_default()
-            .to_owned();
-        let loopback =
-            host.starts_with("localhost") || host.starts_with("127.") || host.starts_with("[::1]");
-        let protocol = if loopback {
-            ClientProtocol::HttpsExcept(vec![host])
-        } else {
-            ClientProtocol::Https
-        };
+    /// Results in `repository` (the `registry` setting, `host:port/name`), signed and
+    /// checked as `trust` says.
+    pub fn new(repository: &str, trust: Trust) -> Self {
         Self {
-            repository: repository.to_owned(),
-            client: Client::new(ClientConfig {
-                protocol,
-                ..ClientConfig::default()
-            }),
+            repository: OciRepository::new(repository, "results registry"),
+            trust,
         }
     }
 
-    fn reference(&self, key: &str) -> Result<Reference, CacheError> {
-        let reference = format!("{}:result-{key}", self.repository);
-        reference
-            .parse()
-            .map_err(|source| CacheError::Reference { reference, source })
-    }
-
-    fn auth(&self) -> RegistryAuth {
-        match crate::docker::credentials(&self.repository) {
-            Ok(Some(c)) => match (c.username, c.password) {
-                (Some(user), Some(password)) => RegistryAuth::Basic(user, password),
-                _ => RegistryAuth::Anonymous,
-            },
-            _ => RegistryAuth::Anonymous,
+    /// The blob `descriptor` names, refused over `limit` bytes and checked against its
+    /// digest.
+    async fn blob(
+        &self,
+        reference: &oci_client::Reference,
+        descriptor: &OciDescriptor,
+        what: &'static str,
+        limit: u64,
+    ) -> Result<Result<Vec<u8>, Refusal>, CacheError> {
+        let size = u64::try_from(descriptor.size).unwrap_or(u64::MAX);
+        if size > limit {
+            return Ok(Err(Refusal::Oversized { what, size, limit }));
         }
-    }
-
-    fn failed(&self, what: &'static str, source: OciDistributionError) -> CacheError {
-        CacheError::Registry {
-            repository: self.repository.clone(),
-            what,
-            source,
+        let mut stream = self
+            .repository
+            .client
+            .pull_blob_stream(reference, descriptor)
+            .await
+            .map_err(|e| self.repository.failed("fetching a result", e))?;
+        let mut bytes = Vec::with_capacity(size as usize);
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|e| {
+                self.repository.failed(
+                    "fetching a result",
+                    oci_client::errors::OciDistributionError::IoError(e),
+                )
+            })?;
+            bytes.extend_from_slice(&chunk);
+            if bytes.len() as u64 > size {
+                return Ok(Err(Refusal::Oversized {
+                    what,
+                    size: bytes.len() as u64,
+                    limit: size,
+                }));
+            }
         }
+        let digest = format!("sha256:{}", hex::encode(Sha256::digest(&bytes)));
+        if digest != descriptor.digest {
+            return Ok(Err(Refusal::Digest {
+                what,
+                expected: descriptor.digest.clone(),
+                found: digest,
+            }));
+        }
+        Ok(Ok(bytes))
     }
 }
 
@@ -84,44 +106,92 @@ impl ResultTier for RegistryResults {
 
     /// Asks for the manifest only.
     async fn probe(&self, key: &str) -> Result<bool, CacheError> {
-        let reference = self.reference(key)?;
+        let reference = self.repository.reference(&format!("result-{key}"))?;
         match self
+            .repository
             .client
-            .fetch_manifest_digest(&reference, &self.auth())
+            .fetch_manifest_digest(&reference, &self.repository.auth())
             .await
         {
             Ok(_) => Ok(true),
             Err(e) if is_missing(&e) => Ok(false),
-            Err(e) => Err(self.failed("asking for a result", e)),
+            Err(e) => Err(self.repository.failed("asking for a result", e)),
         }
     }
 
-    async fn fetch(&self, key: &str) -> Result<Option<Stored>, CacheError> {
-        let reference = self.reference(key)?;
-        let accepted = vec![RESULT_TYPE, LOG_TYPE, ARTIFACTS_TYPE];
-        let image = match self.client.pull(&reference, &self.auth(), accepted).await {
-            Ok(image) => image,
-            Err(e) if is_missing(&e) => return Ok(None),
-            Err(e) => return Err(self.failed("asking for a result", e)),
+    async fn fetch(&self, key: &str) -> Result<Answer, CacheError> {
+        let reference = self.repository.reference(&format!("result-{key}"))?;
+        let auth = self.repository.auth();
+        let manifest = match self
+            .repository
+            .client
+            .pull_manifest(&reference, &auth)
+            .await
+        {
+            Ok((OciManifest::Image(manifest), _)) => manifest,
+            Ok((OciManifest::ImageIndex(_), _)) => return Ok(Answer::Missing),
+            Err(e) if is_missing(&e) => return Ok(Answer::Missing),
+            Err(e) => return Err(self.repository.failed("asking for a result", e)),
         };
+        macro_rules! take {
+            ($blob:expr) => {
+                match $blob? {
+                    Ok(bytes) => bytes,
+                    Err(refusal) => return Ok(Answer::Refused(refusal)),
+                }
+            };
+        }
+        let inputs = take!(
+            self.blob(&reference, &manifest.config, "inputs", JSON_CAP)
+                .await
+        );
         let mut stored = Stored {
-            inputs: Some(image.config.data.to_vec()),
+            inputs: Some(inputs),
             ..Stored::default()
         };
         let mut result = None;
-        for layer in image.layers {
+        for layer in &manifest.layers {
+            let (what, limit) = match layer.media_type.as_str() {
+                RESULT_TYPE => ("result", JSON_CAP),
+                LOG_TYPE => ("log", LOG_CAP as u64),
+                ARTIFACTS_TYPE => ("artifacts", TAR_CAP),
+                _ => continue,
+            };
+            let bytes = take!(self.blob(&reference, layer, what, limit).await);
             match layer.media_type.as_str() {
-                RESULT_TYPE => result = Some(layer.data.to_vec()),
-                LOG_TYPE => stored.log = Some(layer.data.to_vec()),
-                ARTIFACTS_TYPE => stored.artifacts = Some(layer.data.to_vec()),
-                _ => {}
+                RESULT_TYPE => result = Some(bytes),
+                LOG_TYPE => stored.log = Some(bytes),
+                _ => stored.artifacts = Some(bytes),
             }
         }
-        Ok(result.map(|result| Stored { result, ..stored }))
+        let Some(result) = result else {
+            return Ok(Answer::Missing);
+        };
+        let statement = Statement::result(
+            key,
+            &result,
+            stored.inputs.as_deref(),
+            stored.log.as_deref(),
+            stored.artifacts.as_deref(),
+        );
+        let signature = manifest
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get(SIGNATURE))
+            .map(String::as_str);
+        if let Err(why) = self.trust.verify(&statement, signature) {
+            return Ok(Answer::Refused(why.into()));
+        }
+        Ok(Answer::Found(Stored { result, ..stored }))
     }
 
     async fn store(&self, key: &str, stored: &Stored) -> Result<(), CacheError> {
-        let reference = self.reference(key)?;
+        if !self.trust.may_write() {
+            return Err(CacheError::CannotSign {
+                tier: "results registry",
+            });
+        }
+        let reference = self.repository.reference(&format!("result-{key}"))?;
         let mut layers = vec![ImageLayer::new(
             stored.result.clone(),
             RESULT_TYPE.to_owned(),
@@ -138,29 +208,31 @@ impl ResultTier for RegistryResults {
             ));
         }
         let inputs = stored.inputs.clone().unwrap_or_else(|| b"null".to_vec());
+        let statement = Statement::result(
+            key,
+            &stored.result,
+            Some(&inputs),
+            stored.log.as_deref(),
+            stored.artifacts.as_deref(),
+        );
         let config = Config::new(inputs, CONFIG_TYPE.to_owned(), None);
         let mut annotations = BTreeMap::from([("io.kiln.result.key".to_owned(), key.to_owned())]);
         annotations.extend(stored.annotations.clone());
+        if let Some(signature) = self.trust.sign(&statement) {
+            annotations.insert(SIGNATURE.to_owned(), signature);
+        }
         let manifest = OciImageManifest::build(&layers, &config, Some(annotations));
-        self.client
-            .push(&reference, &layers, config, &self.auth(), Some(manifest))
+        self.repository
+            .client
+            .push(
+                &reference,
+                &layers,
+                config,
+                &self.repository.auth(),
+                Some(manifest),
+            )
             .await
             .map(|_| ())
-            .map_err(|e| self.failed("pushing a result", e))
-    }
-}
-
-/// A registry's "no such tag": a miss, not a failure.
-fn is_missing(error: &OciDistributionError) -> bool {
-    match error {
-        OciDistributionError::ImageManifestNotFoundError(_) => true,
-        OciDistributionError::RegistryError { envelope, .. } => envelope.errors.iter().any(|e| {
-            matches!(
-                e.code,
-                OciErrorCode::ManifestUnknown | OciErrorCode::NameUnknown | OciErrorCode::NotFound
-            )
-        }),
-        OciDistributionError::ServerError { code, .. } => *code == 404,
-        _ => false,
+            .map_err(|e| self.repository.failed("pushing a result", e))
     }
 }

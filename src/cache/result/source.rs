@@ -25,6 +25,17 @@ impl ResultSource {
     }
 }
 
+impl ResultSource {
+    /// As a warning names the tier: `result cache`, `results registry`.
+    pub fn tier_name(self) -> &'static str {
+        match self {
+            Self::Cache => "result cache",
+            Self::Registry => "results registry",
+            Self::Run => "run",
+        }
+    }
+}
+
 impl std::fmt::Display for ResultSource {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())

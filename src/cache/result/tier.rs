@@ -7,7 +7,14 @@ use std::collections::BTreeMap;
 use async_trait::async_trait;
 
 use super::source::ResultSource;
-use crate::cache::CacheError;
+use crate::cache::{CacheError, Refusal};
+
+/// The most of a log a result carries to a shared tier (its end), and the most a
+/// fetched log may be.
+pub const LOG_CAP: usize = 1024 * 1024;
+/// The most a result's artifacts may take to travel to a shared tier; over it they stay
+/// local.
+pub const ARTIFACTS_CAP: u64 = 16 * 1024 * 1024;
 
 /// A result with what travels with it.
 #[derive(Debug, Clone, Default)]
@@ -25,6 +32,16 @@ pub struct Stored {
     pub annotations: BTreeMap<String, String>,
 }
 
+/// What a tier has under a key.
+#[derive(Debug)]
+pub enum Answer {
+    Found(Stored),
+    Missing,
+    /// It has an entry, which is not used (over a bound, or not signed by a trusted
+    /// key).
+    Refused(Refusal),
+}
+
 /// One tier. `Err` is the tier failing (down, refusing): the ladder's breaker
 /// remembers it for the run; a key the tier does not have is `Ok(false)`/`Ok(None)`.
 #[async_trait]
@@ -34,7 +51,7 @@ pub trait ResultTier: Send + Sync {
     /// Whether it has a result under `key` (as cheaply as it can tell).
     async fn probe(&self, key: &str) -> Result<bool, CacheError>;
 
-    async fn fetch(&self, key: &str) -> Result<Option<Stored>, CacheError>;
+    async fn fetch(&self, key: &str) -> Result<Answer, CacheError>;
 
     async fn store(&self, key: &str, stored: &Stored) -> Result<(), CacheError>;
 }
