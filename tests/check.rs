@@ -1110,6 +1110,74 @@ fn artifacts_never_leave_the_entity_folder_nor_hang() {
     assert!(std::fs::symlink_metadata(artifacts.join("pipe")).is_err());
 }
 
+/// With a daemon elsewhere, artifacts come back through the daemon's archive of the
+/// entity folder, where the second name of a hard-linked file is a link entry naming
+/// the first: both names come back, with the same content (only the first did). The
+/// daemon is the real one, reached over TCP by a kiln running under another host name
+/// (`unshare --uts`), so kiln copies as it does for a daemon on another machine.
+#[test]
+fn hard_linked_artifacts_come_back_from_a_daemon_elsewhere() {
+    let kiln = Kiln::new("hardlinks", &["checkenv", "checkenv-debug"], None);
+    kiln.add_to_flavor(
+        "checkenv",
+        r#"
+    check "linked" {
+        image "release"
+        entities "data/*/metadata.yml" key="key"
+        mount "data" "/data"
+        run "sh" "-c" "cd {{ entity.dir }} && mkdir -p _data && echo linked-content > _data/a && ln _data/a _data/b"
+        artifacts "_data/*"
+    }
+"#,
+    );
+    std::fs::create_dir_all(kiln.path("data/e1")).unwrap();
+    std::fs::write(kiln.path("data/e1/metadata.yml"), "key: e1\n").unwrap();
+    kiln.ok(&["build", "--flavor", "checkenv"]);
+    let inner = kiln.process();
+    let mut elsewhere = std::process::Command::new("unshare");
+    elsewhere
+        .args([
+            "--uts",
+            "sh",
+            "-c",
+            "hostname kiln-hardlinks && exec \"$@\"",
+            "sh",
+        ])
+        .arg(inner.get_program())
+        .args(inner.get_args())
+        .current_dir(inner.get_current_dir().unwrap())
+        .env("DOCKER_HOST", common::proxy::tcp_to_daemon());
+    for (name, value) in inner.get_envs() {
+        match value {
+            Some(value) => elsewhere.env(name, value),
+            None => elsewhere.env_remove(name),
+        };
+    }
+    let output = elsewhere
+        .args(["-v", "check", "--flavor", "checkenv", "--check", "linked"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    assert!(
+        text(&output).contains("is not on this machine"),
+        "copies, not bind mounts: {}",
+        text(&output)
+    );
+    assert!(
+        !kiln.path("data/e1/_data").exists(),
+        "nothing written into the folder here"
+    );
+    let artifacts = kiln.jobs().pop().unwrap().join("artifacts/e1/_data");
+    for name in ["a", "b"] {
+        assert_eq!(
+            std::fs::read_to_string(artifacts.join(name)).unwrap_or_default(),
+            "linked-content\n",
+            "{name}: {}",
+            text(&output)
+        );
+    }
+}
+
 /// A command printing 30 MB leaves a log of at most 10 MiB: its head and tail with a
 /// line saying what was cut. Keys that differ only in characters a file name cannot
 /// hold (`big one`, `big_one`) keep a log each.
