@@ -1233,6 +1233,83 @@ fn logs_are_bounded_and_never_shared() {
     }
 }
 
+/// An entity is done when its output closes: a child the command leaves in the
+/// background holding its stdout is waited for, and what it prints later is in the log
+/// (the daemon stops reading an exec's output 2 s after its first process exits, so
+/// `late` after 3 s was lost and the entity a success at once); one that never closes
+/// it is ended by the timeout, classed `timeout`.
+#[test]
+fn a_background_child_holding_the_output_is_waited_for_until_the_timeout() {
+    let kiln = Kiln::new("background", &["checkenv", "checkenv-debug"], None);
+    kiln.add_to_flavor(
+        "checkenv",
+        r#"
+    check "bg" {
+        image "release"
+        entities "data/*/metadata.yml" key="key"
+        mount "data" "/data"
+        run "sh" "-c" "{{ entity.script }}"
+        timeout "8s"
+    }
+"#,
+    );
+    for (key, script) in [
+        ("late", "(sleep 3; echo late) & echo early"),
+        ("held", "(sleep 60; echo never) & echo early"),
+    ] {
+        std::fs::create_dir_all(kiln.path(&format!("data/{key}"))).unwrap();
+        std::fs::write(
+            kiln.path(&format!("data/{key}/metadata.yml")),
+            format!("key: {key}\nscript: \"{script}\"\n"),
+        )
+        .unwrap();
+    }
+    kiln.ok(&["build", "--flavor", "checkenv"]);
+    let started = std::time::Instant::now();
+    let output = kiln
+        .command()
+        .args(["check", "--flavor", "checkenv", "--check", "bg"])
+        .output()
+        .unwrap();
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(40),
+        "the timeout ends the held entity: {:?}",
+        started.elapsed()
+    );
+    let shown = text(&output);
+    assert_eq!(output.status.code(), Some(1), "one timeout: {shown}");
+    let job = kiln.jobs().pop().unwrap();
+    let record: Value = serde_json::from_str(
+        &std::fs::read_to_string(job.join("results/checkenv-bg/results.json")).unwrap(),
+    )
+    .unwrap();
+    let results: BTreeMap<&str, &Value> = record["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["key"].as_str().unwrap(), r))
+        .collect();
+    let classes: BTreeMap<&str, &str> = results
+        .iter()
+        .map(|(key, r)| (*key, r["class"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        classes,
+        BTreeMap::from([("held", "timeout"), ("late", "success")]),
+        "{shown}"
+    );
+    let log = |key: &str| std::fs::read_to_string(results[key]["log"].as_str().unwrap()).unwrap();
+    let late = log("late");
+    assert!(
+        late.contains("early\n") && late.contains("late\n"),
+        "the later output is in the log: {late:?}"
+    );
+    let held = log("held");
+    assert!(held.contains("early\n"), "{held:?}");
+    assert!(held.contains("timed out after 8s"), "{held:?}");
+    assert!(!held.contains("never"), "{held:?}");
+}
+
 /// A tiny tmpfs mounted over a folder for as long as it lives.
 struct FullDisk(std::path::PathBuf);
 
