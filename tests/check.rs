@@ -981,6 +981,69 @@ fn two_runs_at_once_do_not_tear_down_each_others_environment() {
     );
 }
 
+/// Two `kiln check` runs of one workspace started at the same moment share one
+/// environment container: finding it and starting it is one step across runs (two runs
+/// started 0.3 s apart each started a container of their own).
+#[test]
+fn two_runs_started_at_once_share_one_environment_container() {
+    let kiln = Kiln::new("two-at-once", &["checkenv", "checkenv-debug"], None);
+    kiln.add_to_flavor(
+        "checkenv",
+        r#"
+    check "twin" {
+        image "release"
+        entities "data/*/metadata.yml" key="key"
+        mount "data" "/data"
+        run "sh" "-c" "sleep 1; echo fine"
+    }
+"#,
+    );
+    std::fs::create_dir_all(kiln.path("data/e1")).unwrap();
+    std::fs::write(kiln.path("data/e1/metadata.yml"), "key: e1\n").unwrap();
+    kiln.ok(&["build", "--flavor", "checkenv"]);
+    let args = [
+        "check", "--flavor", "checkenv", "--check", "twin", "--force",
+    ];
+    let spawn = || {
+        kiln.process()
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (first, second) = (spawn(), spawn());
+    let (first, second) = (
+        first.wait_with_output().unwrap(),
+        second.wait_with_output().unwrap(),
+    );
+    assert_eq!(first.status.code(), Some(0), "{}", text(&first));
+    assert_eq!(second.status.code(), Some(0), "{}", text(&second));
+    let mut used = BTreeSet::new();
+    let mut runs = 0;
+    for job in kiln.jobs() {
+        let Ok(record) = std::fs::read_to_string(job.join("results/checkenv-twin/results.json"))
+        else {
+            continue;
+        };
+        runs += 1;
+        let record: Value = serde_json::from_str(&record).unwrap();
+        for result in record["results"].as_array().unwrap() {
+            assert_eq!(result["class"], "success", "{result}");
+            assert_eq!(result["cached"], false, "both ran it: {result}");
+            used.insert(result["container"].as_str().unwrap().to_owned());
+        }
+    }
+    assert_eq!(runs, 2, "two check runs");
+    assert_eq!(
+        used.len(),
+        1,
+        "one environment container for both runs: {used:?}\n{}\n{}",
+        text(&first),
+        text(&second)
+    );
+}
+
 /// An entity whose environment container is removed while it runs failed because of
 /// the machine, not of itself: the run says so and nothing is cached, so the next run
 /// runs it again.
