@@ -981,6 +981,69 @@ fn two_runs_at_once_do_not_tear_down_each_others_environment() {
     );
 }
 
+/// Two `kiln check` runs of one workspace started at the same moment share one
+/// environment container: finding it and starting it is one step across runs (two runs
+/// started 0.3 s apart each started a container of their own).
+#[test]
+fn two_runs_started_at_once_share_one_environment_container() {
+    let kiln = Kiln::new("two-at-once", &["checkenv", "checkenv-debug"], None);
+    kiln.add_to_flavor(
+        "checkenv",
+        r#"
+    check "twin" {
+        image "release"
+        entities "data/*/metadata.yml" key="key"
+        mount "data" "/data"
+        run "sh" "-c" "sleep 1; echo fine"
+    }
+"#,
+    );
+    std::fs::create_dir_all(kiln.path("data/e1")).unwrap();
+    std::fs::write(kiln.path("data/e1/metadata.yml"), "key: e1\n").unwrap();
+    kiln.ok(&["build", "--flavor", "checkenv"]);
+    let args = [
+        "check", "--flavor", "checkenv", "--check", "twin", "--force",
+    ];
+    let spawn = || {
+        kiln.process()
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (first, second) = (spawn(), spawn());
+    let (first, second) = (
+        first.wait_with_output().unwrap(),
+        second.wait_with_output().unwrap(),
+    );
+    assert_eq!(first.status.code(), Some(0), "{}", text(&first));
+    assert_eq!(second.status.code(), Some(0), "{}", text(&second));
+    let mut used = BTreeSet::new();
+    let mut runs = 0;
+    for job in kiln.jobs() {
+        let Ok(record) = std::fs::read_to_string(job.join("results/checkenv-twin/results.json"))
+        else {
+            continue;
+        };
+        runs += 1;
+        let record: Value = serde_json::from_str(&record).unwrap();
+        for result in record["results"].as_array().unwrap() {
+            assert_eq!(result["class"], "success", "{result}");
+            assert_eq!(result["cached"], false, "both ran it: {result}");
+            used.insert(result["container"].as_str().unwrap().to_owned());
+        }
+    }
+    assert_eq!(runs, 2, "two check runs");
+    assert_eq!(
+        used.len(),
+        1,
+        "one environment container for both runs: {used:?}\n{}\n{}",
+        text(&first),
+        text(&second)
+    );
+}
+
 /// An entity whose environment container is removed while it runs failed because of
 /// the machine, not of itself: the run says so and nothing is cached, so the next run
 /// runs it again.
@@ -1110,6 +1173,74 @@ fn artifacts_never_leave_the_entity_folder_nor_hang() {
     assert!(std::fs::symlink_metadata(artifacts.join("pipe")).is_err());
 }
 
+/// With a daemon elsewhere, artifacts come back through the daemon's archive of the
+/// entity folder, where the second name of a hard-linked file is a link entry naming
+/// the first: both names come back, with the same content (only the first did). The
+/// daemon is the real one, reached over TCP by a kiln running under another host name
+/// (`unshare --uts`), so kiln copies as it does for a daemon on another machine.
+#[test]
+fn hard_linked_artifacts_come_back_from_a_daemon_elsewhere() {
+    let kiln = Kiln::new("hardlinks", &["checkenv", "checkenv-debug"], None);
+    kiln.add_to_flavor(
+        "checkenv",
+        r#"
+    check "linked" {
+        image "release"
+        entities "data/*/metadata.yml" key="key"
+        mount "data" "/data"
+        run "sh" "-c" "cd {{ entity.dir }} && mkdir -p _data && echo linked-content > _data/a && ln _data/a _data/b"
+        artifacts "_data/*"
+    }
+"#,
+    );
+    std::fs::create_dir_all(kiln.path("data/e1")).unwrap();
+    std::fs::write(kiln.path("data/e1/metadata.yml"), "key: e1\n").unwrap();
+    kiln.ok(&["build", "--flavor", "checkenv"]);
+    let inner = kiln.process();
+    let mut elsewhere = std::process::Command::new("unshare");
+    elsewhere
+        .args([
+            "--uts",
+            "sh",
+            "-c",
+            "hostname kiln-hardlinks && exec \"$@\"",
+            "sh",
+        ])
+        .arg(inner.get_program())
+        .args(inner.get_args())
+        .current_dir(inner.get_current_dir().unwrap())
+        .env("DOCKER_HOST", common::proxy::tcp_to_daemon());
+    for (name, value) in inner.get_envs() {
+        match value {
+            Some(value) => elsewhere.env(name, value),
+            None => elsewhere.env_remove(name),
+        };
+    }
+    let output = elsewhere
+        .args(["-v", "check", "--flavor", "checkenv", "--check", "linked"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    assert!(
+        text(&output).contains("is not on this machine"),
+        "copies, not bind mounts: {}",
+        text(&output)
+    );
+    assert!(
+        !kiln.path("data/e1/_data").exists(),
+        "nothing written into the folder here"
+    );
+    let artifacts = kiln.jobs().pop().unwrap().join("artifacts/e1/_data");
+    for name in ["a", "b"] {
+        assert_eq!(
+            std::fs::read_to_string(artifacts.join(name)).unwrap_or_default(),
+            "linked-content\n",
+            "{name}: {}",
+            text(&output)
+        );
+    }
+}
+
 /// A command printing 30 MB leaves a log of at most 10 MiB: its head and tail with a
 /// line saying what was cut. Keys that differ only in characters a file name cannot
 /// hold (`big one`, `big_one`) keep a log each.
@@ -1163,6 +1294,83 @@ fn logs_are_bounded_and_never_shared() {
         );
         assert!(text.trim_end().ends_with("THE-END"), "keeps the tail");
     }
+}
+
+/// An entity is done when its output closes: a child the command leaves in the
+/// background holding its stdout is waited for, and what it prints later is in the log
+/// (the daemon stops reading an exec's output 2 s after its first process exits, so
+/// `late` after 3 s was lost and the entity a success at once); one that never closes
+/// it is ended by the timeout, classed `timeout`.
+#[test]
+fn a_background_child_holding_the_output_is_waited_for_until_the_timeout() {
+    let kiln = Kiln::new("background", &["checkenv", "checkenv-debug"], None);
+    kiln.add_to_flavor(
+        "checkenv",
+        r#"
+    check "bg" {
+        image "release"
+        entities "data/*/metadata.yml" key="key"
+        mount "data" "/data"
+        run "sh" "-c" "{{ entity.script }}"
+        timeout "8s"
+    }
+"#,
+    );
+    for (key, script) in [
+        ("late", "(sleep 3; echo late) & echo early"),
+        ("held", "(sleep 60; echo never) & echo early"),
+    ] {
+        std::fs::create_dir_all(kiln.path(&format!("data/{key}"))).unwrap();
+        std::fs::write(
+            kiln.path(&format!("data/{key}/metadata.yml")),
+            format!("key: {key}\nscript: \"{script}\"\n"),
+        )
+        .unwrap();
+    }
+    kiln.ok(&["build", "--flavor", "checkenv"]);
+    let started = std::time::Instant::now();
+    let output = kiln
+        .command()
+        .args(["check", "--flavor", "checkenv", "--check", "bg"])
+        .output()
+        .unwrap();
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(40),
+        "the timeout ends the held entity: {:?}",
+        started.elapsed()
+    );
+    let shown = text(&output);
+    assert_eq!(output.status.code(), Some(1), "one timeout: {shown}");
+    let job = kiln.jobs().pop().unwrap();
+    let record: Value = serde_json::from_str(
+        &std::fs::read_to_string(job.join("results/checkenv-bg/results.json")).unwrap(),
+    )
+    .unwrap();
+    let results: BTreeMap<&str, &Value> = record["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["key"].as_str().unwrap(), r))
+        .collect();
+    let classes: BTreeMap<&str, &str> = results
+        .iter()
+        .map(|(key, r)| (*key, r["class"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        classes,
+        BTreeMap::from([("held", "timeout"), ("late", "success")]),
+        "{shown}"
+    );
+    let log = |key: &str| std::fs::read_to_string(results[key]["log"].as_str().unwrap()).unwrap();
+    let late = log("late");
+    assert!(
+        late.contains("early\n") && late.contains("late\n"),
+        "the later output is in the log: {late:?}"
+    );
+    let held = log("held");
+    assert!(held.contains("early\n"), "{held:?}");
+    assert!(held.contains("timed out after 8s"), "{held:?}");
+    assert!(!held.contains("never"), "{held:?}");
 }
 
 /// A tiny tmpfs mounted over a folder for as long as it lives.

@@ -8,7 +8,9 @@
 //! never followed; only regular files come back, matched against the artifact globs,
 //! never outside the job record's folder, within the same limits as a local copy.
 
+use std::collections::HashMap;
 use std::io::Read;
+use std::ops::Range;
 use std::path::{Component, Path, PathBuf};
 
 use globset::GlobSet;
@@ -88,6 +90,12 @@ fn add(
 /// Copies, of the tar `archive` of an entity folder copied out of its container (its
 /// entries under the folder's name `top`), the regular files matching `globs` into
 /// `target`, within `limits`.
+///
+/// The daemon sends the second and later names of a hard-linked file as link entries
+/// naming the first; such a name comes back as a file of its own with the content of
+/// the regular file entry it names, read from `archive` (never a link, so nothing in
+/// `target` can reach beyond it). A link entry naming anything else (a path outside the
+/// folder, one not sent before it, one that is no regular file) is skipped and named.
 pub fn artifacts(
     archive: &[u8],
     top: &str,
@@ -101,45 +109,91 @@ pub fn artifacts(
     };
     let mut copied = Copied::default();
     let mut bytes = 0u64;
+    // Where the content of each regular file of the folder sent so far lies in
+    // `archive`, by its path in the folder: what a later hard link entry names.
+    let mut contents: HashMap<PathBuf, Range<usize>> = HashMap::new();
+    let whole = archive;
     let mut archive = tar::Archive::new(archive);
     for entry in archive.entries().map_err(|e| io(target, e))? {
         let mut entry = entry.map_err(|e| io(target, e))?;
         let path = entry.path().map_err(|e| io(target, e))?.into_owned();
-        let Ok(relative) = path.strip_prefix(top) else {
+        let Some(relative) = inside(&path, top) else {
             continue;
         };
-        // Only plain names: nothing that could point out of `target`.
-        if relative.as_os_str().is_empty()
-            || !relative
-                .components()
-                .all(|c| matches!(c, Component::Normal(_)))
-            || !globs.is_match(relative)
-        {
+        let kind = entry.header().entry_type();
+        if kind == tar::EntryType::Regular {
+            let start = usize::try_from(entry.raw_file_position()).ok();
+            let size = usize::try_from(entry.size()).ok();
+            if let Some((start, end)) = start
+                .zip(size)
+                .and_then(|(s, n)| Some((s, s.checked_add(n)?)))
+            {
+                contents.insert(relative.to_owned(), start..end);
+            }
+        }
+        if !globs.is_match(relative) {
             continue;
         }
         let shown = relative.to_string_lossy().into_owned();
-        if entry.header().entry_type() != tar::EntryType::Regular {
-            copied.skipped.push(format!("{shown}: not a regular file"));
-            continue;
-        }
-        if copied.files.len() >= limits.files || bytes + entry.size() > limits.bytes {
+        let data = match kind {
+            tar::EntryType::Regular => None,
+            tar::EntryType::Link => {
+                let named = entry.link_name().map_err(|e| io(target, e))?;
+                let first = named.as_deref().and_then(|n| inside(n, top));
+                // The reader went past that entry's content to reach this one: it is
+                // in `whole`.
+                match first.and_then(|f| whole.get(contents.get(f)?.clone())) {
+                    Some(content) => Some(content),
+                    None => {
+                        let named = named.map(|n| n.display().to_string()).unwrap_or_default();
+                        copied.skipped.push(format!(
+                            "{shown}: a hard link to {named}, which is no file of the entity folder sent before it"
+                        ));
+                        continue;
+                    }
+                }
+            }
+            _ => {
+                copied.skipped.push(format!("{shown}: not a regular file"));
+                continue;
+            }
+        };
+        let size = data.map_or(entry.size(), |content| content.len() as u64);
+        if copied.files.len() >= limits.files || bytes + size > limits.bytes {
             copied
                 .skipped
                 .push(format!("{shown}: over the limit of what is copied"));
             continue;
         }
-        bytes += entry.size();
+        bytes += size;
         let to = target.join(relative);
         if let Some(dir) = to.parent() {
             std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
         }
-        let mut data = Vec::new();
-        entry.read_to_end(&mut data).map_err(|e| io(&to, e))?;
-        std::fs::write(&to, data).map_err(|e| io(&to, e))?;
+        let written = match data {
+            Some(content) => std::fs::write(&to, content),
+            None => {
+                let mut data = Vec::new();
+                entry.read_to_end(&mut data).map_err(|e| io(&to, e))?;
+                std::fs::write(&to, data)
+            }
+        };
+        written.map_err(|e| io(&to, e))?;
         copied.files.push(shown);
     }
     copied.files.sort();
     Ok(copied)
+}
+
+/// `path` (an entry's name or a link's target) relative to the folder `top` it must be
+/// in: only plain names, nothing that could point out of the folder copied into.
+fn inside<'a>(path: &'a Path, top: &str) -> Option<&'a Path> {
+    let relative = path.strip_prefix(top).ok()?;
+    let plain = !relative.as_os_str().is_empty()
+        && relative
+            .components()
+            .all(|c| matches!(c, Component::Normal(_)));
+    plain.then_some(relative)
 }
 
 #[cfg(test)]
@@ -202,5 +256,99 @@ mod tests {
             "<svg/>"
         );
         assert!(!dir.path().join("escape").exists());
+    }
+
+    /// An entry of the archive `artifacts` reads: a regular file with `body`, or a hard
+    /// link naming `body`.
+    fn append(builder: &mut tar::Builder<Vec<u8>>, name: &str, body: &str, link: bool) {
+        let mut header = tar::Header::new_gnu();
+        let gnu = header.as_gnu_mut().unwrap();
+        gnu.name[..name.len()].copy_from_slice(name.as_bytes());
+        if link {
+            gnu.linkname[..body.len()].copy_from_slice(body.as_bytes());
+            header.set_entry_type(tar::EntryType::Link);
+            header.set_size(0);
+            header.set_cksum();
+            builder.append(&header, &[][..]).unwrap();
+        } else {
+            header.set_entry_type(tar::EntryType::Regular);
+            header.set_size(body.len() as u64);
+            header.set_cksum();
+            builder.append(&header, body.as_bytes()).unwrap();
+        }
+    }
+
+    /// The daemon sends the second name of a hard-linked file as a link entry naming the
+    /// first: it comes back as a file with that content (it was skipped as "not a
+    /// regular file"), also when the first is no artifact; a link entry naming a path
+    /// outside the folder, or one not sent before it, is skipped and named.
+    #[test]
+    fn hard_links_come_back_as_files_of_their_own_and_never_reach_out() {
+        let mut builder = tar::Builder::new(Vec::new());
+        append(&mut builder, "e1/_data/a", "same\n", false);
+        append(&mut builder, "e1/_data/b", "e1/_data/a", true);
+        append(&mut builder, "e1/src/input", "hidden\n", false);
+        append(&mut builder, "e1/_data/c", "e1/src/input", true);
+        append(&mut builder, "e1/_data/out", "/etc/passwd", true);
+        append(&mut builder, "e1/_data/up", "e1/../secret", true);
+        append(&mut builder, "e1/_data/early", "e1/_data/z", true);
+        append(&mut builder, "e1/_data/z", "late\n", false);
+        let archive = builder.into_inner().unwrap();
+        let mut globs = globset::GlobSetBuilder::new();
+        globs.add(globset::Glob::new("_data/*").unwrap());
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("record");
+        let copied = artifacts(
+            &archive,
+            "e1",
+            &globs.build().unwrap(),
+            &target,
+            Limits::default(),
+        )
+        .unwrap();
+        assert_eq!(
+            copied.files,
+            ["_data/a", "_data/b", "_data/c", "_data/z"],
+            "{copied:?}"
+        );
+        let read = |name: &str| std::fs::read_to_string(target.join(name)).unwrap();
+        assert_eq!(read("_data/a"), "same\n");
+        assert_eq!(read("_data/b"), "same\n");
+        assert_eq!(read("_data/c"), "hidden\n");
+        let b = std::fs::symlink_metadata(target.join("_data/b")).unwrap();
+        assert!(b.is_file(), "a file of its own");
+        assert_eq!(
+            std::os::unix::fs::MetadataExt::nlink(&b),
+            1,
+            "not linked to anything"
+        );
+        for name in ["out", "up", "early"] {
+            assert!(
+                copied
+                    .skipped
+                    .iter()
+                    .any(|s| s.starts_with(&format!("_data/{name}: a hard link to"))),
+                "{name}: {:?}",
+                copied.skipped
+            );
+            assert!(!target.join("_data").join(name).exists(), "{name}");
+        }
+        // The limits count what a link brings back.
+        let small = Limits {
+            bytes: 5,
+            ..Limits::default()
+        };
+        let mut only_links = globset::GlobSetBuilder::new();
+        only_links.add(globset::Glob::new("_data/[abc]").unwrap());
+        let copied = artifacts(
+            &archive,
+            "e1",
+            &only_links.build().unwrap(),
+            &dir.path().join("small"),
+            small,
+        )
+        .unwrap();
+        assert_eq!(copied.files, ["_data/a"], "{copied:?}");
+        assert_eq!(copied.skipped.len(), 2, "{copied:?}");
     }
 }

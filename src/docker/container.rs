@@ -8,10 +8,16 @@
 //! runs in a container of its own, beside docker-in-docker or against a remote daemon.
 //! So kiln never signals a process on its side. An exec starts as the leader of its own
 //! process group (runc starts it in a new session); a small `/bin/sh` wrapper writes its
-//! pid inside the container to `/dev/shm` before it becomes the command, and on a
-//! timeout a second exec kills that process group from inside the container. When that
-//! does not stop it, [`ExecOutcome::kill_failed`] tells the caller to remove the
+//! pid inside the container to `/dev/shm` before it runs the command in that group, and
+//! on a timeout a second exec kills that process group from inside the container. When
+//! that does not stop it, [`ExecOutcome::kill_failed`] tells the caller to remove the
 //! container instead.
+//!
+//! A command is done when its output closes, not when it exits: a process it left in
+//! the background may still write to its stdout. The daemon stops reading an exec's
+//! output two seconds after the exec's first process exits, so the wrapper stays that
+//! first process until every holder of the command's output has closed it (see
+//! [`GroupFile::wrap`]); the timeout bounds the wait.
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -480,11 +486,24 @@ impl GroupFile {
         GroupFile(format!("/dev/shm/kiln-exec-{}-{n}.pid", std::process::id()))
     }
 
-    /// `cmd` behind a shell that writes its pid and then becomes `cmd` (same process, so
-    /// the same group; exit code, environment and working folder unchanged).
+    /// `cmd` behind a shell that writes its pid, runs `cmd` in the shell's process group
+    /// (environment and working folder unchanged) and exits with `cmd`'s exit code once
+    /// `cmd`'s output has closed: its stdout and stderr go, merged in the order they are
+    /// written, through a pipe to `cat`, which ends when the last process holding the
+    /// pipe (`cmd`, or one it left in the background) closes it. The exit code comes
+    /// back on a descriptor `cmd` does not get (`4`, as `3` holds the real stdout). An
+    /// image without `cat` gets the shell replaced by `cmd`, whose output the daemon
+    /// then stops reading two seconds after `cmd` exits.
     fn wrap(&self, cmd: &[String], writable_home: bool) -> Vec<String> {
         let home = if writable_home { WRITABLE_HOME } else { "" };
-        let script = format!("{home}{{ echo $$ > {}; }} 2>/dev/null; exec \"$@\"", self.0);
+        let script = format!(
+            "{home}{{ echo $$ > {}; }} 2>/dev/null; \
+             command -v cat >/dev/null 2>&1 || exec \"$@\"; \
+             exec 3>&1; \
+             status=$( {{ {{ \"$@\" 3>&- 4>&-; echo $? >&4; }} 2>&1 | cat >&3 4>&-; }} 4>&1 ); \
+             exit \"${{status:-1}}\"",
+            self.0
+        );
         ["/bin/sh", "-c", &script, "kiln-exec"]
             .into_iter()
             .map(str::to_owned)
@@ -556,5 +575,29 @@ mod tests {
             !std::path::Path::new(&group.0).exists(),
             "the file is removed"
         );
+    }
+
+    /// The wrapper ends when the command's output closes, not when the command exits:
+    /// the daemon stops reading an exec's output soon after its first process exits, so
+    /// what a background child holding stdout wrote later was lost.
+    #[test]
+    fn the_wrapper_ends_when_the_output_closes_with_the_commands_exit_code() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("out");
+        let script = "(sleep 1; echo late) & echo early; echo warned >&2; exit 3".to_owned();
+        let group = GroupFile::new();
+        let started = Instant::now();
+        let status = std::process::Command::new("/bin/sh")
+            .args(&group.wrap(&["sh".to_owned(), "-c".to_owned(), script], false)[1..])
+            .stdout(std::fs::File::create(&out).unwrap())
+            .stderr(std::fs::File::create(dir.path().join("err")).unwrap())
+            .status()
+            .unwrap();
+        // Read as soon as the wrapper exited, as the daemon would.
+        let written = std::fs::read_to_string(&out).unwrap();
+        assert_eq!(status.code(), Some(3), "the command's exit code");
+        assert!(started.elapsed() >= Duration::from_secs(1));
+        assert_eq!(written, "early\nwarned\nlate\n", "stderr merged in order");
+        let _ = std::fs::remove_file(&group.0);
     }
 }

@@ -91,3 +91,32 @@ fn forward(mut client: UnixStream, mut daemon: UnixStream, rule: fn(&str) -> Act
         }
     }
 }
+
+/// `DOCKER_HOST` (`tcp://127.0.0.1:<port>`) for kiln to reach the real daemon over TCP,
+/// as it reaches a daemon on another machine: every connection is passed through to the
+/// daemon's socket. (Run kiln under another host name too, and the daemon is elsewhere
+/// as far as kiln can tell.)
+pub fn tcp_to_daemon() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let host = format!("tcp://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for client in listener.incoming() {
+            let Ok(client) = client else { return };
+            let Ok(daemon) = UnixStream::connect("/var/run/docker.sock") else {
+                return;
+            };
+            let (mut from_daemon, mut to_client) =
+                (daemon.try_clone().unwrap(), client.try_clone().unwrap());
+            let (mut from_client, mut to_daemon) = (client, daemon);
+            std::thread::spawn(move || {
+                let _ = std::io::copy(&mut from_daemon, &mut to_client);
+                let _ = to_client.shutdown(std::net::Shutdown::Both);
+            });
+            std::thread::spawn(move || {
+                let _ = std::io::copy(&mut from_client, &mut to_daemon);
+                let _ = to_daemon.shutdown(std::net::Shutdown::Write);
+            });
+        }
+    });
+    host
+}

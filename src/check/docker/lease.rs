@@ -8,6 +8,11 @@
 //! when another run holds the lease the container is left to that run. The kernel drops
 //! the locks of a run that was killed, so its containers become removable at once.
 //! (Locks are flocks through std's `File::lock*`: a workspace lives on one machine.)
+//!
+//! Finding an environment's container and starting one when there is none is one step
+//! across runs: a run does both holding [`Starting`], the lock of the environment's
+//! fingerprint, so of two runs started at once one starts the container and the other
+//! finds it and shares it.
 
 use std::fs::{File, TryLockError};
 use std::io;
@@ -109,6 +114,50 @@ impl Leases {
     }
 }
 
+/// Held while a run looks for the container of one environment (its fingerprint) and
+/// starts one when there is none: the lock `<locks>/env-<fingerprint>.lock` (the
+/// workspace's `.kiln/locks`), alone. Dropping it releases the lock.
+#[derive(Debug)]
+pub struct Starting {
+    _file: File,
+}
+
+impl Starting {
+    /// Waits while another run holds the lock of `fingerprint`, which it does only as
+    /// long as it takes to find or start a container. (Dropping the future, as
+    /// cancellation does, stops the wait.)
+    pub async fn hold(locks: &Path, fingerprint: &str, slot: &str) -> io::Result<Starting> {
+        if fingerprint.is_empty() || !fingerprint.chars().all(|c| c.is_ascii_alphanumeric()) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("`{fingerprint}` is not an environment fingerprint"),
+            ));
+        }
+        std::fs::create_dir_all(locks)?;
+        let file = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(locks.join(format!("env-{fingerprint}.lock")))?;
+        let mut waited = false;
+        loop {
+            match file.try_lock() {
+                Ok(()) => return Ok(Starting { _file: file }),
+                Err(TryLockError::WouldBlock) => {
+                    if !waited {
+                        tracing::info!(
+                            "another kiln is starting the environment container of {slot}; waiting"
+                        );
+                    }
+                    waited = true;
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                }
+                Err(TryLockError::Error(e)) => return Err(e),
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -132,5 +181,25 @@ mod tests {
         leases.forget(removal);
         assert!(!leases.dir().join(format!("{name}.lock")).exists());
         assert!(leases.share("../x").is_err());
+    }
+
+    #[tokio::test]
+    async fn one_run_at_a_time_finds_or_starts_an_environment() {
+        let dir = tempfile::tempdir().unwrap();
+        let locks = dir.path().join("locks");
+        let first = Starting::hold(&locks, "ab12", "f/s").await.unwrap();
+        let waiting = Starting::hold(&locks, "ab12", "f/s");
+        tokio::pin!(waiting);
+        let blocked =
+            tokio::time::timeout(std::time::Duration::from_millis(300), waiting.as_mut()).await;
+        assert!(blocked.is_err(), "waits while the other holds it");
+        let other = Starting::hold(&locks, "cd34", "f/t").await;
+        assert!(other.is_ok(), "another environment does not wait");
+        drop(first);
+        tokio::time::timeout(std::time::Duration::from_secs(5), waiting)
+            .await
+            .expect("taken once released")
+            .unwrap();
+        assert!(Starting::hold(&locks, "../x", "f/s").await.is_err());
     }
 }

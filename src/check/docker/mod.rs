@@ -45,6 +45,7 @@ impl DockerBackend {
                 owner(&workspace.root),
                 keep,
                 Leases::of_workspace(&workspace.settings.state_dir),
+                workspace.settings.lock_dir(),
             ),
             staging: OnceCell::new(),
             own_dirs: workspace.settings.own_dirs(),

@@ -12,15 +12,18 @@
 //!
 //! A run holds the [lease](super::lease) of every container it uses, and removes a
 //! container only when no other run holds it: two runs on one workspace never tear
-//! down each other's environment.
+//! down each other's environment. It looks for a container and starts one holding the
+//! lock of the fingerprint ([`Starting`]), so two runs started at once never both
+//! start one.
 
 use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use tokio::sync::{Mutex, OnceCell};
 
-use super::lease::{Lease, Leases};
+use super::lease::{Lease, Leases, Starting};
 use super::staging::Staging;
 use crate::check::backend::EnvKey;
 use crate::docker::{ContainerInfo, ContainerSpec, Daemon, DockerError, labels};
@@ -37,6 +40,8 @@ pub struct Pool {
     owner: String,
     keep: bool,
     leases: Leases,
+    /// Where the locks of finding or starting a container are (`.kiln/locks`).
+    locks: PathBuf,
     cells: Mutex<HashMap<String, Arc<OnceCell<Used>>>>,
     /// The environment slots containers were asked for.
     slots: Mutex<HashSet<String>>,
@@ -51,12 +56,13 @@ struct Used {
 }
 
 impl Pool {
-    pub fn new(daemon: Daemon, owner: String, keep: bool, leases: Leases) -> Self {
+    pub fn new(daemon: Daemon, owner: String, keep: bool, leases: Leases, locks: PathBuf) -> Self {
         Self {
             daemon,
             owner,
             keep,
             leases,
+            locks,
             cells: Mutex::new(HashMap::new()),
             slots: Mutex::new(HashSet::new()),
             swept: AtomicBool::new(false),
@@ -85,6 +91,13 @@ impl Pool {
         fingerprint: &str,
         staging: &Staging,
     ) -> Result<Used, DockerError> {
+        // Until the container this run shares or starts is listed with its lease.
+        let _starting = Starting::hold(&self.locks, fingerprint, &key.slot)
+            .await
+            .map_err(|source| DockerError::Io {
+                path: self.locks.display().to_string(),
+                source,
+            })?;
         let mut containers = self
             .daemon
             .containers_with_label(labels::OWNER, &self.owner)
