@@ -1752,6 +1752,37 @@ fn partitions_merged_equal_the_full_run_and_a_missing_one_is_refused() {
         assert!(text(&output).contains(code), "{}", text(&output));
         std::fs::remove_dir_all(kiln.path("copies")).unwrap();
     }
+
+    // A ninth entity the check does not have, added to the second partition's results:
+    // refused (it was merged silently: 9 for a check of 8), naming the file.
+    let (first_copy, second_copy) = (kiln.path("copies/0"), kiln.path("copies/1"));
+    copy_dir(first_job, &first_copy);
+    copy_dir(second_job, &second_copy);
+    let file = second_copy.join("results/checkenv-entities/results.json");
+    let mut forged: Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    let results = forged["results"].as_array_mut().unwrap();
+    let mut ninth = results[0].clone();
+    ninth["key"] = Value::from("not-an-entity");
+    results.push(ninth);
+    std::fs::write(&file, serde_json::to_string(&forged).unwrap()).unwrap();
+    let jobs_before = kiln.jobs();
+    let output = kiln
+        .command()
+        .args(["results", "merge"])
+        .args([&first_copy, &second_copy])
+        .output()
+        .unwrap();
+    let shown = text(&output);
+    assert_eq!(output.status.code(), Some(1), "{shown}");
+    assert!(
+        shown.contains("kiln::results::merge_unknown") && shown.contains("not-an-entity"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains(&file.display().to_string()),
+        "names the partition's file: {shown}"
+    );
+    assert_eq!(kiln.jobs(), jobs_before, "nothing is written");
 }
 
 #[test]
