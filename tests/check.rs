@@ -1559,6 +1559,43 @@ fn hang_ends_the_run(kiln: &Kiln, env: &[(&str, &str)], says: &str) {
     );
 }
 
+/// A daemon that dies as a command starts in its environment (the exec's start
+/// answered with nothing): the check fails as `kiln::docker::unreachable` naming the
+/// daemon, and so does the clean-up's listing — never raw hyper text (it was
+/// `request_failed … connection closed before message completed`).
+#[test]
+fn a_daemon_lost_mid_check_is_named() {
+    let kiln = hang_workspace("lost-check", "");
+    let starting = |request: &str| request.contains("/exec/") && request.contains("/start");
+    let proxy = common::proxy::dying_daemon(starting, 0);
+    let mut child = kiln
+        .process()
+        .args(["check", "--flavor", "checkenv", "--check", "hang"])
+        .env("DOCKER_HOST", proxy.docker_host())
+        .stdout(std::fs::File::create(kiln.path("stdout.txt")).unwrap())
+        .stderr(std::fs::File::create(kiln.path("stderr.txt")).unwrap())
+        .spawn()
+        .unwrap();
+    let (code, took) = exit_within(&mut child, std::time::Duration::from_secs(60));
+    let shown = std::fs::read_to_string(kiln.path("stderr.txt")).unwrap();
+    assert_eq!(code, Some(1), "after {took:?}: {shown}");
+    let address = proxy.docker_host();
+    assert!(
+        shown.contains("kiln::docker::unreachable")
+            && shown.contains(&format!("cannot reach the Docker daemon at {address}"))
+            && shown.contains("running a command in"),
+        "{shown}"
+    );
+    for raw in [
+        "hyper",
+        "client error",
+        "request_failed",
+        "connection closed before message",
+    ] {
+        assert!(!shown.contains(raw), "`{raw}` shown: {shown}");
+    }
+}
+
 /// Ctrl-C while the daemon hangs, with the default timeouts: the first interrupt ends
 /// the run within seconds (it ended 8 minutes later).
 #[test]

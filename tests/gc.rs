@@ -179,7 +179,10 @@ fn a_collection_never_removes_the_record_of_a_running_command() {
             && shown.contains(&record.display().to_string()),
         "{shown}"
     );
-    assert!(!before.iter().any(|j| j.exists()), "the old record went: {shown}");
+    assert!(
+        !before.iter().any(|j| j.exists()),
+        "the old record went: {shown}"
+    );
     let status = child.wait().unwrap();
     assert!(
         status.success(),

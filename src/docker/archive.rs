@@ -26,7 +26,7 @@ impl Daemon {
         let mut stream = self.docker.export_image(reference);
         let mut written = 0u64;
         while let Some(chunk) = stream.next().await {
-            let chunk = chunk.map_err(|e| DockerError::request("saving", reference, e))?;
+            let chunk = chunk.map_err(|e| self.failed("saving", reference, e))?;
             out.write_all(&chunk).map_err(|source| DockerError::Io {
                 path: reference.to_owned(),
                 source,
@@ -50,7 +50,7 @@ impl Daemon {
             .docker
             .import_image_stream(options, ReaderStream::new(file), None);
         while let Some(item) = stream.next().await {
-            item.map_err(|e| DockerError::loading("loading", &shown, e))?;
+            item.map_err(|e| self.loading("loading", &shown, e))?;
         }
         Ok(())
     }

@@ -26,7 +26,7 @@ use std::time::Duration;
 
 use bollard::Docker;
 
-use super::error::DockerError;
+use super::error::{ConnectionLost, DockerError, is_transport};
 
 /// How long a short call may take, unless `KILN_DOCKER_TIMEOUT` says otherwise.
 pub const DEFAULT_ANSWER_WITHIN: Duration = Duration::from_secs(30);
@@ -73,8 +73,9 @@ impl Daemon {
     /// `answer_within` for each answer of a short call.
     pub async fn connect_to(address: &str, answer_within: Duration) -> Result<Self, DockerError> {
         let unreachable = |source| DockerError::Unreachable {
+            address: address.to_owned(),
             during: None,
-            source,
+            source: ConnectionLost::of(source),
         };
         let answer_within = answer_within.max(Duration::from_secs(1));
         let docker = Docker::connect_with_host(address)
@@ -120,7 +121,7 @@ impl Daemon {
                 self.docker.info(),
             )
             .await?
-            .map_err(|e| DockerError::request("asking", "the daemon's host name", e))?;
+            .map_err(|e| self.failed("asking", "the daemon's host name", e))?;
         Ok(info.name.as_deref() == Some(local_host_name().as_str()))
     }
 
@@ -208,6 +209,62 @@ impl Daemon {
                     return bound;
                 }
             }
+        }
+    }
+
+    /// What a call that failed with `error` becomes — the one mapping of every call
+    /// site: a connection that could not be made or broke is
+    /// [`DockerError::Unreachable`] naming this daemon, whatever kiln was doing (`action`
+    /// of `target`, e.g. "saving" `kiln:x`); what the daemon answered is
+    /// [`DockerError::Request`]. Either way `-vv` logs the request and the client's own
+    /// error.
+    pub(crate) fn failed(
+        &self,
+        action: &'static str,
+        target: &str,
+        error: bollard::errors::Error,
+    ) -> DockerError {
+        if is_transport(&error) {
+            return self.unreachable(format!("{action} `{target}`"), error);
+        }
+        tracing::debug!(
+            "the Docker daemon at {} answered {action} `{target}` with an error: {error:?}",
+            self.address
+        );
+        DockerError::request(action, target, error)
+    }
+
+    /// A load (`action` of `target`) that failed: the daemon read what it was sent and
+    /// refused it — in its answer's status, or in the stream it answered with ("invalid
+    /// tar header") — or the daemon was not reached, or the connection broke, which is
+    /// not what was sent's fault.
+    pub(crate) fn loading(
+        &self,
+        action: &'static str,
+        target: &str,
+        error: bollard::errors::Error,
+    ) -> DockerError {
+        match error {
+            bollard::errors::Error::DockerResponseServerError { .. }
+            | bollard::errors::Error::DockerStreamError { .. } => {
+                self.failed(action, target, error)
+            }
+            other => self.unreachable(format!("{action} `{target}`"), other),
+        }
+    }
+
+    /// The connection failed with `error` while kiln was `during` (e.g. "saving
+    /// `kiln:x`"): [`DockerError::Unreachable`] naming this daemon; `-vv` logs the
+    /// request and the client's own error.
+    pub(crate) fn unreachable(&self, during: String, error: bollard::errors::Error) -> DockerError {
+        tracing::debug!(
+            "a request to the Docker daemon at {} failed ({during}): {error:?}",
+            self.address
+        );
+        DockerError::Unreachable {
+            address: self.address.to_string(),
+            during: Some(during),
+            source: ConnectionLost::of(error),
         }
     }
 

@@ -131,18 +131,14 @@ impl Daemon {
                 self.docker.create_container(Some(options.build()), body),
             )
             .await?
-            .map_err(|e| DockerError::request("creating a container of", &spec.image, e))?;
+            .map_err(|e| self.failed("creating a container of", &spec.image, e))?;
         let start = self.answer(
             || format!("starting the container {}", short(&created.id)),
             self.docker.start_container(&created.id, None),
         );
         if let Err(e) = start.await? {
             let _ = self.remove_container(&created.id).await;
-            return Err(DockerError::request(
-                "starting a container of",
-                &spec.image,
-                e,
-            ));
+            return Err(self.failed("starting a container of", &spec.image, e));
         }
         Ok(created.id)
     }
@@ -165,7 +161,7 @@ impl Daemon {
                 self.docker.list_containers(Some(options)),
             )
             .await?
-            .map_err(|e| DockerError::request("listing containers labelled", label, e))?;
+            .map_err(|e| self.failed("listing containers labelled", label, e))?;
         Ok(containers
             .into_iter()
             .map(|c| ContainerInfo {
@@ -192,7 +188,7 @@ impl Daemon {
         {
             Ok(()) => Ok(()),
             Err(e) if is_not_found(&e) => Ok(()),
-            Err(e) => Err(DockerError::request("removing container", id, e)),
+            Err(e) => Err(self.failed("removing container", id, e)),
         }
     }
 
@@ -207,7 +203,7 @@ impl Daemon {
         {
             Ok(info) => Ok(info.state.and_then(|s| s.running) == Some(true)),
             Err(e) if is_not_found(&e) => Ok(false),
-            Err(e) => Err(DockerError::request("inspecting container", id, e)),
+            Err(e) => Err(self.failed("inspecting container", id, e)),
         }
     }
 
@@ -254,7 +250,7 @@ impl Daemon {
         );
         let created = tokio::select! {
             created = create => created?
-                .map_err(|e| DockerError::request("running a command in", container, e))?,
+                .map_err(|e| self.failed("running a command in", container, e))?,
             // Nothing started: nothing to kill.
             () = cancel.cancelled() => {
                 tail.push(b"kiln: cancelled before the command started\n");
@@ -275,7 +271,7 @@ impl Daemon {
         );
         let mut output = tokio::select! {
             results = start => match results?
-                .map_err(|e| DockerError::request("running a command in", container, e))?
+                .map_err(|e| self.failed("running a command in", container, e))?
             {
                 StartExecResults::Attached { output, .. } => Some(output),
                 StartExecResults::Detached => {
@@ -371,7 +367,7 @@ impl Daemon {
                 self.docker.inspect_exec(&created.id),
             )
             .await?
-            .map_err(|e| DockerError::request("inspecting a command in", container, e))?;
+            .map_err(|e| self.failed("inspecting a command in", container, e))?;
         Ok(ExecOutcome {
             exit_code: inspect.exit_code,
             timed_out,
