@@ -17,7 +17,8 @@ use super::client::Daemon;
 use super::error::DockerError;
 
 impl Daemon {
-    /// Streams the image `reference` as a `docker save` tarball into `out`.
+    /// Streams the image `reference` as a `docker save` tarball into `out`, however long
+    /// that takes while the daemon answers (see [`Daemon::watch`]).
     pub async fn export(
         &self,
         reference: &str,
@@ -25,7 +26,8 @@ impl Daemon {
     ) -> Result<u64, DockerError> {
         let mut stream = self.docker.export_image(reference);
         let mut written = 0u64;
-        while let Some(chunk) = stream.next().await {
+        let saving = || format!("saving `{reference}`");
+        while let Some(chunk) = self.watch(saving, stream.next()).await? {
             let chunk = chunk.map_err(|e| self.failed("saving", reference, e))?;
             out.write_all(&chunk).map_err(|source| DockerError::Io {
                 path: reference.to_owned(),
