@@ -85,10 +85,15 @@ impl Daemon {
     /// Connects to the daemon at `address` (as DOCKER_HOST would name it), waiting
     /// `answer_within` for each answer of a short call.
     pub async fn connect_to(address: &str, answer_within: Duration) -> Result<Self, DockerError> {
-        let unreachable = |source| DockerError::Unreachable {
-            address: address.to_owned(),
-            during: None,
-            source: ConnectionLost::of(source),
+        let unreachable = |source: bollard::errors::Error| {
+            tracing::debug!(
+                "a request to the Docker daemon at {address} failed (connecting): {source:?}"
+            );
+            DockerError::Unreachable {
+                address: address.to_owned(),
+                during: None,
+                source: ConnectionLost::of(source),
+            }
         };
         let answer_within = answer_within.max(Duration::from_secs(1));
         let docker = Docker::connect_with_host(address)
