@@ -1374,6 +1374,67 @@ fn a_daemon_lost_mid_build_is_not_a_failed_dockerfile_line() {
     assert!(!shown.contains("kiln::docker::build_failed"), "{shown}");
 }
 
+/// What a daemon lost mid-request shows: `kiln::docker::unreachable` naming its address
+/// and what kiln was doing, in kiln's words — never the HTTP client's raw text.
+fn assert_unreachable(shown: &str, address: &str, during: &str) {
+    assert!(
+        shown.contains("kiln::docker::unreachable")
+            && shown.contains(&format!("cannot reach the Docker daemon at {address}"))
+            && shown.contains(during),
+        "{shown}"
+    );
+    for raw in [
+        "hyper",
+        "client error",
+        "request_failed",
+        "connection closed before message",
+    ] {
+        assert!(!shown.contains(raw), "`{raw}` shown: {shown}");
+    }
+}
+
+/// A daemon that dies while a save streams its image (4 KiB into the answer): the save
+/// fails as `kiln::docker::unreachable` naming the daemon, not as raw hyper text; `-vv`
+/// adds the request that failed.
+#[test]
+fn a_daemon_lost_mid_save_is_named() {
+    let kiln = Kiln::new("lost-save", &[], None);
+    kiln.busybox_flavor("s", "app", "FROM {{ base }}\nCOPY nonce /nonce\n");
+    std::fs::write(
+        kiln.path("flavors/s/app/nonce"),
+        format!("{:?}", std::time::SystemTime::now()),
+    )
+    .unwrap();
+    kiln.ok(&["build"]);
+    let saving = |request: &str| request.contains("/images/") && request.contains("/get");
+    let proxy = common::proxy::dying_daemon(saving, 4096);
+    let output = kiln
+        .command()
+        .arg("save")
+        .env("DOCKER_HOST", proxy.docker_host())
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    assert_unreachable(&text(&output), &proxy.docker_host(), "saving `");
+
+    let proxy = common::proxy::dying_daemon(saving, 4096);
+    let output = kiln
+        .command()
+        .args(["-vv", "save"])
+        .env("DOCKER_HOST", proxy.docker_host())
+        .output()
+        .unwrap();
+    let shown = text(&output);
+    assert_eq!(output.status.code(), Some(1), "{shown}");
+    assert!(
+        shown.contains(&format!(
+            "a request to the Docker daemon at {} failed (saving `",
+            proxy.docker_host()
+        )),
+        "-vv names the request: {shown}"
+    );
+}
+
 /// Flavor `flavor` with one step, `slow`, whose build sleeps `seconds` — of new content
 /// each time, so that no layer an earlier run cached makes it quick.
 fn sleeping_step(kiln: &Kiln, flavor: &str, seconds: u32) {

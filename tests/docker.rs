@@ -283,6 +283,55 @@ async fn a_tarball_the_daemon_refuses_is_not_an_unreachable_daemon() {
     }
 }
 
+/// Ctrl-C 2 s into a build and into a check against a socket that takes connections and
+/// never answers, with the default timeout (30 s): each exits 130 within a second of the
+/// signal. (A build ended 10 s later and a check 27 s later, both with exit 1: the
+/// connection was not interruptible.)
+#[test]
+fn an_interrupt_ends_a_run_against_a_black_hole_within_a_second() {
+    let kiln = common::sandbox::Kiln::new("black-hole", &["checkenv", "checkenv-debug"], None);
+    kiln.add_example_data();
+    let socket = kiln.path("docker.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for connection in listener.incoming() {
+            held.push(connection);
+        }
+    });
+    let address = format!("unix://{}", socket.display());
+    for args in [
+        ["build", "--flavor", "checkenv"],
+        ["check", "--flavor", "checkenv"],
+    ] {
+        let stderr = kiln.path("stderr.txt");
+        let mut child = kiln
+            .process()
+            .args(args)
+            .env("DOCKER_HOST", &address)
+            .env_remove("KILN_DOCKER_TIMEOUT")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::create(&stderr).unwrap())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_secs(2));
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "{args:?} waits on the daemon: {}",
+            std::fs::read_to_string(&stderr).unwrap()
+        );
+        // SAFETY: kill only sends a signal to the child's pid.
+        assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGINT) }, 0);
+        let (code, took) =
+            common::sandbox::exit_within(&mut child, std::time::Duration::from_secs(40));
+        let shown = std::fs::read_to_string(&stderr).unwrap();
+        eprintln!("{args:?}: exit {code:?} {took:?} after the interrupt");
+        assert_eq!(code, Some(130), "{args:?} after {took:?}: {shown}");
+        // A second is the promise; the slack is for a loaded machine.
+        assert!(took.as_millis() < 1500, "{args:?} took {took:?}: {shown}");
+    }
+}
+
 /// A daemon whose socket takes connections and never answers: kiln reports it, naming
 /// its address, within KILN_DOCKER_TIMEOUT (here 2 s) rather than bollard's 2 minutes
 /// for each call (negotiating the version, then the ping).

@@ -116,3 +116,87 @@ fn a_build_beside_a_collection_loses_nothing_it_needs() {
         tarballs(&kiln)
     );
 }
+
+/// `kiln gc --max-size 1 --keep 1` beside a running check whose record is no longer the
+/// newest (a build finished after it started): the check holds its record, so gc leaves
+/// it, says so, and the check's record is complete when it ends. (gc removed the running
+/// command's record; the command then named a folder that no longer existed.)
+#[test]
+fn a_collection_never_removes_the_record_of_a_running_command() {
+    let kiln = Kiln::new("gc-running", &["checkenv", "checkenv-debug"], None);
+    kiln.add_example_data();
+    kiln.add_to_flavor(
+        "checkenv",
+        r#"
+    check "slow" {
+        image "release"
+        entities "data/entities/hell*/metadata.yml" key="key"
+        run "sh" "-c" "echo started; sleep 6; echo done"
+    }
+"#,
+    );
+    kiln.ok(&["build", "--flavor", "checkenv"]);
+    let before = kiln.jobs();
+    let mut check = kiln.process();
+    check
+        .args(["check", "--flavor", "checkenv", "--check", "slow"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(kiln.path("check-stderr.txt")).unwrap());
+    let mut child = check.spawn().unwrap();
+    let started = std::time::Instant::now();
+    let record = loop {
+        let running = kiln.jobs().into_iter().find(|j| !before.contains(j));
+        if let Some(record) = running.filter(|j| {
+            std::fs::read_to_string(j.join("logs/check-checkenv-slow-hello.log"))
+                .is_ok_and(|log| log.contains("started"))
+        }) {
+            break record;
+        }
+        assert!(
+            started.elapsed().as_secs() < 60 && child.try_wait().unwrap().is_none(),
+            "the check never started: {}",
+            std::fs::read_to_string(kiln.path("check-stderr.txt")).unwrap_or_default()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    // A newer record (in a later second: names sort by their time), so that the running
+    // check's is beyond --keep 1.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    kiln.ok(&["build", "--flavor", "checkenv"]);
+    let output = kiln.ok(&["gc", "--max-size", "1", "--keep", "1", "--no-images"]);
+    let shown = text(&output);
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "the check still runs while gc does"
+    );
+    assert!(
+        record.is_dir(),
+        "the running check's record stays: {}\n{shown}",
+        record.display()
+    );
+    assert!(
+        shown.contains("kept 1 job record a running kiln holds")
+            && shown.contains(&record.display().to_string()),
+        "{shown}"
+    );
+    assert!(
+        !before.iter().any(|j| j.exists()),
+        "the old record went: {shown}"
+    );
+    let status = child.wait().unwrap();
+    assert!(
+        status.success(),
+        "{status:?}: {}",
+        std::fs::read_to_string(kiln.path("check-stderr.txt")).unwrap_or_default()
+    );
+    // Complete: the summary, the results and the log the run wrote after gc.
+    let results = std::fs::read_to_string(record.join("results/checkenv-slow/results.json"))
+        .unwrap_or_else(|e| panic!("{}: {e}", record.display()));
+    assert!(results.contains("\"hello\""), "{results}");
+    assert!(
+        std::fs::read_to_string(record.join("logs/check-checkenv-slow-hello.log"))
+            .unwrap()
+            .contains("done")
+    );
+    assert!(common::sandbox::summary(&record).contains_key("checkenv/slow/hello"));
+}

@@ -1,7 +1,7 @@
 //! Merging the results of partitions (`kiln check --partition K/N` on N CI jobs) into
-//! one run per check: each entity exactly once — a key two partitions both checked, or
-//! one of the check's entities none did, fails the merge rather than giving a report
-//! that looks whole.
+//! one run per check: each entity exactly once — a key two partitions both checked, one
+//! of the check's entities none did, or one the check does not have, fails the merge
+//! rather than giving a report that looks whole.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -64,6 +64,20 @@ pub enum MergeError {
         )
     )]
     Missing { check: String, keys: Vec<String> },
+
+    #[error("entity `{key}` in `{path}` is not an entity of check `{check}` in this workspace")]
+    #[diagnostic(
+        code(kiln::results::merge_unknown),
+        help(
+            "the partitions ran on another checkout (other entities), or the file was edited; merge results of this workspace's data, or remove the file"
+        )
+    )]
+    Unknown {
+        check: String,
+        key: String,
+        /// The results file that holds it.
+        path: String,
+    },
 }
 
 fn plural(n: usize) -> String {
@@ -135,8 +149,9 @@ fn find(path: &Path, depth: usize, out: &mut Vec<PathBuf>) -> Result<(), MergeEr
 }
 
 /// One run per check of the runs `found` (as [`read`] gives them); `expected` holds
-/// each check's entity keys as the workspace finds them now (a check missing from it is
-/// not checked for completeness).
+/// each check's entity keys as the workspace finds them now: a result of a key the
+/// check does not have is refused, as is a key of it that no run has (a check missing
+/// from `expected` is not checked).
 pub fn merge(
     found: Vec<(PathBuf, RunResults)>,
     expected: &BTreeMap<String, BTreeSet<String>>,
@@ -147,6 +162,16 @@ pub fn merge(
     for (path, run) in found {
         for result in run.results {
             let id = (result.check.clone(), result.key.clone());
+            if expected
+                .get(&result.check)
+                .is_some_and(|keys| !keys.contains(&result.key))
+            {
+                return Err(MergeError::Unknown {
+                    check: id.0,
+                    key: id.1,
+                    path: path.display().to_string(),
+                });
+            }
             if let Some(first) = seen.get(&id) {
                 return Err(MergeError::Duplicate {
                     check: id.0,
@@ -266,5 +291,24 @@ mod tests {
         assert!(matches!(twice, Err(MergeError::Duplicate { key, .. }) if key == "a"));
         let missing = merge(vec![("p1".into(), run(&["a"]))], &expected(&["a", "b"]));
         assert!(matches!(missing, Err(MergeError::Missing { keys, .. }) if keys == ["b"]));
+    }
+
+    /// A ninth result for a check of eight entities was merged silently.
+    #[test]
+    fn an_entity_the_check_does_not_have_fails_the_merge_naming_its_file() {
+        let unknown = merge(
+            vec![("p1".into(), run(&["a"])), ("p2".into(), run(&["b", "z"]))],
+            &expected(&["a", "b"]),
+        );
+        match unknown {
+            Err(error @ MergeError::Unknown { .. }) => {
+                let shown = error.to_string();
+                assert!(
+                    shown.contains("`z`") && shown.contains("`p2`") && shown.contains("`f/c`"),
+                    "{shown}"
+                );
+            }
+            other => panic!("expected the unknown entity refused, got {other:?}"),
+        }
     }
 }

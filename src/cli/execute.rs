@@ -67,7 +67,14 @@ pub async fn execute(
     cancel: CancellationToken,
 ) -> Result<Summary, CliError> {
     let graph = plan::build(&workspace, plan)?;
-    let tiers = tiers(&workspace).await?;
+    // A daemon that takes connections and never answers holds the connection for
+    // KILN_DOCKER_TIMEOUT: Ctrl-C does not wait for it.
+    let tiers = tokio::select! {
+        tiers = tiers(&workspace) => tiers?,
+        () = cancel.cancelled() => return Err(CliError::Interrupted),
+    };
+    // Held to the end: the clean-up after an interrupt is when it matters.
+    let _abandon = tiers.daemon.abandon_on(cancel.clone());
     let workspace = Arc::new(workspace);
     if options.build.no_build && !options.build.plan_only {
         // Everything that would need building, at once, before anything happens.

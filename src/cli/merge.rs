@@ -1,7 +1,8 @@
 //! `kiln results merge DIR…`: the results of partitions (`--partition K/N` on N CI jobs)
 //! as one run — each check's `results.json` and ACKREP `results.yml` in a job record of
 //! their own, added to the results history, and the JUnit, HTML and JSON reports asked
-//! for. Fails when an entity is missing or was checked twice (src/check/merge.rs).
+//! for. Fails when an entity is missing, was checked twice or is not the check's
+//! (src/check/merge.rs).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;

@@ -18,7 +18,8 @@ use super::client::Daemon;
 use super::error::DockerError;
 
 impl Daemon {
-    /// Streams the image `reference` as a `docker save` tarball into `out`.
+    /// Streams the image `reference` as a `docker save` tarball into `out`, however long
+    /// that takes while the daemon answers (see [`Daemon::watch`]).
     pub async fn export(
         &self,
         reference: &str,
@@ -26,8 +27,9 @@ impl Daemon {
     ) -> Result<u64, DockerError> {
         let mut stream = self.docker.export_image(reference);
         let mut written = 0u64;
-        while let Some(chunk) = stream.next().await {
-            let chunk = chunk.map_err(|e| DockerError::request("saving", reference, e))?;
+        let saving = || format!("saving `{reference}`");
+        while let Some(chunk) = self.watch(saving, stream.next()).await? {
+            let chunk = chunk.map_err(|e| self.failed("saving", reference, e))?;
             out.write_all(&chunk).map_err(|source| DockerError::Io {
                 path: reference.to_owned(),
                 source,
@@ -50,8 +52,11 @@ impl Daemon {
         let mut stream = self
             .docker
             .import_image_stream(options, ReaderStream::new(file), None);
-        while let Some(item) = stream.next().await {
-            item.map_err(|e| DockerError::loading("loading", &shown, e))?;
+        while let Some(item) = self
+            .watch(|| format!("loading `{shown}`"), stream.next())
+            .await?
+        {
+            item.map_err(|e| self.loading("loading", &shown, e))?;
         }
         Ok(())
     }
@@ -88,7 +93,10 @@ impl Daemon {
         let mut stream = self.docker.import_image_stream(options, body, None);
         let mut tags = Vec::new();
         let mut failed = None;
-        while let Some(item) = stream.next().await {
+        while let Some(item) = self
+            .watch(|| format!("loading `{shown}`"), stream.next())
+            .await?
+        {
             match item {
                 Ok(info) => {
                     if let Some(tag) = info
@@ -113,7 +121,7 @@ impl Daemon {
             });
         }
         match failed {
-            Some(e) => Err(DockerError::loading("loading", &shown, e)),
+            Some(e) => Err(self.loading("loading", &shown, e)),
             None => Ok(tags),
         }
     }

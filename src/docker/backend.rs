@@ -79,10 +79,7 @@ impl Daemon {
                 self.docker.version(),
             )
             .await?
-            .map_err(|source| DockerError::Unreachable {
-                during: Some("asking the daemon's version".to_owned()),
-                source,
-            })?
+            .map_err(|source| self.unreachable("asking the daemon's version".to_owned(), source))?
             .os
             .unwrap_or_default();
         if !os.eq_ignore_ascii_case("linux") {

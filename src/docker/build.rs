@@ -215,10 +215,7 @@ impl Daemon {
                     let _ = log.flush();
                     drop(stream);
                     let _ = writer.await;
-                    return Err(DockerError::Unreachable {
-                        during: Some(format!("building `{}`", request.name)),
-                        source,
-                    });
+                    return Err(self.unreachable(format!("building `{}`", request.name), source));
                 }
                 // Anything else the daemon answered: the build failed.
                 Err(other) => {

@@ -8,13 +8,18 @@
 //!   answer within [`Daemon::answer_within`] (`KILN_DOCKER_TIMEOUT` seconds, 30 by
 //!   default), else it fails with [`DockerError::NotAnswering`] naming the daemon's
 //!   address.
-//! - A long call (pull, push, a registry question, an exec's output) has no total
-//!   bound: while it stays silent for `answer_within`, the daemon is pinged, and one
-//!   that does not answer the ping within `answer_within` ends it as not answering.
-//!   (Build, load and save streams end on cancellation, and wait for the start of the
+//! - A long call (pull, push, a save, a registry question, an exec's output) has no
+//!   total bound: while it stays silent for `answer_within`, the daemon is pinged, and
+//!   one that does not answer the ping within `answer_within` ends it as not answering.
+//!   (Build and load streams end on cancellation, and wait for the start of the
 //!   daemon's answer for at most bollard's 2 minutes.)
 //! - Once a call went unanswered, the next ones (the cleanup of an interrupted run) get
 //!   [`Daemon::grace`] instead, until one is answered again.
+//! - A run's cancellation (Ctrl-C) asks the daemon once, at once, whether it answers
+//!   ([`Daemon::abandon_on`]): a ping unanswered within [`ABANDON_AFTER`] abandons every
+//!   call waiting on it and fails every later one at once, so an interrupted run ends
+//!   within a second whatever the daemon does (a daemon that answers gets the clean-up's
+//!   calls as before).
 //!
 //! Cancellation and an exec's timeout are kiln's clock, never a daemon call: see
 //! `container.rs`.
@@ -25,8 +30,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use bollard::Docker;
+use tokio_util::sync::{CancellationToken, DropGuard};
 
-use super::error::DockerError;
+use super::error::{ConnectionLost, DockerError, is_transport};
 
 /// How long a short call may take, unless `KILN_DOCKER_TIMEOUT` says otherwise.
 pub const DEFAULT_ANSWER_WITHIN: Duration = Duration::from_secs(30);
@@ -37,6 +43,10 @@ pub const TIMEOUT_VARIABLE: &str = "KILN_DOCKER_TIMEOUT";
 /// The most kiln gives a timed-out or cancelled command's kill, and each call after a
 /// call went unanswered.
 const MAX_GRACE: Duration = Duration::from_secs(5);
+
+/// How long after a run's cancellation the daemon has to answer a ping before every
+/// call waiting on it is abandoned: short enough that Ctrl-C ends a run within a second.
+pub const ABANDON_AFTER: Duration = Duration::from_millis(500);
 
 /// bollard's own bound, on the time until a response's headers (its default): kept for
 /// the long calls, which answer late (a load answers when it is done). Short calls
@@ -55,6 +65,9 @@ pub struct Daemon {
     answer_within: Duration,
     /// A call went unanswered and none has been answered since.
     unanswered: Arc<AtomicBool>,
+    /// Tripped when the run was cancelled and the daemon did not answer a ping in
+    /// [`ABANDON_AFTER`]: no call waits on it any longer.
+    abandoned: CancellationToken,
 }
 
 impl Daemon {
@@ -72,9 +85,15 @@ impl Daemon {
     /// Connects to the daemon at `address` (as DOCKER_HOST would name it), waiting
     /// `answer_within` for each answer of a short call.
     pub async fn connect_to(address: &str, answer_within: Duration) -> Result<Self, DockerError> {
-        let unreachable = |source| DockerError::Unreachable {
-            during: None,
-            source,
+        let unreachable = |source: bollard::errors::Error| {
+            tracing::debug!(
+                "a request to the Docker daemon at {address} failed (connecting): {source:?}"
+            );
+            DockerError::Unreachable {
+                address: address.to_owned(),
+                during: None,
+                source: ConnectionLost::of(source),
+            }
         };
         let answer_within = answer_within.max(Duration::from_secs(1));
         let docker = Docker::connect_with_host(address)
@@ -85,6 +104,7 @@ impl Daemon {
             address: Arc::from(address),
             answer_within,
             unanswered: Arc::default(),
+            abandoned: CancellationToken::new(),
         };
         let negotiated = daemon
             .answer(
@@ -120,8 +140,46 @@ impl Daemon {
                 self.docker.info(),
             )
             .await?
-            .map_err(|e| DockerError::request("asking", "the daemon's host name", e))?;
+            .map_err(|e| self.failed("asking", "the daemon's host name", e))?;
         Ok(info.name.as_deref() == Some(local_host_name().as_str()))
+    }
+
+    /// When `cancel` trips (a run's Ctrl-C), pings the daemon: one that does not answer
+    /// within [`ABANDON_AFTER`] is abandoned — every call waiting on it (by this daemon
+    /// or a clone) ends as [`DockerError::NotAnswering`], and every later call fails at
+    /// once without being sent. A daemon that answers is left to finish what it does.
+    /// Watches until the guard it returns goes (the end of the run). Must be called
+    /// within a tokio runtime.
+    #[must_use = "the watch ends when the guard is dropped"]
+    pub fn abandon_on(&self, cancel: CancellationToken) -> DropGuard {
+        let daemon = self.clone();
+        let over = CancellationToken::new();
+        let watching = over.clone();
+        tokio::spawn(async move {
+            tokio::select! {
+                () = cancel.cancelled() => {}
+                () = watching.cancelled() => return,
+            }
+            if daemon.abandoned.is_cancelled() {
+                return;
+            }
+            if let Ok(Ok(_)) = tokio::time::timeout(ABANDON_AFTER, daemon.docker.ping()).await {
+                return;
+            }
+            tracing::debug!(
+                "the Docker daemon at {} did not answer within {} ms of the cancellation: its calls are abandoned",
+                daemon.address,
+                ABANDON_AFTER.as_millis()
+            );
+            daemon.unanswered.store(true, Ordering::Relaxed);
+            daemon.abandoned.cancel();
+        });
+        over.drop_guard()
+    }
+
+    /// Whether the calls to the daemon were abandoned ([`Daemon::abandon_on`]).
+    pub fn is_abandoned(&self) -> bool {
+        self.abandoned.is_cancelled()
     }
 
     /// How long a short call may take.
@@ -145,7 +203,8 @@ impl Daemon {
     }
 
     /// Awaits a short call for at most [`Daemon::answer_within`] (or [`Daemon::grace`]
-    /// after a call went unanswered); `during` says what kiln was doing, for the error.
+    /// after a call went unanswered; not at all once the daemon is abandoned, see
+    /// [`Daemon::abandon_on`]); `during` says what kiln was doing, for the error.
     /// The call's own result is left to the caller.
     pub(crate) async fn answer<T>(
         &self,
@@ -166,31 +225,39 @@ impl Daemon {
         call: impl Future<Output = T>,
     ) -> Result<T, DockerError> {
         let started = tokio::time::Instant::now();
+        if self.abandoned.is_cancelled() {
+            return Err(self.not_answering(Duration::ZERO, during()));
+        }
         let deadline = deadline.min(started + self.bound());
-        match tokio::time::timeout_at(deadline, call).await {
-            Ok(answer) => {
-                self.unanswered.store(false, Ordering::Relaxed);
-                Ok(answer)
-            }
-            Err(_) => {
-                self.unanswered.store(true, Ordering::Relaxed);
-                Err(self.not_answering(deadline - started, during()))
-            }
+        tokio::select! {
+            answer = tokio::time::timeout_at(deadline, call) => match answer {
+                Ok(answer) => {
+                    self.unanswered.store(false, Ordering::Relaxed);
+                    Ok(answer)
+                }
+                Err(_) => {
+                    self.unanswered.store(true, Ordering::Relaxed);
+                    Err(self.not_answering(deadline - started, during()))
+                }
+            },
+            () = self.abandoned.cancelled() => Err(self.not_answering(started.elapsed(), during())),
         }
     }
 
     /// Awaits a long call (a stream's next item: a build step, a pull, a load), however
     /// long it takes while the daemon answers pings; when it stayed silent for
     /// [`Daemon::answer_within`] and the daemon does not answer a ping either, it ends
-    /// as [`DockerError::NotAnswering`].
+    /// as [`DockerError::NotAnswering`] (at once, when the daemon is abandoned).
     pub(crate) async fn watch<T>(
         &self,
         during: impl FnOnce() -> String,
         call: impl Future<Output = T>,
     ) -> Result<T, DockerError> {
+        let started = tokio::time::Instant::now();
         tokio::select! {
             answer = call => Ok(answer),
             silent = self.silent() => Err(self.not_answering(silent, during())),
+            () = self.abandoned.cancelled() => Err(self.not_answering(started.elapsed(), during())),
         }
     }
 
@@ -208,6 +275,62 @@ impl Daemon {
                     return bound;
                 }
             }
+        }
+    }
+
+    /// What a call that failed with `error` becomes — the one mapping of every call
+    /// site: a connection that could not be made or broke is
+    /// [`DockerError::Unreachable`] naming this daemon, whatever kiln was doing (`action`
+    /// of `target`, e.g. "saving" `kiln:x`); what the daemon answered is
+    /// [`DockerError::Request`]. Either way `-vv` logs the request and the client's own
+    /// error.
+    pub(crate) fn failed(
+        &self,
+        action: &'static str,
+        target: &str,
+        error: bollard::errors::Error,
+    ) -> DockerError {
+        if is_transport(&error) {
+            return self.unreachable(format!("{action} `{target}`"), error);
+        }
+        tracing::debug!(
+            "the Docker daemon at {} answered {action} `{target}` with an error: {error:?}",
+            self.address
+        );
+        DockerError::request(action, target, error)
+    }
+
+    /// A load (`action` of `target`) that failed: the daemon read what it was sent and
+    /// refused it — in its answer's status, or in the stream it answered with ("invalid
+    /// tar header") — or the daemon was not reached, or the connection broke, which is
+    /// not what was sent's fault.
+    pub(crate) fn loading(
+        &self,
+        action: &'static str,
+        target: &str,
+        error: bollard::errors::Error,
+    ) -> DockerError {
+        match error {
+            bollard::errors::Error::DockerResponseServerError { .. }
+            | bollard::errors::Error::DockerStreamError { .. } => {
+                self.failed(action, target, error)
+            }
+            other => self.unreachable(format!("{action} `{target}`"), other),
+        }
+    }
+
+    /// The connection failed with `error` while kiln was `during` (e.g. "saving
+    /// `kiln:x`"): [`DockerError::Unreachable`] naming this daemon; `-vv` logs the
+    /// request and the client's own error.
+    pub(crate) fn unreachable(&self, during: String, error: bollard::errors::Error) -> DockerError {
+        tracing::debug!(
+            "a request to the Docker daemon at {} failed ({during}): {error:?}",
+            self.address
+        );
+        DockerError::Unreachable {
+            address: self.address.to_string(),
+            during: Some(during),
+            source: ConnectionLost::of(error),
         }
     }
 

@@ -137,18 +137,14 @@ impl Daemon {
                 self.docker.create_container(Some(options.build()), body),
             )
             .await?
-            .map_err(|e| DockerError::request("creating a container of", &spec.image, e))?;
+            .map_err(|e| self.failed("creating a container of", &spec.image, e))?;
         let start = self.answer(
             || format!("starting the container {}", short(&created.id)),
             self.docker.start_container(&created.id, None),
         );
         if let Err(e) = start.await? {
             let _ = self.remove_container(&created.id).await;
-            return Err(DockerError::request(
-                "starting a container of",
-                &spec.image,
-                e,
-            ));
+            return Err(self.failed("starting a container of", &spec.image, e));
         }
         Ok(created.id)
     }
@@ -171,7 +167,7 @@ impl Daemon {
                 self.docker.list_containers(Some(options)),
             )
             .await?
-            .map_err(|e| DockerError::request("listing containers labelled", label, e))?;
+            .map_err(|e| self.failed("listing containers labelled", label, e))?;
         Ok(containers
             .into_iter()
             .map(|c| ContainerInfo {
@@ -198,7 +194,7 @@ impl Daemon {
         {
             Ok(()) => Ok(()),
             Err(e) if is_not_found(&e) => Ok(()),
-            Err(e) => Err(DockerError::request("removing container", id, e)),
+            Err(e) => Err(self.failed("removing container", id, e)),
         }
     }
 
@@ -213,7 +209,7 @@ impl Daemon {
         {
             Ok(info) => Ok(info.state.and_then(|s| s.running) == Some(true)),
             Err(e) if is_not_found(&e) => Ok(false),
-            Err(e) => Err(DockerError::request("inspecting container", id, e)),
+            Err(e) => Err(self.failed("inspecting container", id, e)),
         }
     }
 
@@ -260,7 +256,7 @@ impl Daemon {
         );
         let created = tokio::select! {
             created = create => created?
-                .map_err(|e| DockerError::request("running a command in", container, e))?,
+                .map_err(|e| self.failed("running a command in", container, e))?,
             // Nothing started: nothing to kill.
             () = cancel.cancelled() => {
                 tail.push(b"kiln: cancelled before the command started\n");
@@ -281,7 +277,7 @@ impl Daemon {
         );
         let mut output = tokio::select! {
             results = start => match results?
-                .map_err(|e| DockerError::request("running a command in", container, e))?
+                .map_err(|e| self.failed("running a command in", container, e))?
             {
                 StartExecResults::Attached { output, .. } => Some(output),
                 StartExecResults::Detached => {
@@ -377,7 +373,7 @@ impl Daemon {
                 self.docker.inspect_exec(&created.id),
             )
             .await?
-            .map_err(|e| DockerError::request("inspecting a command in", container, e))?;
+            .map_err(|e| self.failed("inspecting a command in", container, e))?;
         Ok(ExecOutcome {
             exit_code: inspect.exit_code,
             timed_out,

@@ -31,7 +31,7 @@ impl Daemon {
             upload,
         )
         .await?
-        .map_err(|e| DockerError::request("copying files into", short(container), e))
+        .map_err(|e| self.failed("copying files into", short(container), e))
     }
 
     /// The container's `path` (a folder or file) as a tar whose entries start with its
@@ -46,8 +46,7 @@ impl Daemon {
             .download_from_container(container, Some(options));
         let mut archive = Vec::new();
         while let Some(chunk) = self.watch(&shown, stream.next()).await? {
-            let chunk =
-                chunk.map_err(|e| DockerError::request("copying out of", short(container), e))?;
+            let chunk = chunk.map_err(|e| self.failed("copying out of", short(container), e))?;
             if archive.len() + chunk.len() > MAX_COPY_OUT {
                 return Err(DockerError::request(
                     "copying out of",

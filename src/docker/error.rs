@@ -7,16 +7,21 @@ use thiserror::Error;
 
 #[derive(Debug, Error, Diagnostic)]
 pub enum DockerError {
-    #[error("cannot reach the Docker daemon: {}{source}", during.as_ref().map(|d| format!("{d}: ")).unwrap_or_default())]
+    /// The connection to the daemon could not be made, or broke before the answer was
+    /// complete: whatever kiln was doing, the daemon is the problem (built by
+    /// `Daemon::failed` and its kin, which log the failed request at debug).
+    #[error("cannot reach the Docker daemon at {address}: {}{source}", during.as_ref().map(|d| format!("{d}: ")).unwrap_or_default())]
     #[diagnostic(
         code(kiln::docker::unreachable),
         help("start the daemon, or point DOCKER_HOST at it (e.g. unix:///var/run/docker.sock)")
     )]
     Unreachable {
+        /// DOCKER_HOST, or the default socket.
+        address: String,
         /// What kiln was doing when the connection failed (e.g. "loading `x.tar`").
         during: Option<String>,
         #[source]
-        source: bollard::errors::Error,
+        source: ConnectionLost,
     },
 
     /// The daemon's socket took the request, and nothing came back in time.
@@ -276,6 +281,100 @@ pub enum RelabelError {
     LabelMissing { loaded: String, key: String },
 }
 
+/// How the connection to the daemon failed, in kiln's words rather than the HTTP
+/// client's (`client error (Connect)`, `connection closed before message completed`);
+/// `-vv` logs the client's own error beside the request.
+#[derive(Debug, Error)]
+pub enum ConnectionLost {
+    /// A socket is there, and nothing accepts connections on it (a stopped daemon).
+    #[error("nothing accepts connections there (connection refused)")]
+    Refused,
+    /// No socket at the address.
+    #[error("there is no socket there")]
+    NoSocket,
+    /// The connection closed (or was reset) before the daemon's answer was complete: the
+    /// daemon went away mid-request.
+    #[error("the connection closed before the daemon's answer was complete")]
+    Closed,
+    #[error("the connection timed out")]
+    TimedOut,
+    /// Another error of the connection.
+    #[error("{0}")]
+    Io(std::io::Error),
+    /// What the classification does not know, as the client said it. Boxed: bollard's
+    /// error would make every `DockerError` larger.
+    #[error(transparent)]
+    Other(Box<bollard::errors::Error>),
+}
+
+impl ConnectionLost {
+    /// What `error` says of the connection: the first I/O error or closed connection
+    /// down its chain of causes.
+    pub fn of(error: bollard::errors::Error) -> Self {
+        use bollard::errors::Error as E;
+        use std::io::ErrorKind as Kind;
+        let first: &(dyn std::error::Error + 'static) = match &error {
+            E::SocketNotFoundError(_) => return ConnectionLost::NoSocket,
+            E::RequestTimeoutError => return ConnectionLost::TimedOut,
+            // These three are transparent: their `source()` skips the error they hold.
+            E::IOError { err } => err,
+            E::HyperResponseError { err } => err,
+            E::HyperLegacyError { err } => err,
+            other => other,
+        };
+        let mut next = Some(first);
+        while let Some(cause) = next {
+            if let Some(hyper) = cause.downcast_ref::<hyper::Error>() {
+                if hyper.is_incomplete_message() || hyper.is_closed() || hyper.is_canceled() {
+                    return ConnectionLost::Closed;
+                }
+                if hyper.is_timeout() {
+                    return ConnectionLost::TimedOut;
+                }
+            }
+            if let Some(io) = cause.downcast_ref::<std::io::Error>() {
+                match io.kind() {
+                    Kind::ConnectionRefused => return ConnectionLost::Refused,
+                    Kind::NotFound => return ConnectionLost::NoSocket,
+                    Kind::ConnectionReset
+                    | Kind::ConnectionAborted
+                    | Kind::BrokenPipe
+                    | Kind::UnexpectedEof
+                    | Kind::NotConnected => return ConnectionLost::Closed,
+                    Kind::TimedOut => return ConnectionLost::TimedOut,
+                    // An `other` error may wrap a more telling one (BuildKit's
+                    // transport); its `source()` would skip the one it wraps.
+                    Kind::Other if io.get_ref().is_some() => {
+                        next = io
+                            .get_ref()
+                            .map(|inner| inner as &(dyn std::error::Error + 'static));
+                        continue;
+                    }
+                    _ => {
+                        return ConnectionLost::Io(std::io::Error::new(io.kind(), io.to_string()));
+                    }
+                }
+            }
+            next = cause.source();
+        }
+        ConnectionLost::Other(Box::new(error))
+    }
+}
+
+/// Whether `error` is the connection failing — not reached, broken, timed out — rather
+/// than something the daemon answered.
+pub fn is_transport(error: &bollard::errors::Error) -> bool {
+    use bollard::errors::Error as E;
+    matches!(
+        error,
+        E::IOError { .. }
+            | E::HyperResponseError { .. }
+            | E::HyperLegacyError { .. }
+            | E::RequestTimeoutError
+            | E::SocketNotFoundError(_)
+    )
+}
+
 /// Why a request to the daemon (or through it, to a registry) failed.
 #[derive(Debug, Error)]
 pub enum RequestFailure {
@@ -315,23 +414,6 @@ impl DockerError {
             source: failure.into(),
         }
     }
-
-    /// A load (`action` of `target`) that failed: the daemon read what it was sent and
-    /// refused it — in its answer's status, or in the stream it answered with ("invalid
-    /// tar header") — or the daemon was not reached, or the connection broke, which is
-    /// not what was sent's fault.
-    pub fn loading(action: &'static str, target: &str, error: bollard::errors::Error) -> Self {
-        match error {
-            bollard::errors::Error::DockerResponseServerError { .. }
-            | bollard::errors::Error::DockerStreamError { .. } => {
-                DockerError::request(action, target, error)
-            }
-            source => DockerError::Unreachable {
-                during: Some(format!("{action} `{target}`")),
-                source,
-            },
-        }
-    }
 }
 
 /// True when bollard reports a 404 from the daemon.
@@ -343,4 +425,49 @@ pub fn is_not_found(error: &bollard::errors::Error) -> bool {
             ..
         }
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn io(kind: std::io::ErrorKind) -> bollard::errors::Error {
+        bollard::errors::Error::IOError {
+            err: std::io::Error::new(kind, "test"),
+        }
+    }
+
+    #[test]
+    fn a_lost_connection_is_said_in_kilns_words() {
+        use std::io::ErrorKind as Kind;
+        let said = |error| ConnectionLost::of(error).to_string();
+        assert_eq!(
+            said(io(Kind::ConnectionRefused)),
+            "nothing accepts connections there (connection refused)"
+        );
+        assert_eq!(
+            said(bollard::errors::Error::SocketNotFoundError("/x".into())),
+            "there is no socket there"
+        );
+        for kind in [Kind::UnexpectedEof, Kind::ConnectionReset, Kind::BrokenPipe] {
+            assert_eq!(
+                said(io(kind)),
+                "the connection closed before the daemon's answer was complete"
+            );
+        }
+        // Wrapped in an `other` error (as BuildKit's transport is): the wrapped one tells.
+        let wrapped = bollard::errors::Error::IOError {
+            err: std::io::Error::other(std::io::Error::from(Kind::ConnectionRefused)),
+        };
+        assert!(matches!(
+            ConnectionLost::of(wrapped),
+            ConnectionLost::Refused
+        ));
+        assert!(is_transport(&io(Kind::BrokenPipe)));
+        let answered = bollard::errors::Error::DockerResponseServerError {
+            status_code: 500,
+            message: "no".into(),
+        };
+        assert!(!is_transport(&answered));
+    }
 }

@@ -37,7 +37,7 @@ impl Daemon {
                 repo_digests: image.repo_digests.unwrap_or_default(),
             })),
             Err(e) if is_not_found(&e) => Ok(None),
-            Err(e) => Err(DockerError::request("inspecting", reference, e)),
+            Err(e) => Err(self.failed("inspecting", reference, e)),
         }
     }
 
@@ -53,7 +53,7 @@ impl Daemon {
             self.docker.tag_image(source, Some(options)),
         )
         .await?
-        .map_err(|e| DockerError::request("tagging", target, e))
+        .map_err(|e| self.failed("tagging", target, e))
     }
 
     /// Ids and tags of the images carrying `label=value` (or just `label` when `value`
@@ -79,7 +79,7 @@ impl Daemon {
                 self.docker.list_images(Some(options)),
             )
             .await?
-            .map_err(|e| DockerError::request("listing", label, e))?;
+            .map_err(|e| self.failed("listing", label, e))?;
         Ok(images
             .into_iter()
             .map(|i| ImageInfo {
@@ -110,7 +110,7 @@ impl Daemon {
         {
             Ok(_) => Ok(()),
             Err(e) if is_not_found(&e) => Ok(()),
-            Err(e) => Err(DockerError::request("removing", reference, e)),
+            Err(e) => Err(self.failed("removing", reference, e)),
         }
     }
 }

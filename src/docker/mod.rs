@@ -26,7 +26,7 @@ pub use client::Daemon;
 pub use container::{ContainerInfo, ContainerSpec, ExecOutcome, ExecRequest, MountSpec};
 pub use copy::MAX_COPY_OUT;
 pub use credentials::{credentials, registry_host};
-pub use error::{DockerError, RelabelError, RequestFailure};
+pub use error::{ConnectionLost, DockerError, RelabelError, RequestFailure};
 pub use image::{ImageInfo, split_reference};
 pub use reference::ImageRef;
 pub use text::TAIL_LINES;

@@ -7,7 +7,7 @@ use futures_util::StreamExt;
 
 use super::client::Daemon;
 use super::credentials::{credentials, registry_host};
-use super::error::{DockerError, RequestFailure, is_not_found};
+use super::error::{DockerError, RequestFailure, is_not_found, is_transport};
 use super::image::split_reference;
 
 impl Daemon {
@@ -24,7 +24,7 @@ impl Daemon {
             Ok(_) => Ok(true),
             Err(e) if is_not_found(&e) => Ok(false),
             Err(e) if e.to_string().contains("manifest unknown") => Ok(false),
-            Err(e) => Err(registry_error("asking the registry for", reference, e)),
+            Err(e) => Err(self.registry_failed("asking the registry for", reference, e)),
         }
     }
 
@@ -39,7 +39,7 @@ impl Daemon {
             .create_image(Some(options), None, credentials(reference)?);
         let pulling = || format!("pulling `{reference}`");
         while let Some(item) = self.watch(pulling, stream.next()).await? {
-            let info = item.map_err(|e| registry_error("pulling", reference, e))?;
+            let info = item.map_err(|e| self.registry_failed("pulling", reference, e))?;
             if let Some(message) = info.error_detail.and_then(|d| d.message) {
                 return Err(registry_error("pulling", reference, message));
             }
@@ -55,12 +55,27 @@ impl Daemon {
             .push_image(repo, Some(options), credentials(reference)?);
         let pushing = || format!("pushing `{reference}`");
         while let Some(item) = self.watch(pushing, stream.next()).await? {
-            let info = item.map_err(|e| registry_error("pushing", reference, e))?;
+            let info = item.map_err(|e| self.registry_failed("pushing", reference, e))?;
             if let Some(message) = info.error_detail.and_then(|d| d.message) {
                 return Err(registry_error("pushing", reference, message));
             }
         }
         Ok(())
+    }
+
+    /// A registry request through the daemon that failed with `error`: the connection
+    /// to the daemon failing is [`DockerError::Unreachable`] (see [`Daemon::failed`]),
+    /// anything answered goes to [`registry_error`].
+    fn registry_failed(
+        &self,
+        action: &'static str,
+        reference: &str,
+        error: bollard::errors::Error,
+    ) -> DockerError {
+        if is_transport(&error) {
+            return self.unreachable(format!("{action} `{reference}`"), error);
+        }
+        registry_error(action, reference, error)
     }
 }
 

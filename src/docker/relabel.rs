@@ -51,14 +51,14 @@ impl Daemon {
                 self.docker.inspect_image(built),
             )
             .await?
-            .map_err(|e| DockerError::request("inspecting", built, e))?;
+            .map_err(|e| self.failed("inspecting", built, e))?;
         let history = self
             .answer(
                 || format!("reading the history of `{built}`"),
                 self.docker.image_history(built),
             )
             .await?
-            .map_err(|e| DockerError::request("reading the history of", built, e))?;
+            .map_err(|e| self.failed("reading the history of", built, e))?;
         let config = image_config(built, &image, &history, labels)?;
         let layers = layers_of(built, &image)?;
         let id = format!("sha256:{}", hex::encode(Sha256::digest(&config)));
@@ -82,7 +82,7 @@ impl Daemon {
                     expected: id,
                 });
             }
-            Err(e) => return Err(DockerError::request("inspecting", &id, e).into()),
+            Err(e) => return Err(self.failed("inspecting", &id, e).into()),
         };
         let found = loaded.root_fs.and_then(|r| r.layers).unwrap_or_default();
         if found != layers {
@@ -124,7 +124,7 @@ impl Daemon {
                 Ok::<(), bollard::errors::Error>(())
             })
             .await?;
-        answered.map_err(|e| DockerError::loading("loading the labelled config of", built, e))
+        answered.map_err(|e| self.loading("loading the labelled config of", built, e))
     }
 }
 

@@ -1,10 +1,12 @@
 //! Job records beyond the newest `keep` go — except those the latest results point to:
 //! a cached result keeps linking the log and artifacts of the run that produced it, so
-//! that record stays as long as the result is the latest. Results-history files beyond
-//! the newest `keep` go too (the latest results are computed from what stays, and the
-//! record those point to is kept).
+//! that record stays as long as the result is the latest — and those a running command
+//! holds (the lock on the record's folder, see job/record.rs), which it is still
+//! writing. Results-history files beyond the newest `keep` go too (the latest results
+//! are computed from what stays, and the record those point to is kept).
 
 use std::collections::HashSet;
+use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use crate::check::results::History;
@@ -37,6 +39,7 @@ pub fn collect(
     let referenced = referenced_jobs(results_dir, job_dir, &gone);
     let mut jobs = sorted_entries(job_dir)?;
     let old_jobs = jobs.len().saturating_sub(keep);
+    let mut held = Vec::new();
     for job in jobs.drain(..old_jobs) {
         if referenced.contains(&job) {
             collected.kept.push(format!(
@@ -45,9 +48,18 @@ pub fn collect(
             ));
             continue;
         }
+        // Held while it is removed: a command cannot take it for its new record then.
+        let Some(_hold) = try_hold(&job) else {
+            held.push(job.display().to_string());
+            continue;
+        };
         let bytes = size(&job);
         if !dry_run {
-            std::fs::remove_dir_all(&job).map_err(|e| GcError::io(&job, e))?;
+            match std::fs::remove_dir_all(&job) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(GcError::io(&job, e)),
+            }
         }
         collected.removed.push(Removal {
             kind: "job record",
@@ -55,7 +67,27 @@ pub fn collect(
             bytes,
         });
     }
+    if !held.is_empty() {
+        collected.kept.push(format!(
+            "{} a running kiln holds: {}",
+            if held.len() == 1 {
+                "1 job record".to_owned()
+            } else {
+                format!("{} job records", held.len())
+            },
+            held.join(", ")
+        ));
+    }
     Ok(())
+}
+
+/// The lock a running command holds on its job record (an exclusive `flock` on the
+/// record's folder), taken without waiting; `None` when another process holds it. A
+/// record that cannot be opened counts as held: gc keeps what it cannot be sure of.
+fn try_hold(job: &Path) -> Option<File> {
+    let folder = File::open(job).ok()?;
+    folder.try_lock().ok()?;
+    Some(folder)
 }
 
 /// The job records the latest results (of the history files that stay) point to.

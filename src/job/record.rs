@@ -1,19 +1,31 @@
 //! The job record: `.kiln/jobs/<timestamp>-<command>/` with per-node logs, rendered
 //! Dockerfiles, hash manifests, timings and a summary.
+//!
+//! The command that writes a record holds it: an exclusive `flock` on the record's
+//! folder itself, taken as the folder is made and released when the last clone of the
+//! [`JobRecord`] goes (the process ends at the latest). `kiln gc` tries that lock without
+//! waiting and leaves a record it cannot take, so it never removes a running command's
+//! record; the lock lives and goes with the folder, so there is no lock file to leave
+//! behind.
 
+use std::fs::File;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use serde::Serialize;
 
-/// One run's folder.
+/// One run's folder, held while a clone of it lives.
 #[derive(Debug, Clone)]
 pub struct JobRecord {
     pub dir: PathBuf,
+    /// The folder, opened and locked.
+    _held: Arc<File>,
 }
 
 impl JobRecord {
-    /// Creates `<job dir>/<UTC timestamp>-<command>[-n]/`.
+    /// Creates `<job dir>/<UTC timestamp>-<command>[-n]/`, and holds it.
     pub fn create(job_dir: &Path, command: &str) -> std::io::Result<Self> {
         std::fs::create_dir_all(job_dir)?;
         let stamp = timestamp(SystemTime::now());
@@ -26,8 +38,27 @@ impl JobRecord {
             };
             let dir = job_dir.join(name);
             match std::fs::create_dir(&dir) {
-                Ok(()) => return Ok(Self { dir }),
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => n += 1,
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    n += 1;
+                    continue;
+                }
+                Err(e) => return Err(e),
+            }
+            let held = File::open(&dir)?;
+            held.lock()?;
+            // A collection may have taken the new folder for an old one between its
+            // making and the lock: then it is gone (or another), and another is made.
+            let ours = held.metadata()?;
+            match std::fs::symlink_metadata(&dir) {
+                Ok(now) if (now.dev(), now.ino()) == (ours.dev(), ours.ino()) => {
+                    return Ok(Self {
+                        dir,
+                        _held: Arc::new(held),
+                    });
+                }
+                Ok(_) => n += 1,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => n += 1,
                 Err(e) => return Err(e),
             }
         }
@@ -99,5 +130,19 @@ mod tests {
         assert!(name.ends_with("-build"), "{name}");
         assert_eq!(name.len(), "20261122T210500Z-build".len(), "{name}");
         assert_eq!(timestamp(SystemTime::UNIX_EPOCH), "19700101T000000Z");
+    }
+
+    #[test]
+    fn a_record_is_held_while_a_clone_of_it_lives() {
+        let dir = tempfile::tempdir().unwrap();
+        let record = JobRecord::create(dir.path(), "check").unwrap();
+        let clone = record.clone();
+        let path = record.dir.clone();
+        let other = || File::open(&path).unwrap();
+        assert!(other().try_lock().is_err(), "held");
+        drop(record);
+        assert!(other().try_lock().is_err(), "held by the clone");
+        drop(clone);
+        assert!(other().try_lock().is_ok(), "released with the last one");
     }
 }

@@ -120,3 +120,105 @@ pub fn tcp_to_daemon() -> String {
     });
     host
 }
+
+/// A socket in front of the real daemon that dies: it passes everything through until
+/// a request of the client's (one read of it) makes `trigger` true; then it passes at
+/// most `bytes` more of the daemon's answers, cuts every connection and refuses new ones
+/// (the socket stays, nothing listens: "connection refused"), as a daemon that crashed
+/// mid-request.
+pub fn dying_daemon(trigger: fn(&str) -> bool, bytes: usize) -> Proxy {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::sync::{Arc, Mutex};
+
+    struct State {
+        armed: AtomicBool,
+        left: AtomicUsize,
+        dead: AtomicBool,
+        connections: Mutex<Vec<UnixStream>>,
+    }
+    impl State {
+        fn die(&self) {
+            self.dead.store(true, Ordering::SeqCst);
+            for connection in self.connections.lock().unwrap().iter() {
+                let _ = connection.shutdown(std::net::Shutdown::Both);
+            }
+        }
+    }
+
+    let dir = tempfile::tempdir().unwrap();
+    let listener = UnixListener::bind(socket(dir.path())).unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let state = Arc::new(State {
+        armed: AtomicBool::new(false),
+        left: AtomicUsize::new(bytes),
+        dead: AtomicBool::new(false),
+        connections: Mutex::new(Vec::new()),
+    });
+    std::thread::spawn(move || {
+        // Dropping the listener at the end leaves a socket nothing listens on.
+        while !state.dead.load(Ordering::SeqCst) {
+            let Ok((client, _)) = listener.accept() else {
+                std::thread::sleep(Duration::from_millis(5));
+                continue;
+            };
+            client.set_nonblocking(false).unwrap();
+            let daemon = UnixStream::connect("/var/run/docker.sock").unwrap();
+            state
+                .connections
+                .lock()
+                .unwrap()
+                .extend([client.try_clone().unwrap(), daemon.try_clone().unwrap()]);
+            let (mut from_client, mut to_daemon) =
+                (client.try_clone().unwrap(), daemon.try_clone().unwrap());
+            let requests = Arc::clone(&state);
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 64 * 1024];
+                loop {
+                    let n = match from_client.read(&mut buf) {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => n,
+                    };
+                    if trigger(&String::from_utf8_lossy(&buf[..n])) {
+                        requests.armed.store(true, Ordering::SeqCst);
+                    }
+                    if requests.dead.load(Ordering::SeqCst)
+                        || to_daemon.write_all(&buf[..n]).is_err()
+                    {
+                        return;
+                    }
+                }
+            });
+            let answers = Arc::clone(&state);
+            let (mut from_daemon, mut to_client) = (daemon, client);
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 64 * 1024];
+                loop {
+                    let n = match from_daemon.read(&mut buf) {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => n,
+                    };
+                    if answers.dead.load(Ordering::SeqCst) {
+                        return;
+                    }
+                    let mut pass = n;
+                    if answers.armed.load(Ordering::SeqCst) {
+                        let left = answers.left.load(Ordering::SeqCst);
+                        pass = n.min(left);
+                        answers.left.store(left - pass, Ordering::SeqCst);
+                    }
+                    if to_client.write_all(&buf[..pass]).is_err() {
+                        return;
+                    }
+                    if pass < n
+                        || (answers.armed.load(Ordering::SeqCst)
+                            && answers.left.load(Ordering::SeqCst) == 0)
+                    {
+                        answers.die();
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    Proxy { dir }
+}

@@ -19,7 +19,7 @@
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use tokio::sync::{Mutex, OnceCell};
 
@@ -47,6 +47,10 @@ pub struct Pool {
     slots: Mutex<HashSet<String>>,
     /// Set once the containers of killed runs were looked for (with the first start).
     swept: AtomicBool,
+    /// Containers this run gave up and could not remove (the daemon did not answer).
+    unremoved: std::sync::Mutex<Vec<String>>,
+    /// Starts the daemon did not answer: each may have made a container.
+    unsure: AtomicUsize,
 }
 
 /// A container this run uses, and its lease, held while it does.
@@ -66,6 +70,8 @@ impl Pool {
             cells: Mutex::new(HashMap::new()),
             slots: Mutex::new(HashSet::new()),
             swept: AtomicBool::new(false),
+            unremoved: std::sync::Mutex::default(),
+            unsure: AtomicUsize::new(0),
         }
     }
 
@@ -160,9 +166,16 @@ impl Pool {
             mounts: staging.mounts(&key.mounts),
             env: key.env.clone(),
         };
-        let id = self.daemon.start_container(&spec).await?;
+        let id = match self.daemon.start_container(&spec).await {
+            Ok(id) => id,
+            Err(e @ (DockerError::NotAnswering { .. } | DockerError::Unreachable { .. })) => {
+                self.unsure.fetch_add(1, Ordering::Relaxed);
+                return Err(e);
+            }
+            Err(e) => return Err(e),
+        };
         if let Err(e) = staging.populate(&self.daemon, &id, &key.mounts).await {
-            let _ = self.daemon.remove_container(&id).await;
+            self.remove_or_note(&id).await;
             return Err(e);
         }
         Ok(Used { id, lease })
@@ -174,7 +187,12 @@ impl Pool {
         self.daemon
             .containers_with_label(labels::OWNER, &self.owner)
             .await
-            .inspect_err(|e| tracing::warn!("{e}"))
+            // An abandoned daemon is said once, by the line of what may remain.
+            .inspect_err(|e| {
+                if !self.daemon.is_abandoned() {
+                    tracing::warn!("{e}")
+                }
+            })
             .ok()
     }
 
@@ -237,15 +255,31 @@ impl Pool {
         let name = lease.name().to_owned();
         drop(lease);
         if let Ok(Some(removal)) = self.leases.exclusive(&name) {
-            let _ = self.daemon.remove_container(&id).await;
+            self.remove_or_note(&id).await;
             self.leases.forget(removal);
         }
+    }
+
+    /// Removes the container `id` this run gives up; one the daemon does not remove is
+    /// noted, for the line [`Pool::shutdown`] leaves.
+    async fn remove_or_note(&self, id: &str) {
+        if self.daemon.remove_container(id).await.is_err() {
+            self.note_unremoved([id.to_owned()]);
+        }
+    }
+
+    fn note_unremoved(&self, ids: impl IntoIterator<Item = String>) {
+        self.unremoved
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend(ids);
     }
 
     /// Unless it keeps them, removes every container this pool used and, in the slots it
     /// used, those left by earlier `--keep-env` runs with other mounts or env. (A pool
     /// that keeps its containers leaves those too: a check whose results were all
-    /// cached this time may want one next time.)
+    /// cached this time may want one next time.) What it could not remove — the daemon
+    /// did not answer, or went away — it names in one line, with how to remove it.
     pub async fn shutdown(&self) {
         // Released first: a container no other run holds can then be removed.
         let used: HashSet<String> = self
@@ -259,25 +293,80 @@ impl Pool {
             return;
         }
         let slots: HashSet<String> = self.slots.lock().await.drain().collect();
-        let Some(containers) = self.own_containers().await else {
-            return;
-        };
-        for container in containers.iter().filter(|c| {
-            used.contains(&c.id)
-                || c.labels
-                    .get(labels::ENV_SLOT)
-                    .is_some_and(|slot| slots.contains(slot))
-        }) {
-            match self.remove_unused(container).await {
-                Ok(_) => {}
-                // Each removal would wait as long: the rest are left to `kiln clean`.
-                Err(e @ DockerError::NotAnswering { .. }) => {
-                    tracing::warn!("{e}");
-                    return;
+        match self.own_containers().await {
+            // Not even listed: every container this run used may remain.
+            None => self.note_unremoved(used),
+            Some(containers) => {
+                let mut ours = containers.iter().filter(|c| {
+                    used.contains(&c.id)
+                        || c.labels
+                            .get(labels::ENV_SLOT)
+                            .is_some_and(|slot| slots.contains(slot))
+                });
+                while let Some(container) = ours.next() {
+                    match self.remove_unused(container).await {
+                        Ok(_) => {}
+                        // Each removal would wait as long: the rest are left to `kiln clean`.
+                        Err(e @ DockerError::NotAnswering { .. }) => {
+                            if !self.daemon.is_abandoned() {
+                                tracing::warn!("{e}");
+                            }
+                            self.note_unremoved(
+                                std::iter::once(container)
+                                    .chain(ours.by_ref())
+                                    .map(|c| c.id.clone()),
+                            );
+                        }
+                        Err(e) => {
+                            tracing::warn!("{e}");
+                            self.note_unremoved([container.id.clone()]);
+                        }
+                    }
                 }
-                Err(e) => tracing::warn!("{e}"),
             }
         }
+        self.say_what_may_remain();
+    }
+
+    /// One line naming the containers this run could not remove (and how many starts
+    /// the daemon did not answer, each of which may have made one), with how to remove
+    /// them; nothing when there are none.
+    fn say_what_may_remain(&self) {
+        let mut left: Vec<String> =
+            std::mem::take(&mut *self.unremoved.lock().unwrap_or_else(|e| e.into_inner()));
+        left.sort();
+        left.dedup();
+        let unsure = self.unsure.swap(0, Ordering::Relaxed);
+        if left.is_empty() && unsure == 0 {
+            return;
+        }
+        let ids: Vec<&str> = left.iter().map(|id| short(id)).collect();
+        let mut named = ids.join(", ");
+        if unsure > 0 {
+            let starting = if unsure == 1 {
+                "one being started".to_owned()
+            } else {
+                format!("{unsure} being started")
+            };
+            named = if named.is_empty() {
+                starting
+            } else {
+                format!("{named} and {starting}")
+            };
+        }
+        let by_hand = if unsure > 0 {
+            format!(
+                "docker rm -f $(docker ps -aq --filter label={}={})",
+                labels::OWNER,
+                self.owner
+            )
+        } else {
+            format!("docker rm -f {}", ids.join(" "))
+        };
+        tracing::warn!(
+            "environment containers of this run may remain on the daemon at {}: {named}; `kiln clean` removes them once the daemon answers (or `{by_hand}`)",
+            self.daemon.address()
+        );
     }
 
     /// Removes the environment containers of `owner` whose image belongs to one of

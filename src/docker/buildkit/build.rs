@@ -64,9 +64,11 @@ impl Daemon {
                 address: self.address().to_owned(),
             });
         };
-        let lost = |source: TransportError| DockerError::Unreachable {
-            during: Some(format!("building `{}` with BuildKit", request.name)),
-            source: source.into_bollard(),
+        let lost = |source: TransportError| {
+            self.unreachable(
+                format!("building `{}` with BuildKit", request.name),
+                source.into_bollard(),
+            )
         };
         let version = self.docker.client_version();
         let during = || format!("building `{}` with BuildKit", request.name);
