@@ -1007,7 +1007,7 @@ fn a_cached_tarball_of_another_image_under_the_expected_name_is_not_trusted() {
     let summary = common::sandbox::summary(&kiln.jobs().pop().unwrap());
     assert_eq!(summary["rt/release"], "built", "{summary:?}");
     assert!(
-        text(&output).contains("which kiln recorded"),
+        text(&output).contains("io.kiln.hash"),
         "the warning says why: {}",
         text(&output)
     );
