@@ -618,16 +618,32 @@ fn environment_key(task: &EntityTask, check: &Check, image: &str, image_id: &str
 /// a CI job until the CI kills it.
 pub const DEFAULT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60 * 60);
 
-/// `check-<check>-<key>.log`; a key that is not a plain file name as it is (`a b`, `é`)
-/// gets a short hash of itself, so two keys never share a log.
+/// `check-<check>-<key>.log`. A key that is a plain file name as it is names its log;
+/// any other (`a b`, `é`) gets `_` for its odd characters and a short hash of itself
+/// (`a_b-c8687a08`) — and so does a plain key that ends the way such a name does
+/// (`-` and eight hex digits), so that no key's name is another's hashed one: a plain
+/// name never ends in a hash, a hashed name always does, and two keys never share a log.
 fn log_name(check: &str, key: &str) -> String {
     let stem = crate::cache::file_stem(key);
-    if stem == key {
+    if stem == key && !looks_hashed(key) {
         format!("check-{check}-{stem}.log")
     } else {
         let hash = hash::sha256_hex(key.as_bytes());
-        format!("check-{check}-{stem}-{}.log", &hash[..8])
+        format!("check-{check}-{stem}-{}.log", &hash[..HASHED])
     }
+}
+
+/// How many hex digits of its hash a hashed log name ends with.
+const HASHED: usize = 8;
+
+/// Whether `key` ends in `-` and [`HASHED`] hex digits, as a hashed log name does.
+fn looks_hashed(key: &str) -> bool {
+    let bytes = key.as_bytes();
+    bytes.len() > HASHED
+        && bytes[bytes.len() - HASHED - 1] == b'-'
+        && bytes[bytes.len() - HASHED..]
+            .iter()
+            .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
 /// The check's artifact globs, as one set.
@@ -660,5 +676,43 @@ fn io(path: &Path, source: std::io::Error) -> CheckError {
     CheckError::Io {
         path: path.display().to_string(),
         source,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_names_of_different_keys_differ() {
+        assert_eq!(
+            log_name("env-models", "lorenz"),
+            "check-env-models-lorenz.log"
+        );
+        let odd = log_name("env-models", "a b");
+        assert_eq!(odd, "check-env-models-a_b-c8687a08.log");
+        // A plain key spelled as another key's hashed name gets a name of its own.
+        let spelled = log_name("env-models", "a_b-c8687a08");
+        assert_ne!(spelled, odd);
+        assert!(
+            spelled.starts_with("check-env-models-a_b-c8687a08-"),
+            "{spelled}"
+        );
+        // Keys that only end like a hash, or almost, stay readable.
+        for plain in ["v-1", "run-2024", "x-c8687a0", "x-c8687a08z", "-c8687a08z"] {
+            assert_eq!(log_name("c", plain), format!("check-c-{plain}.log"));
+        }
+        let keys = [
+            "a b",
+            "a_b",
+            "a+b",
+            "a_b-c8687a08",
+            "-c8687a08",
+            "c8687a08",
+            "é",
+        ];
+        let names: std::collections::BTreeSet<String> =
+            keys.iter().map(|k| log_name("c", k)).collect();
+        assert_eq!(names.len(), keys.len(), "{names:?}");
     }
 }
