@@ -276,13 +276,15 @@ impl CheckRunner {
         let user = self.options.user.clone().unwrap_or_else(host_user);
         let inputs = self.inputs(task, environment, user.clone(), cancel).await?;
         let key = inputs.key();
+        let timeout = check.timeout.as_ref().map_or(DEFAULT_TIMEOUT, |t| t.value);
         if !self.options.force
             && let Some(found) = self
                 .results
                 .get(&key, &task.id.check.to_string(), &task.entity.key)
                 .await
+            && let Some(result) = self.adopt(task, &key, &inputs, found, timeout).await?
         {
-            return self.adopt(task, &key, &inputs, found).await;
+            return Ok(result);
         }
         let env = environment_key(task, check, image, &inputs.environment.image_id);
         let container = self.backend.environment(&env).await?;
@@ -295,7 +297,6 @@ impl CheckRunner {
         let request = self.command(task, check, &env, user)?;
         let log_path = self.log_path(task)?;
         let mut log = CappedLog::create(&log_path, LOG_LIMIT).map_err(|e| io(&log_path, e))?;
-        let timeout = check.timeout.as_ref().map_or(DEFAULT_TIMEOUT, |t| t.value);
         let started = SystemTime::now();
         let ran = self
             .backend
@@ -428,41 +429,62 @@ impl CheckRunner {
     }
 
     /// A result a tier had. From this machine's cache, as it is; from a shared tier,
-    /// its log and artifacts into this run's job record, the result and its inputs into
-    /// the tiers before it. Reported as cached.
+    /// its artifacts and log into this run's job record, the result and its inputs into
+    /// the tiers before it. Reported as cached. `None` when what a shared tier sent
+    /// cannot be used — a runtime no command of the check (`timeout`) could take, an
+    /// artifacts tar kiln does not make —: warned about, nothing of it kept, and the
+    /// entity runs.
     async fn adopt(
         &self,
         task: &EntityTask,
         key: &str,
         inputs: &EntityInputs,
         found: Found,
-    ) -> Result<EntityResult, CheckError> {
+        timeout: std::time::Duration,
+    ) -> Result<Option<EntityResult>, CheckError> {
         let mut result = found.result;
         result.cached = true;
         if found.source == ResultSource::Cache {
-            return Ok(result);
+            return Ok(Some(result));
         }
         result.cached = false;
+        let unusable = |why: String| {
+            let registry = self
+                .workspace
+                .settings
+                .registry
+                .as_ref()
+                .map_or(String::new(), |r| format!(" `{}`", r.value));
+            tracing::warn!(
+                "{}: the result from the results registry{registry} is not used: {why}; running it",
+                task.id
+            );
+        };
+        let longest = timeout.saturating_add(RUNTIME_SLACK);
+        if u128::from(result.runtime_ms) > longest.as_millis() {
+            unusable(format!(
+                "it says the command ran {} ms, longer than the check's timeout of {} allows",
+                result.runtime_ms,
+                humantime::format_duration(timeout)
+            ));
+            return Ok(None);
+        }
+        result.artifacts = match &found.artifacts {
+            Some(tar) => match remote::unpack(tar, &self.artifacts_dir(task)?) {
+                Ok(copied) => copied.files,
+                Err(e) => {
+                    unusable(causes(&e));
+                    return Ok(None);
+                }
+            },
+            None => Vec::new(),
+        };
         result.log = None;
         if let Some(log) = &found.log {
             let path = self.log_path(task)?;
             std::fs::write(&path, log).map_err(|e| io(&path, e))?;
             result.log = Some(path.display().to_string());
         }
-        result.artifacts = match &found.artifacts {
-            Some(tar) => {
-                let copied = remote::unpack(tar, &self.artifacts_dir(task)?)?;
-                for skipped in &copied.skipped {
-                    tracing::warn!(
-                        "{}: artifact from {} not kept: {skipped}",
-                        task.id,
-                        found.source
-                    );
-                }
-                copied.files
-            }
-            None => Vec::new(),
-        };
         let inputs = found.inputs.as_ref().unwrap_or(inputs);
         self.results
             .put(
@@ -475,7 +497,7 @@ impl CheckRunner {
             .await;
         tracing::info!("{}: result from the {}", task.id, found.source);
         result.cached = true;
-        Ok(result)
+        Ok(Some(result))
     }
 
     /// Writes the results of one check — what finished, and which entities did not —
@@ -618,6 +640,11 @@ fn environment_key(task: &EntityTask, check: &Check, image: &str, image_id: &str
 /// a CI job until the CI kills it.
 pub const DEFAULT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60 * 60);
 
+/// How much longer than its check's timeout a command may take in all (the kill after
+/// the timeout, the daemon's answers): a fetched result that says it took longer is
+/// not used.
+pub const RUNTIME_SLACK: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// `check-<check>-<key>.log`. A key that is a plain file name as it is names its log;
 /// any other (`a b`, `é`) gets `_` for its odd characters and a short hash of itself
 /// (`a_b-c8687a08`) — and so does a plain key that ends the way such a name does
@@ -670,6 +697,17 @@ pub fn host_user() -> String {
     // SAFETY: getuid and getgid cannot fail and touch no memory.
     let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
     format!("{uid}:{gid}")
+}
+
+/// `error` and its causes, as one line.
+fn causes(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut next = error.source();
+    while let Some(cause) = next {
+        text.push_str(&format!(": {cause}"));
+        next = cause.source();
+    }
+    text
 }
 
 fn io(path: &Path, source: std::io::Error) -> CheckError {
