@@ -379,3 +379,23 @@ async fn forged_results_in_the_registry_fall_back_to_a_run_and_print_nothing_raw
     assert_eq!(output.status.code(), Some(0), "{}", text(&output));
     assert!(third.values().all(|r| r["cached"] == true), "{third:?}");
 }
+
+#[test]
+fn a_diagnostic_quoting_a_contributed_file_name_prints_no_escape() {
+    let kiln = workspace("untrusted-diagnostic", None);
+    // A contributed folder whose name sets the window title and clears the screen,
+    // holding metadata kiln cannot read.
+    let folder = kiln.path("data/entities/x\u{1b}]0;pwned\u{7}\u{1b}[2Jy");
+    std::fs::create_dir_all(&folder).unwrap();
+    std::fs::write(folder.join("metadata.yml"), "key: [unclosed\n").unwrap();
+    let output = kiln
+        .command()
+        .args(["plan", "--checks", "--flavor", "checkenv"])
+        .output()
+        .unwrap();
+    let shown = text(&output);
+    assert!(!output.status.success(), "{shown}");
+    assert!(shown.contains("kiln::check::metadata"), "{shown}");
+    assert!(shown.contains("xy/metadata.yml"), "{shown}");
+    assert_no_controls("the diagnostic", &shown);
+}
