@@ -105,6 +105,24 @@ pub enum CheckError {
     )]
     InputOutside { entity: String, glob: String },
 
+    #[error(
+        "{whose}: the {what} `{glob}` leads out of the workspace through the symlink `{link}` (to `{resolved}`)"
+    )]
+    #[diagnostic(
+        code(kiln::check::link_outside),
+        help(
+            "kiln follows a symlink in a glob's folders only while it stays inside the workspace, as for a mount; copy the folder in, or let an entity glob name it by its own path (with `allow-outside-workspace #true` in kiln.kdl)"
+        )
+    )]
+    LinkOutside {
+        /// The check (entity glob) or entity (input glob) it is of.
+        whose: String,
+        what: &'static str,
+        glob: String,
+        link: String,
+        resolved: String,
+    },
+
     #[error("entity metadata `{path}` is beyond what kiln reads")]
     #[diagnostic(code(kiln::check::metadata_limit))]
     MetadataLimit {
