@@ -30,7 +30,7 @@ pub const MAX_NESTING: usize = 64;
 /// The widest line of a configuration file, in columns as a diagnostic draws them (a
 /// tab up to 4, a character beyond ASCII up to 2): miette's renderer panics on a label
 /// past column 65,535, and a diagnostic shows its line whole.
-pub const MAX_LINE_COLUMNS: usize = 16 * 1024;
+pub const MAX_LINE_COLUMNS: usize = 32 * 1024;
 /// The most configuration errors one load reports; the rest are counted.
 pub const MAX_ERRORS: usize = 100;
 /// The most stack kiln gives the KDL parser (reserved address space: only what the
