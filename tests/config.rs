@@ -439,6 +439,49 @@ fn a_configuration_file_over_the_size_limit_is_refused_before_parsing() {
     );
 }
 
+/// `kiln validate` of a workspace whose kiln.kdl is `text`: exit code and stderr.
+fn validate_text(text: &str) -> (Option<i32>, String) {
+    let dir = workspace(&[("kiln.kdl", text)]);
+    let output = assert_cmd::Command::cargo_bin("kiln")
+        .unwrap()
+        .args(["--color", "never", "validate", "--workspace"])
+        .arg(dir.path())
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap();
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn a_line_too_wide_to_draw_is_refused_not_a_panic() {
+    let limit = kiln::config::limits::MAX_LINE_COLUMNS;
+    // A mistake past column 65,535 made miette's renderer panic (exit 101); so did one
+    // behind 17,000 tabs, each drawn 4 wide.
+    for padding in [" ".repeat(65_600), "\t".repeat(17_000)] {
+        let (code, shown) = validate_text(&format!("repository \"x\"{padding}bogus 1\n"));
+        assert_eq!(code, Some(2), "{shown}");
+        assert!(shown.contains("kiln::config::line_too_long"), "{shown}");
+        assert!(shown.contains("`kiln.kdl` line 1 is"), "{shown}");
+        assert!(
+            shown.len() < 2000,
+            "the line is not shown: {} bytes",
+            shown.len()
+        );
+    }
+    // As wide as a line may be, a mistake at its end is drawn where it is.
+    for padding in [" ".repeat(limit - 30), "\t".repeat(limit / 4 - 10)] {
+        let (code, shown) = validate_text(&format!("repository \"x\"{padding}bogus 1\n"));
+        assert_eq!(code, Some(2), "{shown:.2000}");
+        assert!(
+            shown.contains("kiln::config::unexpected_argument"),
+            "{shown:.2000}"
+        );
+    }
+}
+
 #[test]
 fn thousands_of_duplicates_are_counted_not_all_reported() {
     // Each reported diagnostic is drawn by reading its file up to its span: 25,000 of

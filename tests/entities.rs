@@ -2,6 +2,8 @@
 
 mod common;
 
+use std::path::Path;
+
 use common::workspace;
 use kiln::check::{CheckError, discover};
 
@@ -253,4 +255,58 @@ fn an_empty_key_is_named_and_exclude_leaves_a_template_out() {
         .map(|e| e.key)
         .collect();
     assert_eq!(found, ["a"]);
+}
+
+#[test]
+fn an_entity_glob_through_a_symlink_out_of_the_workspace_is_refused_and_one_inside_is_fine() {
+    let flavor = FLAVOR.replace("data/**/meta.*", "datalink/*/meta.yml");
+    let dir = workspace(&[
+        ("flavors/env/flavor.kdl", &flavor),
+        ("flavors/env/base/Dockerfile", "FROM scratch\n"),
+        ("data/inside/meta.yml", "id: inside\ntype: model\n"),
+    ]);
+    // A data folder elsewhere on the machine, reached through a link in the workspace.
+    let elsewhere = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(elsewhere.path().join("outside")).unwrap();
+    std::fs::write(
+        elsewhere.path().join("outside/meta.yml"),
+        "id: outside\ntype: model\n",
+    )
+    .unwrap();
+    std::os::unix::fs::symlink(elsewhere.path(), dir.path().join("datalink")).unwrap();
+    let ws = kiln::config::load(dir.path()).unwrap();
+    let check = &ws.flavor("env").unwrap().checks[0];
+    let error = discover(&ws.root, check).unwrap_err();
+    assert!(
+        matches!(&error, CheckError::LinkOutside { link, resolved, .. }
+            if link == "datalink"
+                && Path::new(resolved) == elsewhere.path().canonicalize().unwrap()),
+        "{error:?}"
+    );
+    assert!(
+        error.to_string().contains("through the symlink `datalink`"),
+        "{error}"
+    );
+
+    // The same link to a folder of the workspace: its entities are found.
+    std::fs::remove_file(dir.path().join("datalink")).unwrap();
+    std::os::unix::fs::symlink(dir.path().join("data"), dir.path().join("datalink")).unwrap();
+    let found: Vec<String> = discover(&ws.root, check)
+        .unwrap()
+        .into_iter()
+        .map(|e| e.key)
+        .collect();
+    assert_eq!(found, ["inside"]);
+
+    // A link deeper in the folders a glob names, and an input glob's.
+    std::fs::remove_file(dir.path().join("datalink")).unwrap();
+    std::fs::create_dir_all(dir.path().join("datalink")).unwrap();
+    std::os::unix::fs::symlink(elsewhere.path(), dir.path().join("datalink/deeper")).unwrap();
+    let deeper =
+        kiln::check::entity::glob_files(&ws.root, "datalink/deeper/*/meta.yml", "env/models/x")
+            .unwrap_err();
+    assert!(
+        matches!(&deeper, CheckError::LinkOutside { link, what: "input glob", .. } if link == "datalink/deeper"),
+        "{deeper:?}"
+    );
 }

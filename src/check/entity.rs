@@ -2,7 +2,7 @@
 //! by extension, filtered, each one an entity with a unique key.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 
 use globset::GlobSet;
 
@@ -35,8 +35,10 @@ pub fn discover(root: &Path, check: &Check) -> Result<Vec<Entity>, CheckError> {
         source: Box::new(source),
     })?;
     // Walk from the glob's literal prefix, not the whole workspace.
+    let start = walk_start(root, &literal_prefix(glob))
+        .map_err(|escape| escape.error(root, check.name.value.clone(), "entity glob", glob))?;
     let mut files = Vec::new();
-    walk(root, &data_folder(root, check), &matcher, &mut files)?;
+    walk(root, &start, &matcher, &mut files)?;
     files.sort();
     let mut excluded = globset::GlobSetBuilder::new();
     for pattern in &check.entities.exclude {
@@ -127,10 +129,64 @@ pub fn glob_files(root: &Path, glob: &str, entity: &str) -> Result<Vec<PathBuf>,
         help: source.help(),
         source: Box::new(source),
     })?;
+    let start = walk_start(root, &literal_prefix(glob))
+        .map_err(|escape| escape.error(root, entity.to_owned(), "input glob", glob))?;
     let mut files = Vec::new();
-    walk(root, &root.join(literal_prefix(glob)), &matcher, &mut files)?;
+    walk(root, &start, &matcher, &mut files)?;
     files.sort();
     Ok(files)
+}
+
+/// A glob's folders leading out of the workspace through a symlink.
+#[derive(Debug)]
+struct Escape {
+    link: PathBuf,
+    resolved: PathBuf,
+}
+
+impl Escape {
+    fn error(self, root: &Path, whose: String, what: &'static str, glob: &str) -> CheckError {
+        CheckError::LinkOutside {
+            whose,
+            what,
+            glob: glob.to_owned(),
+            link: display(root, &self.link),
+            resolved: self.resolved.display().to_string(),
+        }
+    }
+}
+
+/// Where a walk for a glob whose literal folders are `prefix` starts: `root/prefix`,
+/// unless that leads out of the workspace through a symlink (the walk itself follows
+/// none, but the OS follows those of the folder it starts from). A prefix written
+/// outside the workspace — absolute, or through `..`, which an entity glob may name
+/// with `allow-outside-workspace` — is taken as written; one that does not exist has
+/// nothing to walk.
+fn walk_start(root: &Path, prefix: &Path) -> Result<PathBuf, Escape> {
+    let start = root.join(prefix);
+    let written_inside =
+        start.starts_with(root) && !prefix.components().any(|c| c == Component::ParentDir);
+    let (Ok(real_root), Ok(resolved)) = (root.canonicalize(), start.canonicalize()) else {
+        return Ok(start);
+    };
+    if !written_inside || resolved.starts_with(&real_root) {
+        return Ok(start);
+    }
+    // The first symlink on the way that leads out names the escape.
+    let mut at = root.to_path_buf();
+    for part in start.strip_prefix(root).unwrap_or(prefix).components() {
+        at.push(part);
+        let is_link = at
+            .symlink_metadata()
+            .is_ok_and(|m| m.file_type().is_symlink());
+        if is_link && at.canonicalize().is_ok_and(|r| !r.starts_with(&real_root)) {
+            return Err(Escape { link: at, resolved });
+        }
+    }
+    Err(Escape {
+        link: start,
+        resolved,
+    })
 }
 
 /// The folder discovery walks for `check`'s entities: the literal folders its glob starts

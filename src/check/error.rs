@@ -105,6 +105,24 @@ pub enum CheckError {
     )]
     InputOutside { entity: String, glob: String },
 
+    #[error(
+        "{whose}: the {what} `{glob}` leads out of the workspace through the symlink `{link}` (to `{resolved}`)"
+    )]
+    #[diagnostic(
+        code(kiln::check::link_outside),
+        help(
+            "kiln follows a symlink in a glob's folders only while it stays inside the workspace, as for a mount; copy the folder in, or let an entity glob name it by its own path (with `allow-outside-workspace #true` in kiln.kdl)"
+        )
+    )]
+    LinkOutside {
+        /// The check (entity glob) or entity (input glob) it is of.
+        whose: String,
+        what: &'static str,
+        glob: String,
+        link: String,
+        resolved: String,
+    },
+
     #[error("entity metadata `{path}` is beyond what kiln reads")]
     #[diagnostic(code(kiln::check::metadata_limit))]
     MetadataLimit {
@@ -231,4 +249,48 @@ pub enum MetadataError {
 
     #[error("unknown metadata format `.{0}`")]
     UnknownFormat(String),
+}
+
+/// Why a fetched result's artifacts tar is not unpacked. kiln packs regular files with
+/// plain relative names, each once, within caps ([`super::remote::pack`]); a tar holding
+/// anything else was not made that way, and its result is not used (the entity runs).
+#[derive(Debug, Error, Diagnostic)]
+pub enum FetchedArtifactsError {
+    #[error("the artifacts tar cannot be read")]
+    #[diagnostic(code(kiln::check::fetched_tar))]
+    Unreadable(#[source] std::io::Error),
+
+    #[error("the artifacts tar names `{name}`, which is not a plain relative path")]
+    #[diagnostic(code(kiln::check::fetched_path))]
+    Path { name: String },
+
+    #[error("the artifacts tar holds `{name}` as {kind}, not as a regular file")]
+    #[diagnostic(code(kiln::check::fetched_entry))]
+    NotAFile { name: String, kind: String },
+
+    #[error(
+        "the artifacts tar holds `{name}` after `{other}`, which no folder holds both of (one name twice, or a file where a folder is)"
+    )]
+    #[diagnostic(code(kiln::check::fetched_clash))]
+    Clash { name: String, other: String },
+
+    #[error("the artifacts tar holds more than {limit} entries")]
+    #[diagnostic(code(kiln::check::fetched_limit))]
+    TooMany { limit: usize },
+
+    #[error("the artifacts tar holds more than {limit} bytes of files")]
+    #[diagnostic(code(kiln::check::fetched_limit))]
+    TooLarge { limit: u64 },
+
+    #[error("the artifacts tar ends inside `{name}`")]
+    #[diagnostic(code(kiln::check::fetched_tar))]
+    Truncated { name: String },
+
+    #[error("cannot write the fetched artifact `{path}`")]
+    #[diagnostic(code(kiln::check::fetched_write))]
+    Write {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
 }

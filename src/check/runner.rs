@@ -276,13 +276,15 @@ impl CheckRunner {
         let user = self.options.user.clone().unwrap_or_else(host_user);
         let inputs = self.inputs(task, environment, user.clone(), cancel).await?;
         let key = inputs.key();
+        let timeout = check.timeout.as_ref().map_or(DEFAULT_TIMEOUT, |t| t.value);
         if !self.options.force
             && let Some(found) = self
                 .results
                 .get(&key, &task.id.check.to_string(), &task.entity.key)
                 .await?
+            && let Some(result) = self.adopt(task, &key, &inputs, found, timeout).await?
         {
-            return self.adopt(task, &key, &inputs, found).await;
+            return Ok(result);
         }
         let env = environment_key(task, check, image, &inputs.environment.image_id);
         let container = self.backend.environment(&env).await?;
@@ -295,7 +297,6 @@ impl CheckRunner {
         let request = self.command(task, check, &env, user)?;
         let log_path = self.log_path(task)?;
         let mut log = CappedLog::create(&log_path, LOG_LIMIT).map_err(|e| io(&log_path, e))?;
-        let timeout = check.timeout.as_ref().map_or(DEFAULT_TIMEOUT, |t| t.value);
         let started = SystemTime::now();
         let ran = self
             .backend
@@ -428,41 +429,62 @@ impl CheckRunner {
     }
 
     /// A result a tier had. From this machine's cache, as it is; from a shared tier,
-    /// its log and artifacts into this run's job record, the result and its inputs into
-    /// the tiers before it. Reported as cached.
+    /// its artifacts and log into this run's job record, the result and its inputs into
+    /// the tiers before it. Reported as cached. `None` when what a shared tier sent
+    /// cannot be used — a runtime no command of the check (`timeout`) could take, an
+    /// artifacts tar kiln does not make —: warned about, nothing of it kept, and the
+    /// entity runs.
     async fn adopt(
         &self,
         task: &EntityTask,
         key: &str,
         inputs: &EntityInputs,
         found: Found,
-    ) -> Result<EntityResult, CheckError> {
+        timeout: std::time::Duration,
+    ) -> Result<Option<EntityResult>, CheckError> {
         let mut result = found.result;
         result.cached = true;
         if found.source == ResultSource::Cache {
-            return Ok(result);
+            return Ok(Some(result));
         }
         result.cached = false;
+        let unusable = |why: String| {
+            let registry = self
+                .workspace
+                .settings
+                .registry
+                .as_ref()
+                .map_or(String::new(), |r| format!(" `{}`", r.value));
+            tracing::warn!(
+                "{}: the result from the results registry{registry} is not used: {why}; running it",
+                task.id
+            );
+        };
+        let longest = timeout.saturating_add(RUNTIME_SLACK);
+        if u128::from(result.runtime_ms) > longest.as_millis() {
+            unusable(format!(
+                "it says the command ran {} ms, longer than the check's timeout of {} allows",
+                result.runtime_ms,
+                humantime::format_duration(timeout)
+            ));
+            return Ok(None);
+        }
+        result.artifacts = match &found.artifacts {
+            Some(tar) => match remote::unpack(tar, &self.artifacts_dir(task)?) {
+                Ok(copied) => copied.files,
+                Err(e) => {
+                    unusable(causes(&e));
+                    return Ok(None);
+                }
+            },
+            None => Vec::new(),
+        };
         result.log = None;
         if let Some(log) = &found.log {
             let path = self.log_path(task)?;
             std::fs::write(&path, log).map_err(|e| io(&path, e))?;
             result.log = Some(path.display().to_string());
         }
-        result.artifacts = match &found.artifacts {
-            Some(tar) => {
-                let copied = remote::unpack(tar, &self.artifacts_dir(task)?)?;
-                for skipped in &copied.skipped {
-                    tracing::warn!(
-                        "{}: artifact from {} not kept: {skipped}",
-                        task.id,
-                        found.source
-                    );
-                }
-                copied.files
-            }
-            None => Vec::new(),
-        };
         let inputs = found.inputs.as_ref().unwrap_or(inputs);
         self.results
             .put(
@@ -475,7 +497,7 @@ impl CheckRunner {
             .await;
         tracing::info!("{}: result from the {}", task.id, found.source);
         result.cached = true;
-        Ok(result)
+        Ok(Some(result))
     }
 
     /// Writes the results of one check — what finished, and which entities did not —
@@ -618,16 +640,37 @@ fn environment_key(task: &EntityTask, check: &Check, image: &str, image_id: &str
 /// a CI job until the CI kills it.
 pub const DEFAULT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60 * 60);
 
-/// `check-<check>-<key>.log`; a key that is not a plain file name as it is (`a b`, `é`)
-/// gets a short hash of itself, so two keys never share a log.
+/// How much longer than its check's timeout a command may take in all (the kill after
+/// the timeout, the daemon's answers): a fetched result that says it took longer is
+/// not used.
+pub const RUNTIME_SLACK: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// `check-<check>-<key>.log`. A key that is a plain file name as it is names its log;
+/// any other (`a b`, `é`) gets `_` for its odd characters and a short hash of itself
+/// (`a_b-c8687a08`) — and so does a plain key that ends the way such a name does
+/// (`-` and eight hex digits), so that no key's name is another's hashed one: a plain
+/// name never ends in a hash, a hashed name always does, and two keys never share a log.
 fn log_name(check: &str, key: &str) -> String {
     let stem = crate::cache::file_stem(key);
-    if stem == key {
+    if stem == key && !looks_hashed(key) {
         format!("check-{check}-{stem}.log")
     } else {
         let hash = hash::sha256_hex(key.as_bytes());
-        format!("check-{check}-{stem}-{}.log", &hash[..8])
+        format!("check-{check}-{stem}-{}.log", &hash[..HASHED])
     }
+}
+
+/// How many hex digits of its hash a hashed log name ends with.
+const HASHED: usize = 8;
+
+/// Whether `key` ends in `-` and [`HASHED`] hex digits, as a hashed log name does.
+fn looks_hashed(key: &str) -> bool {
+    let bytes = key.as_bytes();
+    bytes.len() > HASHED
+        && bytes[bytes.len() - HASHED - 1] == b'-'
+        && bytes[bytes.len() - HASHED..]
+            .iter()
+            .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
 /// The check's artifact globs, as one set.
@@ -656,9 +699,58 @@ pub fn host_user() -> String {
     format!("{uid}:{gid}")
 }
 
+/// `error` and its causes, as one line.
+fn causes(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut next = error.source();
+    while let Some(cause) = next {
+        text.push_str(&format!(": {cause}"));
+        next = cause.source();
+    }
+    text
+}
+
 fn io(path: &Path, source: std::io::Error) -> CheckError {
     CheckError::Io {
         path: path.display().to_string(),
         source,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_names_of_different_keys_differ() {
+        assert_eq!(
+            log_name("env-models", "lorenz"),
+            "check-env-models-lorenz.log"
+        );
+        let odd = log_name("env-models", "a b");
+        assert_eq!(odd, "check-env-models-a_b-c8687a08.log");
+        // A plain key spelled as another key's hashed name gets a name of its own.
+        let spelled = log_name("env-models", "a_b-c8687a08");
+        assert_ne!(spelled, odd);
+        assert!(
+            spelled.starts_with("check-env-models-a_b-c8687a08-"),
+            "{spelled}"
+        );
+        // Keys that only end like a hash, or almost, stay readable.
+        for plain in ["v-1", "run-2024", "x-c8687a0", "x-c8687a08z", "-c8687a08z"] {
+            assert_eq!(log_name("c", plain), format!("check-c-{plain}.log"));
+        }
+        let keys = [
+            "a b",
+            "a_b",
+            "a+b",
+            "a_b-c8687a08",
+            "-c8687a08",
+            "c8687a08",
+            "é",
+        ];
+        let names: std::collections::BTreeSet<String> =
+            keys.iter().map(|k| log_name("c", k)).collect();
+        assert_eq!(names.len(), keys.len(), "{names:?}");
     }
 }

@@ -22,6 +22,7 @@ use crate::engine::{self, NodeError, NodeState, Options, Subscriber};
 use crate::job::JobRecord;
 use crate::model::Workspace;
 use crate::plan::{self, Output, Plan};
+use crate::report::printable;
 use crate::report::{JsonLines, Outcome, Recorder, ReportFiles, Summary, format_duration};
 use crate::run::Executor;
 
@@ -470,14 +471,16 @@ pub(super) fn result_line(
     let mark = Mark::of_class(result.class).show(console.color);
     let time = format_duration(std::time::Duration::from_millis(result.runtime_ms));
     let cached = if result.cached { " (cached)" } else { "" };
-    let entity = format!("{}/{}", result.check, result.key);
+    // A fetched result or a partition's file says what it likes: nothing of it, nor
+    // of what the entity printed, reaches the terminal raw.
+    let entity = printable(&format!("{}/{}", result.check, result.key)).into_owned();
     let class = result.class.to_string();
     let mut line = format!("{mark} {entity:<width$}  {class:<12}  {time:>5}{cached}\n");
     // A cached failure was shown when it happened: one line and its log, not its output
     // again (a no-op rerun would print every old failure's tail).
     if result.class != ResultClass::Success && result.cached && !verbose {
         if let Some(log) = &result.log {
-            line.push_str(&format!("    cached; its log: {log}\n"));
+            line.push_str(&format!("    cached; its log: {}\n", printable(log)));
         }
     } else if result.class != ResultClass::Success {
         let output = if verbose {
@@ -489,11 +492,11 @@ pub(super) fn result_line(
         } else {
             result.output_tail.clone()
         };
-        for text in output.lines() {
+        for text in printable(&output).lines() {
             line.push_str(&format!("    │ {text}\n"));
         }
         if let Some(log) = &result.log {
-            line.push_str(&format!("    full log: {log}\n"));
+            line.push_str(&format!("    full log: {}\n", printable(log)));
         }
     }
     line

@@ -11,6 +11,7 @@ use super::execute::tiers;
 use crate::check::Entity;
 use crate::explain::{History, explain, explain_entity};
 use crate::model::{CheckId, StepId, Workspace};
+use crate::report::printable;
 
 #[derive(Debug, Args)]
 pub struct ExplainArgs {
@@ -81,7 +82,8 @@ pub async fn run(
         if args.json {
             writeln!(out, "{}", json.map_err(std::io::Error::other)?)?;
         } else {
-            write!(out, "{text}")?;
+            // It names the files of entity folders, which are contributed.
+            write!(out, "{}", printable(&text))?;
         }
     }
     Ok(())

@@ -153,7 +153,10 @@ pub fn run(
 /// A summary of entity rows only, as the reports read it.
 fn summary_of(results: &[EntityResult]) -> Summary {
     let mut summary = Summary::new("results-merge");
-    summary.elapsed_ms = results.iter().map(|r| r.runtime_ms).sum();
+    // Saturating: a partition's file can say any runtime.
+    summary.elapsed_ms = results
+        .iter()
+        .fold(0u64, |sum, r| sum.saturating_add(r.runtime_ms));
     summary.nodes = results
         .iter()
         .map(|r| Row {

@@ -1,5 +1,6 @@
 //! Terminal output: colour choice, diagnostics rendering and logging.
 
+use std::borrow::Cow;
 use std::io::IsTerminal;
 
 use clap::ValueEnum;
@@ -8,6 +9,8 @@ use tracing_subscriber::EnvFilter;
 use tracing_subscriber::filter::FilterFn;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
+
+use crate::report::printable;
 
 /// `--color`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
@@ -40,13 +43,23 @@ pub fn plural(n: usize, one: &str, many: &str) -> String {
 /// Width diagnostics wrap at; fixed so that output does not depend on the terminal.
 const WIDTH: usize = 100;
 
-/// A diagnostic rendered as miette draws it: file, line, column, labels, help.
+/// A diagnostic rendered as miette draws it: file, line, column, labels, help. One that
+/// quotes a control character (a file name in a data repository, a key in a partition's
+/// results file, an answer of the daemon) is shown without colour, as
+/// [`printable`] makes it.
 pub fn render(diagnostic: &dyn Diagnostic, color: bool) -> String {
-    let theme = if color {
-        GraphicalTheme::unicode()
+    let plain = draw(diagnostic, GraphicalTheme::unicode_nocolor());
+    if let Cow::Owned(shown) = printable(&plain) {
+        return shown;
+    }
+    if color {
+        draw(diagnostic, GraphicalTheme::unicode())
     } else {
-        GraphicalTheme::unicode_nocolor()
-    };
+        plain
+    }
+}
+
+fn draw(diagnostic: &dyn Diagnostic, theme: GraphicalTheme) -> String {
     let handler = GraphicalReportHandler::new_themed(theme)
         .with_width(WIDTH)
         .with_links(false);

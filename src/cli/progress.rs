@@ -15,6 +15,7 @@ use super::marks::Mark;
 use crate::engine::{Event, EventKind, NodeId, Subscriber};
 use crate::plan::Output;
 use crate::report::Outcome;
+use crate::report::printable;
 use crate::report::summary::format_duration;
 
 /// At most this many running nodes get a line of their own; the bar counts the rest.
@@ -163,7 +164,7 @@ impl Subscriber<Output> for Progress {
             EventKind::Started => self.start(event),
             EventKind::Status { message } => {
                 if let Some(line) = self.live.as_ref().and_then(|l| l.lines.get(&event.node)) {
-                    line.set_message(message.clone());
+                    line.set_message(printable(message).into_owned());
                 }
             }
             EventKind::Succeeded => {
@@ -190,8 +191,9 @@ impl Subscriber<Output> for Progress {
                 self.end(event.node, mark == Mark::Fail);
             }
             EventKind::Failed { error, .. } => {
+                // An error can quote what it read (a file name, a daemon's answer).
                 let first = error.lines().next().unwrap_or_default();
-                self.ended(Mark::Fail, event, &format!(": {first}"));
+                self.ended(Mark::Fail, event, &format!(": {}", printable(first)));
                 self.end(event.node, true);
             }
             EventKind::Skipped { reason } => {

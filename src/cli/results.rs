@@ -8,6 +8,8 @@ use clap::{Args, Subcommand};
 use super::CliError;
 use crate::check::results::{EntityResult, History};
 use crate::model::Workspace;
+use crate::report::format_duration;
+use crate::report::printable;
 
 #[derive(Debug, Args)]
 #[command(args_conflicts_with_subcommands = true)]
@@ -100,29 +102,31 @@ pub fn run(
         "{:<width$}  {:<check_width$}  {:<12}  {:<20}  last passing",
         "key", "check", "latest", "date"
     )?;
+    // What the history holds came from entities, fetched results and partitions' files:
+    // every string of it is printed as `printable` makes it.
     for l in &latest {
         let passing = match &l.last_passing {
             Some(p) if same_run(p, &l.latest) => "this one".to_owned(),
-            Some(p) => format!("{} ({})", p.date, p.environment),
+            Some(p) => format!("{} ({})", printable(&p.date), printable(&p.environment)),
             None => "never".to_owned(),
         };
         writeln!(
             out,
             "{:<width$}  {:<check_width$}  {:<12}  {:<20}  {passing}",
-            l.key,
-            l.check,
+            printable(&l.key),
+            printable(&l.check),
             l.latest.class.to_string(),
-            l.latest.date
+            printable(&l.latest.date)
         )?;
         if args.key.is_some() {
-            writeln!(out, "  environment: {}", l.latest.environment)?;
+            writeln!(out, "  environment: {}", printable(&l.latest.environment))?;
             if let Some(code) = l.latest.exit_code {
                 writeln!(out, "  exit code: {code}")?;
             }
             if let Some(log) = &l.latest.log {
-                writeln!(out, "  log: {log}")?;
+                writeln!(out, "  log: {}", printable(log))?;
             }
-            for line in l.latest.output_tail.lines() {
+            for line in printable(&l.latest.output_tail).lines() {
                 writeln!(out, "  │ {line}")?;
             }
         }
@@ -200,12 +204,12 @@ fn print_history(
         };
         writeln!(
             out,
-            "{:<22}  {:<20}  {:<22}  {:>7.1}s  {}",
-            r.date,
-            r.check,
+            "{:<22}  {:<20}  {:<22}  {:>8}  {}",
+            printable(&r.date),
+            printable(&r.check),
             class,
-            r.runtime_ms as f64 / 1000.0,
-            r.log.as_deref().unwrap_or("-")
+            format_duration(std::time::Duration::from_millis(r.runtime_ms)),
+            printable(r.log.as_deref().unwrap_or("-"))
         )?;
     }
     Ok(())

@@ -21,6 +21,7 @@ use super::{Cli, CliError};
 use crate::check::CheckOptions;
 use crate::model::Workspace;
 use crate::plan::Plan;
+use crate::report::printable;
 use crate::watch::{Changes, Decision, Inputs, State, Storm, decide, state, supersedes};
 use crate::workflow;
 
@@ -66,7 +67,9 @@ impl Say {
             let _ = writeln!(out, "{object}");
             let _ = out.flush();
         } else if !self.quiet {
-            let _ = writeln!(std::io::stderr().lock(), "watch: {}", text());
+            // The files that triggered a cycle are named: names in a data repository
+            // are contributed.
+            let _ = writeln!(std::io::stderr().lock(), "watch: {}", printable(&text()));
         }
     }
 }

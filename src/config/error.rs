@@ -247,6 +247,20 @@ pub enum ConfigError {
     )]
     TooLarge { path: String, size: u64, limit: u64 },
 
+    #[error("`{path}` line {line} is {columns} columns wide, more than kiln reads ({limit})")]
+    #[diagnostic(
+        code(kiln::config::line_too_long),
+        help(
+            "configuration lines are at most {limit} columns (docs/language.md, \"Limits\"; a tab counts 4, a character beyond ASCII 2); break the line — in KDL a `\\` at a line's end continues the node on the next — or check that this is the file you meant"
+        )
+    )]
+    LineTooLong {
+        path: String,
+        line: usize,
+        columns: usize,
+        limit: usize,
+    },
+
     #[error("{what} nest {depth} deep, more than {limit}")]
     #[diagnostic(code(kiln::config::too_deep))]
     TooDeep {

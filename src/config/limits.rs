@@ -27,6 +27,10 @@ pub const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
 pub const MAX_METADATA_BYTES: u64 = 1024 * 1024;
 /// How deep `{ … }` blocks, and `/* … */` comments, may nest in a KDL file.
 pub const MAX_NESTING: usize = 64;
+/// The widest line of a configuration file, in columns as a diagnostic draws them (a
+/// tab up to 4, a character beyond ASCII up to 2): miette's renderer panics on a label
+/// past column 65,535, and a diagnostic shows its line whole.
+pub const MAX_LINE_COLUMNS: usize = 32 * 1024;
 /// The most configuration errors one load reports; the rest are counted.
 pub const MAX_ERRORS: usize = 100;
 /// The most stack kiln gives the KDL parser (reserved address space: only what the
@@ -176,6 +180,27 @@ fn parser_stack(text: &str) -> Result<usize, LimitError> {
             braces,
         }),
     }
+}
+
+/// The first line of `text` wider than [`MAX_LINE_COLUMNS`] (lines as a diagnostic
+/// counts them, at each `\n`): its number, from 1, and its width, counted as wide as a
+/// diagnostic could draw it.
+pub fn wide_line(text: &str) -> Option<(usize, usize)> {
+    text.split('\n').enumerate().find_map(|(index, line)| {
+        // Bytes are an upper bound of the columns until a line could be too wide.
+        if line.len() <= MAX_LINE_COLUMNS / 4 {
+            return None;
+        }
+        let columns: usize = line
+            .chars()
+            .map(|c| match c {
+                '\t' => 4,
+                c if c.is_ascii() => 1,
+                _ => 2,
+            })
+            .sum();
+        (columns > MAX_LINE_COLUMNS).then_some((index + 1, columns))
+    })
 }
 
 /// Refuses `{ … }` blocks or `/* … */` comments nested deeper than [`MAX_NESTING`],

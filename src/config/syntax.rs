@@ -10,6 +10,15 @@ use crate::model::SourceFile;
 /// Parses a file as KDL v2 within [`limits`]; on failure, one diagnostic per problem the
 /// parser found, or the one limit the text exceeds.
 pub fn parse(file: &SourceFile) -> Result<KdlDocument, Vec<ConfigError>> {
+    // Before anything could point into such a line: no diagnostic of the file is drawn.
+    if let Some((line, columns)) = limits::wide_line(&file.text) {
+        return Err(vec![ConfigError::LineTooLong {
+            path: file.display.clone(),
+            line,
+            columns,
+            limit: limits::MAX_LINE_COLUMNS,
+        }]);
+    }
     let parsed = limits::parse_kdl(&file.text).map_err(|limit| vec![refused(file, limit)])?;
     parsed.map_err(|error| {
         error

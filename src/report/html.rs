@@ -16,6 +16,7 @@ use crate::check::results::{EntityResult, RunResults};
 use super::outcome::Outcome;
 use super::outputs::NotDone;
 use super::summary::{Summary, format_duration};
+use super::untrusted::printable;
 
 /// How many earlier results an entity's history strip shows.
 pub const HISTORY_MARKS: usize = 12;
@@ -126,6 +127,17 @@ struct NotDoneRow {
 pub fn render(inputs: &Inputs<'_>) -> String {
     let view = view(inputs);
     let mut env = minijinja::Environment::new();
+    // Every value the page shows as text (a log tail, a date, a path) is escaped, and
+    // made `printable` first: a control character is no HTML, and the page may be read
+    // in a terminal.
+    env.set_formatter(|out, state, value| match value.as_str() {
+        Some(text) if !value.is_safe() => minijinja::escape_formatter(
+            out,
+            state,
+            &minijinja::Value::from(printable(text).as_ref()),
+        ),
+        _ => minijinja::escape_formatter(out, state, value),
+    });
     let rendered = env
         .add_template("report.html", TEMPLATE)
         .and_then(|()| env.get_template("report.html"))

@@ -302,10 +302,16 @@ fn fill(row: &mut Row, output: &Output) {
     }
 }
 
-/// `0.4s`, `12.0s`, `3m07s`.
+/// `0.4s`, `12.0s`, `3m07s`, `2h05m`; any duration of 100 hours or more is `>99h`
+/// (a recorded or fetched runtime can say anything, up to `u64::MAX` milliseconds).
 pub fn format_duration(d: Duration) -> String {
-    if d.as_secs() >= 60 {
-        format!("{}m{:02}s", d.as_secs() / 60, d.as_secs() % 60)
+    let secs = d.as_secs();
+    if secs >= 100 * 3600 {
+        ">99h".to_owned()
+    } else if secs >= 3600 {
+        format!("{}h{:02}m", secs / 3600, secs % 3600 / 60)
+    } else if secs >= 60 {
+        format!("{}m{:02}s", secs / 60, secs % 60)
     } else {
         format!("{:.1}s", d.as_secs_f64())
     }
@@ -325,6 +331,19 @@ mod tests {
     fn durations_read_naturally() {
         assert_eq!(format_duration(Duration::from_millis(420)), "0.4s");
         assert_eq!(format_duration(Duration::from_secs(187)), "3m07s");
+        assert_eq!(format_duration(Duration::from_secs(3600)), "1h00m");
+        assert_eq!(
+            format_duration(Duration::from_secs(99 * 3600 + 3599)),
+            "99h59m"
+        );
+        // Whatever a record says, the text stays short.
+        for forged in [
+            Duration::from_secs(100 * 3600),
+            Duration::from_millis(u64::MAX),
+            Duration::MAX,
+        ] {
+            assert_eq!(format_duration(forged), ">99h");
+        }
     }
 
     fn event(node: usize, id: &str, kind: EventKind, duration_ms: Option<u64>) -> Event<Output> {
