@@ -378,40 +378,63 @@ async fn a_tarball_that_changed_after_its_check_is_never_loaded() {
         "no tag moved"
     );
 
-    // Swapped by rename while kiln loads, again and again: the victim never moves.
-    let genuine_dir = tempfile::tempdir().unwrap();
+    // Swapped by rename the moment kiln opens the tarball (as an attacker watching
+    // the folder with inotify would): after its first open, and after its second (a
+    // loader that opens the file again to load it would load the swapped one then).
     kiln.ok(&["save"]);
     let entry = kiln::cache::image::file::Entry::new(&kiln.path(".kiln/cache"), &release);
-    std::fs::copy(&entry.tarball, genuine_dir.path().join("genuine.tar")).unwrap();
-    for round in 0..5 {
+    let genuine = dir.path().join("genuine.tar");
+    std::fs::copy(&entry.tarball, &genuine).unwrap();
+    for opens in [1, 2, 1, 2] {
         docker_cli(&["rmi", &release]);
-        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let next = entry.tarball.with_extension("swap");
+        std::fs::copy(&path, &next).unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let mut watcher = notify::recommended_watcher(tx).unwrap();
+        use notify::Watcher;
+        watcher
+            .watch(
+                entry.tarball.parent().unwrap(),
+                notify::RecursiveMode::NonRecursive,
+            )
+            .unwrap();
         let swapper = {
-            let (stop, tarball) = (stop.clone(), entry.tarball.clone());
-            let (genuine, evil) = (genuine_dir.path().join("genuine.tar"), path.clone());
+            let (tarball, next) = (entry.tarball.clone(), next.clone());
             std::thread::spawn(move || {
-                let next = tarball.with_extension("swap");
-                let mut flip = false;
-                while !stop.load(std::sync::atomic::Ordering::SeqCst) {
-                    let from = if flip { &evil } else { &genuine };
-                    if std::fs::copy(from, &next).is_ok() {
-                        let _ = std::fs::rename(&next, &tarball);
+                let mut seen = 0;
+                for event in rx.into_iter().flatten() {
+                    let opened = matches!(
+                        event.kind,
+                        notify::EventKind::Access(notify::event::AccessKind::Open(_))
+                    );
+                    if opened && event.paths.iter().any(|p| *p == tarball) {
+                        seen += 1;
+                        if seen == opens {
+                            std::fs::rename(&next, &tarball).unwrap();
+                            return true;
+                        }
                     }
-                    flip = !flip;
                 }
+                false
             })
         };
         let output = kiln.command().args(["build"]).output().unwrap();
-        stop.store(true, std::sync::atomic::Ordering::SeqCst);
-        swapper.join().unwrap();
-        assert!(output.status.success(), "round {round}: {}", text(&output));
+        drop(watcher);
+        let swapped = swapper.join().unwrap();
+        assert!(output.status.success(), "{}", text(&output));
         assert_eq!(
             image_id(&victim).as_deref(),
             Some(victim_id.as_str()),
-            "round {round}: the victim's tag never moves: {}",
+            "swapped after open {opens} ({swapped}): the victim's tag never moves: {}",
             text(&output)
         );
-        // Put the genuine entry back for the next round.
-        std::fs::copy(genuine_dir.path().join("genuine.tar"), &entry.tarball).unwrap();
+        let got = summary(&kiln.jobs().pop().unwrap());
+        assert_eq!(
+            got["t/release"], "file",
+            "the checked bytes loaded: {got:?}"
+        );
+        // The genuine entry back for the next round.
+        let _ = std::fs::remove_file(&next);
+        std::fs::copy(&genuine, &entry.tarball).unwrap();
     }
 }
