@@ -153,3 +153,41 @@ fn graph_with_a_flavor_pattern_nested_too_deep_is_a_diagnostic_not_a_panic() {
     assert!(stderr.contains("kiln::plan::unknown_flavor"), "{stderr}");
     assert!(stderr.contains("nest 160 deep"), "{stderr}");
 }
+
+/// A mistake past column 65,535 of a Dockerfile (or any file a diagnostic quotes) made
+/// miette's renderer panic (exit 101): such a diagnostic is drawn without its source,
+/// naming the line and column.
+#[test]
+fn a_dockerfile_mistake_too_wide_to_draw_is_named_not_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("flavors/f/s")).unwrap();
+    std::fs::write(dir.path().join("kiln.kdl"), "repository \"kiln-wide\"\n").unwrap();
+    std::fs::write(
+        dir.path().join("flavors/f/flavor.kdl"),
+        "flavor \"f\" {\n    step \"s\"\n}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("flavors/f/s/Dockerfile"),
+        format!("FROM scratch\nCOPY {}missing.txt /x\n", " ".repeat(70_000)),
+    )
+    .unwrap();
+    let output = Command::cargo_bin("kiln")
+        .unwrap()
+        .args(["--color", "never", "validate", "--workspace"])
+        .arg(dir.path())
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_ne!(output.status.code(), Some(101), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(
+        stderr.contains("kiln::build::copy_source_missing"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("at line 2, column 70006: too wide to show"),
+        "{stderr}"
+    );
+}

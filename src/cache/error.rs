@@ -92,7 +92,7 @@ pub enum Refusal {
     NoRecord,
     #[error("its record is unreadable")]
     BadRecord,
-    #[error("its record is of step hash `{found}`, not `{expected}`")]
+    #[error("its record is of `{found}`, not `{expected}`")]
     OtherStep { expected: String, found: String },
     #[error(
         "it holds image {found}, not {recorded}, which kiln recorded when it stored the step's image (an image built on top of it, or another)"

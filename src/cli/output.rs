@@ -64,10 +64,80 @@ fn draw(diagnostic: &dyn Diagnostic, theme: GraphicalTheme) -> String {
         .with_width(WIDTH)
         .with_links(false);
     let mut out = String::new();
-    if handler.render_report(&mut out, diagnostic).is_err() {
+    let drawn = match too_wide(diagnostic) {
+        Some(at) => handler.render_report(&mut out, &Unquoted { diagnostic, at }),
+        None => handler.render_report(&mut out, diagnostic),
+    };
+    if drawn.is_err() {
         out = format!("error: {diagnostic}\n");
     }
     out
+}
+
+/// The furthest column miette's renderer draws: past 65,535 it panics (a Dockerfile
+/// line, a metadata file a stranger wrote), so a diagnostic pointing there is drawn
+/// without its source.
+const WIDEST: usize = 60_000;
+
+/// Where (1-based line and column) the first label of `diagnostic` past [`WIDEST`]
+/// points, if one does.
+fn too_wide(diagnostic: &dyn Diagnostic) -> Option<(usize, usize)> {
+    let source = diagnostic.source_code()?;
+    diagnostic.labels()?.find_map(|label| {
+        let at = source.read_span(label.inner(), 0, 0).ok()?;
+        (at.column() > WIDEST || label.inner().len() > WIDEST)
+            .then(|| (at.line() + 1, at.column() + 1))
+    })
+}
+
+/// A diagnostic without its source and labels, its help naming where it points.
+struct Unquoted<'a> {
+    diagnostic: &'a dyn Diagnostic,
+    at: (usize, usize),
+}
+
+impl std::fmt::Debug for Unquoted<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(self.diagnostic, f)
+    }
+}
+
+impl std::fmt::Display for Unquoted<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(self.diagnostic, f)
+    }
+}
+
+impl std::error::Error for Unquoted<'_> {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.diagnostic.source()
+    }
+}
+
+impl Diagnostic for Unquoted<'_> {
+    fn code<'b>(&'b self) -> Option<Box<dyn std::fmt::Display + 'b>> {
+        self.diagnostic.code()
+    }
+
+    fn help<'b>(&'b self) -> Option<Box<dyn std::fmt::Display + 'b>> {
+        let (line, column) = self.at;
+        let help = self
+            .diagnostic
+            .help()
+            .map(|h| format!("{h}\n"))
+            .unwrap_or_default();
+        Some(Box::new(format!(
+            "{help}at line {line}, column {column}: too wide to show"
+        )))
+    }
+
+    fn related<'b>(&'b self) -> Option<Box<dyn Iterator<Item = &'b dyn Diagnostic> + 'b>> {
+        self.diagnostic.related()
+    }
+
+    fn diagnostic_source(&self) -> Option<&dyn Diagnostic> {
+        self.diagnostic.diagnostic_source()
+    }
 }
 
 /// Logs go to stderr; RUST_LOG overrides the level chosen with -v/-q.

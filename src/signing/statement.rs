@@ -8,10 +8,11 @@ use sha2::{Digest, Sha256};
 pub struct Statement(Vec<u8>);
 
 impl Statement {
-    /// An image kiln built for a step: the step's hash and the image's id (the digest
-    /// of its config, which names every layer).
-    pub fn image(hash: &str, image_id: &str) -> Self {
-        Self::of("image", &[hash, image_id])
+    /// An image kiln built for a step: its tag (`<flavor>-<step>_<hash prefix>`: two
+    /// flavors with the same step give two images of one hash), the step's hash and the
+    /// image's id (the digest of its config, which names every layer).
+    pub fn image(tag: &str, hash: &str, image_id: &str) -> Self {
+        Self::of("image", &[tag, hash, image_id])
     }
 
     /// An entity's result under `key`: the result itself, the inputs it was keyed on,
@@ -57,7 +58,10 @@ mod tests {
 
     #[test]
     fn kinds_and_fields_never_give_the_same_bytes() {
-        assert_ne!(Statement::image("a", "b"), Statement::image("ab", ""));
+        assert_ne!(
+            Statement::image("t", "a", "b"),
+            Statement::image("t", "ab", "")
+        );
         assert_ne!(
             Statement::result("k", b"r", None, None, None),
             Statement::result("k", b"r", Some(b""), None, None)
@@ -67,7 +71,7 @@ mod tests {
             Statement::result("k", b"r", None, None, Some(b"log"))
         );
         assert!(
-            Statement::image("h", "i")
+            Statement::image("t", "h", "i")
                 .bytes()
                 .starts_with(b"kiln-signed-v1 image\n")
         );

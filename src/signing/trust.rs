@@ -139,11 +139,11 @@ mod tests {
         let signer = Trust::new(Some(ours.clone()), Vec::new(), false);
         let reader = Trust::new(None, vec![ours.public()], true);
         let stranger = Trust::new(Some(theirs), Vec::new(), false);
-        let statement = Statement::image("hash", "sha256:id");
+        let statement = Statement::image("t", "hash", "sha256:id");
         let signature = signer.sign(&statement).unwrap();
         assert_eq!(reader.verify(&statement, Some(&signature)), Ok(()));
         assert!(!reader.signs() && !reader.may_write() && reader.checks());
-        let other = Statement::image("hash", "sha256:other");
+        let other = Statement::image("t", "hash", "sha256:other");
         assert!(matches!(
             reader.verify(&other, Some(&signature)),
             Err(Unverified::Wrong { .. })

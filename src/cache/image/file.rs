@@ -41,7 +41,7 @@ impl Tier for FileTier {
     async fn probe(&self, want: &Want<'_>) -> Result<Probe, CacheError> {
         let entry = Entry::new(&self.dir, want.image);
         Ok(if entry.present() {
-            match entry.vouched(want.hash, &self.trust) {
+            match entry.vouched(want.image, want.hash, &self.trust) {
                 Ok(_) => Probe::Hit {
                     detail: format!("has {}", entry.tarball.display()),
                     image_id: None,
@@ -100,7 +100,12 @@ impl Tier for FileTier {
     /// Saves the image unless the cache has it, with a record that vouches for it.
     async fn store(&self, want: &Want<'_>) -> Result<bool, CacheError> {
         let entry = Entry::new(&self.dir, want.image);
-        if entry.present() && matches!(entry.vouched(want.hash, &self.trust), Ok(Some(_))) {
+        if entry.present()
+            && matches!(
+                entry.vouched(want.image, want.hash, &self.trust),
+                Ok(Some(_))
+            )
+        {
             return Ok(false);
         }
         if !self.trust.may_write() {
@@ -162,11 +167,17 @@ impl Entry {
         Record::from_json(&bytes).map(Some)
     }
 
-    /// The record, if it vouches for an image of the step hashed `hash`; `Ok(None)`
-    /// for an entry saved before records where no key is trusted (used on its label).
-    pub fn vouched(&self, hash: &str, trust: &Trust) -> Result<Option<Record>, Refusal> {
+    /// The record, if it vouches for an image tagged `image` of the step hashed
+    /// `hash`; `Ok(None)` for an entry saved before records where no key is trusted
+    /// (used on its label).
+    pub fn vouched(
+        &self,
+        image: &str,
+        hash: &str,
+        trust: &Trust,
+    ) -> Result<Option<Record>, Refusal> {
         match self.record()? {
-            Some(record) => record.vouches(hash, trust).map(|()| Some(record)),
+            Some(record) => record.vouches(image, hash, trust).map(|()| Some(record)),
             None => unrecorded(trust).map(|()| None),
         }
     }
@@ -407,8 +418,11 @@ pub async fn store(
     };
     let record_path = temp_name(&entry.record);
     let record = TempFile::new(record_path.clone());
-    fs::write(&record_path, Record::new(hash, image_id, trust).to_json())
-        .map_err(|e| io_error(&record_path, e))?;
+    fs::write(
+        &record_path,
+        Record::new(image, hash, image_id, trust).to_json(),
+    )
+    .map_err(|e| io_error(&record_path, e))?;
     let sidecar_path = temp_name(&entry.checksum);
     let sidecar = TempFile::new(sidecar_path.clone());
     fs::write(
@@ -460,7 +474,7 @@ pub async fn load(
         // A tarball without a sidecar is an interrupted write: not trusted.
         return Ok(Lookup::Missing);
     };
-    let record = match entry.vouched(hash, trust) {
+    let record = match entry.vouched(image, hash, trust) {
         Ok(record) => record,
         Err(why) => return Ok(Lookup::Refused(why)),
     };

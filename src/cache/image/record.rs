@@ -1,10 +1,10 @@
-//! What kiln records of an image it stores in a shared tier: the step's hash and the
-//! image's id — the digest of its config, which names every layer and history entry —
+//! What kiln records of an image it stores in a shared tier: its tag (the part after
+//! the repository: the same in every checkout), the step's hash and the image's id — the digest of its config, which names every layer and history entry —
 //! signed when this run has a signing key. The `io.kiln.hash` label is only a claim: an
 //! image built `FROM` the step's image inherits it. The record tells the two apart.
 //!
 //! The file cache keeps it beside the tarball (`<name>.tar.record.json`); the registry
-//! as the annotations of a small artifact tagged `record-<hash>`.
+//! as the annotations of a small artifact tagged `record-<sha256 of the tag>`.
 
 use std::collections::BTreeMap;
 
@@ -15,6 +15,7 @@ use crate::signing::{Statement, Trust};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Record {
+    pub tag: String,
     pub hash: String,
     pub image_id: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -24,32 +25,36 @@ pub struct Record {
 /// The most a record file may take: a record is a few hundred bytes.
 pub const RECORD_LIMIT: u64 = 64 * 1024;
 
+const TAG: &str = "io.kiln.record.tag";
 const HASH: &str = "io.kiln.record.hash";
 const IMAGE_ID: &str = "io.kiln.record.image-id";
 const SIGNATURE: &str = "io.kiln.signature";
 
 impl Record {
-    /// The record of image `image_id` of the step hashed `hash`, signed if `trust` has
-    /// a key.
-    pub fn new(hash: &str, image_id: &str, trust: &Trust) -> Self {
+    /// The record of image `image_id` tagged `image` (its tag is what is recorded) of
+    /// the step hashed `hash`, signed if `trust` has a key.
+    pub fn new(image: &str, hash: &str, image_id: &str, trust: &Trust) -> Self {
+        let tag = tag_of(image).to_owned();
         Self {
+            signature: trust.sign(&Statement::image(&tag, hash, image_id)),
+            tag,
             hash: hash.to_owned(),
             image_id: image_id.to_owned(),
-            signature: trust.sign(&Statement::image(hash, image_id)),
         }
     }
 
-    /// Whether the record vouches for an image of the step hashed `hash`: it is of that
-    /// hash and, when kiln.kdl trusts keys, signed by one of them.
-    pub fn vouches(&self, hash: &str, trust: &Trust) -> Result<(), Refusal> {
-        if self.hash != hash {
+    /// Whether the record vouches for an image tagged `image` of the step hashed
+    /// `hash`: it is of that tag and hash and, when kiln.kdl trusts keys, signed by one
+    /// of them.
+    pub fn vouches(&self, image: &str, hash: &str, trust: &Trust) -> Result<(), Refusal> {
+        if self.hash != hash || self.tag != tag_of(image) {
             return Err(Refusal::OtherStep {
-                expected: hash.to_owned(),
-                found: self.hash.clone(),
+                expected: format!("{}@{hash}", tag_of(image)),
+                found: format!("{}@{}", self.tag, self.hash),
             });
         }
         trust.verify(
-            &Statement::image(&self.hash, &self.image_id),
+            &Statement::image(&self.tag, &self.hash, &self.image_id),
             self.signature.as_deref(),
         )?;
         Ok(())
@@ -81,6 +86,7 @@ impl Record {
 
     pub fn annotations(&self) -> BTreeMap<String, String> {
         let mut annotations = BTreeMap::from([
+            (TAG.to_owned(), self.tag.clone()),
             (HASH.to_owned(), self.hash.clone()),
             (IMAGE_ID.to_owned(), self.image_id.clone()),
         ]);
@@ -93,11 +99,25 @@ impl Record {
     pub fn from_annotations(annotations: &BTreeMap<String, String>) -> Result<Self, Refusal> {
         let get = |name| annotations.get(name).cloned().ok_or(Refusal::BadRecord);
         Ok(Self {
+            tag: get(TAG)?,
             hash: get(HASH)?,
             image_id: get(IMAGE_ID)?,
             signature: annotations.get(SIGNATURE).cloned(),
         })
     }
+}
+
+/// The tag of `image` (`repo:tag` → `tag`): the same in every checkout of a workspace.
+pub fn tag_of(image: &str) -> &str {
+    crate::docker::split_reference(image).1
+}
+
+/// The registry tag of the record of `image`: `record-` and the SHA-256 of its tag.
+pub fn registry_tag(image: &str) -> String {
+    format!(
+        "record-{}",
+        crate::hash::sha256_hex(tag_of(image).as_bytes())
+    )
 }
 
 /// What a tier without a record of the image may do: when kiln.kdl trusts keys, use
@@ -120,12 +140,14 @@ mod tests {
         let key = SecretKey::generate().unwrap();
         let signer = Trust::new(Some(key.clone()), Vec::new(), false);
         let reader = Trust::new(None, vec![key.public()], false);
-        let record = Record::new("h", "sha256:a", &signer);
-        assert_eq!(record.vouches("h", &reader), Ok(()));
-        assert!(matches!(
-            record.vouches("g", &reader),
-            Err(Refusal::OtherStep { .. })
-        ));
+        let record = Record::new("kiln:f-s_h", "h", "sha256:a", &signer);
+        assert_eq!(record.vouches("other/kiln:f-s_h", "h", &reader), Ok(()));
+        for (image, hash) in [("kiln:f-s_h", "g"), ("kiln:g-s_h", "h")] {
+            assert!(matches!(
+                record.vouches(image, hash, &reader),
+                Err(Refusal::OtherStep { .. })
+            ));
+        }
         assert_eq!(record.matches("sha256:a"), Ok(()));
         assert!(matches!(
             record.matches("sha256:b"),
@@ -136,18 +158,23 @@ mod tests {
             ..record.clone()
         };
         assert!(matches!(
-            forged.vouches("h", &reader),
+            forged.vouches("kiln:f-s_h", "h", &reader),
             Err(Refusal::Signature(_))
         ));
-        let unsigned = Record::new("h", "sha256:a", &Trust::default());
+        let unsigned = Record::new("kiln:f-s_h", "h", "sha256:a", &Trust::default());
         assert!(matches!(
-            unsigned.vouches("h", &reader),
+            unsigned.vouches("kiln:f-s_h", "h", &reader),
             Err(Refusal::Signature(_))
         ));
-        assert_eq!(unsigned.vouches("h", &Trust::default()), Ok(()));
+        assert_eq!(
+            unsigned.vouches("kiln:f-s_h", "h", &Trust::default()),
+            Ok(())
+        );
         assert_eq!(Record::from_json(&record.to_json()), Ok(record.clone()));
         assert_eq!(Record::from_annotations(&record.annotations()), Ok(record));
         assert_eq!(unrecorded(&reader), Err(Refusal::NoRecord));
         assert_eq!(unrecorded(&Trust::default()), Ok(()));
+        assert_ne!(registry_tag("a:f-s_h"), registry_tag("a:g-s_h"));
+        assert_eq!(registry_tag("a:f-s_h"), registry_tag("b/c:f-s_h"));
     }
 }

@@ -42,6 +42,12 @@ pub struct ResultLadder {
     /// An entry a shared tier has but that fails verification fails the run
     /// (`require-signed`), instead of being passed over.
     require_signed: bool,
+    /// Shared tiers are written: nothing is checked, or this run signs. A run that
+    /// trusts keys without holding one reads them and writes none (its entries would
+    /// be refused), without tripping their breakers.
+    writes_shared: bool,
+    /// The run was told once that it writes no shared tier.
+    told: std::sync::atomic::AtomicBool,
 }
 
 impl ResultLadder {
@@ -66,6 +72,8 @@ impl ResultLadder {
                 .collect(),
             local,
             require_signed: trust.required(),
+            writes_shared: trust.may_write(),
+            told: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -141,6 +149,14 @@ impl ResultLadder {
             .iter()
             .take_while(|rung| rung.tier.source() != from);
         for rung in before {
+            if rung.breaker.is_some() && !self.writes_shared {
+                if !self.told.swap(true, std::sync::atomic::Ordering::Relaxed) {
+                    tracing::info!(
+                        "results are not pushed: kiln.kdl trusts signed results only, and this run has no signing key"
+                    );
+                }
+                continue;
+            }
             if let Err(e) = rung.ask(|| rung.tier.store(key, stored)).await
                 && rung.breaker.is_none()
                 && failed.is_ok()
