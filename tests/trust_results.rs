@@ -554,10 +554,12 @@ fn without_keys_signed_and_unsigned_results_travel() {
     let a = workspace("no-keys-a", &remote_name, "", &entities);
     let unsigned = check(&a, &["unsigned"], |_| {});
     assert!(!unsigned.cached("unsigned"), "{}", unsigned.shown());
-    let signed = check(&a, &["signed"], |c| {
-        c.env("KILN_SIGNING_KEY", &key.secret);
+    let signed = check(&a, &["-vv", "signed"], |c| {
+        c.env("KILN_SIGNING_KEY", &key.secret)
+            .env("RUST_LOG", "trace");
     });
     assert!(!signed.cached("signed"), "{}", signed.shown());
+    assert_never_shown(key.secret_base64(), &[&signed.output], a.root());
     let remote = Remote::new(&registry, &name);
     let tags = remote.result_tags();
     assert!(remote.signed(&tags["signed"]));
