@@ -228,30 +228,21 @@ fn assert_never_shown(secret: &str, outputs: &[&Output], dir: &Path) {
             "the secret key is in the output:\n{shown}"
         );
     }
-    let mut files = 0;
-    let mut pending = vec![dir.to_path_buf()];
-    while let Some(folder) = pending.pop() {
-        for entry in std::fs::read_dir(&folder).unwrap() {
-            let entry = entry.unwrap();
-            let kind = entry.file_type().unwrap();
-            if kind.is_dir() {
-                pending.push(entry.path());
-            } else if kind.is_file() {
-                files += 1;
-                let bytes = std::fs::read(entry.path()).unwrap();
-                assert!(
-                    !bytes
-                        .windows(secret.len())
-                        .any(|window| window == secret.as_bytes()),
-                    "the secret key is in {}",
-                    entry.path().display()
-                );
-            }
-        }
+    let files = files_under(dir);
+    for file in &files {
+        let bytes = std::fs::read(file).unwrap();
+        assert!(
+            !bytes
+                .windows(secret.len())
+                .any(|window| window == secret.as_bytes()),
+            "the secret key is in {}",
+            file.display()
+        );
     }
     assert!(
-        dir.join(".kiln/jobs").is_dir() && files > 10,
-        "the scan read the job records too ({files} files)"
+        dir.join(".kiln/jobs").is_dir() && files.len() > 10,
+        "the scan read the job records too ({} files)",
+        files.len()
     );
 }
 
@@ -716,15 +707,17 @@ fn timed(command: &Command, out: &Path) -> Command {
     timed
 }
 
+/// The regular files under `dir`, in every folder below it (symlinks left out).
 fn files_under(dir: &Path) -> Vec<PathBuf> {
     let mut files = Vec::new();
     let mut pending = vec![dir.to_path_buf()];
     while let Some(folder) = pending.pop() {
         for entry in std::fs::read_dir(&folder).unwrap() {
             let entry = entry.unwrap();
-            if entry.file_type().unwrap().is_dir() {
+            let kind = entry.file_type().unwrap();
+            if kind.is_dir() {
                 pending.push(entry.path());
-            } else {
+            } else if kind.is_file() {
                 files.push(entry.path());
             }
         }
