@@ -56,11 +56,28 @@ impl OciRepository {
         &self.repository
     }
 
+    /// `<repository>:<tag>`, built from its parts: parsing a reference string compiles
+    /// oci-spec's reference regex, 17 MB and tens of milliseconds a process. kiln.kdl's
+    /// `registry` is checked when it is read; a tag is kiln's own (`result-<hex>`,
+    /// `record-<hex>`).
     pub fn reference(&self, tag: &str) -> Result<Reference, CacheError> {
-        let reference = format!("{}:{tag}", self.repository);
-        reference
-            .parse()
-            .map_err(|source| CacheError::Reference { reference, source })
+        let host = crate::docker::registry_host(&self.repository);
+        match host.and_then(|host| {
+            let path = self.repository.strip_prefix(host)?.strip_prefix('/')?;
+            Some((host, path))
+        }) {
+            Some((registry, path)) => Ok(Reference::with_tag(
+                registry.to_owned(),
+                path.to_owned(),
+                tag.to_owned(),
+            )),
+            None => {
+                let reference = format!("{}:{tag}", self.repository);
+                reference
+                    .parse()
+                    .map_err(|source| CacheError::Reference { reference, source })
+            }
+        }
     }
 
     pub fn auth(&self) -> RegistryAuth {

@@ -157,6 +157,11 @@ impl Tier for RegistryTier {
                 Ok(false) => Ok(Probe::Miss(format!("not in {}", repository.repository()))),
                 Err(e) => Err(e.into()),
             },
+            // Where keys are trusted an image without a record is refused, but only
+            // an image the registry has: a step it lacks is a plain miss.
+            Err(Refusal::NoRecord) if !self.daemon.registry_has(remote).await? => {
+                Ok(Probe::Miss(format!("not in {}", repository.repository())))
+            }
             Err(why) => Ok(Probe::Refused(why)),
         }
     }
