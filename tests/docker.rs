@@ -179,9 +179,16 @@ async fn file_cache_round_trip_and_corrupt_tarball() {
     daemon.remove(&tag, true).await.unwrap();
     assert!(daemon.inspect(&tag).await.unwrap().is_none());
     assert!(matches!(
-        file::load(&daemon, dir.path(), &tag, &hash, &Default::default())
-            .await
-            .unwrap(),
+        file::load(
+            &daemon,
+            dir.path(),
+            &dir.path().join("scratch"),
+            &tag,
+            &hash,
+            &Default::default(),
+        )
+        .await
+        .unwrap(),
         Lookup::Loaded
     ));
     assert!(
@@ -193,9 +200,16 @@ async fn file_cache_round_trip_and_corrupt_tarball() {
     let bytes = std::fs::read(&entry.tarball).unwrap();
     std::fs::write(&entry.tarball, &bytes[..bytes.len() / 2]).unwrap();
     daemon.remove(&tag, true).await.unwrap();
-    match file::load(&daemon, dir.path(), &tag, &hash, &Default::default())
-        .await
-        .unwrap()
+    match file::load(
+        &daemon,
+        dir.path(),
+        &dir.path().join("scratch"),
+        &tag,
+        &hash,
+        &Default::default(),
+    )
+    .await
+    .unwrap()
     {
         Lookup::Corrupt {
             moved_to: Some(moved),
@@ -208,9 +222,16 @@ async fn file_cache_round_trip_and_corrupt_tarball() {
     }
     assert!(daemon.inspect(&tag).await.unwrap().is_none());
     assert!(matches!(
-        file::load(&daemon, dir.path(), &tag, &hash, &Default::default())
-            .await
-            .unwrap(),
+        file::load(
+            &daemon,
+            dir.path(),
+            &dir.path().join("scratch"),
+            &tag,
+            &hash,
+            &Default::default(),
+        )
+        .await
+        .unwrap(),
         Lookup::Missing
     ));
 }
@@ -277,7 +298,7 @@ async fn a_tarball_the_daemon_refuses_is_not_an_unreachable_daemon() {
         .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
         .collect();
     std::fs::write(&path, garbage).unwrap();
-    match daemon.import(&path).await {
+    match daemon.import(&path).await.map(|_| ()) {
         Err(DockerError::Request { .. }) => {}
         other => panic!("expected the daemon to refuse the file, got {other:?}"),
     }

@@ -39,8 +39,10 @@ impl Daemon {
         Ok(written)
     }
 
-    /// Loads a `docker save` tarball from `path` into the daemon.
-    pub async fn import(&self, path: &Path) -> Result<(), DockerError> {
+    /// Loads a `docker save` tarball from `path` into the daemon; the tags the daemon
+    /// says it applied (`Loaded image: …`), for the caller to hold against the ones it
+    /// expected.
+    pub async fn import(&self, path: &Path) -> Result<Vec<String>, DockerError> {
         let shown = path.display().to_string();
         let file = tokio::fs::File::open(path)
             .await
@@ -49,142 +51,27 @@ impl Daemon {
                 source,
             })?;
         let options = ImportImageOptionsBuilder::default().quiet(true).build();
-        let mut stream = self
-            .docker
-            .import_image_stream(options, ReaderStream::new(file), None);
-        while let Some(item) = self
-            .watch(|| format!("loading `{shown}`"), stream.next())
-            .await?
-        {
-            item.map_err(|e| self.loading("loading", &shown, e))?;
-        }
-        Ok(())
-    }
-}
-
-impl Daemon {
-    /// Loads the `docker save` tarball open as `file` (at `path`), which a check read
-    /// and found to have SHA-256 `expected`: the bytes sent are hashed again on the way,
-    /// and the last of them held back until the whole matches, so that a file changed
-    /// after the check (written in place; a rename cannot reach an open file) is never
-    /// loaded — the stream fails before its end and the daemon keeps nothing. Returns
-    /// the tags the daemon says it applied, for the caller to hold against the ones the
-    /// check found.
-    pub async fn import_checked(
-        &self,
-        path: &Path,
-        mut file: File,
-        expected: &str,
-    ) -> Result<Vec<String>, DockerError> {
-        use std::io::Seek;
-        let shown = path.display().to_string();
-        let io = |source| DockerError::Io {
-            path: shown.clone(),
-            source,
-        };
-        file.rewind().map_err(io)?;
-        let changed = std::sync::Arc::new(std::sync::OnceLock::<String>::new());
-        let body = checked_stream(
-            tokio::fs::File::from_std(file),
-            expected.to_owned(),
-            std::sync::Arc::clone(&changed),
+        let mut stream = self.docker.import_image_stream(
+            options,
+            ReaderStream::with_capacity(file, 1 << 20),
+            None,
         );
-        let options = ImportImageOptionsBuilder::default().quiet(true).build();
-        let mut stream = self.docker.import_image_stream(options, body, None);
         let mut tags = Vec::new();
-        let mut failed = None;
         while let Some(item) = self
             .watch(|| format!("loading `{shown}`"), stream.next())
             .await?
         {
-            match item {
-                Ok(info) => {
-                    if let Some(tag) = info
-                        .stream
-                        .as_deref()
-                        .and_then(|s| s.trim().strip_prefix("Loaded image: "))
-                    {
-                        tags.push(tag.to_owned());
-                    }
-                }
-                Err(e) => {
-                    failed = Some(e);
-                    break;
-                }
+            let info = item.map_err(|e| self.loading("loading", &shown, e))?;
+            if let Some(tag) = info
+                .stream
+                .as_deref()
+                .and_then(|s| s.trim().strip_prefix("Loaded image: "))
+            {
+                tags.push(tag.to_owned());
             }
         }
-        if let Some(found) = changed.get() {
-            return Err(DockerError::ArchiveChanged {
-                path: path.to_owned(),
-                expected: expected.to_owned(),
-                found: found.clone(),
-            });
-        }
-        match failed {
-            Some(e) => Err(self.loading("loading", &shown, e)),
-            None => Ok(tags),
-        }
+        Ok(tags)
     }
-}
-
-/// The bytes of `file`, hashed on the way; the last chunk is sent only once the whole
-/// is known to hash to `expected`, otherwise the stream ends in an error (which aborts
-/// the request) and `changed` holds the digest found.
-fn checked_stream(
-    file: tokio::fs::File,
-    expected: String,
-    changed: std::sync::Arc<std::sync::OnceLock<String>>,
-) -> impl futures_util::Stream<Item = Result<bytes::Bytes, std::io::Error>> + Send + 'static {
-    use sha2::Digest as _;
-    struct State {
-        chunks: ReaderStream<tokio::fs::File>,
-        hasher: Sha256,
-        held: Option<bytes::Bytes>,
-        done: bool,
-    }
-    let state = State {
-        chunks: ReaderStream::with_capacity(file, 1 << 20),
-        hasher: Sha256::new(),
-        held: None,
-        done: false,
-    };
-    futures_util::stream::unfold(state, move |mut state| {
-        let expected = expected.clone();
-        let changed = std::sync::Arc::clone(&changed);
-        async move {
-            if state.done {
-                return None;
-            }
-            loop {
-                match state.chunks.next().await {
-                    Some(Ok(chunk)) => {
-                        state.hasher.update(&chunk);
-                        if let Some(previous) = state.held.replace(chunk) {
-                            return Some((Ok(previous), state));
-                        }
-                    }
-                    Some(Err(e)) => {
-                        state.done = true;
-                        return Some((Err(e), state));
-                    }
-                    None => {
-                        state.done = true;
-                        let found = hex::encode(state.hasher.clone().finalize());
-                        if found != expected {
-                            let _ = changed.set(found);
-                            return Some((
-                                Err(std::io::Error::other(
-                                    "the tarball changed since it was checked",
-                                )),
-                                state,
-                            ));
-                        }
-                        return state.held.take().map(|last| (Ok(last), state));
-                    }
-                }
-            }
-        }
-    })
 }
 
 /// What loading a `docker save` tarball would give the daemon.
@@ -332,6 +219,16 @@ fn decode<T: DeserializeOwned>(path: &Path, file: &str, data: &[u8]) -> Result<T
     })
 }
 
+/// Whether `name` (after [`member_name`]) is a clean relative path: no leading `/`, no
+/// empty, `.` or `..` part.
+fn canonical(name: &str) -> bool {
+    let name = name.strip_suffix('/').unwrap_or(name);
+    !name.is_empty()
+        && name
+            .split('/')
+            .all(|part| !part.is_empty() && part != "." && part != "..")
+}
+
 /// A member's name as manifest.json writes it (`./x.json` → `x.json`).
 fn member_name(name: &str) -> String {
     name.trim_start_matches("./").to_owned()
@@ -347,9 +244,21 @@ fn members(
     file.rewind()?;
     let mut archive = tar::Archive::new(BufReader::new(file));
     let mut found = HashMap::new();
+    let mut seen = std::collections::HashSet::new();
     for entry in archive.entries_with_seek()? {
         let mut entry = entry?;
-        let name = member_name(&entry.path()?.to_string_lossy());
+        let raw = entry.path()?.to_string_lossy().into_owned();
+        let name = member_name(&raw);
+        // Docker's untar cleans a name before it writes it (`/manifest.json`,
+        // `x/../manifest.json` and `./manifest.json` are all its manifest, the last one
+        // written winning): a name that is not already clean, or one twice, could make
+        // the daemon read another manifest or config than this check.
+        if !canonical(&name) || !seen.insert(name.clone()) {
+            return Err(std::io::Error::other(format!(
+                "the member name `{}` is not one `docker save` writes (not clean, or twice)",
+                raw.escape_debug()
+            )));
+        }
         if !wanted(&name) {
             continue;
         }
@@ -430,6 +339,54 @@ mod tests {
             contents.images,
             [HashMap::from([("io.kiln.hash".to_owned(), "h".to_owned())])]
         );
+    }
+
+    /// Docker's untar cleans a name before it writes it: a second manifest under an
+    /// unclean name (`/manifest.json`, `x/../manifest.json`, `././manifest.json`) would
+    /// be the one the daemon reads. Such a tar, and one with a name twice, is refused.
+    #[test]
+    fn unclean_or_doubled_member_names_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let manifest = r#"[{"Config": "c.json", "RepoTags": ["kiln:x"]}]"#;
+        let config = r#"{"config": {"Labels": {}}}"#;
+        for second in [
+            "/manifest.json",
+            "x/../manifest.json",
+            "a//b",
+            "manifest.json",
+            "./c.json",
+        ] {
+            let mut builder = tar::Builder::new(Vec::new());
+            for (name, content) in [
+                ("manifest.json", manifest),
+                ("c.json", config),
+                (second, manifest),
+            ] {
+                let mut header = tar::Header::new_old();
+                let field = &mut header.as_old_mut().name;
+                field[..name.len()].copy_from_slice(name.as_bytes());
+                header.set_size(content.len() as u64);
+                header.set_mode(0o644);
+                header.set_cksum();
+                builder.append(&header, content.as_bytes()).unwrap();
+            }
+            let path = dir.path().join("doubled.tar");
+            std::fs::write(&path, builder.into_inner().unwrap()).unwrap();
+            match read_archive(&path) {
+                Err(DockerError::ArchiveRead { source, .. }) => {
+                    assert!(
+                        source.to_string().contains("not one `docker save` writes"),
+                        "{second}: {source}"
+                    )
+                }
+                other => panic!("{second}: {other:?}"),
+            }
+        }
+        let clean = tar_file(
+            dir.path(),
+            &[("manifest.json", manifest), ("c.json", config)],
+        );
+        assert_eq!(read_archive(&clean).unwrap().ids.len(), 1);
     }
 
     #[test]

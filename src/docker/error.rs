@@ -197,16 +197,6 @@ pub enum DockerError {
     #[diagnostic(code(kiln::docker::archive_incomplete))]
     ArchiveIncomplete { path: PathBuf, missing: String },
 
-    /// A tarball whose bytes changed between the check and the load: the load was
-    /// stopped before its end, so the daemon loaded nothing.
-    #[error("`{}` changed while it was loaded (sha256 {found}, checked {expected}); the load was stopped", path.display())]
-    #[diagnostic(code(kiln::docker::archive_changed))]
-    ArchiveChanged {
-        path: PathBuf,
-        expected: String,
-        found: String,
-    },
-
     /// A load that tagged more than the one tag the checked tarball holds.
     #[error("loading `{}` tagged {}, not only `{expected}`", path.display(), tags.join(", "))]
     #[diagnostic(code(kiln::docker::archive_moved_tags))]

@@ -117,6 +117,12 @@ impl Settings {
         self.state_dir.join("locks")
     }
 
+    /// Where kiln keeps private copies while it works on them (`.kiln/scratch`): a
+    /// tarball of the shared file cache is checked and loaded from one.
+    pub fn scratch_dir(&self) -> PathBuf {
+        self.state_dir.join("scratch")
+    }
+
     /// This machine's result cache (`.kiln/results/cache`).
     pub fn result_cache_dir(&self) -> PathBuf {
         self.results_dir().join("cache")

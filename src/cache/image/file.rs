@@ -19,8 +19,7 @@ use super::record::{RECORD_LIMIT, Record, unrecorded};
 use super::tier::{Fetched, ImageTier, Probe, Tier, Want};
 use crate::cache::{CacheError, Refusal};
 use crate::docker::{
-    ArchiveContents, Daemon, DockerError, StatusSink, labels, read_archive, read_archive_from,
-    short_reference,
+    ArchiveContents, Daemon, DockerError, StatusSink, labels, read_archive, short_reference,
 };
 use crate::hash::HashingWriter;
 use crate::signing::Trust;
@@ -29,6 +28,8 @@ use crate::signing::Trust;
 pub struct FileTier {
     pub daemon: Daemon,
     pub dir: PathBuf,
+    /// Where private copies of tarballs are checked and loaded from (`.kiln/scratch`).
+    pub scratch: PathBuf,
     pub trust: Trust,
 }
 
@@ -61,7 +62,15 @@ impl Tier for FileTier {
     async fn fetch(&self, want: &Want<'_>, status: &StatusSink) -> Fetched {
         status.tell("loading from the file cache");
         let mut fetched = Fetched::default();
-        match load(&self.daemon, &self.dir, want.image, want.hash, &self.trust).await {
+        let loaded = load(
+            &self.daemon,
+            &self.dir,
+            &self.scratch,
+            want.image,
+            want.hash,
+            &self.trust,
+        );
+        match loaded.await {
             Ok(Lookup::Loaded) => fetched.got = true,
             Ok(Lookup::Missing) => {}
             Ok(Lookup::Refused(why)) => fetched.refused = Some(why),
@@ -301,8 +310,7 @@ pub enum BadTarball {
     #[diagnostic(code(kiln::cache::not_recorded))]
     Record(Refusal),
 
-    /// Its bytes changed between the check and the load, or the load tagged more: the
-    /// daemon was given nothing, or what it tagged is named.
+    /// The load tagged more than the tarball's one tag (what it tagged is named).
     #[error("{source}")]
     #[diagnostic(code(kiln::cache::swapped))]
     Swapped {
@@ -452,15 +460,16 @@ fn file_name(path: &Path) -> String {
 /// it can be trusted: its record vouches for it (`Entry::vouched`), it matches its
 /// checksum, holds one image, tagged `image` and nothing else (so that loading it moves
 /// no other tag), whose `io.kiln.hash` label is `hash` and whose id is the recorded
-/// one. The file is opened once: the check reads it, and the daemon is sent the same
-/// open file, hashed again on the way (`Daemon::import_checked`), so that a file
-/// swapped or rewritten after the check is never loaded. Checked again in the daemon
-/// after the load; an image that fails has the tag the load gave it removed. A tarball
-/// that fails is moved aside. An error only when the daemon could not be asked: the
-/// file may well be fine, and stays.
+/// one. The cache folder may be shared, so what is checked and loaded is a private
+/// copy in `scratch`, hashed as it is written: a tarball swapped or rewritten in place
+/// after (or while) it is read is never loaded. Checked again in the daemon after the
+/// load; when anything fails after the load, the tag the load gave is removed. A
+/// tarball that fails is moved aside. An error only when the daemon could not be asked
+/// (or the copy not made): the file may well be fine, and stays.
 pub async fn load(
     daemon: &Daemon,
     dir: &Path,
+    scratch: &Path,
     image: &str,
     hash: &str,
     trust: &Trust,
@@ -478,86 +487,136 @@ pub async fn load(
         Ok(record) => record,
         Err(why) => return Ok(Lookup::Refused(why)),
     };
-    let file = match File::open(&entry.tarball) {
-        Ok(file) => file,
-        Err(source) => return Ok(corrupt(&entry, BadTarball::Unreadable { source }, None)),
-    };
-    let (tarball, wanted, step_hash) = (entry.tarball.clone(), image.to_owned(), hash.to_owned());
-    let recorded = record.clone();
+    let (tarball, private) = (entry.tarball.clone(), scratch.to_owned());
+    let (wanted, step_hash, recorded) = (image.to_owned(), hash.to_owned(), record.clone());
     let checked = tokio::task::spawn_blocking(move || {
-        let actual = fd_sha256(&file).map_err(|source| BadTarball::Unreadable { source })?;
+        let (copy, actual) = private_copy(&tarball, &private)?;
         if actual != expected {
-            return Err(BadTarball::Checksum { actual, expected });
+            return Ok(Err(BadTarball::Checksum { actual, expected }));
         }
-        let contents = read_archive_from(&file, &tarball)
-            .map_err(|source| BadTarball::NotAnImage { source })?;
-        trusted(&contents, &wanted, &step_hash)?;
-        if let Some(record) = &recorded {
-            record
-                .matches(&contents.ids[0])
-                .map_err(BadTarball::Record)?;
-        }
-        Ok((file, expected))
+        let checked = read_archive(copy.path())
+            .map_err(|source| BadTarball::NotAnImage { source })
+            .and_then(|contents| {
+                trusted(&contents, &wanted, &step_hash)?;
+                match &recorded {
+                    Some(record) => record.matches(&contents.ids[0]).map_err(BadTarball::Record),
+                    None => Ok(()),
+                }
+            });
+        Ok(checked.map(|()| copy))
     })
     .await
     .map_err(|e| io_error(&entry.tarball, std::io::Error::other(e)))?;
-    let (file, expected) = match checked {
-        Ok(checked) => checked,
-        Err(problem) => return Ok(corrupt(&entry, problem, None)),
+    let copy = match checked {
+        Ok(Ok(copy)) => copy,
+        Ok(Err(problem)) => return Ok(corrupt(&entry, problem, None)),
+        Err(CopyFailed::Read(source)) => {
+            return Ok(corrupt(&entry, BadTarball::Unreadable { source }, None));
+        }
+        Err(CopyFailed::Write(source)) => return Err(io_error(scratch, source)),
     };
-    match daemon.import_checked(&entry.tarball, file, &expected).await {
+    let problem = match daemon.import(copy.path()).await {
         Ok(tags) => {
             let ours = short_reference(image);
             let others: Vec<String> = tags
                 .into_iter()
                 .filter(|t| short_reference(t) != ours)
                 .collect();
-            if !others.is_empty() {
-                let source = DockerError::ArchiveMovedTags {
-                    path: entry.tarball.clone(),
-                    expected: image.to_owned(),
-                    tags: others,
-                };
-                return Ok(corrupt(&entry, BadTarball::Swapped { source }, None));
+            if others.is_empty() {
+                loaded_problem(daemon, image, hash, record.as_ref()).await?
+            } else {
+                Some(BadTarball::Swapped {
+                    source: DockerError::ArchiveMovedTags {
+                        path: entry.tarball.clone(),
+                        expected: image.to_owned(),
+                        tags: others,
+                    },
+                })
             }
         }
-        Err(e @ DockerError::Unreachable { .. }) => return Err(e),
-        Err(source @ DockerError::ArchiveChanged { .. }) => {
-            return Ok(corrupt(&entry, BadTarball::Swapped { source }, None));
-        }
-        Err(source) => return Ok(corrupt(&entry, BadTarball::Refused { source }, None)),
-    }
-    let Some(info) = daemon.inspect(image).await? else {
-        let problem = BadTarball::NotLoaded {
-            image: image.to_owned(),
-        };
-        return Ok(corrupt(&entry, problem, None));
+        // The daemon was not asked, or gave up (Ctrl-C): the tarball may well be fine.
+        Err(
+            e @ (DockerError::Unreachable { .. }
+            | DockerError::NotAnswering { .. }
+            | DockerError::Io { .. }),
+        ) => return Err(e),
+        Err(source) => Some(BadTarball::Refused { source }),
     };
-    let found = info.labels.get(labels::HASH);
-    let problem = if found.map(String::as_str) != Some(hash) {
-        BadTarball::WrongHash {
-            expected: hash.to_owned(),
-            found: found.cloned(),
-        }
-    } else if let Some(Err(why)) = record.as_ref().map(|r| r.matches(&info.id)) {
-        BadTarball::Record(why)
-    } else {
+    let Some(problem) = problem else {
         return Ok(Lookup::Loaded);
     };
     // Only the tag the load applied: the image stays if another tag or a container
     // uses it.
-    let untag_failed = daemon.remove(image, false).await.err();
+    let untag_failed = match daemon.inspect(image).await {
+        Ok(Some(_)) => daemon.remove(image, false).await.err(),
+        Ok(None) => None,
+        Err(e) => Some(e),
+    };
     Ok(corrupt(&entry, problem, untag_failed))
 }
 
-/// Hex sha256 of the content of the open `file`, read from its start.
-fn fd_sha256(mut file: &File) -> std::io::Result<String> {
-    use std::io::Seek;
-    file.rewind()?;
-    let mut writer = HashingWriter::new(std::io::sink());
-    std::io::copy(&mut file, &mut writer)?;
-    let (_, digest) = writer.finish()?;
-    Ok(digest)
+/// What is wrong with the image the load tagged `image`, if anything.
+async fn loaded_problem(
+    daemon: &Daemon,
+    image: &str,
+    hash: &str,
+    record: Option<&Record>,
+) -> Result<Option<BadTarball>, DockerError> {
+    let Some(info) = daemon.inspect(image).await? else {
+        return Ok(Some(BadTarball::NotLoaded {
+            image: image.to_owned(),
+        }));
+    };
+    let found = info.labels.get(labels::HASH);
+    Ok(if found.map(String::as_str) != Some(hash) {
+        Some(BadTarball::WrongHash {
+            expected: hash.to_owned(),
+            found: found.cloned(),
+        })
+    } else {
+        record
+            .and_then(|r| r.matches(&info.id).err())
+            .map(BadTarball::Record)
+    })
+}
+
+/// Why a private copy was not made: the cached file could not be read, or the copy
+/// not written.
+enum CopyFailed {
+    Read(std::io::Error),
+    Write(std::io::Error),
+}
+
+/// A copy of `tarball` in `scratch` that only this user may read or write (removed
+/// when dropped), and the hex sha256 of what was copied.
+fn private_copy(
+    tarball: &Path,
+    scratch: &Path,
+) -> Result<(tempfile::NamedTempFile, String), CopyFailed> {
+    let mut source = File::open(tarball).map_err(CopyFailed::Read)?;
+    fs::create_dir_all(scratch).map_err(CopyFailed::Write)?;
+    let copy = tempfile::Builder::new()
+        .prefix("load-")
+        .suffix(".tar")
+        .tempfile_in(scratch)
+        .map_err(CopyFailed::Write)?;
+    let mut writer = HashingWriter::new(std::io::BufWriter::with_capacity(1 << 20, copy.as_file()));
+    let mut buffer = vec![0u8; 1 << 20];
+    loop {
+        use std::io::{Read, Write};
+        let n = match source.read(&mut buffer) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(CopyFailed::Read(e)),
+        };
+        writer.write_all(&buffer[..n]).map_err(CopyFailed::Write)?;
+    }
+    let (inner, digest) = writer.finish().map_err(CopyFailed::Write)?;
+    inner
+        .into_inner()
+        .map_err(|e| CopyFailed::Write(e.into_error()))?;
+    Ok((copy, digest))
 }
 
 /// Whether a tarball holding `contents` may be loaded for `image` of step hash `hash`.

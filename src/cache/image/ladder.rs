@@ -89,6 +89,7 @@ impl ImageLadder {
             Box::new(FileTier {
                 daemon: daemon.clone(),
                 dir: settings.cache_dir.clone(),
+                scratch: settings.scratch_dir(),
                 trust: trust.clone(),
             }),
             Box::new(RegistryTier::new(
