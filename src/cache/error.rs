@@ -98,6 +98,8 @@ pub enum Refusal {
         "it holds image {found}, not {recorded}, which kiln recorded when it stored the step's image (an image built on top of it, or another)"
     )]
     NotRecorded { recorded: String, found: String },
+    #[error("its manifest lists more than one layer of type `{media_type}`")]
+    Layers { media_type: String },
     #[error("its {what} is not the blob its manifest names ({found}, not {expected})")]
     Digest {
         what: &'static str,

@@ -42,6 +42,10 @@ impl OciRepository {
             repository: repository.to_owned(),
             client: Client::new(ClientConfig {
                 protocol,
+                // A registry that hangs is given up on as the daemon is (its breaker
+                // then keeps the run from asking it again).
+                connect_timeout: Some(crate::docker::answer_within_from_env()),
+                read_timeout: Some(crate::docker::answer_within_from_env()),
                 // Explicit proxies turn off reqwest's own reading of the environment,
                 // which proxies loopback addresses unless NO_PROXY names them.
                 https_proxy: proxies.https.clone(),
@@ -112,6 +116,23 @@ impl OciRepository {
                 Ok(Some(manifest.annotations.unwrap_or_default()))
             }
             Ok((OciManifest::ImageIndex(_), _)) => Ok(Some(BTreeMap::new())),
+            Err(e) if is_missing(&e) => Ok(None),
+            Err(e) => Err(self.failed(what, e)),
+        }
+    }
+
+    /// The digest of the config of the image tagged `tag` (its image id, for an image
+    /// the Docker daemon pushed), in one request; `None` when there is no such tag or it
+    /// is an index.
+    pub async fn config_digest(
+        &self,
+        tag: &str,
+        what: &'static str,
+    ) -> Result<Option<String>, CacheError> {
+        let reference = self.reference(tag)?;
+        match self.client.pull_manifest(&reference, &self.auth()).await {
+            Ok((OciManifest::Image(manifest), _)) => Ok(Some(manifest.config.digest)),
+            Ok((OciManifest::ImageIndex(_), _)) => Ok(None),
             Err(e) if is_missing(&e) => Ok(None),
             Err(e) => Err(self.failed(what, e)),
         }

@@ -1,5 +1,6 @@
 //! The trust of a run: the workspace's `signing` settings (which config checked) and the
-//! key in `KILN_SIGNING_KEY`, read once per ladder.
+//! key in `KILN_SIGNING_KEY`, read once per ladder. A key that cannot be read then
+//! fails closed: shared entries are still checked, against the keys that are left.
 
 use crate::model::Settings;
 use crate::signing::{PublicKey, Trust};
@@ -14,13 +15,17 @@ pub fn of(settings: &Settings) -> Trust {
         signing.require_signed,
     )
     .unwrap_or_else(|e| {
+        // Fail closed: what was to be checked is still checked.
         tracing::warn!("signing: {e}; nothing this run stores is signed");
-        let trusted = signing
+        let trusted: Vec<_> = signing
             .trusted
             .iter()
             .filter_map(|text| PublicKey::parse(text).ok())
             .collect();
-        Trust::new(None, trusted, signing.require_signed)
+        match trusted.is_empty() {
+            true => Trust::closed(signing.require_signed),
+            false => Trust::new(None, trusted, signing.require_signed),
+        }
     });
     if trust.checks() {
         tracing::debug!(

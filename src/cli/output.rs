@@ -64,9 +64,10 @@ fn draw(diagnostic: &dyn Diagnostic, theme: GraphicalTheme) -> String {
         .with_width(WIDTH)
         .with_links(false);
     let mut out = String::new();
-    let drawn = match too_wide(diagnostic) {
-        Some(at) => handler.render_report(&mut out, &Unquoted { diagnostic, at }),
-        None => handler.render_report(&mut out, diagnostic),
+    let unquoted = Unquoted::new(diagnostic);
+    let drawn = match unquoted.needed() {
+        true => handler.render_report(&mut out, &unquoted),
+        false => handler.render_report(&mut out, diagnostic),
     };
     if drawn.is_err() {
         out = format!("error: {diagnostic}\n");
@@ -90,10 +91,30 @@ fn too_wide(diagnostic: &dyn Diagnostic) -> Option<(usize, usize)> {
     })
 }
 
-/// A diagnostic without its source and labels, its help naming where it points.
+/// A diagnostic drawn without the source and labels of those of its parts (itself, its
+/// related diagnostics) that point past [`WIDEST`], their help naming where they point.
 struct Unquoted<'a> {
     diagnostic: &'a dyn Diagnostic,
-    at: (usize, usize),
+    at: Option<(usize, usize)>,
+    related: Vec<Unquoted<'a>>,
+}
+
+impl<'a> Unquoted<'a> {
+    fn new(diagnostic: &'a dyn Diagnostic) -> Self {
+        Self {
+            diagnostic,
+            at: too_wide(diagnostic),
+            related: diagnostic
+                .related()
+                .map(|related| related.map(Unquoted::new).collect())
+                .unwrap_or_default(),
+        }
+    }
+
+    /// Whether some part points too far to draw.
+    fn needed(&self) -> bool {
+        self.at.is_some() || self.related.iter().any(Unquoted::needed)
+    }
 }
 
 impl std::fmt::Debug for Unquoted<'_> {
@@ -120,7 +141,9 @@ impl Diagnostic for Unquoted<'_> {
     }
 
     fn help<'b>(&'b self) -> Option<Box<dyn std::fmt::Display + 'b>> {
-        let (line, column) = self.at;
+        let Some((line, column)) = self.at else {
+            return self.diagnostic.help();
+        };
         let help = self
             .diagnostic
             .help()
@@ -131,8 +154,33 @@ impl Diagnostic for Unquoted<'_> {
         )))
     }
 
+    fn severity(&self) -> Option<miette::Severity> {
+        self.diagnostic.severity()
+    }
+
+    fn url<'b>(&'b self) -> Option<Box<dyn std::fmt::Display + 'b>> {
+        self.diagnostic.url()
+    }
+
+    fn source_code(&self) -> Option<&dyn miette::SourceCode> {
+        match self.at {
+            Some(_) => None,
+            None => self.diagnostic.source_code(),
+        }
+    }
+
+    fn labels(&self) -> Option<Box<dyn Iterator<Item = miette::LabeledSpan> + '_>> {
+        match self.at {
+            Some(_) => None,
+            None => self.diagnostic.labels(),
+        }
+    }
+
     fn related<'b>(&'b self) -> Option<Box<dyn Iterator<Item = &'b dyn Diagnostic> + 'b>> {
-        self.diagnostic.related()
+        if self.related.is_empty() {
+            return None;
+        }
+        Some(Box::new(self.related.iter().map(|u| u as &dyn Diagnostic)))
     }
 
     fn diagnostic_source(&self) -> Option<&dyn Diagnostic> {

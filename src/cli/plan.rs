@@ -14,7 +14,7 @@ use crate::build::{BuildPolicy, Source};
 use crate::cache::ResultSource;
 use crate::model::{CheckId, Workspace};
 use crate::plan::{self, Plan};
-use crate::report::Outcome;
+use crate::report::{Outcome, printable};
 
 #[derive(Debug, Args)]
 pub struct PlanArgs {
@@ -134,10 +134,10 @@ pub async fn run(
         };
         writeln!(out, "{:<width$}  {:<8}  {}", p.node, from, p.image)?;
         if let Some(detail) = p.detail {
-            writeln!(out, "{:<width$}  {detail}", "")?;
+            writeln!(out, "{:<width$}  {}", "", printable(detail))?;
         }
         for warning in p.warnings {
-            writeln!(out, "{:<width$}  warning: {warning}", "")?;
+            writeln!(out, "{:<width$}  warning: {}", "", printable(warning))?;
         }
     }
     let builds = planned.iter().filter(|p| p.source.built()).count();

@@ -24,6 +24,32 @@ pub enum ConfigError {
         help: String,
     },
 
+    /// A key in `signing` that is not one, or a key file that holds none.
+    #[error("invalid {what}")]
+    #[diagnostic(code(kiln::config::key))]
+    Key {
+        #[source_code]
+        src: Src,
+        #[label("here")]
+        span: SourceSpan,
+        what: &'static str,
+        #[source]
+        source: crate::signing::SigningError,
+        #[help]
+        help: &'static str,
+    },
+
+    /// A secret key written into a configuration file: named by its line, never
+    /// quoted.
+    #[error("{file}:{line}: a secret signing key is written into the workspace")]
+    #[diagnostic(
+        code(kiln::config::secret_key),
+        help(
+            "remove it (and from the repository's history), treat it as leaked and write a new one with `kiln keygen`; kiln.kdl trusts public keys only (`ed25519:…`), and the secret goes into KILN_SIGNING_KEY or a key file outside the workspace"
+        )
+    )]
+    SecretKey { file: String, line: usize },
+
     /// `KILN_SIGNING_KEY` holds no signing key.
     #[error("{variable} holds no signing key")]
     #[diagnostic(

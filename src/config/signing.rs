@@ -19,7 +19,7 @@ use super::error::ConfigError;
 use super::grammar;
 use super::reader::{Reader, Shape, name_span};
 use crate::model::Signing;
-use crate::signing::{KEY_VARIABLE, PublicKey, SecretKey};
+use crate::signing::{KEY_VARIABLE, PublicKey, SecretKey, SigningError};
 
 const SIGNING: Shape = Shape::args(&[]).children();
 const ONE_VALUE: Shape = Shape::args(&["value"]);
@@ -43,12 +43,24 @@ pub fn decode(r: &mut Reader, node: &KdlNode, root: &Path) -> Signing {
                 };
                 match PublicKey::parse(&text.value) {
                     Ok(_) => signing.trusted.push(text.value),
-                    Err(e) => r.invalid(
-                        text.loc.span,
-                        "trusted key",
-                        e.to_string(),
-                        "write the line `kiln keygen <key file>` prints: trust \"ed25519:<44 base64 characters>\"",
-                    ),
+                    Err(SigningError::SecretNotPublic) => {
+                        let offset = text.loc.span.offset();
+                        let line = r.file.text[..offset.min(r.file.text.len())]
+                            .matches('\n')
+                            .count()
+                            + 1;
+                        r.push(ConfigError::SecretKey {
+                            file: r.file.display.clone(),
+                            line,
+                        });
+                    }
+                    Err(source) => r.push(ConfigError::Key {
+                        src: r.src(),
+                        span: text.loc.span,
+                        what: "trusted key",
+                        source,
+                        help: "write the line `kiln keygen <key file>` prints: trust \"ed25519:<44 base64 characters>\"",
+                    }),
                 }
             }
             "key-file" => {
@@ -69,12 +81,13 @@ pub fn decode(r: &mut Reader, node: &KdlNode, root: &Path) -> Signing {
                             signer = Some(key);
                             signing.key_file = Some(path);
                         }
-                        Err(e) => r.invalid(
-                            text.loc.span,
-                            "key-file",
-                            e.to_string(),
-                            "write one with `kiln keygen <file>`, or remove `key-file` to only check signatures",
-                        ),
+                        Err(source) => r.push(ConfigError::Key {
+                            src: r.src(),
+                            span: text.loc.span,
+                            what: "key-file",
+                            source,
+                            help: "write one with `kiln keygen <file>`, or remove `key-file` to only check signatures",
+                        }),
                     }
                 }
             }

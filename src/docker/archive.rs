@@ -103,9 +103,8 @@ pub fn read_archive(path: &Path) -> Result<ArchiveContents, DockerError> {
     read_archive_from(&file, path)
 }
 
-/// [`read_archive`] of the file open as `file` (at `path`), read from its start: a
-/// caller that checks these bytes and then loads them holds one open file throughout.
-pub fn read_archive_from(file: &File, path: &Path) -> Result<ArchiveContents, DockerError> {
+/// [`read_archive`] of the file open as `file` (at `path`), read from its start.
+fn read_archive_from(file: &File, path: &Path) -> Result<ArchiveContents, DockerError> {
     let unreadable = |source| DockerError::ArchiveRead {
         path: path.to_owned(),
         source,

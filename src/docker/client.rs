@@ -345,7 +345,9 @@ impl Daemon {
 }
 
 /// `KILN_DOCKER_TIMEOUT` in whole seconds (at least 1), else the default.
-fn answer_within_from_env() -> Duration {
+/// How long a short call may take: `KILN_DOCKER_TIMEOUT` seconds, 30 by default. The
+/// registry clients of the cache tiers wait as long for an answer.
+pub fn answer_within_from_env() -> Duration {
     let Ok(text) = std::env::var(TIMEOUT_VARIABLE) else {
         return DEFAULT_ANSWER_WITHIN;
     };

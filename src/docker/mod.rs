@@ -18,11 +18,11 @@ mod registry;
 mod relabel;
 mod text;
 
-pub use archive::{ArchiveContents, read_archive, read_archive_from, short_reference};
+pub use archive::{ArchiveContents, read_archive, short_reference};
 pub use backend::{Backend, Resolved};
 pub use build::{BuildRequest, ContextWriter, StatusSink};
 pub use buildkit::{Endpoint, SecretValues, TransportError};
-pub use client::Daemon;
+pub use client::{Daemon, answer_within_from_env};
 pub use container::{ContainerInfo, ContainerSpec, ExecOutcome, ExecRequest, MountSpec};
 pub use copy::MAX_COPY_OUT;
 pub use credentials::{credentials, registry_host};

@@ -19,6 +19,16 @@ pub enum SigningError {
         kind: &'static str,
     },
 
+    /// A secret key where a public one belongs: never repeated.
+    #[error("this is a secret signing key, not a public key (its text is not shown)")]
+    #[diagnostic(
+        code(kiln::signing::secret_not_public),
+        help(
+            "remove it, and treat it as leaked: write a new key with `kiln keygen`, and trust the `ed25519:…` line it prints"
+        )
+    )]
+    SecretNotPublic,
+
     #[error("cannot read the signing key file `{path}`")]
     #[diagnostic(code(kiln::signing::unreadable))]
     Unreadable {

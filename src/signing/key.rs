@@ -28,6 +28,9 @@ pub struct SecretKey(SigningKey);
 
 impl PublicKey {
     pub fn parse(text: &str) -> Result<Self, SigningError> {
+        if text.trim().starts_with(SECRET_PREFIX) {
+            return Err(SigningError::SecretNotPublic);
+        }
         let bad = || SigningError::BadKey {
             shown: shorten(text),
             kind: "an ed25519 public key",

@@ -2,8 +2,6 @@
 //! over one kind never verifies as another, and holds each field length-prefixed, so
 //! that no two field lists give the same bytes.
 
-use sha2::{Digest, Sha256};
-
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Statement(Vec<u8>);
 
@@ -16,25 +14,25 @@ impl Statement {
     }
 
     /// An entity's result under `key`: the result itself, the inputs it was keyed on,
-    /// its log and its artifacts tar, each by its SHA-256 (`-` when absent).
+    /// its log and its artifacts tar, each by the digest of its bytes (`sha256:<hex>`,
+    /// as a registry's descriptors name them, so that a reader checks the signature
+    /// before it fetches anything); `None` when absent.
     pub fn result(
         key: &str,
-        result: &[u8],
-        inputs: Option<&[u8]>,
-        log: Option<&[u8]>,
-        artifacts: Option<&[u8]>,
+        result: &str,
+        inputs: Option<&str>,
+        log: Option<&str>,
+        artifacts: Option<&str>,
     ) -> Self {
-        let digest = |bytes: Option<&[u8]>| {
-            bytes.map_or_else(|| "-".to_owned(), |b| hex::encode(Sha256::digest(b)))
-        };
+        let or_none = |digest: Option<&str>| digest.unwrap_or("-").to_owned();
         Self::of(
             "result",
             &[
                 key,
-                &digest(Some(result)),
-                &digest(inputs),
-                &digest(log),
-                &digest(artifacts),
+                result,
+                &or_none(inputs),
+                &or_none(log),
+                &or_none(artifacts),
             ],
         )
     }
@@ -63,12 +61,12 @@ mod tests {
             Statement::image("t", "ab", "")
         );
         assert_ne!(
-            Statement::result("k", b"r", None, None, None),
-            Statement::result("k", b"r", Some(b""), None, None)
+            Statement::result("k", "r", None, None, None),
+            Statement::result("k", "r", Some(""), None, None)
         );
         assert_ne!(
-            Statement::result("k", b"r", None, Some(b"log"), None),
-            Statement::result("k", b"r", None, None, Some(b"log"))
+            Statement::result("k", "r", None, Some("log"), None),
+            Statement::result("k", "r", None, None, Some("log"))
         );
         assert!(
             Statement::image("t", "h", "i")

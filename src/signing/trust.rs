@@ -15,6 +15,9 @@ pub struct Trust {
     /// The keys whose signatures count: those kiln.kdl trusts and the signer's own.
     trusted: Vec<PublicKey>,
     require: bool,
+    /// Checks although no key is trusted (the key to check against could not be read):
+    /// every shared entry is refused rather than every one accepted.
+    closed: bool,
 }
 
 /// Why an entry's signature does not count.
@@ -43,6 +46,17 @@ impl Trust {
             signer,
             trusted,
             require,
+            closed: false,
+        }
+    }
+
+    /// A trust that accepts no shared entry and signs none: what a run holds when the
+    /// key it was to check against cannot be read.
+    pub fn closed(require: bool) -> Self {
+        Self {
+            require,
+            closed: true,
+            ..Self::default()
         }
     }
 
@@ -66,7 +80,7 @@ impl Trust {
 
     /// Whether shared entries are checked (some key is trusted).
     pub fn checks(&self) -> bool {
-        !self.trusted.is_empty()
+        !self.trusted.is_empty() || self.closed
     }
 
     /// Whether an entry that fails verification fails the run.
@@ -156,6 +170,12 @@ mod tests {
         let forged = stranger.sign(&statement).unwrap();
         assert!(matches!(
             reader.verify(&statement, Some(&forged)),
+            Err(Unverified::UnknownKey { .. })
+        ));
+        let closed = Trust::closed(false);
+        assert!(closed.checks() && !closed.may_write());
+        assert!(matches!(
+            closed.verify(&statement, Some(&signature)),
             Err(Unverified::UnknownKey { .. })
         ));
         let open = Trust::default();

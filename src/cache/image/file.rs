@@ -6,7 +6,7 @@
 //! moved aside and reported, never loaded again. Beside each tarball, the record of the
 //! image kiln saved (`<name>.tar.record.json`, `record.rs`): the image in the tarball
 //! must be the one recorded, and with trusted keys the record must be signed by one.
-//! The daemon loads the very bytes the check read (`Daemon::import_checked`).
+//! The cache folder may be shared: a tarball is checked and loaded from a private copy.
 
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
@@ -400,7 +400,7 @@ pub async fn store(
     entry.remove_stale_temps();
     let temp_path = temp_name(&entry.tarball);
     let temp = TempFile::new(temp_path.clone());
-    let file = File::create(&temp_path).map_err(|e| io_error(&temp_path, e))?;
+    let file = create_new(&temp_path).map_err(|e| io_error(&temp_path, e))?;
     let mut writer = HashingWriter::new(std::io::BufWriter::with_capacity(1 << 20, file));
     let size = daemon.export(image, &mut writer).await?;
     let (inner, digest) = writer.finish().map_err(|e| io_error(&temp_path, e))?;
@@ -426,16 +426,16 @@ pub async fn store(
     };
     let record_path = temp_name(&entry.record);
     let record = TempFile::new(record_path.clone());
-    fs::write(
+    write_new(
         &record_path,
-        Record::new(image, hash, image_id, trust).to_json(),
+        &Record::new(image, hash, image_id, trust).to_json(),
     )
     .map_err(|e| io_error(&record_path, e))?;
     let sidecar_path = temp_name(&entry.checksum);
     let sidecar = TempFile::new(sidecar_path.clone());
-    fs::write(
+    write_new(
         &sidecar_path,
-        format!("{digest}  {}\n", file_name(&entry.tarball)),
+        format!("{digest}  {}\n", file_name(&entry.tarball)).as_bytes(),
     )
     .map_err(|e| io_error(&sidecar_path, e))?;
     // The sidecar last: until it is there the entry counts as absent, never as valid,
@@ -448,6 +448,17 @@ pub async fn store(
     sidecar.keep();
     record.keep();
     Ok(size)
+}
+
+/// A new file at `path`, never one that is there (a symlink someone left in a shared
+/// cache folder is not followed): stale temporary files were removed under the lock.
+fn create_new(path: &Path) -> std::io::Result<File> {
+    File::options().write(true).create_new(true).open(path)
+}
+
+/// [`create_new`] holding `bytes`.
+fn write_new(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    std::io::Write::write_all(&mut create_new(path)?, bytes)
 }
 
 fn file_name(path: &Path) -> String {

@@ -81,7 +81,38 @@ impl Record {
         if bytes.len() as u64 > RECORD_LIMIT {
             return Err(Refusal::BadRecord);
         }
-        serde_json::from_slice(bytes).map_err(|_| Refusal::BadRecord)
+        serde_json::from_slice::<Self>(bytes)
+            .map_err(|_| Refusal::BadRecord)?
+            .checked()
+    }
+
+    /// The record, if each field has the shape kiln writes: what a stranger wrote
+    /// reaches warnings and the terminal only as such.
+    fn checked(self) -> Result<Self, Refusal> {
+        let hex = |s: &str, n: usize| s.len() == n && s.bytes().all(|b| b.is_ascii_hexdigit());
+        let tag_ok = !self.tag.is_empty()
+            && self.tag.len() <= 128
+            && self
+                .tag
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'));
+        let id_ok = self
+            .image_id
+            .strip_prefix("sha256:")
+            .is_some_and(|d| hex(d, 64));
+        let signature_ok = self.signature.as_deref().is_none_or(|s| {
+            s.split_once(':').is_some_and(|(id, sig)| {
+                hex(id, 16)
+                    && sig.len() <= 100
+                    && sig
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'='))
+            })
+        });
+        match tag_ok && hex(&self.hash, 64) && id_ok && signature_ok {
+            true => Ok(self),
+            false => Err(Refusal::BadRecord),
+        }
     }
 
     pub fn annotations(&self) -> BTreeMap<String, String> {
@@ -98,12 +129,13 @@ impl Record {
 
     pub fn from_annotations(annotations: &BTreeMap<String, String>) -> Result<Self, Refusal> {
         let get = |name| annotations.get(name).cloned().ok_or(Refusal::BadRecord);
-        Ok(Self {
+        Self {
             tag: get(TAG)?,
             hash: get(HASH)?,
             image_id: get(IMAGE_ID)?,
             signature: annotations.get(SIGNATURE).cloned(),
-        })
+        }
+        .checked()
     }
 }
 
@@ -140,38 +172,51 @@ mod tests {
         let key = SecretKey::generate().unwrap();
         let signer = Trust::new(Some(key.clone()), Vec::new(), false);
         let reader = Trust::new(None, vec![key.public()], false);
-        let record = Record::new("kiln:f-s_h", "h", "sha256:a", &signer);
-        assert_eq!(record.vouches("other/kiln:f-s_h", "h", &reader), Ok(()));
-        for (image, hash) in [("kiln:f-s_h", "g"), ("kiln:g-s_h", "h")] {
+        let (h, g) = ("a".repeat(64), "b".repeat(64));
+        let (a, b) = (format!("sha256:{h}"), format!("sha256:{g}"));
+        let record = Record::new("kiln:f-s_h", &h, &a, &signer);
+        assert_eq!(record.vouches("other/kiln:f-s_h", &h, &reader), Ok(()));
+        for (image, hash) in [("kiln:f-s_h", &g), ("kiln:g-s_h", &h)] {
             assert!(matches!(
                 record.vouches(image, hash, &reader),
                 Err(Refusal::OtherStep { .. })
             ));
         }
-        assert_eq!(record.matches("sha256:a"), Ok(()));
+        assert_eq!(record.matches(&a), Ok(()));
         assert!(matches!(
-            record.matches("sha256:b"),
+            record.matches(&b),
             Err(Refusal::NotRecorded { .. })
         ));
         let forged = Record {
-            image_id: "sha256:b".to_owned(),
+            image_id: b.clone(),
             ..record.clone()
         };
         assert!(matches!(
-            forged.vouches("kiln:f-s_h", "h", &reader),
+            forged.vouches("kiln:f-s_h", &h, &reader),
             Err(Refusal::Signature(_))
         ));
-        let unsigned = Record::new("kiln:f-s_h", "h", "sha256:a", &Trust::default());
+        let unsigned = Record::new("kiln:f-s_h", &h, &a, &Trust::default());
         assert!(matches!(
-            unsigned.vouches("kiln:f-s_h", "h", &reader),
+            unsigned.vouches("kiln:f-s_h", &h, &reader),
             Err(Refusal::Signature(_))
         ));
         assert_eq!(
-            unsigned.vouches("kiln:f-s_h", "h", &Trust::default()),
+            unsigned.vouches("kiln:f-s_h", &h, &Trust::default()),
             Ok(())
         );
         assert_eq!(Record::from_json(&record.to_json()), Ok(record.clone()));
-        assert_eq!(Record::from_annotations(&record.annotations()), Ok(record));
+        assert_eq!(
+            Record::from_annotations(&record.annotations()),
+            Ok(record.clone())
+        );
+        let hostile = Record {
+            tag: "x\u{1b}]0;owned\u{7}".to_owned(),
+            ..record
+        };
+        assert_eq!(
+            Record::from_json(&hostile.to_json()),
+            Err(Refusal::BadRecord)
+        );
         assert_eq!(unrecorded(&reader), Err(Refusal::NoRecord));
         assert_eq!(unrecorded(&Trust::default()), Ok(()));
         assert_ne!(registry_tag("a:f-s_h"), registry_tag("a:g-s_h"));

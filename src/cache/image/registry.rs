@@ -28,6 +28,9 @@ pub struct RegistryTier {
     trust: Trust,
     /// The records probes found, by image, for the fetch that follows.
     records: Mutex<HashMap<String, Record>>,
+    /// Records could not be read (without keys: the daemon is asked instead, and the
+    /// records are not asked for again in the run).
+    unreadable: std::sync::atomic::AtomicBool,
 }
 
 /// What the registry holds for a step.
@@ -45,6 +48,7 @@ impl RegistryTier {
             repository: repository.map(|r| OciRepository::new(r, "registry")),
             trust,
             records: Mutex::default(),
+            unreadable: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -111,7 +115,10 @@ impl RegistryTier {
                 found,
             });
         }
-        self.daemon.tag(remote, want.image).await?;
+        // By the id checked, not by the name: another job on a shared daemon may move
+        // the name in between.
+        let id = info.as_ref().map_or(remote, |info| info.id.as_str());
+        self.daemon.tag(id, want.image).await?;
         fetched.got = true;
         Ok(())
     }
@@ -127,16 +134,25 @@ impl Tier for RegistryTier {
         let (Some(repository), Some(remote)) = (&self.repository, want.remote) else {
             return Ok(Probe::Miss("no registry set".to_owned()));
         };
-        let held = match self.held(repository, want).await {
-            Ok(held) => held,
-            // A registry the daemon reaches but kiln's own client does not (one the
-            // daemon's `insecure-registries` names): without keys the daemon's answer
-            // is enough, as before records.
-            Err(e) if !self.trust.checks() => {
-                tracing::debug!("registry: no record read ({e}); asking the daemon");
-                Ok(Held::Unrecorded)
+        use std::sync::atomic::Ordering;
+        let held = if self.unreadable.load(Ordering::Relaxed) {
+            Ok(Held::Unrecorded)
+        } else {
+            match self.held(repository, want).await {
+                Ok(held) => held,
+                // A registry the daemon reaches but kiln's own client does not (one the
+                // daemon's `insecure-registries` names): without keys the daemon's
+                // answer is enough, as before records.
+                Err(e) if !self.trust.checks() => {
+                    if !self.unreadable.swap(true, Ordering::Relaxed) {
+                        tracing::info!(
+                            "registry: its image records cannot be read ({e}); asking the daemon for the rest of this run"
+                        );
+                    }
+                    Ok(Held::Unrecorded)
+                }
+                Err(e) => return Err(e),
             }
-            Err(e) => return Err(e),
         };
         match held {
             Ok(Held::Recorded(record)) => {
@@ -179,8 +195,9 @@ impl Tier for RegistryTier {
     }
 
     /// Pushes the image and its record, unless the registry has a record that vouches
-    /// for an image of the step (an image built elsewhere from the same inputs is as
-    /// good; pushing over it would only swap tags under readers).
+    /// for an image of the step and holds that very image under the step's tag (an
+    /// image built elsewhere from the same inputs is as good; pushing over it would only
+    /// swap tags under readers). An image pushed over the recorded one is replaced.
     async fn store(&self, want: &Want<'_>) -> Result<bool, CacheError> {
         let (Some(repository), Some(remote)) = (&self.repository, want.remote) else {
             return Ok(false);
@@ -190,7 +207,14 @@ impl Tier for RegistryTier {
         }
         // The daemon asks first: what it says of a missing login names the fix.
         if self.daemon.registry_has(remote).await?
-            && let Ok(Ok(Held::Recorded(_))) = self.held(repository, want).await
+            && let Ok(Ok(Held::Recorded(record))) = self.held(repository, want).await
+            && let Ok(Some(digest)) = repository
+                .config_digest(
+                    crate::docker::split_reference(remote).1,
+                    "asking for an image",
+                )
+                .await
+            && record.matches(&digest).is_ok()
         {
             return Ok(false);
         }

@@ -8,7 +8,7 @@
 //! What comes back is hostile: every blob is bounded by what kiln ever stores (a bigger
 //! one is refused before it is fetched, and a stream that runs past its size is cut),
 //! checked against its digest, and, when kiln.kdl trusts keys, the signature must be a
-//! trusted key's over exactly these bytes.
+//! trusted key's over exactly these digests (checked before anything is fetched).
 
 use std::collections::BTreeMap;
 
@@ -133,6 +133,39 @@ impl ResultTier for RegistryResults {
             Err(e) if is_missing(&e) => return Ok(Answer::Missing),
             Err(e) => return Err(self.repository.failed("asking for a result", e)),
         };
+        // One layer of each kind, and the signature checked against the digests the
+        // manifest names before anything is fetched; each blob is then checked against
+        // its digest as it comes.
+        let mut layers: BTreeMap<&str, &OciDescriptor> = BTreeMap::new();
+        for layer in &manifest.layers {
+            let kind = layer.media_type.as_str();
+            if [RESULT_TYPE, LOG_TYPE, ARTIFACTS_TYPE].contains(&kind)
+                && layers.insert(kind, layer).is_some()
+            {
+                return Ok(Answer::Refused(Refusal::Layers {
+                    media_type: kind.to_owned(),
+                }));
+            }
+        }
+        let Some(result_layer) = layers.get(RESULT_TYPE).copied() else {
+            return Ok(Answer::Missing);
+        };
+        let digest = |kind| layers.get(kind).map(|d| d.digest.as_str());
+        let statement = Statement::result(
+            key,
+            &result_layer.digest,
+            Some(&manifest.config.digest),
+            digest(LOG_TYPE),
+            digest(ARTIFACTS_TYPE),
+        );
+        let signature = manifest
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get(SIGNATURE))
+            .map(String::as_str);
+        if let Err(why) = self.trust.verify(&statement, signature) {
+            return Ok(Answer::Refused(why.into()));
+        }
         macro_rules! take {
             ($blob:expr) => {
                 match $blob? {
@@ -145,44 +178,26 @@ impl ResultTier for RegistryResults {
             self.blob(&reference, &manifest.config, "inputs", JSON_CAP)
                 .await
         );
+        let result = take!(
+            self.blob(&reference, result_layer, "result", JSON_CAP)
+                .await
+        );
         let mut stored = Stored {
+            result,
             inputs: Some(inputs),
             ..Stored::default()
         };
-        let mut result = None;
-        for layer in &manifest.layers {
-            let (what, limit) = match layer.media_type.as_str() {
-                RESULT_TYPE => ("result", JSON_CAP),
-                LOG_TYPE => ("log", LOG_CAP as u64),
-                ARTIFACTS_TYPE => ("artifacts", TAR_CAP),
-                _ => continue,
-            };
-            let bytes = take!(self.blob(&reference, layer, what, limit).await);
-            match layer.media_type.as_str() {
-                RESULT_TYPE => result = Some(bytes),
-                LOG_TYPE => stored.log = Some(bytes),
-                _ => stored.artifacts = Some(bytes),
-            }
+        if let Some(layer) = layers.get(LOG_TYPE) {
+            stored.log = Some(take!(
+                self.blob(&reference, layer, "log", LOG_CAP as u64).await
+            ));
         }
-        let Some(result) = result else {
-            return Ok(Answer::Missing);
-        };
-        let statement = Statement::result(
-            key,
-            &result,
-            stored.inputs.as_deref(),
-            stored.log.as_deref(),
-            stored.artifacts.as_deref(),
-        );
-        let signature = manifest
-            .annotations
-            .as_ref()
-            .and_then(|a| a.get(SIGNATURE))
-            .map(String::as_str);
-        if let Err(why) = self.trust.verify(&statement, signature) {
-            return Ok(Answer::Refused(why.into()));
+        if let Some(layer) = layers.get(ARTIFACTS_TYPE) {
+            stored.artifacts = Some(take!(
+                self.blob(&reference, layer, "artifacts", TAR_CAP).await
+            ));
         }
-        Ok(Answer::Found(Stored { result, ..stored }))
+        Ok(Answer::Found(stored))
     }
 
     async fn store(&self, key: &str, stored: &Stored) -> Result<(), CacheError> {
@@ -208,12 +223,13 @@ impl ResultTier for RegistryResults {
             ));
         }
         let inputs = stored.inputs.clone().unwrap_or_else(|| b"null".to_vec());
+        let digest = |bytes: &[u8]| format!("sha256:{}", crate::hash::sha256_hex(bytes));
         let statement = Statement::result(
             key,
-            &stored.result,
-            Some(&inputs),
-            stored.log.as_deref(),
-            stored.artifacts.as_deref(),
+            &digest(&stored.result),
+            Some(&digest(&inputs)),
+            stored.log.as_deref().map(digest).as_deref(),
+            stored.artifacts.as_deref().map(digest).as_deref(),
         );
         let config = Config::new(inputs, CONFIG_TYPE.to_owned(), None);
         let mut annotations = BTreeMap::from([("io.kiln.result.key".to_owned(), key.to_owned())]);
