@@ -73,7 +73,10 @@ impl Tier for FileTier {
         match loaded.await {
             Ok(Lookup::Loaded) => fetched.got = true,
             Ok(Lookup::Missing) => {}
-            Ok(Lookup::Refused(why)) => fetched.refused = Some(why),
+            Ok(Lookup::Refused(why)) => {
+                fetched.warnings.push(self.tier().refused(want.image, &why));
+                fetched.refused = Some(why);
+            }
             Ok(Lookup::Corrupt {
                 problem,
                 moved_to,
