@@ -602,16 +602,33 @@ enum CopyFailed {
 }
 
 /// A copy of `tarball` in `scratch` that only this user may read or write (removed
-/// when dropped), and the hex sha256 of what was copied.
+/// when dropped), and the hex sha256 of what was copied. Called under the entry's lock:
+/// a copy of the same tarball left there is one a killed run left, and goes.
 fn private_copy(
     tarball: &Path,
     scratch: &Path,
 ) -> Result<(tempfile::NamedTempFile, String), CopyFailed> {
     let mut source = File::open(tarball).map_err(CopyFailed::Read)?;
     fs::create_dir_all(scratch).map_err(CopyFailed::Write)?;
+    let prefix = format!("load-{}-", file_name(tarball));
+    if let Ok(listing) = fs::read_dir(scratch) {
+        for stale in listing.flatten() {
+            let name = stale.file_name().to_string_lossy().into_owned();
+            // `tempfile`'s names: the prefix and six random letters or digits.
+            let left = name.strip_prefix(&prefix).is_some_and(|rest| {
+                rest.len() == 6 && rest.chars().all(|c| c.is_ascii_alphanumeric())
+            });
+            if left {
+                tracing::debug!(
+                    "removing {} left by an interrupted load",
+                    stale.path().display()
+                );
+                let _ = fs::remove_file(stale.path());
+            }
+        }
+    }
     let copy = tempfile::Builder::new()
-        .prefix("load-")
-        .suffix(".tar")
+        .prefix(&prefix)
         .tempfile_in(scratch)
         .map_err(CopyFailed::Write)?;
     let mut writer = HashingWriter::new(std::io::BufWriter::with_capacity(1 << 20, copy.as_file()));
@@ -731,6 +748,33 @@ mod tests {
             "another image's write is not ours"
         );
         assert!(entry.present(), "the cached image itself stays");
+    }
+
+    #[test]
+    fn a_private_copy_hashes_what_it_copies_and_replaces_one_a_killed_run_left() {
+        let dir = tempfile::tempdir().unwrap();
+        let tarball = dir.path().join("kiln_x.tar");
+        fs::write(&tarball, b"content").unwrap();
+        let scratch = dir.path().join("scratch");
+        fs::create_dir_all(&scratch).unwrap();
+        let stale = scratch.join("load-kiln_x.tar-AbC123");
+        let other = scratch.join("load-kiln_x.tar-b.tar-AbC123");
+        fs::write(&stale, b"left").unwrap();
+        fs::write(&other, b"another image's").unwrap();
+        let (copy, digest) = match private_copy(&tarball, &scratch) {
+            Ok(made) => made,
+            Err(_) => panic!("the copy is made"),
+        };
+        assert_eq!(fs::read(copy.path()).unwrap(), b"content");
+        assert_eq!(digest, crate::hash::sha256_hex(b"content"));
+        assert!(!stale.exists(), "a copy a killed run left is removed");
+        assert!(other.exists(), "another image's copy stays");
+        use std::os::unix::fs::PermissionsExt;
+        let mode = fs::metadata(copy.path()).unwrap().permissions().mode();
+        assert_eq!(mode & 0o077, 0, "only its owner may read the copy");
+        let path = copy.path().to_owned();
+        drop(copy);
+        assert!(!path.exists(), "removed when dropped");
     }
 
     #[test]
