@@ -103,36 +103,15 @@ impl OciRepository {
         }
     }
 
-    /// The annotations of the manifest tagged `tag` (one request); `None` when there
-    /// is no such tag.
-    pub async fn annotations(
+    /// The manifest tagged `tag`, in one request; `None` when there is no such tag.
+    pub async fn manifest(
         &self,
         tag: &str,
         what: &'static str,
-    ) -> Result<Option<BTreeMap<String, String>>, CacheError> {
+    ) -> Result<Option<OciManifest>, CacheError> {
         let reference = self.reference(tag)?;
         match self.client.pull_manifest(&reference, &self.auth()).await {
-            Ok((OciManifest::Image(manifest), _)) => {
-                Ok(Some(manifest.annotations.unwrap_or_default()))
-            }
-            Ok((OciManifest::ImageIndex(_), _)) => Ok(Some(BTreeMap::new())),
-            Err(e) if is_missing(&e) => Ok(None),
-            Err(e) => Err(self.failed(what, e)),
-        }
-    }
-
-    /// The digest of the config of the image tagged `tag` (its image id, for an image
-    /// the Docker daemon pushed), in one request; `None` when there is no such tag or it
-    /// is an index.
-    pub async fn config_digest(
-        &self,
-        tag: &str,
-        what: &'static str,
-    ) -> Result<Option<String>, CacheError> {
-        let reference = self.reference(tag)?;
-        match self.client.pull_manifest(&reference, &self.auth()).await {
-            Ok((OciManifest::Image(manifest), _)) => Ok(Some(manifest.config.digest)),
-            Ok((OciManifest::ImageIndex(_), _)) => Ok(None),
+            Ok((manifest, _)) => Ok(Some(manifest)),
             Err(e) if is_missing(&e) => Ok(None),
             Err(e) => Err(self.failed(what, e)),
         }

@@ -18,7 +18,7 @@ use kdl::KdlNode;
 use super::error::ConfigError;
 use super::grammar;
 use super::reader::{Reader, Shape, name_span};
-use crate::model::Signing;
+use crate::model::{Signing, resolved};
 use crate::signing::{KEY_VARIABLE, PublicKey, SecretKey, SigningError};
 
 const SIGNING: Shape = Shape::args(&[]).children();
@@ -143,24 +143,5 @@ fn expand(text: &str, root: &Path) -> PathBuf {
 
 /// Whether `path` is inside `root`, symlinks resolved as far as they exist.
 fn inside(path: &Path, root: &Path) -> bool {
-    let resolve = |p: &Path| {
-        let mut missing = Vec::new();
-        let mut current = p.to_path_buf();
-        loop {
-            if let Ok(real) = current.canonicalize() {
-                return missing
-                    .iter()
-                    .rev()
-                    .fold(real, |p: PathBuf, part| p.join(part));
-            }
-            match (current.parent(), current.file_name()) {
-                (Some(parent), Some(name)) => {
-                    missing.push(name.to_owned());
-                    current = parent.to_path_buf();
-                }
-                _ => return p.to_path_buf(),
-            }
-        }
-    };
-    resolve(path).starts_with(resolve(root))
+    resolved(path).starts_with(resolved(root))
 }

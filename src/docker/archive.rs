@@ -11,7 +11,6 @@ use bollard::query_parameters::ImportImageOptionsBuilder;
 use futures_util::StreamExt;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
-use sha2::{Digest, Sha256};
 use tokio_util::io::ReaderStream;
 
 use super::client::Daemon;
@@ -96,24 +95,18 @@ const METADATA_LIMIT: u64 = 16 << 20;
 /// Reads the tags and image labels of the `docker save` tarball at `path`, without
 /// loading it. Blocking: walks every tar header (skipping the layers by seeking).
 pub fn read_archive(path: &Path) -> Result<ArchiveContents, DockerError> {
-    let file = File::open(path).map_err(|source| DockerError::ArchiveRead {
-        path: path.to_owned(),
-        source,
-    })?;
-    read_archive_from(&file, path)
-}
-
-/// [`read_archive`] of the file open as `file` (at `path`), read from its start.
-fn read_archive_from(file: &File, path: &Path) -> Result<ArchiveContents, DockerError> {
     let unreadable = |source| DockerError::ArchiveRead {
         path: path.to_owned(),
         source,
     };
+    let file = File::open(path).map_err(unreadable)?;
     const MANIFEST: &str = "manifest.json";
     const REPOSITORIES: &str = "repositories";
     const INDEX: &str = "index.json";
-    let mut found = members(file, |name| [MANIFEST, REPOSITORIES, INDEX].contains(&name))
-        .map_err(unreadable)?;
+    let mut found = members(&file, |name| {
+        [MANIFEST, REPOSITORIES, INDEX].contains(&name)
+    })
+    .map_err(unreadable)?;
     let manifest = found
         .remove(MANIFEST)
         .ok_or_else(|| DockerError::ArchiveIncomplete {
@@ -148,7 +141,7 @@ fn read_archive_from(file: &File, path: &Path) -> Result<ArchiveContents, Docker
         );
     }
     let configs: Vec<String> = items.iter().map(|i| member_name(&i.config)).collect();
-    let blobs = members(file, |name| configs.iter().any(|c| c == name)).map_err(unreadable)?;
+    let blobs = members(&file, |name| configs.iter().any(|c| c == name)).map_err(unreadable)?;
     let mut images = Vec::new();
     let mut ids = Vec::new();
     for config in &configs {
@@ -160,7 +153,7 @@ fn read_archive_from(file: &File, path: &Path) -> Result<ArchiveContents, Docker
             })?;
         let image: ImageConfig = decode(path, config, data)?;
         images.push(image.config.and_then(|c| c.labels).unwrap_or_default());
-        ids.push(format!("sha256:{}", hex::encode(Sha256::digest(data))));
+        ids.push(format!("sha256:{}", crate::hash::sha256_hex(data)));
     }
     Ok(ArchiveContents { tags, images, ids })
 }

@@ -17,6 +17,7 @@ pub use ids::{CheckId, EntityId, StepId};
 pub use loc::{Loc, SourceId, Spanned};
 pub use settings::{
     BuilderChoice, DEFAULT_CACHE_DIR, DEFAULT_JOB_DIR, DEFAULT_REPOSITORY, Settings, Signing,
+    resolved,
 };
 pub use source::{SourceFile, Sources, display_path};
 pub use step::{ArgValue, BuildArg, Include, IncludeOrigin, Secret, SecretSource, Step};

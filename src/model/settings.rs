@@ -140,7 +140,7 @@ impl Settings {
 
 /// `path` with its longest existing ancestor resolved through symlinks (the rest
 /// appended as is), so that a folder compares equal before and after it is created.
-fn resolved(path: &Path) -> PathBuf {
+pub fn resolved(path: &Path) -> PathBuf {
     let mut missing = Vec::new();
     let mut current = path;
     loop {

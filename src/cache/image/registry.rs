@@ -6,10 +6,11 @@
 //! Images pushed before records existed are asked for through the daemon (its
 //! distribution inspect) and used on their label, unless kiln.kdl trusts keys.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 
 use async_trait::async_trait;
+use oci_client::manifest::OciManifest;
 
 use super::record::{Record, registry_tag, unrecorded};
 use super::tier::{Fetched, ImageTier, Probe, Tier, Want};
@@ -58,11 +59,14 @@ impl RegistryTier {
         repository: &OciRepository,
         want: &Want<'_>,
     ) -> Result<Result<Held, Refusal>, CacheError> {
-        let Some(annotations) = repository
-            .annotations(&registry_tag(want.image), "asking for an image record")
+        let annotations = match repository
+            .manifest(&registry_tag(want.image), "asking for an image record")
             .await?
-        else {
-            return Ok(unrecorded(&self.trust).map(|()| Held::Unrecorded));
+        {
+            Some(OciManifest::Image(manifest)) => manifest.annotations.unwrap_or_default(),
+            // Not an artifact kiln pushes: a record of nothing.
+            Some(OciManifest::ImageIndex(_)) => BTreeMap::new(),
+            None => return Ok(unrecorded(&self.trust).map(|()| Held::Unrecorded)),
         };
         Ok(Record::from_annotations(&annotations)
             .and_then(|record| {
@@ -208,13 +212,14 @@ impl Tier for RegistryTier {
         // The daemon asks first: what it says of a missing login names the fix.
         if self.daemon.registry_has(remote).await?
             && let Ok(Ok(Held::Recorded(record))) = self.held(repository, want).await
-            && let Ok(Some(digest)) = repository
-                .config_digest(
+            && let Ok(Some(OciManifest::Image(manifest))) = repository
+                .manifest(
                     crate::docker::split_reference(remote).1,
                     "asking for an image",
                 )
                 .await
-            && record.matches(&digest).is_ok()
+            // The config's digest is the image id of an image the daemon pushed.
+            && record.matches(&manifest.config.digest).is_ok()
         {
             return Ok(false);
         }

@@ -16,7 +16,6 @@ use async_trait::async_trait;
 use futures_util::StreamExt;
 use oci_client::client::{Config, ImageLayer};
 use oci_client::manifest::{OciDescriptor, OciImageManifest, OciManifest};
-use sha2::{Digest, Sha256};
 
 use super::source::ResultSource;
 use super::tier::{ARTIFACTS_CAP, Answer, LOG_CAP, ResultTier, Stored};
@@ -86,7 +85,7 @@ impl RegistryResults {
                 }));
             }
         }
-        let digest = format!("sha256:{}", hex::encode(Sha256::digest(&bytes)));
+        let digest = digest_of(&bytes);
         if digest != descriptor.digest {
             return Ok(Err(Refusal::Digest {
                 what,
@@ -120,19 +119,16 @@ impl ResultTier for RegistryResults {
     }
 
     async fn fetch(&self, key: &str) -> Result<Answer, CacheError> {
-        let reference = self.repository.reference(&format!("result-{key}"))?;
-        let auth = self.repository.auth();
+        let tag = format!("result-{key}");
         let manifest = match self
             .repository
-            .client
-            .pull_manifest(&reference, &auth)
-            .await
+            .manifest(&tag, "asking for a result")
+            .await?
         {
-            Ok((OciManifest::Image(manifest), _)) => manifest,
-            Ok((OciManifest::ImageIndex(_), _)) => return Ok(Answer::Missing),
-            Err(e) if is_missing(&e) => return Ok(Answer::Missing),
-            Err(e) => return Err(self.repository.failed("asking for a result", e)),
+            Some(OciManifest::Image(manifest)) => manifest,
+            Some(OciManifest::ImageIndex(_)) | None => return Ok(Answer::Missing),
         };
+        let reference = self.repository.reference(&tag)?;
         // One layer of each kind, and the signature checked against the digests the
         // manifest names before anything is fetched; each blob is then checked against
         // its digest as it comes.
@@ -223,7 +219,7 @@ impl ResultTier for RegistryResults {
             ));
         }
         let inputs = stored.inputs.clone().unwrap_or_else(|| b"null".to_vec());
-        let digest = |bytes: &[u8]| format!("sha256:{}", crate::hash::sha256_hex(bytes));
+        let digest = digest_of;
         let statement = Statement::result(
             key,
             &digest(&stored.result),
@@ -251,4 +247,9 @@ impl ResultTier for RegistryResults {
             .map(|_| ())
             .map_err(|e| self.repository.failed("pushing a result", e))
     }
+}
+
+/// `sha256:<hex>` of `bytes`, as a registry's descriptors name a blob.
+fn digest_of(bytes: &[u8]) -> String {
+    format!("sha256:{}", crate::hash::sha256_hex(bytes))
 }
